@@ -1,0 +1,3 @@
+"""Tandem: a keepalived-compatible VRRP runtime (daemon ``tandemd``, CLI ``tandemctl``)."""
+
+__version__ = "0.1.0"

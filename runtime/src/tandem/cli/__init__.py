@@ -1,0 +1,1 @@
+"""Command-line entry points: ``tandemd`` (the daemon) and ``tandemctl`` (its control client)."""

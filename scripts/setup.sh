@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Idempotent set-up of a Debian machine (run as root) for the lab demo and the test suite:
+# Debian packages, then the project venv (.venv) with the runtime and the lab harness installed editable.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  python3 python3-venv python3-dev gcc make git
+  iproute2 nftables iputils-ping procps psmisc tcpdump
+  keepalived bind9 bind9-utils
+  podman runc debootstrap
+)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# Debian starts the daemons it installs where systemd runs; the lab starts its own copies
+# inside network namespaces, so the host-wide ones must not run.
+if [ -d /run/systemd/system ]; then
+  systemctl disable --now keepalived.service named.service >/dev/null 2>&1 || true
+fi
+
+VENV=.venv
+stamp="$VENV/.setup-stamp"
+want=$(cat requirements-dev.txt runtime/pyproject.toml lab/pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: building $VENV"
+  /usr/bin/python3 -m venv "$VENV"
+  # pip warns about every index mirror of this machine that is absent; the warnings are noise.
+  "$VENV/bin/pip" install -q --upgrade pip 2> >(grep -v "is ignored" >&2)
+  "$VENV/bin/pip" install -q -r requirements-dev.txt 2> >(grep -v "is ignored" >&2)
+  "$VENV/bin/pip" install -q --no-build-isolation --no-deps -e runtime -e lab
+  echo "$want" >"$stamp"
+fi
