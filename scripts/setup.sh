@@ -39,3 +39,7 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   "$VENV/bin/pip" install -q --no-build-isolation --no-deps -e runtime -e lab
   echo "$want" >"$stamp"
 fi
+
+# Plays run from the tests and the demo find this checkout as the collection tandem.ha.
+mkdir -p "$VENV/collections/ansible_collections/tandem"
+ln -sfn "$PWD" "$VENV/collections/ansible_collections/tandem/ha"
