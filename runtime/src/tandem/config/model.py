@@ -1,0 +1,492 @@
+"""Typed, immutable model of a keepalived.conf-compatible configuration.
+
+Every object carries ``pos`` (the file and line it came from) so run-time errors can point at the
+config. Field defaults are keepalived's defaults; ``None`` means "not set" where keepalived has no
+value of its own (or inherits one from ``global_defs``, see the field comments). Durations are
+float seconds. Scripts are kept as written (``command``) and split into ``argv`` the shell way.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, IPv6Network
+
+IPAddress = IPv4Address | IPv6Address
+IPInterface = IPv4Interface | IPv6Interface
+IPNetwork = IPv4Network | IPv6Network
+
+_FROZEN = {"frozen": True, "slots": True, "kw_only": True}
+
+
+@dataclass(**_FROZEN)
+class Position:
+    """Where a config element was written: file name and 1-based line (0 for built-in defaults)."""
+
+    file: str = "<default>"
+    line: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+NOWHERE = Position()
+VRRP_MCAST4 = IPv4Address("224.0.0.18")
+VRRP_MCAST6 = IPv6Address("ff02::12")
+
+
+@dataclass(**_FROZEN)
+class Script:
+    """A command line to run (notify scripts, vrrp_script, MISC_CHECK) and the user/group to run it as."""
+
+    command: str
+    user: str | None = None
+    group: str | None = None
+    pos: Position = NOWHERE
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        return tuple(shlex.split(self.command))
+
+
+@dataclass(**_FROZEN)
+class GlobalDefs:
+    """``global_defs``: identity, notification e-mail, script security and VRRP defaults for instances."""
+
+    router_id: str | None = None  # keepalived uses the host name when unset
+    notification_email: tuple[str, ...] = ()
+    notification_email_from: str | None = None  # keepalived: keepalived@<hostname>
+    smtp_server: str | None = None  # address or host name
+    smtp_port: int = 25
+    smtp_helo_name: str | None = None
+    smtp_connect_timeout: float = 30.0
+    smtp_alert: bool | None = None  # None: alert where notification_email is set
+    smtp_alert_vrrp: bool | None = None
+    smtp_alert_checker: bool | None = None
+    script_user: str | None = None
+    script_group: str | None = None
+    enable_script_security: bool = False
+    notify_fifo: str | None = None
+    vrrp_notify_fifo: str | None = None
+    lvs_notify_fifo: str | None = None
+    vrrp_version: int = 2
+    vrrp_strict: bool = False
+    vrrp_iptables: str | None = None
+    vrrp_mcast_group4: IPv4Address = VRRP_MCAST4
+    vrrp_mcast_group6: IPv6Address = VRRP_MCAST6
+    vrrp_garp_master_delay: float = 5.0
+    vrrp_garp_master_repeat: int = 5
+    vrrp_garp_master_refresh: float = 0.0
+    vrrp_garp_master_refresh_repeat: int = 1
+    vrrp_garp_lower_prio_delay: float | None = None  # None: same as vrrp_garp_master_delay
+    vrrp_garp_lower_prio_repeat: int | None = None  # None: same as vrrp_garp_master_repeat
+    vrrp_garp_interval: float = 0.0
+    vrrp_gna_interval: float = 0.0
+    vrrp_lower_prio_no_advert: bool = False
+    vrrp_higher_prio_send_advert: bool = False
+    vrrp_skip_check_adv_addr: bool = False
+    vrrp_check_unicast_src: bool = False
+    vrrp_min_garp: bool = False
+    vrrp_priority: int | None = None  # scheduling priority of the VRRP process
+    checker_priority: int | None = None
+    max_auto_priority: int | None = None  # None: realtime scheduling not raised automatically
+    dynamic_interfaces: bool = False
+    lvs_timeouts: tuple[tuple[str, int], ...] = ()  # (tcp|tcpfin|udp, seconds)
+    pos: Position = NOWHERE
+
+
+DEFAULT_GLOBAL_DEFS = GlobalDefs()
+
+
+@dataclass(**_FROZEN)
+class VrrpScript:
+    """``vrrp_script NAME``: a periodic check whose result moves tracking instances' priority or state."""
+
+    name: str
+    script: Script
+    interval: float = 1.0
+    timeout: float | None = None  # None: interval
+    weight: int = 0  # 0: failure puts tracking instances in FAULT
+    weight_reverse: bool = False
+    rise: int = 1
+    fall: int = 1
+    init_fail: bool = False
+    pos: Position = NOWHERE
+
+
+@dataclass(**_FROZEN)
+class TrackFile:
+    """``track_file NAME`` (old spelling ``vrrp_track_file``): a file whose integer content is a weight."""
+
+    name: str
+    file: str
+    weight: int = 1
+    weight_reverse: bool = False
+    init_file: int | None = None  # create the file with this value when missing (None: don't)
+    init_file_overwrite: bool = False
+    pos: Position = NOWHERE
+
+
+@dataclass(**_FROZEN)
+class TrackedInterface:
+    """An entry of ``track_interface``: link down lowers priority by ``weight`` (0: FAULT)."""
+
+    name: str
+    weight: int = 0
+    weight_reverse: bool = False
+    pos: Position = NOWHERE
+
+
+@dataclass(**_FROZEN)
+class TrackedScript:
+    """An entry of ``track_script``: ``weight`` None means the script's own weight."""
+
+    name: str
+    weight: int | None = None
+    weight_reverse: bool = False
+    pos: Position = NOWHERE
+
+
+@dataclass(**_FROZEN)
+class TrackedFile:
+    """An entry of ``track_file``: ``weight`` None means the track file's own weight."""
+
+    name: str
+    weight: int | None = None
+    weight_reverse: bool = False
+    pos: Position = NOWHERE
+
+
+@dataclass(**_FROZEN)
+class VirtualAddress:
+    """An entry of ``virtual_ipaddress`` (or ``static_ipaddress``): address/prefix and its options."""
+
+    address: IPInterface  # a bare address gets /32 or /128
+    dev: str | None = None  # None: the instance's interface
+    label: str | None = None
+    scope: str | None = None
+    brd: IPv4Address | None = None
+    peer: IPAddress | None = None
+    no_track: bool = False
+    pos: Position = NOWHERE
+
+
+@dataclass(**_FROZEN)
+class VirtualRoute:
+    """An entry of ``virtual_routes`` (or ``static_routes``): ``ip route`` syntax, options kept by name."""
+
+    destination: IPNetwork
+    type: str = "unicast"  # unicast, blackhole, unreachable, prohibit, throw, ...
+    src: IPAddress | None = None
+    via: IPAddress | None = None
+    or_via: IPAddress | None = None
+    dev: str | None = None
+    scope: str | None = None
+    table: str | None = None
+    metric: int | None = None
+    options: tuple[tuple[str, str], ...] = ()  # further keyword/value pairs, normalized
+    pos: Position = NOWHERE
+
+
+@dataclass(**_FROZEN)
+class VirtualRule:
+    """An entry of ``virtual_rules`` (or ``static_rules``): ``ip rule`` syntax."""
+
+    from_: IPNetwork | None = None
+    to: IPNetwork | None = None
+    table: str | None = None
+    priority: int | None = None
+    fwmark: int | None = None
+    iif: str | None = None
+    oif: str | None = None
+    action: str | None = None  # goto, no_route, blackhole, ... when not a table lookup
+    options: tuple[tuple[str, str], ...] = ()
+    pos: Position = NOWHERE
+
+
+@dataclass(**_FROZEN)
+class Notify:
+    """The notify scripts of an instance or sync group (``notify`` is called for every transition)."""
+
+    master: Script | None = None
+    backup: Script | None = None
+    fault: Script | None = None
+    stop: Script | None = None
+    deleted: Script | None = None
+    any: Script | None = None  # keyword ``notify``
+
+
+NO_NOTIFY = Notify()
+
+
+@dataclass(**_FROZEN)
+class VrrpInstance:
+    """``vrrp_instance NAME``: one virtual router. ``None`` fields inherit from ``global_defs``."""
+
+    name: str
+    interface: str
+    virtual_router_id: int
+    state: str = "BACKUP"  # initial state wanted: MASTER or BACKUP
+    priority: int = 100
+    advert_int: float = 1.0
+    version: int | None = None  # None: global_defs.vrrp_version
+    nopreempt: bool = False
+    preempt_delay: float = 0.0
+    unicast_src_ip: IPAddress | None = None
+    unicast_peers: tuple[IPAddress, ...] = ()
+    unicast_ttl: int = 255
+    mcast_src_ip: IPAddress | None = None
+    auth_type: str | None = None  # PASS or AH (VRRPv2 only)
+    auth_pass: str | None = None
+    virtual_ipaddresses: tuple[VirtualAddress, ...] = ()
+    virtual_ipaddresses_excluded: tuple[VirtualAddress, ...] = ()
+    virtual_routes: tuple[VirtualRoute, ...] = ()
+    virtual_rules: tuple[VirtualRule, ...] = ()
+    track_interfaces: tuple[TrackedInterface, ...] = ()
+    track_scripts: tuple[TrackedScript, ...] = ()
+    track_files: tuple[TrackedFile, ...] = ()
+    dont_track_primary: bool = False
+    notify: Notify = NO_NOTIFY
+    smtp_alert: bool | None = None  # None: global_defs.smtp_alert(_vrrp)
+    garp_master_delay: float | None = None  # None: global_defs.vrrp_garp_master_delay (5)
+    garp_master_repeat: int | None = None  # None: global_defs.vrrp_garp_master_repeat (5)
+    garp_master_refresh: float | None = None  # None: global_defs.vrrp_garp_master_refresh (0)
+    garp_master_refresh_repeat: int | None = None
+    garp_lower_prio_delay: float | None = None
+    garp_lower_prio_repeat: int | None = None
+    garp_interval: float | None = None
+    gna_interval: float | None = None
+    lower_prio_no_advert: bool | None = None
+    higher_prio_send_advert: bool | None = None
+    use_vmac: bool = False
+    vmac_name: str | None = None  # name given after use_vmac; None: vrrp.<vrid>
+    vmac_xmit_base: bool = False
+    accept: bool | None = None  # None: off with vrrp_strict, else on (keepalived's rule)
+    native_ipv6: bool = False
+    strict_mode: bool | None = None  # None: global_defs.vrrp_strict
+    skip_check_adv_addr: bool | None = None
+    check_unicast_src: bool | None = None
+    debug: int = 0
+    pos: Position = NOWHERE
+
+    @property
+    def family(self) -> int:
+        """4 or 6: the address family of the adverts (from VIPs, unicast, or native_ipv6)."""
+        if self.native_ipv6:
+            return 6
+        for address in (self.unicast_src_ip, *self.unicast_peers):
+            if address is not None:
+                return address.version
+        for vip in self.virtual_ipaddresses:
+            return vip.address.version
+        return 4
+
+
+@dataclass(**_FROZEN)
+class VrrpSyncGroup:
+    """``vrrp_sync_group NAME``: instances that change state together."""
+
+    name: str
+    group: tuple[str, ...]
+    track_interfaces: tuple[TrackedInterface, ...] = ()
+    track_scripts: tuple[TrackedScript, ...] = ()
+    track_files: tuple[TrackedFile, ...] = ()
+    notify: Notify = NO_NOTIFY
+    smtp_alert: bool | None = None
+    global_tracking: bool = False
+    sync_group_tracking_weight: bool = False
+    pos: Position = NOWHERE
+
+
+@dataclass(**_FROZEN)
+class CheckerUrl:
+    """A ``url`` block of HTTP_GET/SSL_GET: path and the expected digest and/or status code."""
+
+    path: str
+    digest: str | None = None
+    status_code: tuple[int, ...] = ()  # empty: any 2xx
+    virtualhost: str | None = None
+    regex: str | None = None
+    pos: Position = NOWHERE
+
+
+@dataclass(**_FROZEN)
+class Checker:
+    """Keys every health checker shares; ``kind`` is the block keyword (TCP_CHECK, HTTP_GET, ...)."""
+
+    kind: str
+    connect_ip: IPAddress | None = None  # None: the real server's address
+    connect_port: int | None = None  # None: the real server's port
+    bindto: IPAddress | None = None
+    bind_port: int | None = None
+    bind_if: str | None = None
+    connect_timeout: float = 5.0
+    retry: int | None = None  # None: 1 (keepalived's nb_get_retry)
+    delay_before_retry: float = 1.0
+    warmup: float | None = None
+    delay_loop: float | None = None  # None: the virtual server's delay_loop
+    alpha: bool | None = None
+    fwmark: int | None = None
+    pos: Position = NOWHERE
+
+
+@dataclass(**_FROZEN)
+class HttpCheck(Checker):
+    """HTTP_GET / SSL_GET."""
+
+    urls: tuple[CheckerUrl, ...] = ()
+    virtualhost: str | None = None
+    http_protocol: str | None = None  # 1.0, 1.0C, 1.1
+    enable_sni: bool = False
+    fast_recovery: bool = False
+
+
+@dataclass(**_FROZEN)
+class TcpCheck(Checker):
+    """TCP_CHECK: a connect succeeds."""
+
+
+@dataclass(**_FROZEN)
+class MiscCheck(Checker):
+    """MISC_CHECK: a script's exit code (and, with misc_dynamic, the weight it returns)."""
+
+    misc_path: Script | None = None
+    misc_timeout: float | None = None
+    misc_dynamic: bool = False
+
+
+@dataclass(**_FROZEN)
+class SmtpCheck(Checker):
+    """SMTP_CHECK: the server answers HELO."""
+
+    helo_name: str | None = None
+
+
+@dataclass(**_FROZEN)
+class DnsCheck(Checker):
+    """DNS_CHECK: a query of ``type`` for ``name`` gets an answer."""
+
+    type: str = "SOA"
+    name: str = "."
+
+
+@dataclass(**_FROZEN)
+class PingCheck(Checker):
+    """PING_CHECK: ICMP echo."""
+
+
+@dataclass(**_FROZEN)
+class UdpCheck(Checker):
+    """UDP_CHECK: a datagram gets no ICMP error (or a matching reply)."""
+
+    payload: bytes | None = None
+    require_reply: bytes | None = None
+    min_reply_length: int | None = None
+    max_reply_length: int | None = None
+
+
+@dataclass(**_FROZEN)
+class FileCheck(Checker):
+    """FILE_CHECK: a track_file's value decides the real server's weight (0: down)."""
+
+    track_file: str = ""
+    weight: int | None = None
+
+
+@dataclass(**_FROZEN)
+class RealServer:
+    """``real_server IP [PORT]``: a backend of a virtual server and its health checkers."""
+
+    address: IPAddress
+    port: int | None = None
+    weight: int = 1
+    inhibit_on_failure: bool | None = None  # None: the virtual server's setting
+    notify_up: Script | None = None
+    notify_down: Script | None = None
+    lvs_method: str | None = None  # None: the virtual server's
+    checkers: tuple[Checker, ...] = ()
+    pos: Position = NOWHERE
+
+
+@dataclass(**_FROZEN)
+class VirtualServer:
+    """``virtual_server IP PORT`` | ``fwmark N`` | ``group NAME``: an LVS service and its backends."""
+
+    address: IPAddress | None = None
+    port: int | None = None
+    fwmark: int | None = None
+    group: str | None = None
+    delay_loop: float = 60.0
+    lvs_sched: str = "wlc"  # keepalived's default when lb_algo/lvs_sched is absent
+    lvs_method: str = "NAT"
+    protocol: str = "TCP"
+    persistence_timeout: int | None = None
+    persistence_granularity: IPAddress | None = None
+    virtualhost: str | None = None
+    sorry_server: tuple[IPAddress, int | None] | None = None
+    sorry_server_inhibit: bool = False
+    inhibit_on_failure: bool = False
+    quorum: int = 1
+    hysteresis: int = 0
+    quorum_up: Script | None = None
+    quorum_down: Script | None = None
+    alpha: bool = False
+    omega: bool = False
+    ha_suspend: bool = False
+    ops: bool = False
+    real_servers: tuple[RealServer, ...] = ()
+    pos: Position = NOWHERE
+
+    @property
+    def label(self) -> str:
+        """How keepalived names the service in logs: ``[IP]:PORT``, ``FWM N`` or ``group NAME``."""
+        if self.fwmark is not None:
+            return f"FWM {self.fwmark}"
+        if self.group is not None:
+            return f"group {self.group}"
+        return f"[{self.address}]:{self.port}"
+
+
+@dataclass(**_FROZEN)
+class VirtualServerGroupEntry:
+    """A member of a ``virtual_server_group``: an address range with port, or a fwmark."""
+
+    address: IPAddress | None = None
+    last: IPAddress | None = None  # end of an ``IP-N`` range, inclusive
+    port: int | None = None
+    fwmark: int | None = None
+    pos: Position = NOWHERE
+
+
+@dataclass(**_FROZEN)
+class VirtualServerGroup:
+    """``virtual_server_group NAME``: services addressed together by ``virtual_server group NAME``."""
+
+    name: str
+    entries: tuple[VirtualServerGroupEntry, ...] = ()
+    pos: Position = NOWHERE
+
+
+@dataclass(**_FROZEN)
+class Config:
+    """A whole configuration. Names are unique within each kind (checked at load time)."""
+
+    global_defs: GlobalDefs = DEFAULT_GLOBAL_DEFS
+    vrrp_scripts: tuple[VrrpScript, ...] = ()
+    track_files: tuple[TrackFile, ...] = ()
+    vrrp_instances: tuple[VrrpInstance, ...] = ()
+    vrrp_sync_groups: tuple[VrrpSyncGroup, ...] = ()
+    static_ipaddresses: tuple[VirtualAddress, ...] = ()
+    static_routes: tuple[VirtualRoute, ...] = ()
+    static_rules: tuple[VirtualRule, ...] = ()
+    virtual_server_groups: tuple[VirtualServerGroup, ...] = ()
+    virtual_servers: tuple[VirtualServer, ...] = ()
+
+    def instance(self, name: str) -> VrrpInstance | None:
+        return next((i for i in self.vrrp_instances if i.name == name), None)
+
+    def script(self, name: str) -> VrrpScript | None:
+        return next((s for s in self.vrrp_scripts if s.name == name), None)
+
+    def effective_version(self, instance: VrrpInstance) -> int:
+        return instance.version if instance.version is not None else self.global_defs.vrrp_version
