@@ -58,26 +58,25 @@ def zone_file(zone: str, listen_address: str) -> str:
 
 
 def named_conf(workdir: Path, zone: str, key: TsigKey, port: int, listen_address: str, static_zones) -> str:
-    v6 = ipaddress.ip_address(listen_address).version == 6
-    listen = (
-        f"listen-on port {port} {{ none; }};\nlisten-on-v6 port {port} {{ {listen_address}; }};"
-        if v6
-        else f"listen-on port {port} {{ {listen_address}; }};\nlisten-on-v6 {{ none; }};"
+    """Only ``listen_address``:``port``, no recursion, no rndc; every file named writes is in ``workdir``."""
+    if ipaddress.ip_address(listen_address).version == 6:
+        listen = f"listen-on port {port} {{ none; }};\n  listen-on-v6 port {port} {{ {listen_address}; }};"
+    else:
+        listen = f"listen-on port {port} {{ {listen_address}; }};\n  listen-on-v6 {{ none; }};"
+    options = (
+        f'options {{\n  directory "{workdir}";\n  pid-file "{workdir}/named.pid";\n'
+        f'  session-keyfile "{workdir}/session.key";\n  managed-keys-directory "{workdir}";\n'
+        f"  {listen}\n  recursion no;\n  dnssec-validation no;\n  notify no;\n}};\ncontrols {{ }};\n"
     )
-    zones = [
-        f'zone "{zone}" {{\n  type primary;\n  file "{workdir / zone}.zone";\n'
-        f'  update-policy {{ grant "{key.name}" zonesub A AAAA; }};\n}};'
-    ]
-    zones += [
-        f'zone "{static}" {{\n  type primary;\n  file "{workdir / static}.zone";\n  allow-update {{ none; }};\n}};'
-        for static in static_zones
-    ]
+    updatable = f'update-policy {{ grant "{key.name}" zonesub A AAAA; }};'
+    zones = [(zone, updatable)] + [(static, "allow-update { none; };") for static in static_zones]
     return (
         key.named_conf()
-        + f'options {{\n  directory "{workdir}";\n  pid-file "{workdir}/named.pid";\n'
-        f'  session-keyfile "{workdir}/session.key";\n  managed-keys-directory "{workdir}";\n'
-        f"  {listen}\n  recursion no;\n  dnssec-validation no;\n  notify no;\n}};\n"
-        "controls { };\n" + "\n".join(zones) + "\n"
+        + options
+        + "".join(
+            f'zone "{name}" {{\n  type primary;\n  file "{workdir / name}.zone";\n  {policy}\n}};\n'
+            for name, policy in zones
+        )
     )
 
 
