@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Build, once per machine, the local Debian bookworm image the molecule scenarios and system tests run
+# as "real systemd hosts": systemd as PID 1, python3 (+ venv, for the tandemd role's offline install),
+# iproute2, procps, ping, and keepalived (for mixed keepalived/tandemd groups). Nothing can be pulled from
+# a registry here, so the root filesystem comes from debootstrap and is imported with `podman import`.
+#
+# Idempotent: if the image exists with the same recipe label it exits at once. Rebuild with --force.
+# Usage: scripts/build-image.sh [--force]      (as root)
+# Env:   TANDEM_IMAGE (default localhost/tandem-host:bookworm), TANDEM_DEBIAN_MIRROR (default: the mirror
+#        this machine's apt uses).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/scripts/containers.conf}"
+IMAGE="${TANDEM_IMAGE:-localhost/tandem-host:bookworm}"
+SUITE=bookworm
+PACKAGES=python3,python3-venv,iproute2,systemd,systemd-sysv,dbus,procps,iputils-ping,keepalived,ca-certificates
+# The recipe label changes whenever this list changes, so an outdated image is rebuilt.
+RECIPE="v1:$SUITE:$PACKAGES"
+
+force=0
+[ "${1:-}" = "--force" ] && force=1
+
+exists_with_recipe() {
+  podman image exists "$IMAGE" &&
+    [ "$(podman image inspect --format '{{index .Labels "org.tandem.recipe"}}' "$IMAGE" 2>/dev/null)" = "$RECIPE" ]
+}
+
+# One build at a time per machine (parallel test sessions may call this together).
+exec 9>/run/lock/tandem-build-image.lock
+flock 9
+
+if [ "$force" = 0 ] && exists_with_recipe; then
+  echo "build-image: $IMAGE is present"
+  exit 0
+fi
+
+mirror="${TANDEM_DEBIAN_MIRROR:-}"
+if [ -z "$mirror" ]; then
+  # First "debian" (not -security) URI of apt's sources: deb822 files, then one-line lists.
+  mirror=$(grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}' | grep -v security | head -n1 || true)
+  [ -n "$mirror" ] || mirror=$(grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list |
+    awk '{for (i=2;i<=NF;i++) if ($i ~ /^https?:/) {print $i; exit}}' | grep -v security | head -n1 || true)
+  mirror="${mirror:-http://deb.debian.org/debian}"
+fi
+
+rootfs=$(mktemp -d /var/tmp/tandem-rootfs.XXXXXX)
+trap 'rm -rf --one-file-system "$rootfs"' EXIT
+
+echo "build-image: debootstrap $SUITE from $mirror (about a minute)"
+start=$SECONDS
+debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$rootfs" "$mirror" >"$rootfs.log" 2>&1 || {
+  tail -n 30 "$rootfs.log" >&2
+  rm -f "$rootfs.log"
+  exit 1
+}
+rm -f "$rootfs.log"
+
+# Trim what a test host does not need and what would misbehave inside a container.
+chroot "$rootfs" /bin/sh -ec '
+  apt-get clean
+  rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/* /usr/share/locale/*
+  # The image has no network configuration of its own: addresses come from our namespaces.
+  systemctl mask systemd-networkd.service systemd-resolved.service systemd-timesyncd.service \
+    getty@tty1.service console-getty.service systemd-logind.service apt-daily.timer apt-daily-upgrade.timer \
+    e2scrub_reap.service 2>/dev/null || true
+  # keepalived is installed for mixed groups; a scenario enables it when it needs it.
+  systemctl disable keepalived.service 2>/dev/null || true
+  : >/etc/machine-id
+  echo tandem-host >/etc/hostname
+'
+
+tar -C "$rootfs" --numeric-owner -c . |
+  podman import --quiet \
+    --change 'CMD ["/lib/systemd/systemd"]' \
+    --change 'STOPSIGNAL=SIGRTMIN+3' \
+    --change "LABEL org.tandem.recipe=$RECIPE" \
+    - "$IMAGE" >/dev/null
+echo "build-image: built $IMAGE in $((SECONDS - start)) s"
