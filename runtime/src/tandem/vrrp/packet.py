@@ -1,0 +1,173 @@
+"""VRRP advertisement codec: VRRPv2 (RFC 3768 §5) and VRRPv3 (RFC 5798 §5, RFC 9568 §5), IPv4 and IPv6.
+
+Pure functions over bytes. ``decode`` raises :class:`Dropped` carrying a :class:`Drop` reason for any
+packet it cannot accept, so callers count drops by reason and nothing else escapes.
+
+Checksums: VRRPv2 sums the VRRP message only. VRRPv3 sums an IP pseudo-header plus the message
+(RFC 5798 §5.2.8). For VRRPv3 over IPv4, RFC 9568 §5.2.8 leaves room for a message-only sum;
+keepalived rejects that form, so we send the pseudo-header form and accept both.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass
+from ipaddress import IPv4Address, ip_address
+
+from tandem.config.model import IPAddress
+
+IPPROTO_VRRP = 112
+VRRP_TTL = 255  # RFC 5798 §5.1.1.3 / §5.1.2.3: TTL / hop limit of every advertisement
+ADVERTISEMENT = 1  # the only packet type (RFC 5798 §5.2.2)
+AUTH_NONE, AUTH_PASS = 0, 1  # RFC 2338 §5.3.6; AH (2) is not supported
+AUTH_DATA_LEN = 8  # VRRPv2 carries 8 octets of authentication data, whatever the type
+
+_HEADER = struct.Struct("!BBBBBBH")  # version/type, vrid, priority, count, v2 auth|v3 rsvd+interval, csum
+_IPV4_HEADER = struct.Struct("!BBHHHBBH4s4s")
+
+
+class Drop(enum.Enum):
+    """Why a received packet was not accepted; each reason has its own counter."""
+
+    TRUNCATED = "truncated"  # shorter than a header
+    NOT_VRRP = "not_vrrp"  # IP header says another protocol or is malformed
+    TTL = "ttl"  # TTL / hop limit not 255
+    VERSION = "version"  # not the configured VRRP version (or v2 over IPv6)
+    VRID = "vrid"  # no instance with this virtual router id here
+    TYPE = "type"  # not an ADVERTISEMENT
+    LENGTH = "length"  # length does not match the address count
+    CHECKSUM = "checksum"
+    AUTH_TYPE = "auth_type"  # VRRPv2 authentication type differs from ours
+    AUTH = "auth"  # VRRPv2 password differs
+    INTERVAL = "interval"  # VRRPv2 advert interval differs from ours (RFC 3768 §7.1)
+    ADDRESS_LIST = "address_list"  # virtual addresses differ from ours (as keepalived)
+    NOT_PEER = "not_peer"  # unicast configured and the sender is not a unicast peer
+    OWN = "own"  # our own advertisement looped back
+    FAULT = "fault"  # received while the instance is in Fault or Initialize
+
+
+class Dropped(Exception):
+    def __init__(self, reason: Drop) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Advert:
+    """One VRRP ADVERTISEMENT. ``interval_cs`` is in centiseconds (VRRPv2 puts whole seconds on the wire)."""
+
+    version: int
+    vrid: int
+    priority: int
+    interval_cs: int
+    addresses: tuple[IPAddress, ...]
+    auth_type: int = AUTH_NONE
+    auth_data: bytes = b""  # VRRPv2 only, padded with NULs to 8 octets on the wire
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A VRRP message as the socket gave it: IP source, destination, TTL / hop limit and payload."""
+
+    src: IPAddress
+    dst: IPAddress
+    ttl: int
+    payload: bytes
+
+
+def pass_auth_data(password: str) -> bytes:
+    """keepalived's PASS data: the password truncated to 8 octets, NUL padded."""
+    return password.encode()[:AUTH_DATA_LEN].ljust(AUTH_DATA_LEN, b"\0")
+
+
+def internet_checksum(data: bytes) -> int:
+    """RFC 1071 one's-complement sum, as an int to put on the wire."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def pseudo_header(src: IPAddress, dst: IPAddress, length: int) -> bytes:
+    """The IPv4 (RFC 768) or IPv6 (RFC 8200 §8.1) pseudo-header for protocol 112."""
+    if src.version == 4:
+        return src.packed + dst.packed + struct.pack("!BBH", 0, IPPROTO_VRRP, length)
+    return src.packed + dst.packed + struct.pack("!I3xB", length, IPPROTO_VRRP)
+
+
+def encode(advert: Advert, src: IPAddress, dst: IPAddress) -> bytes:
+    """The VRRP message for ``advert`` sent from ``src`` to ``dst`` (checksum filled in)."""
+    if advert.version == 2:
+        fifth, sixth = advert.auth_type, advert.interval_cs // 100
+    else:
+        fifth, sixth = (advert.interval_cs >> 8) & 0x0F, advert.interval_cs & 0xFF
+    header = _HEADER.pack(
+        (advert.version << 4) | ADVERTISEMENT,
+        advert.vrid,
+        advert.priority,
+        len(advert.addresses),
+        fifth,
+        sixth,
+        0,
+    )
+    body = b"".join(a.packed for a in advert.addresses)
+    if advert.version == 2:
+        body += advert.auth_data[:AUTH_DATA_LEN].ljust(AUTH_DATA_LEN, b"\0")
+        checksum = internet_checksum(header + body)
+    else:
+        checksum = internet_checksum(pseudo_header(src, dst, len(header) + len(body)) + header + body)
+    return header[:6] + struct.pack("!H", checksum) + body
+
+
+def decode(packet: Received) -> Advert:
+    """Parse and verify the VRRP message of ``packet``; raise :class:`Dropped` when unacceptable."""
+    data = packet.payload
+    if len(data) < _HEADER.size:
+        raise Dropped(Drop.TRUNCATED)
+    version_type, vrid, priority, count, fifth, sixth, _ = _HEADER.unpack_from(data)
+    version = version_type >> 4
+    ipv6 = packet.src.version == 6
+    if version not in (2, 3) or (version == 2 and ipv6):
+        raise Dropped(Drop.VERSION)
+    if version_type & 0x0F != ADVERTISEMENT:
+        raise Dropped(Drop.TYPE)
+    address_len = 16 if ipv6 else 4
+    trailer = AUTH_DATA_LEN if version == 2 else 0
+    if len(data) != _HEADER.size + count * address_len + trailer:
+        raise Dropped(Drop.LENGTH)
+    if version == 2:
+        valid = internet_checksum(data) == 0
+    else:
+        valid = internet_checksum(pseudo_header(packet.src, packet.dst, len(data)) + data) == 0
+        if not valid and not ipv6:
+            valid = internet_checksum(data) == 0  # RFC 9568 message-only form
+    if not valid:
+        raise Dropped(Drop.CHECKSUM)
+    end = _HEADER.size + count * address_len
+    addresses = tuple(ip_address(data[i : i + address_len]) for i in range(_HEADER.size, end, address_len))
+    if version == 2:
+        return Advert(2, vrid, priority, sixth * 100, addresses, fifth, data[end:])
+    return Advert(3, vrid, priority, ((fifth & 0x0F) << 8) | sixth, addresses)
+
+
+def split_ipv4(datagram: bytes) -> Received:
+    """Split what an IPv4 raw socket returns (header included) into a :class:`Received`."""
+    if len(datagram) < _IPV4_HEADER.size:
+        raise Dropped(Drop.TRUNCATED)
+    version_ihl, _, total, _, _, ttl, proto, _, src, dst = _IPV4_HEADER.unpack_from(datagram)
+    header_len = (version_ihl & 0x0F) * 4
+    if version_ihl >> 4 != 4 or proto != IPPROTO_VRRP or header_len < 20 or header_len > len(datagram):
+        raise Dropped(Drop.NOT_VRRP)
+    end = min(total, len(datagram)) if total >= header_len else len(datagram)
+    return Received(IPv4Address(src), IPv4Address(dst), ttl, datagram[header_len:end])
+
+
+def ipv4_header(src: IPv4Address, dst: IPv4Address, payload_len: int, ttl: int = VRRP_TTL) -> bytes:
+    """An IPv4 header for IP_HDRINCL sends: TOS 0xC0 (internetwork control), DF clear, proto 112.
+
+    The kernel fills in the identification and the header checksum when they are zero.
+    """
+    return _IPV4_HEADER.pack(0x45, 0xC0, 20 + payload_len, 0, 0, ttl, IPPROTO_VRRP, 0, src.packed, dst.packed)
