@@ -1,0 +1,192 @@
+"""Lab hosts: one network namespace each, wired by veth pairs into a bridge in a "switch" namespace.
+
+    h1 (eth0) ──veth── [h1]┐
+    h2 (eth0) ──veth── [h2]┼─ br0   (namespace <prefix>-sw, multicast snooping off)
+    ...                    ┘
+
+Nothing is created in the root namespace: veth pairs are made directly between the namespaces.
+Host i gets 198.51.100.(10+i)/24 and 2001:db8::(10+i)/64 (h1: .11 and ::11), without DAD so
+addresses work at once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import subprocess
+from functools import cached_property
+
+from tandemlab import cleanup, naming
+from tandemlab.capture import Capture
+from tandemlab.filtering import BridgeFilter
+from tandemlab.process import LabProcess
+from tandemlab.shell import netns_exec, run
+
+IPV4_NET = ipaddress.ip_network("198.51.100.0/24")
+IPV6_NET = ipaddress.ip_network("2001:db8::/64")
+HOST_OFFSET = 10
+BRIDGE = "br0"
+
+
+class Host:
+    """One lab host. ``ifname`` is its only link, on the lab's bridge."""
+
+    ifname = "eth0"
+    prefix4 = IPV4_NET.prefixlen
+    prefix6 = IPV6_NET.prefixlen
+
+    def __init__(self, lab: Lab, index: int):
+        self.lab = lab
+        self.index = index
+        self.name = f"h{index}"
+        self.netns = f"{lab.prefix}-{self.name}"
+        self.ipv4 = str(IPV4_NET[HOST_OFFSET + index])
+        # Written as decimal digits (2001:db8::11 for h1) so v4 and v6 addresses read alike.
+        self.ipv6 = str(ipaddress.ip_address(f"2001:db8::{HOST_OFFSET + index}"))
+        self.mac = f"02:00:5e:10:00:{index:02x}"
+        self.switch_port = self.name
+        self.processes: list[LabProcess] = []
+
+    def _create(self) -> None:
+        sw = self.lab.switch_netns
+        run(["ip", "netns", "add", self.netns])
+        run(
+            [
+                "ip",
+                "-n",
+                self.netns,
+                "link",
+                "add",
+                self.ifname,
+                "address",
+                self.mac,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                self.switch_port,
+                "netns",
+                sw,
+            ]
+        )
+        run(["ip", "-n", sw, "link", "set", self.switch_port, "master", BRIDGE, "up"])
+        self.ip("link", "set", "lo", "up")
+        self.sysctl("net.ipv6.conf.all.accept_dad", "0")
+        self.ip("addr", "add", f"{self.ipv4}/{self.prefix4}", "dev", self.ifname)
+        self.ip("addr", "add", f"{self.ipv6}/{self.prefix6}", "dev", self.ifname, "nodad")
+        self.link_up()
+
+    def ip(self, *args: str) -> subprocess.CompletedProcess:
+        return run(["ip", "-n", self.netns, *args])
+
+    def sysctl(self, key: str, value: str) -> None:
+        run(netns_exec(self.netns, ["sysctl", "-q", "-w", f"{key}={value}"]))
+
+    def run(self, argv: list[str], check: bool = True) -> subprocess.CompletedProcess:
+        """Run a command inside this host and wait for it."""
+        return run(netns_exec(self.netns, argv), check=check)
+
+    def spawn(self, argv: list[str], **popen_kwargs) -> LabProcess:
+        """Start a long-running process inside this host; the lab stops it by pid on close."""
+        popen = subprocess.Popen(netns_exec(self.netns, argv), **popen_kwargs)
+        process = LabProcess(popen, self.name, argv)
+        self.processes.append(process)
+        return process
+
+    def link_down(self) -> None:
+        self.ip("link", "set", self.ifname, "down")
+
+    def link_up(self) -> None:
+        self.ip("link", "set", self.ifname, "up")
+
+    def addresses(self) -> set[str]:
+        """Every address of this host, as ``address/prefixlen``, read over netlink."""
+        from pyroute2 import NetNS
+
+        with NetNS(self.netns) as ns:
+            return {f"{msg.get('IFA_ADDRESS')}/{msg['prefixlen']}" for msg in ns.get_addr()}
+
+    def has_address(self, address: str) -> bool:
+        wanted = ipaddress.ip_address(address)
+        return any(ipaddress.ip_interface(a).ip == wanted for a in self.addresses())
+
+    def __repr__(self) -> str:
+        return f"<Host {self.name} {self.ipv4} {self.ipv6} netns={self.netns}>"
+
+
+class Lab:
+    """N hosts on one bridge. Use as a context manager: closing it removes everything it made."""
+
+    def __init__(self, hosts: int = 2):
+        if not 1 <= hosts <= 200:
+            raise ValueError(f"a lab has 1 to 200 hosts, not {hosts}")
+        self.prefix = naming.new_lab_prefix()
+        self.switch_netns = f"{self.prefix}-sw"
+        self.hosts = [Host(self, i) for i in range(1, hosts + 1)]
+        self._captures: list[Capture] = []
+        self._created = False
+
+    def __enter__(self) -> Lab:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def start(self) -> Lab:
+        self._created = True
+        try:
+            run(["ip", "netns", "add", self.switch_netns])
+            sw = ["ip", "-n", self.switch_netns]
+            run([*sw, "link", "set", "lo", "up"])
+            run([*sw, "link", "add", BRIDGE, "type", "bridge", "mcast_snooping", "0"])
+            run([*sw, "link", "set", BRIDGE, "up"])
+            for host in self.hosts:
+                host._create()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def host(self, name: str) -> Host:
+        return next(h for h in self.hosts if h.name == name)
+
+    @cached_property
+    def filter(self) -> BridgeFilter:
+        return BridgeFilter(self.switch_netns)
+
+    def block(self, src: Host, dst: Host, proto: str = "vrrp") -> None:
+        """Drop what ``src`` sends to ``dst`` (one direction)."""
+        self.filter.drop(src.switch_port, dst.switch_port, proto)
+
+    def loss(self, src: Host, dst: Host, percent: int, proto: str = "vrrp") -> None:
+        """Drop about ``percent`` % of what ``src`` sends to ``dst``, at random."""
+        self.filter.drop(src.switch_port, dst.switch_port, proto, percent=percent)
+
+    def partition(self, side_a: list[Host], side_b: list[Host]) -> None:
+        """Cut all traffic between two groups of hosts, both ways."""
+        for a in side_a:
+            for b in side_b:
+                self.filter.drop(a.switch_port, b.switch_port, "all")
+                self.filter.drop(b.switch_port, a.switch_port, "all")
+
+    def heal(self) -> None:
+        """Remove every block, loss and partition rule."""
+        self.filter.clear()
+
+    def capture(self, bpf_filter: str = "", hosts: list[Host] | None = None) -> Capture:
+        """Start capturing what the given hosts (default all) send into the switch."""
+        ports = [h.switch_port for h in hosts or self.hosts]
+        capture = Capture(self.switch_netns, ports, bpf_filter)
+        self._captures.append(capture)
+        return capture
+
+    def close(self) -> None:
+        if not self._created:
+            return
+        self._created = False
+        for capture in self._captures:
+            capture.stop()
+        for host in self.hosts:
+            for process in host.processes:
+                process.stop(timeout=2)
+        cleanup.remove_namespaces([h.netns for h in self.hosts] + [self.switch_netns])
