@@ -11,8 +11,12 @@ from tandem import __version__
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tandemctl", description="Control and inspect tandemd.")
     parser.add_argument("--version", action="version", version=f"tandemctl {__version__}")
-    parser.add_argument("-s", "--socket", default="/run/tandem/tandemd.sock",
-                        help="control socket of the daemon (default %(default)s)")
+    parser.add_argument(
+        "-s",
+        "--socket",
+        default="/run/tandem/tandemd.sock",
+        help="control socket of the daemon (default %(default)s)",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     config = sub.add_parser("config", help="work with configuration files offline")

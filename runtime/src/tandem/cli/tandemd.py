@@ -18,22 +18,46 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tandemd",
         description="VRRP daemon for highly available virtual IPs (keepalived-compatible).",
     )
-    parser.add_argument("-f", "--use-file", dest="config", default=DEFAULT_CONFIG, metavar="FILE",
-                        help=f"configuration file (default {DEFAULT_CONFIG})")
-    parser.add_argument("-t", "--config-test", action="store_true",
-                        help="check the configuration, print findings as FILE:LINE: lines, and exit")
+    parser.add_argument(
+        "-f",
+        "--use-file",
+        dest="config",
+        default=DEFAULT_CONFIG,
+        metavar="FILE",
+        help=f"configuration file (default {DEFAULT_CONFIG})",
+    )
+    parser.add_argument(
+        "-t",
+        "--config-test",
+        action="store_true",
+        help="check the configuration, print findings as FILE:LINE: lines, and exit",
+    )
     parser.add_argument("--json", action="store_true", help="with -t: print findings as JSON")
-    parser.add_argument("-n", "--dont-fork", action="store_true",
-                        help="stay in the foreground (tandemd never forks; accepted for keepalived habit)")
+    parser.add_argument(
+        "-n",
+        "--dont-fork",
+        action="store_true",
+        help="stay in the foreground (tandemd never forks; accepted for keepalived habit)",
+    )
     parser.add_argument("-l", "--log-console", action="store_true", help="log to the console (stderr)")
     parser.add_argument("-D", "--log-detail", action="store_true", help="detailed logging")
     parser.add_argument("-p", "--pid", dest="pidfile", metavar="FILE", help="write the main pid to FILE")
-    parser.add_argument("-r", "--vrrp_pid", dest="vrrp_pidfile", metavar="FILE",
-                        help="write the VRRP process pid to FILE")
-    parser.add_argument("-c", "--checkers_pid", dest="checkers_pidfile", metavar="FILE",
-                        help="write the checker process pid to FILE")
-    parser.add_argument("--control-socket", metavar="PATH", default="/run/tandem/tandemd.sock",
-                        help="unix socket of the JSON control interface")
+    parser.add_argument(
+        "-r", "--vrrp_pid", dest="vrrp_pidfile", metavar="FILE", help="write the VRRP process pid to FILE"
+    )
+    parser.add_argument(
+        "-c",
+        "--checkers_pid",
+        dest="checkers_pidfile",
+        metavar="FILE",
+        help="write the checker process pid to FILE",
+    )
+    parser.add_argument(
+        "--control-socket",
+        metavar="PATH",
+        default="/run/tandem/tandemd.sock",
+        help="unix socket of the JSON control interface",
+    )
     parser.add_argument("-v", "--version", action="version", version=f"tandemd {__version__}")
     return parser
 
