@@ -1,36 +1,28 @@
-# The two commands of the README are `make demo` and `make test`; everything else is for developers.
-VENV := .venv
-PY := $(VENV)/bin/python
-PYTEST := $(PY) -m pytest
-
-.PHONY: setup demo test test-fast lint format bench clean
+# Shortcuts for developers; the README's two commands are scripts/demo.sh and scripts/test.sh.
+.PHONY: setup demo test test-fast lint format bench cleanup
 
 setup:
 	bash scripts/setup.sh
 
-## The main job: build a lab, deploy with the collection, show a failover.
-demo: setup
-	$(PY) -m tandemlab.demo
+demo:
+	bash scripts/demo.sh
 
-## Every test, slow suites included (what CI runs).
-test: setup lint
-	$(PYTEST) -m "" runtime/tests lab/tests tests
+test:
+	bash scripts/test.sh
 
-## The quick subset for the edit-test loop: skips suites marked slow.
-test-fast: setup lint
-	$(PYTEST) -m "not slow" runtime/tests lab/tests tests
+test-fast:
+	FAST=1 bash scripts/test.sh
 
 lint: setup
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
 
 format: setup
-	$(VENV)/bin/ruff format .
-	$(VENV)/bin/ruff check --fix .
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
 
 bench: setup
-	$(PY) -m bench
+	.venv/bin/python -m bench
 
-clean:
-	$(PY) -m tandemlab.cleanup || true
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+cleanup:
+	.venv/bin/python -m tandemlab.cleanup
