@@ -1,0 +1,342 @@
+"""The VRRP instance state machine, sans-IO: fed packets, events and the time; returns actions.
+
+Theory of operation
+-------------------
+An :class:`Instance` never reads a clock, opens a socket or logs. Every entry point takes ``now``
+(monotonic seconds) and returns a list of actions for the driver to carry out in order. After each
+call the driver re-arms one timer at :attr:`Instance.deadline` and calls :meth:`Instance.timer`
+when it passes. Everything that decides a transition lives in this file.
+
+The state table (RFC 5798 §6.4, same shape in RFC 3768 §6.4 and RFC 9568 §6.4):
+
+==========  ==========================  ==========================================================
+state       event                       action → next state
+==========  ==========================  ==========================================================
+Initialize  Startup, priority 255       advert, add VIPs, GARP/NA, Adver_Timer → Master  (§6.4.1)
+Initialize  Startup                     Master_Down_Timer = Master_Down_Interval → Backup (§6.4.1)
+Backup      Master_Down_Timer fires     advert, add VIPs, GARP/NA, Adver_Timer → Master  (§6.4.2)
+Backup      advert, priority 0          Master_Down_Timer = Skew_Time                     (§6.4.2)
+Backup      advert, priority ≥ ours     v3: adopt its interval; Master_Down_Timer = MDI   (§6.4.2)
+            or preempt off
+Backup      advert, lower priority      discard (the timer runs out: we preempt)          (§6.4.2)
+Master      Adver_Timer fires           advert, Adver_Timer = Advertisement_Interval      (§6.4.3)
+Master      advert, priority 0          advert, Adver_Timer = Advertisement_Interval      (§6.4.3)
+Master      advert, higher priority,    remove VIPs, Master_Down_Timer = MDI → Backup     (§6.4.3)
+            or equal and higher address
+Master      advert, lower priority      advert at once, Adver_Timer reset (RFC 9568 §6.4.3)
+Backup,     Shutdown                    Master: priority-0 advert, remove VIPs → Initialize
+Master                                                                                    (§6.4.2/3)
+any         Fault (keepalived's FAULT)  as Shutdown, but → Fault; Fault cleared → as Startup
+==========  ==========================  ==========================================================
+
+Timers (RFC 5798 §6.1 for v3, RFC 3768 §6.1 for v2), in seconds:
+  v3: Skew_Time = (256 − Priority) × Master_Adver_Interval / 256
+  v2: Skew_Time = (256 − Priority) / 256
+  Master_Down_Interval = 3 × Master_Adver_Interval + Skew_Time (v2: the configured interval).
+
+keepalived extensions kept here because they decide timing: ``preempt_delay`` (a lower-priority
+master is tolerated that long before we preempt) and the GARP/NA cadence after becoming Master
+(one burst at once, another ``garp_delay`` later, then every ``garp_refresh``).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from dataclasses import dataclass, field
+
+from tandem.config.model import IPAddress
+from tandem.vrrp.packet import (
+    AUTH_NONE,
+    AUTH_PASS,
+    VRRP_TTL,
+    Advert,
+    Drop,
+    Dropped,
+    Received,
+    decode,
+    pass_auth_data,
+)
+from tandem.vrrp.params import InstanceParams
+
+OWNER_PRIORITY = 255  # the address owner (RFC 5798 §5.2.4)
+STOP_PRIORITY = 0  # "I am leaving": backups take over after Skew_Time
+
+
+class State(enum.Enum):
+    INITIALIZE = "INIT"
+    BACKUP = "BACKUP"
+    MASTER = "MASTER"
+    FAULT = "FAULT"
+
+
+# Actions, carried out by the driver in the order returned.
+@dataclass(frozen=True, slots=True)
+class SendAdvert:
+    advert: Advert
+
+
+@dataclass(frozen=True, slots=True)
+class AddVips:
+    """Add the instance's virtual addresses (advertised and excluded) and virtual routes."""
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveVips:
+    """Remove what :class:`AddVips` added."""
+
+
+@dataclass(frozen=True, slots=True)
+class Announce:
+    """Send ``repeat`` gratuitous ARPs / unsolicited NAs for each virtual address."""
+
+    repeat: int
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    old: State
+    new: State
+    reason: str
+
+
+Action = SendAdvert | AddVips | RemoveVips | Announce | Transition
+
+
+@dataclass
+class Counters:
+    """What the instance has seen and done; ``drops`` counts rejected packets by reason."""
+
+    adverts_received: int = 0
+    adverts_sent: int = 0
+    priority_zero_received: int = 0
+    priority_zero_sent: int = 0
+    became_master: int = 0
+    drops: Counter[Drop] = field(default_factory=Counter)
+
+
+class Instance:
+    """One virtual router on one interface and address family."""
+
+    def __init__(self, params: InstanceParams, local_address: IPAddress) -> None:
+        self.params = params
+        self.local_address = local_address  # our primary address: source of adverts, tie-breaker
+        self.priority = params.priority  # effective priority; tracking may move it
+        self.state = State.INITIALIZE
+        self.counters = Counters()
+        self.master_address: IPAddress | None = None  # who we last accepted as master
+        self.master_adver_interval = params.advert_int
+        self._auth_type = AUTH_PASS if params.auth_pass is not None else AUTH_NONE
+        self._auth_data = pass_auth_data(params.auth_pass) if params.auth_pass is not None else bytes(8)
+        self._advertised = frozenset(params.advertised)
+        self._adver_at: float | None = None
+        self._master_down_at: float | None = None
+        self._garp_at: float | None = None
+        self._refresh_at: float | None = None
+        self._preempt_at: float | None = None  # preempt_delay: when a lower-priority master stops counting
+
+    # --- timers -------------------------------------------------------------------------------
+
+    @property
+    def skew_time(self) -> float:
+        if self.params.version == 2:
+            return (256 - self.priority) / 256
+        return (256 - self.priority) * self.master_adver_interval / 256
+
+    @property
+    def master_down_interval(self) -> float:
+        interval = self.params.advert_int if self.params.version == 2 else self.master_adver_interval
+        return 3 * interval + self.skew_time
+
+    @property
+    def deadline(self) -> float | None:
+        """When :meth:`timer` must be called next (None: nothing pending)."""
+        pending = [
+            t
+            for t in (self._adver_at, self._master_down_at, self._garp_at, self._refresh_at)
+            if t is not None
+        ]
+        return min(pending, default=None)
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def start(self, now: float) -> list[Action]:
+        """Startup (§6.4.1)."""
+        if self.state is not State.INITIALIZE:
+            return []
+        return self._startup(now, "startup")
+
+    def stop(self, now: float) -> list[Action]:
+        """Shutdown (§6.4.2, §6.4.3): a Master sends priority 0 first, then drops its addresses."""
+        return self._leave(State.INITIALIZE, now, "shutdown")
+
+    def fault(self, now: float) -> list[Action]:
+        """An interface or tracked object failed: leave like Shutdown, into Fault."""
+        return self._leave(State.FAULT, now, "fault")
+
+    def recover(self, now: float) -> list[Action]:
+        """The fault cleared: start over as at Startup."""
+        if self.state is not State.FAULT:
+            return []
+        return self._startup(now, "fault cleared")
+
+    def set_priority(self, priority: int, now: float) -> list[Action]:
+        """Tracking moved our priority (kept within 1..254 unless we own the addresses).
+
+        A Master advertises the new priority at once so a better backup can preempt without waiting.
+        """
+        if self.params.priority != OWNER_PRIORITY:
+            priority = max(1, min(OWNER_PRIORITY - 1, priority))
+        self.priority = priority
+        return self._advertise(now) if self.state is State.MASTER else []
+
+    def timer(self, now: float) -> list[Action]:
+        """Run every timer that is due at ``now``."""
+        actions: list[Action] = []
+        if self._master_down_at is not None and now >= self._master_down_at:
+            actions += self._become_master(now, "master down")
+        if self._adver_at is not None and now >= self._adver_at:
+            due = self._adver_at
+            actions += self._advertise(now)
+            # keep the cadence on the original grid: a late wake-up must not push every later advert
+            if due + self.params.advert_int > now:
+                self._adver_at = due + self.params.advert_int
+        if self._garp_at is not None and now >= self._garp_at:
+            self._garp_at = None
+            actions.append(Announce(self.params.garp_repeat))
+        if self._refresh_at is not None and now >= self._refresh_at:
+            self._refresh_at = now + self.params.garp_refresh
+            actions.append(Announce(self.params.garp_refresh_repeat))
+        return actions
+
+    def receive(self, packet: Received, now: float) -> list[Action]:
+        """A packet addressed to this instance; rejected ones are counted in ``counters.drops``."""
+        try:
+            advert = self._accept(packet)
+        except Dropped as dropped:
+            self.counters.drops[dropped.reason] += 1
+            return []
+        self.counters.adverts_received += 1
+        if advert.priority == STOP_PRIORITY:
+            self.counters.priority_zero_received += 1
+        if self.state is State.BACKUP:
+            return self._backup_hears(packet.src, advert, now)
+        return self._master_hears(packet.src, advert, now)
+
+    # --- receive checks (RFC 5798 §7.1, RFC 3768 §7.1, and keepalived's address-list check) ---
+
+    def _accept(self, packet: Received) -> Advert:
+        params = self.params
+        if self.state not in (State.BACKUP, State.MASTER):
+            raise Dropped(Drop.FAULT)
+        if not params.unicast and packet.ttl != VRRP_TTL:
+            raise Dropped(Drop.TTL)
+        if params.unicast and packet.src not in params.unicast_peers:
+            raise Dropped(Drop.NOT_PEER)
+        if packet.src == self.local_address:
+            raise Dropped(Drop.OWN)
+        advert = decode(packet)
+        if advert.version != params.version:
+            raise Dropped(Drop.VERSION)
+        if advert.vrid != params.vrid:
+            raise Dropped(Drop.VRID)
+        if params.version == 2:
+            if advert.auth_type != self._auth_type:
+                raise Dropped(Drop.AUTH_TYPE)
+            if self._auth_type == AUTH_PASS and advert.auth_data != self._auth_data:
+                raise Dropped(Drop.AUTH)
+            if advert.interval_cs != params.advert_cs:
+                raise Dropped(Drop.INTERVAL)
+        if len(advert.addresses) != len(self._advertised) or frozenset(advert.addresses) != self._advertised:
+            raise Dropped(Drop.ADDRESS_LIST)
+        return advert
+
+    # --- per-state handling of an accepted advert -------------------------------------------
+
+    def _backup_hears(self, src: IPAddress, advert: Advert, now: float) -> list[Action]:
+        if advert.priority == STOP_PRIORITY:
+            self._master_down_at = now + self.skew_time
+            return []
+        if advert.priority > self.priority:
+            self._preempt_at = None
+        elif self.params.preempt and advert.priority < self.priority and not self._tolerate(now):
+            return []  # discard: Master_Down_Timer runs out and we preempt
+        self.master_address = src
+        if self.params.version == 3:
+            self.master_adver_interval = advert.interval_cs / 100
+        self._master_down_at = now + self.master_down_interval
+        return []
+
+    def _tolerate(self, now: float) -> bool:
+        """preempt_delay: accept a lower-priority master until the delay since we first saw it ends."""
+        if not self.params.preempt_delay:
+            return False
+        if self._preempt_at is None:
+            self._preempt_at = now + self.params.preempt_delay
+        return now < self._preempt_at
+
+    def _master_hears(self, src: IPAddress, advert: Advert, now: float) -> list[Action]:
+        if advert.priority == STOP_PRIORITY:
+            return self._advertise(now)
+        if advert.priority > self.priority or (advert.priority == self.priority and src > self.local_address):
+            self.master_address = src
+            if self.params.version == 3:
+                self.master_adver_interval = advert.interval_cs / 100
+            return [RemoveVips(), *self._become_backup(now, "higher priority advert")]
+        if self.params.lower_prio_no_advert:
+            return []
+        return self._advertise(now)
+
+    # --- transitions ------------------------------------------------------------------------------
+
+    def _advertise(self, now: float, priority: int | None = None) -> list[Action]:
+        priority = self.priority if priority is None else priority
+        self._adver_at = now + self.params.advert_int
+        self.counters.adverts_sent += 1
+        if priority == STOP_PRIORITY:
+            self.counters.priority_zero_sent += 1
+        advert = Advert(
+            self.params.version,
+            self.params.vrid,
+            priority,
+            self.params.advert_cs,
+            self.params.advertised,
+            self._auth_type if self.params.version == 2 else AUTH_NONE,
+            self._auth_data if self.params.version == 2 else b"",
+        )
+        return [SendAdvert(advert)]
+
+    def _startup(self, now: float, reason: str) -> list[Action]:
+        if self.priority == OWNER_PRIORITY:
+            return self._become_master(now, reason)
+        return self._become_backup(now, reason)
+
+    def _become_master(self, now: float, reason: str) -> list[Action]:
+        old, self.state = self.state, State.MASTER
+        self._master_down_at = self._preempt_at = None
+        self.master_address = self.local_address
+        self.counters.became_master += 1
+        actions = [*self._advertise(now), AddVips(), Announce(self.params.garp_repeat)]
+        self._garp_at = now + self.params.garp_delay if self.params.garp_delay > 0 else None
+        self._refresh_at = now + self.params.garp_refresh if self.params.garp_refresh > 0 else None
+        return [*actions, Transition(old, State.MASTER, reason)]
+
+    def _become_backup(self, now: float, reason: str) -> list[Action]:
+        old, self.state = self.state, State.BACKUP
+        self._adver_at = self._garp_at = self._refresh_at = None
+        if old is not State.MASTER:
+            self.master_adver_interval = self.params.advert_int
+        self._master_down_at = now + self.master_down_interval
+        return [Transition(old, State.BACKUP, reason)]
+
+    def _leave(self, new: State, now: float, reason: str) -> list[Action]:
+        old = self.state
+        if old is new:
+            return []
+        actions: list[Action] = []
+        if old is State.MASTER:
+            actions += [*self._advertise(now, STOP_PRIORITY), RemoveVips()]
+        self.state = new
+        self._adver_at = self._master_down_at = self._garp_at = self._refresh_at = self._preempt_at = None
+        self.master_address = None
+        return [*actions, Transition(old, new, reason)]

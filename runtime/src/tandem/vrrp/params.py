@@ -1,0 +1,95 @@
+"""What one VRRP instance runs with: the config model's ``vrrp_instance`` with global defaults resolved."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tandem.config.model import (
+    VRRP_MCAST4,
+    VRRP_MCAST6,
+    Config,
+    IPAddress,
+    VirtualAddress,
+    VirtualRoute,
+    VrrpInstance,
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstanceParams:
+    """Everything the state machine and the driver need to know about one instance. Times in seconds."""
+
+    name: str
+    interface: str
+    vrid: int
+    version: int = 3
+    family: int = 4
+    priority: int = 100
+    advert_int: float = 1.0
+    preempt: bool = True
+    preempt_delay: float = 0.0
+    auth_pass: str | None = None  # VRRPv2 PASS authentication
+    vips: tuple[VirtualAddress, ...] = ()  # advertised and added on Master
+    excluded_vips: tuple[VirtualAddress, ...] = ()  # added on Master, not advertised
+    routes: tuple[VirtualRoute, ...] = ()
+    source: IPAddress | None = None  # unicast_src_ip or mcast_src_ip; None: the interface's address
+    unicast_peers: tuple[IPAddress, ...] = ()  # non-empty: unicast, never multicast
+    mcast_group: IPAddress | None = None  # None: 224.0.0.18 / ff02::12
+    garp_delay: float = 5.0  # second burst of GARP/NA this long after becoming Master (0: none)
+    garp_repeat: int = 5  # GARP/NA per address per burst
+    garp_refresh: float = 0.0  # periodic GARP/NA while Master (0: none)
+    garp_refresh_repeat: int = 1
+    lower_prio_no_advert: bool = False  # keepalived option: don't answer a lower-priority advert
+
+    @property
+    def advert_cs(self) -> int:
+        """The advert interval in centiseconds, as VRRPv3 puts it on the wire."""
+        return round(self.advert_int * 100)
+
+    @property
+    def unicast(self) -> bool:
+        return bool(self.unicast_peers)
+
+    @property
+    def group(self) -> IPAddress:
+        if self.mcast_group is not None:
+            return self.mcast_group
+        return VRRP_MCAST4 if self.family == 4 else VRRP_MCAST6
+
+    @property
+    def advertised(self) -> tuple[IPAddress, ...]:
+        """The addresses carried in adverts: the VIPs of the advert family, as keepalived sends them."""
+        return tuple(v.address.ip for v in self.vips if v.address.version == self.family)
+
+
+def params_from_config(config: Config, instance: VrrpInstance) -> InstanceParams:
+    """Resolve ``instance``'s unset fields from ``global_defs`` the way keepalived does."""
+    defs = config.global_defs
+
+    def pick(value, default):
+        return default if value is None else value
+
+    family = instance.family
+    return InstanceParams(
+        name=instance.name,
+        interface=instance.interface,
+        vrid=instance.virtual_router_id,
+        version=config.effective_version(instance),
+        family=family,
+        priority=instance.priority,
+        advert_int=instance.advert_int,
+        preempt=not instance.nopreempt,
+        preempt_delay=instance.preempt_delay,
+        auth_pass=instance.auth_pass if instance.auth_type == "PASS" else None,
+        vips=instance.virtual_ipaddresses,
+        excluded_vips=instance.virtual_ipaddresses_excluded,
+        routes=instance.virtual_routes,
+        source=instance.unicast_src_ip or instance.mcast_src_ip,
+        unicast_peers=instance.unicast_peers,
+        mcast_group=defs.vrrp_mcast_group4 if family == 4 else defs.vrrp_mcast_group6,
+        garp_delay=pick(instance.garp_master_delay, defs.vrrp_garp_master_delay),
+        garp_repeat=pick(instance.garp_master_repeat, defs.vrrp_garp_master_repeat),
+        garp_refresh=pick(instance.garp_master_refresh, defs.vrrp_garp_master_refresh),
+        garp_refresh_repeat=pick(instance.garp_master_refresh_repeat, defs.vrrp_garp_master_refresh_repeat),
+        lower_prio_no_advert=pick(instance.lower_prio_no_advert, defs.vrrp_lower_prio_no_advert),
+    )

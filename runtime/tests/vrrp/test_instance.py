@@ -1,0 +1,297 @@
+"""The sans-IO state machine on a fake clock: every RFC 5798 §6.4 transition and §6.1 timer formula."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from ipaddress import IPv4Address
+
+import pytest
+from tandem.vrrp.instance import (
+    AddVips,
+    Announce,
+    Instance,
+    RemoveVips,
+    SendAdvert,
+    State,
+    Transition,
+)
+from tandem.vrrp.packet import Drop, Received, pass_auth_data
+from vrrp_helpers import GROUP, ME, OTHER, PEER, V2, V3, advert_from, packet
+
+
+def started(params=V3, now=0.0, local=ME) -> Instance:
+    instance = Instance(params, local)
+    instance.start(now)
+    return instance
+
+
+def kinds(actions) -> list[type]:
+    return [type(a) for a in actions]
+
+
+# --- §6.1 timer formulas --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("priority", "skew", "mdi"), [(100, 0.609375, 3.609375), (200, 0.21875, 3.21875)])
+def test_v2_skew_and_master_down_interval(priority, skew, mdi):
+    instance = Instance(replace(V2, priority=priority), ME)
+    assert instance.skew_time == pytest.approx(skew)
+    assert instance.master_down_interval == pytest.approx(mdi)
+    instance.start(10.0)
+    assert instance.deadline == pytest.approx(10.0 + mdi)
+
+
+@pytest.mark.parametrize(
+    ("priority", "interval", "mdi"), [(100, 0.1, 0.3609375), (200, 0.1, 0.321875), (1, 2.0, 7.9921875)]
+)
+def test_v3_skew_and_master_down_interval(priority, interval, mdi):
+    instance = Instance(replace(V3, priority=priority, advert_int=interval), ME)
+    assert instance.skew_time == pytest.approx((256 - priority) * interval / 256)
+    assert instance.master_down_interval == pytest.approx(mdi)
+
+
+# --- Initialize (§6.4.1) --------------------------------------------------------------------------
+
+
+def test_startup_goes_backup_and_waits_master_down_interval():
+    instance = Instance(V3, ME)
+    actions = instance.start(5.0)
+    assert actions == [Transition(State.INITIALIZE, State.BACKUP, "startup")]
+    assert instance.state is State.BACKUP
+    assert instance.deadline == pytest.approx(5.0 + instance.master_down_interval)
+    assert instance.timer(5.3) == []  # not yet
+    actions = instance.timer(5.0 + instance.master_down_interval)
+    assert kinds(actions) == [SendAdvert, AddVips, Announce, Transition]
+    assert actions[0].advert == advert_from(V3, 100)
+    assert instance.state is State.MASTER
+
+
+def test_address_owner_becomes_master_at_once():
+    instance = Instance(replace(V3, priority=255), ME)
+    actions = instance.start(0.0)
+    assert kinds(actions) == [SendAdvert, AddVips, Announce, Transition]
+    assert actions[0].advert.priority == 255
+    assert instance.state is State.MASTER
+    assert instance.deadline == pytest.approx(0.1)
+
+
+# --- Backup (§6.4.2) ------------------------------------------------------------------------------
+
+
+def test_backup_resets_master_down_timer_on_higher_priority_advert():
+    instance = started()
+    for t in (0.1, 0.2, 0.3, 0.4, 0.5):
+        assert instance.receive(packet(advert_from(V3, 150)), t) == []
+        assert instance.deadline == pytest.approx(t + instance.master_down_interval)
+    assert instance.master_address == PEER
+    assert instance.state is State.BACKUP
+
+
+def test_v3_backup_adopts_master_advert_interval():
+    instance = started()
+    instance.receive(packet(advert_from(V3, 150, interval_cs=50)), 1.0)
+    assert instance.master_adver_interval == pytest.approx(0.5)
+    assert instance.deadline == pytest.approx(1.0 + 3 * 0.5 + 156 * 0.5 / 256)
+
+
+def test_backup_priority_zero_advert_takes_over_after_skew_time():
+    instance = started()
+    instance.receive(packet(advert_from(V3, 150)), 1.0)
+    instance.receive(packet(advert_from(V3, 0)), 1.05)
+    assert instance.deadline == pytest.approx(1.05 + instance.skew_time)
+    assert instance.counters.priority_zero_received == 1
+    instance.timer(instance.deadline)
+    assert instance.state is State.MASTER
+
+
+def test_backup_with_preempt_discards_lower_priority_and_takes_over():
+    instance = started()
+    instance.receive(packet(advert_from(V3, 150)), 0.05)
+    taken_at = 0.05 + instance.master_down_interval
+    for t in (0.1, 0.2, 0.3):
+        instance.receive(packet(advert_from(V3, 50)), t)
+    assert instance.deadline == pytest.approx(taken_at)
+    instance.timer(taken_at)
+    assert instance.state is State.MASTER
+
+
+def test_nopreempt_backup_accepts_lower_priority_master():
+    instance = started(replace(V3, preempt=False))
+    for step in range(1, 50):
+        instance.receive(packet(advert_from(V3, 50)), step * 0.1)
+        instance.timer(step * 0.1)
+    assert instance.state is State.BACKUP
+
+
+def test_preempt_delay_tolerates_lower_priority_master_for_the_delay():
+    instance = started(replace(V3, preempt_delay=2.0))
+    t = 0.1
+    while t < 1.9:
+        instance.receive(packet(advert_from(V3, 50)), t)
+        assert instance.timer(t) == []
+        t += 0.1
+    while instance.state is State.BACKUP and t < 5:
+        instance.receive(packet(advert_from(V3, 50)), t)
+        instance.timer(t)
+        t += 0.01
+    assert instance.state is State.MASTER
+    assert 2.1 + instance.master_down_interval - 0.2 < t < 2.1 + instance.master_down_interval + 0.1
+
+
+def test_equal_priority_is_accepted_by_backup():
+    instance = started()
+    instance.receive(packet(advert_from(V3, 100), src=IPv4Address("198.51.100.1")), 1.0)
+    assert instance.deadline == pytest.approx(1.0 + instance.master_down_interval)
+
+
+# --- Master (§6.4.3) ------------------------------------------------------------------------------
+
+
+def master(params=V3, local=ME) -> Instance:
+    """An instance that became Master (master down timer ran out) at time 0."""
+    instance = Instance(params, local)
+    instance.start(-instance.master_down_interval)
+    instance.timer(instance.deadline)
+    assert instance.state is State.MASTER
+    return instance
+
+
+def test_master_advertises_on_a_fixed_grid_even_when_woken_late():
+    instance = master()
+    sent_at = []
+    for wake in (0.1003, 0.2001, 0.3042, 0.4):
+        if instance.deadline <= wake:
+            actions = instance.timer(wake)
+            assert kinds(actions) == [SendAdvert]
+            sent_at.append(wake)
+    assert instance.deadline == pytest.approx(0.5)
+    assert len(sent_at) == 4
+
+
+def test_master_answers_priority_zero_with_an_advert():
+    instance = master()
+    actions = instance.receive(packet(advert_from(V3, 0)), 0.05)
+    assert kinds(actions) == [SendAdvert]
+    assert instance.deadline == pytest.approx(0.15)
+
+
+def test_master_yields_to_higher_priority():
+    instance = master()
+    actions = instance.receive(packet(advert_from(V3, 200, interval_cs=20)), 0.05)
+    assert actions == [RemoveVips(), Transition(State.MASTER, State.BACKUP, "higher priority advert")]
+    assert instance.master_adver_interval == pytest.approx(0.2)
+    assert instance.deadline == pytest.approx(0.05 + 3 * 0.2 + 156 * 0.2 / 256)
+
+
+def test_equal_priority_won_by_higher_primary_address():
+    instance = master()
+    assert kinds(instance.receive(packet(advert_from(V3, 100), src=IPv4Address("198.51.100.1")), 0.05)) == [
+        SendAdvert
+    ]
+    assert instance.state is State.MASTER
+    actions = instance.receive(packet(advert_from(V3, 100), src=OTHER), 0.06)
+    assert kinds(actions) == [RemoveVips, Transition]
+    assert instance.state is State.BACKUP
+
+
+def test_master_hearing_lower_priority_readvertises_at_once_rfc9568():
+    instance = master()
+    actions = instance.receive(packet(advert_from(V3, 50)), 0.05)
+    assert actions == [SendAdvert(advert_from(V3, 100))]
+    assert instance.deadline == pytest.approx(0.15)
+    quiet = master(replace(V3, lower_prio_no_advert=True))
+    assert quiet.receive(packet(advert_from(V3, 50)), 0.05) == []
+
+
+def test_master_shutdown_sends_priority_zero_then_removes_vips():
+    instance = master()
+    actions = instance.stop(0.05)
+    assert actions == [
+        SendAdvert(advert_from(V3, 0)),
+        RemoveVips(),
+        Transition(State.MASTER, State.INITIALIZE, "shutdown"),
+    ]
+    assert instance.deadline is None
+    assert instance.counters.priority_zero_sent == 1
+
+
+def test_backup_shutdown_only_reports():
+    instance = started()
+    assert instance.stop(1.0) == [Transition(State.BACKUP, State.INITIALIZE, "shutdown")]
+    assert instance.deadline is None
+
+
+def test_garp_cadence_burst_then_delayed_burst_then_refresh():
+    params = replace(V3, garp_delay=5.0, garp_repeat=5, garp_refresh=30.0, garp_refresh_repeat=2)
+    instance = Instance(replace(params, priority=255), ME)
+    assert Announce(5) in instance.start(0.0)
+    announced = []
+    t = 0.0
+    while t < 65.0:
+        t = instance.deadline
+        announced += [(round(t, 3), a.repeat) for a in instance.timer(t) if isinstance(a, Announce)]
+    assert announced == [(5.0, 5), (30.0, 2), (60.0, 2)]
+
+
+# --- Fault and priority changes (keepalived extensions, used by tracking) ------------------------
+
+
+def test_fault_from_master_leaves_like_shutdown_and_recovers_as_backup():
+    instance = master()
+    actions = instance.fault(1.0)
+    assert kinds(actions) == [SendAdvert, RemoveVips, Transition]
+    assert actions[0].advert.priority == 0
+    assert instance.state is State.FAULT
+    assert instance.receive(packet(advert_from(V3, 150)), 1.1) == []
+    assert instance.counters.drops[Drop.FAULT] == 1
+    assert instance.recover(2.0) == [Transition(State.FAULT, State.BACKUP, "fault cleared")]
+    assert instance.deadline == pytest.approx(2.0 + instance.master_down_interval)
+
+
+def test_priority_change_is_advertised_at_once_by_master():
+    instance = master()
+    actions = instance.set_priority(300, 0.05)
+    assert actions == [SendAdvert(advert_from(V3, 254))]
+    assert started().set_priority(0, 1.0) == []
+
+
+# --- receive checks: each drop has its own reason ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "make", "reason"),
+    [
+        (V3, lambda: packet(advert_from(V3, 150), ttl=254), Drop.TTL),
+        (V3, lambda: packet(advert_from(V3, 150), src=ME), Drop.OWN),
+        (V3, lambda: packet(advert_from(V2, 150)), Drop.VERSION),
+        (V3, lambda: packet(replace(advert_from(V3, 150), vrid=52)), Drop.VRID),
+        (
+            V3,
+            lambda: packet(advert_from(V3, 150, addresses=(IPv4Address("198.51.100.101"),))),
+            Drop.ADDRESS_LIST,
+        ),
+        (V3, lambda: packet(advert_from(V3, 150, addresses=())), Drop.ADDRESS_LIST),
+        (V3, lambda: Received(PEER, GROUP, 255, b"\x31\x33"), Drop.TRUNCATED),
+        (V2, lambda: packet(advert_from(V2, 150, auth_type=0, auth_data=bytes(8))), Drop.AUTH_TYPE),
+        (V2, lambda: packet(advert_from(V2, 150, auth_data=pass_auth_data("wrong"))), Drop.AUTH),
+        (V2, lambda: packet(advert_from(V2, 150, interval_cs=200)), Drop.INTERVAL),
+        (
+            replace(V3, unicast_peers=(PEER,)),
+            lambda: packet(advert_from(V3, 150), src=OTHER, dst=ME),
+            Drop.NOT_PEER,
+        ),
+    ],
+)
+def test_receive_checks_count_drops_by_reason(params, make, reason):
+    instance = started(params)
+    deadline = instance.deadline
+    assert instance.receive(make(), 1.0) == []
+    assert instance.counters.drops == {reason: 1}
+    assert instance.counters.adverts_received == 0
+    assert instance.deadline == deadline
+
+
+def test_unicast_accepts_routed_ttl_from_a_peer():
+    instance = started(replace(V3, unicast_peers=(PEER,)))
+    instance.receive(packet(advert_from(V3, 150), ttl=60, dst=ME), 1.0)
+    assert instance.counters.adverts_received == 1
