@@ -1,0 +1,10 @@
+"""Inventory model of the tandem.ha collection: VRRP groups and active-active sets, validated across the
+whole inventory and planned into the VRRP instances each host runs. Data format: docs/inventory.md."""
+
+from .findings import Finding, Severity
+from .plan import InventoryPlan, plan_inventory
+from .schema import HOST_VARS
+
+HOST_VAR_NAMES = tuple(HOST_VARS)
+
+__all__ = ["HOST_VAR_NAMES", "Finding", "InventoryPlan", "Severity", "plan_inventory"]
