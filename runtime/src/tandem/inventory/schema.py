@@ -95,7 +95,7 @@ TRACK_SCRIPT = Schema(
         Optional("timeout"): number(0.01, 86400),
         Optional("fall", default=1): integer(1, 1000),
         Optional("rise", default=1): integer(1, 1000),
-        Optional("weight", default=0): integer(-253, 253),
+        Optional("weight", default=0): integer(-254, 254),
         Optional("user"): str,
     }
 )

@@ -19,7 +19,8 @@ def check(expansion: Expansion) -> list[Finding]:
         *election.track_weights(instances),
         *election.script_definitions(instances),
         *active_active.balanced_masters(expansion.active_active),
-        *dns.record_sets(expansion.dns, instances),
+        *dns.shared_names(expansion.dns),
+        *dns.ttl_versus_failover(expansion.dns, instances),
     ]
     # The VIPs of an active-active set share one definition: say each problem once per place.
     unique: dict[tuple, Finding] = {}

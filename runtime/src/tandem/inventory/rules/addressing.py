@@ -8,6 +8,7 @@ from itertools import combinations
 
 from ..findings import Finding, error, warning
 from ..model import Instance
+from .repeats import repeats
 
 
 def _segment_keys(instance: Instance) -> dict[tuple, str]:
@@ -50,18 +51,15 @@ def vrid_collisions(instances: list[Instance]) -> Iterator[Finding]:
 
 
 def duplicate_vips(instances: list[Instance]) -> Iterator[Finding]:
-    owner: dict = {}
-    for instance in instances:
-        for vip, place in zip(instance.vips, instance.vip_fields, strict=True):
-            first = owner.setdefault(vip.ip, instance)
-            if first is not instance:
-                yield error(
-                    instance.source,
-                    None,
-                    place,
-                    f"VIP {vip.ip} is also carried by instance {first.name} of {first.source}; "
-                    "a VIP belongs to exactly one VRRP instance",
-                )
+    placed = ((i, vip, place) for i in instances for vip, place in zip(i.vips, i.vip_fields, strict=True))
+    for (instance, vip, place), (first, _, _) in repeats(placed, key=lambda entry: entry[1].ip):
+        yield error(
+            instance.source,
+            None,
+            place,
+            f"VIP {vip.ip} is also carried by instance {first.name} of {first.source}; "
+            "a VIP belongs to exactly one VRRP instance",
+        )
 
 
 def vips_outside_subnet(instances: list[Instance]) -> Iterator[Finding]:
@@ -130,14 +128,10 @@ def unicast_peers(instances: list[Instance]) -> Iterator[Finding]:
 
 
 def instance_names(instances: list[Instance]) -> Iterator[Finding]:
-    seen: dict[str, Instance] = {}
-    for instance in instances:
-        first = seen.setdefault(instance.name, instance)
-        if first is not instance:
-            yield error(
-                instance.source,
-                None,
-                "name",
-                f"instance name {instance.name} is also produced by {first.source}; "
-                "instance names must be unique",
-            )
+    for instance, first in repeats(instances, key=lambda i: i.name):
+        yield error(
+            instance.source,
+            None,
+            "name",
+            f"instance name {instance.name} is also produced by {first.source}; names must be unique",
+        )

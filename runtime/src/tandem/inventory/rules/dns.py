@@ -6,26 +6,28 @@ from collections.abc import Iterator
 
 from ..findings import Finding, error, warning
 from ..model import DnsRecordSet, Instance
+from .repeats import repeats
 
 # A TTL beyond this many failover times means DNS changes lag far behind what VRRP does.
 TTL_FAILOVER_RATIO = 10
 
 
-def record_sets(records: list[DnsRecordSet], instances: list[Instance]) -> Iterator[Finding]:
+def shared_names(records: list[DnsRecordSet]) -> Iterator[Finding]:
+    for record, first in repeats(records, key=lambda r: r.name):
+        yield error(
+            record.source,
+            None,
+            "dns.name",
+            f"{record.name} is also published by {first.source}; its record set would not equal the VIPs of "
+            "either: one name per VIP set (merge the sets or use another name)",
+        )
+
+
+def ttl_versus_failover(records: list[DnsRecordSet], instances: list[Instance]) -> Iterator[Finding]:
     failover: dict[str, float] = {}
     for instance in instances:
         failover[instance.source] = max(failover.get(instance.source, 0.0), instance.failover_seconds)
-    owner: dict[str, DnsRecordSet] = {}
     for record in records:
-        first = owner.setdefault(record.name, record)
-        if first is not record:
-            yield error(
-                record.source,
-                None,
-                "dns.name",
-                f"{record.name} is also published by {first.source}; its record set would not equal the "
-                "VIPs of either: one name per VIP set (merge the sets or use another name)",
-            )
         seconds = failover[record.source]
         if record.ttl > TTL_FAILOVER_RATIO * seconds:
             yield warning(
