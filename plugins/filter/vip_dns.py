@@ -29,7 +29,7 @@ options:
 EXAMPLES = r"""
 - name: Show the zone lines of the active-active names
   ansible.builtin.debug:
-    msg: "{{ tandem_dns_record_sets | tandem.ha.vip_dns }}"
+    msg: "{{ dns_round_robin_record_sets | tandem.ha.vip_dns }}"
 
 - name: One record set, TTL 30 unless the set says otherwise
   ansible.builtin.copy:
@@ -40,7 +40,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: Zone-file lines, each ending in a newline; A before AAAA, addresses sorted.
+  description: Zone-file lines, each ending in a newline; sorted by name, A before AAAA, then by address.
   type: str
   sample: "www.example.com. 60 IN A 198.51.100.10\nwww.example.com. 60 IN A 198.51.100.11\n"
 """
@@ -49,22 +49,29 @@ from collections.abc import Mapping, Sequence
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.tandem.ha.plugins.module_utils.dns_records import address_sets, zone_lines
+from ansible_collections.tandem.ha.plugins.module_utils.dns_records import (
+    absolute_name,
+    address_sets,
+    zone_lines,
+)
 
 
 def vip_dns(record_sets, ttl=60):
     if isinstance(record_sets, Mapping):
         record_sets = [record_sets]
-    lines = []
+    lines_of_name = {}
     for record_set in record_sets:
         if not _is_record_set(record_set):
             raise AnsibleFilterError(f"vip_dns: expected {{name, addresses: [..], ttl?}}, got {record_set!r}")
         try:
-            records = address_sets(record_set["addresses"], int(record_set.get("ttl", ttl)))
+            records = address_sets(record_set["addresses"], int(record_set.get("ttl") or ttl))
         except (TypeError, ValueError) as error:
             raise AnsibleFilterError(f"vip_dns: record set {record_set['name']}: {error}") from None
-        lines += zone_lines(record_set["name"], records)
-    return "".join(line + "\n" for line in lines)
+        name = absolute_name(record_set["name"])
+        if name in lines_of_name:
+            raise AnsibleFilterError(f"vip_dns: {name} is in two record sets; merge their addresses")
+        lines_of_name[name] = zone_lines(name, records)
+    return "".join(line + "\n" for name in sorted(lines_of_name) for line in lines_of_name[name])
 
 
 def _is_record_set(value):

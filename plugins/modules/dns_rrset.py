@@ -102,7 +102,7 @@ EXAMPLES = r"""
     ttl: 30
     server: 203.0.113.53
     key_name: tandem-update
-    key_secret: "{{ vault_tandem_dns_key_secret }}"
+    key_secret: "{{ vault_dns_key_secret }}"
   delegate_to: localhost
   run_once: true
 
@@ -113,7 +113,7 @@ EXAMPLES = r"""
     state: absent
     server: 203.0.113.53
     key_name: tandem-update
-    key_secret: "{{ vault_tandem_dns_key_secret }}"
+    key_secret: "{{ vault_dns_key_secret }}"
     key_algorithm: hmac-sha512
   delegate_to: localhost
   run_once: true

@@ -24,7 +24,6 @@ from tandemlab.bind9 import Bind9, TsigKey
 ZONE = "tandem.test"
 STATIC_ZONE = "static.test"
 ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
-PYTHON = f"ansible_python_interpreter={sys.executable}"  # the venv's, which has dnspython
 
 
 def free_loopback_port() -> int:
@@ -74,15 +73,34 @@ def server_args(bind9) -> dict:
 @pytest.fixture
 def play(tmp_path):
     """play(tasks, *ansible_playbook_args) -> [result of each task], run on localhost."""
-    return lambda tasks, *args: run_play(tmp_path, tasks, *args)
+
+    def run(tasks: list[dict], *args: str) -> list[dict]:
+        report = run_playbook(tmp_path, {"hosts": "localhost", "tasks": tasks}, *args)
+        return [task["hosts"]["localhost"] for task in report]
+
+    return run
 
 
-def run_play(tmp_path: Path, tasks: list[dict], *args: str) -> list[dict]:
+@pytest.fixture
+def playbook(tmp_path):
+    """playbook(play, *ansible_playbook_args) -> [{"task": .., "hosts": {host: result}}] of each task.
+
+    The inventory holds localhost, h1 and h2, all local connections with this venv's Python.
+    """
+    return lambda play, *args: run_playbook(tmp_path, play, *args)
+
+
+def run_playbook(tmp_path: Path, play: dict, *args: str) -> list[dict]:
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text(
+        "localhost\nh1\nh2\n[all:vars]\n"
+        f"ansible_connection=local\nansible_python_interpreter={sys.executable}\n"  # has dnspython
+    )
     playbook = tmp_path / "play.yml"
-    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
+    playbook.write_text(yaml.safe_dump([{"gather_facts": False, **play}]))
     env = {**os.environ, "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_NOCOLOR": "1"}
     completed = subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", "localhost,", "-c", "local", "-e", PYTHON, str(playbook), *args],
+        [str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(playbook), *args],
         capture_output=True,
         text=True,
         env=env,
@@ -93,4 +111,4 @@ def run_play(tmp_path: Path, tasks: list[dict], *args: str) -> list[dict]:
         report = json.loads(completed.stdout)
     except json.JSONDecodeError:
         pytest.fail(f"ansible-playbook printed no JSON report:\n{completed.stdout}\n{completed.stderr}")
-    return [task["hosts"]["localhost"] for play in report["plays"] for task in play["tasks"]]
+    return [task for play in report["plays"] for task in play["tasks"]]
