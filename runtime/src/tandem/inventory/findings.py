@@ -19,6 +19,15 @@ class Finding:
     field: str
     message: str
 
+    def as_dict(self) -> dict[str, str | None]:
+        return {
+            "severity": self.severity.value,
+            "group": self.group,
+            "host": self.host,
+            "field": self.field,
+            "message": self.message,
+        }
+
     def __str__(self) -> str:
         where = [f"group '{self.group}'"] if self.group else []
         where += [f"host '{self.host}'"] if self.host else []

@@ -1,0 +1,153 @@
+#!/usr/bin/python
+# Copyright: Tandem team
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: vrrp_plan
+short_description: Validate the VRRP design of the whole inventory and plan each host's VRRP instances
+version_added: 0.1.0
+description:
+  - Reads the VRRP groups (V(tandem_vrrp_groups)) and active-active sets (V(tandem_active_active)) and the
+    per-host vars C(tandem_interface), C(tandem_addresses) and C(tandem_vrrp_defaults) of every member host,
+    and checks the design across the whole inventory before any host is touched.
+  - Errors fail the task and name the group, host and field with what was expected; warnings are shown
+    but do not fail.
+  - Rules include VRID collisions on one L2 segment, VIPs used twice or outside the interface subnet, priority
+    ties, no or several preferred masters, members disagreeing on advert interval, version, auth or unicast,
+    missing or asymmetric unicast peers, unbalanced active-active masters, track script weights too small to
+    ever cause a failover, DNS names shared by two VIP sets and DNS TTLs long compared to the failover time.
+  - Returns the plan the C(tandem.ha.tandemd) role renders C(/etc/tandem/tandemd.conf) from and the DNS
+    record sets the C(tandem.ha.dns_round_robin) role publishes. The data format is described in
+    C(docs/inventory.md).
+  - Runs on the controller only and needs the C(tandem) runtime package importable by the controller's Python.
+    Run it once per play (C(run_once=true)).
+options:
+  vrrp_groups:
+    description:
+      - The VRRP groups. Defaults to the variable V(tandem_vrrp_groups).
+    type: raw
+  active_active:
+    description:
+      - The active-active sets. Defaults to the variable V(tandem_active_active).
+    type: raw
+author:
+  - Tandem team
+attributes:
+  check_mode:
+    support: full
+    description: Changes nothing in any mode; check mode gives the same result.
+  diff_mode:
+    support: none
+    description: Nothing changes, so there is nothing to diff.
+  platform:
+    platforms: all
+    description: Runs on the controller.
+notes:
+  - Members are inventory host names; a Jinja expression such as C("{{ groups['lb_web'] }}") lists an
+    inventory group.
+seealso:
+  - name: Inventory model
+    description: The fields of groups, sets and host vars, the rules and the plan format (docs/inventory.md).
+    link: https://example.invalid/tandem/ha/docs/inventory.md
+"""
+
+EXAMPLES = r"""
+- name: Validate the VRRP design and plan it
+  hosts: loadbalancers
+  gather_facts: false
+  tasks:
+    - name: Plan all VRRP groups and active-active sets of the inventory
+      tandem.ha.vrrp_plan:
+      run_once: true
+      register: tandem_plan
+
+    - name: Show the instances this host runs
+      ansible.builtin.debug:
+        var: tandem_plan.plan.hosts[inventory_hostname].instances
+
+- name: Validate a design given explicitly instead of the inventory variables
+  tandem.ha.vrrp_plan:
+    vrrp_groups:
+      - name: web
+        vrid: 51
+        interface: eth0
+        vips: [198.51.100.10/24]
+        members: [lb1, lb2]
+    active_active: []
+  run_once: true
+"""
+
+RETURN = r"""
+msg:
+  description: A summary, or on failure every error, one per line.
+  returned: always
+  type: str
+plan:
+  description: The plan; empty lists and mappings when there is any error. See docs/inventory.md.
+  returned: always
+  type: dict
+  contains:
+    hosts:
+      description:
+        - Per inventory host, the VRRP C(instances) it runs and the track C(scripts) it defines (once each).
+        - An instance has name, source, interface, vrid, priority, state (MASTER or BACKUP), advert_int,
+          version, vips (address/prefix), unicast_src, unicast_peers, auth, track_scripts (name, weight)
+          and notify.
+      type: dict
+      sample:
+        lb1:
+          instances:
+            - name: web
+              source: web
+              interface: eth0
+              vrid: 51
+              priority: 150
+              state: MASTER
+              advert_int: 1
+              version: 2
+              vips: [198.51.100.10/24]
+              unicast_src: null
+              unicast_peers: []
+              auth: null
+              track_scripts: [{name: chk_nginx, weight: -20}]
+              notify: {master: /usr/local/bin/became-master}
+          scripts:
+            - {name: chk_nginx, script: "pidof nginx", interval: 2, timeout: null, fall: 2, rise: 1, user: null}
+    instances:
+      description: Every instance once, with its planned master and members by priority (for drills).
+      type: list
+      elements: dict
+      sample:
+        - name: web
+          source: web
+          vrid: 51
+          vips: [198.51.100.10/24]
+          master: lb1
+          members:
+            - {host: lb1, priority: 150, interface: eth0}
+            - {host: lb2, priority: 140, interface: eth0}
+    dns_records:
+      description: The DNS record sets to publish, one per name; C(server) only when configured.
+      type: list
+      elements: dict
+      sample:
+        - name: www.example.com.
+          zone: example.com.
+          addresses: [198.51.100.20, 198.51.100.21]
+          ttl: 30
+          source: www
+findings:
+  description: Every error and warning, structured.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - severity: error
+      group: web
+      host: lb1
+      field: track_scripts[0].weight
+      message: "track script chk_nginx weight -5 can never cause a failover: ..."
+"""
