@@ -115,7 +115,8 @@ plan:
               track_scripts: [{name: chk_nginx, weight: -20}]
               notify: {master: /usr/local/bin/became-master}
           scripts:
-            - {name: chk_nginx, script: "pidof nginx", interval: 2, timeout: null, fall: 2, rise: 1, user: null}
+            - {name: chk_nginx, script: "pidof nginx", interval: 2, timeout: null, fall: 2, rise: 1,
+               user: null}
     instances:
       description: Every instance once, with its planned master and members by priority (for drills).
       type: list
