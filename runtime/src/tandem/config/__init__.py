@@ -1,1 +1,59 @@
-"""The keepalived.conf language: lexer, parser, schema, typed model (``model``), checks, ``tandemd -t``."""
+"""The keepalived.conf language: lexer, parser, schema, typed model (``model``), checks, ``tandemd -t``.
+
+load_config(path) -> LoadResult(config, findings)       # config is None if any finding is an error
+load_config_text(text, filename="<string>") -> LoadResult
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+
+from tandem.config.build import build_config
+from tandem.config.checks import check_config
+from tandem.config.findings import Finding, Findings
+from tandem.config.lexer import Reader
+from tandem.config.model import Config
+from tandem.config.parser import parse
+
+__all__ = ["Finding", "LoadResult", "default_config_id", "load_config", "load_config_text"]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """A config (None when any finding is an error) and every finding, in file order per phase."""
+
+    config: Config | None
+    findings: tuple[Finding, ...]
+
+    @property
+    def errors(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity == "error")
+
+
+def default_config_id() -> str:
+    """keepalived's default config id (for ``@id`` lines): the host name up to the first dot."""
+    return socket.gethostname().split(".")[0]
+
+
+def load_config(path: str | os.PathLike[str], config_id: str | None = None) -> LoadResult:
+    findings = Findings()
+    reader = Reader(findings, config_id or default_config_id())
+    reader.read_path(os.fspath(path))
+    return _finish(reader, findings)
+
+
+def load_config_text(text: str, filename: str = "<string>", config_id: str | None = None) -> LoadResult:
+    """Load from a string; relative includes resolve against the current directory."""
+    findings = Findings()
+    reader = Reader(findings, config_id or default_config_id())
+    reader.read_text(text, filename, os.getcwd())
+    return _finish(reader, findings)
+
+
+def _finish(reader: Reader, findings: Findings) -> LoadResult:
+    tree = parse(reader.lines, findings)
+    config = build_config(tree, findings)
+    check_config(config, findings)
+    return LoadResult(None if findings.has_errors else config, tuple(findings.items))

@@ -19,7 +19,7 @@ IPNetwork = IPv4Network | IPv6Network
 _FROZEN = {"frozen": True, "slots": True, "kw_only": True}
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True)
 class Position:
     """Where a config element was written: file name and 1-based line (0 for built-in defaults)."""
 

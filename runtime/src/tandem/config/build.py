@@ -1,0 +1,106 @@
+"""From the syntax tree to a ``Config``: the top-level blocks and the names they define."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tandem.config.findings import Findings
+from tandem.config.global_blocks import build_global_defs, build_track_file, build_vrrp_script
+from tandem.config.lvs_blocks import build_virtual_server, build_virtual_server_group
+from tandem.config.model import Config
+from tandem.config.parser import Node
+from tandem.config.schema import Block, entries, not_in_table
+from tandem.config.vrrp_blocks import (
+    build_instance,
+    build_sync_group,
+    virtual_address,
+    virtual_route,
+    virtual_rule,
+)
+
+
+def _static(parse_entry: Callable[[Node, Findings], Any]) -> Callable[[Node, Findings], Any]:
+    read = entries(parse_entry)
+
+    def build(node: Node, findings: Findings) -> Any:
+        if node.args:
+            findings.error(node.pos, f"{node.keyword} takes no name")
+        return read(node, findings)
+
+    return build
+
+
+# keyword -> (Config field, builder, builder returns a tuple to append)
+TOP_LEVEL: dict[str, tuple[str, Callable[[Node, Findings], Any], bool]] = {
+    "global_defs": ("global_defs", build_global_defs, False),
+    "vrrp_script": ("vrrp_scripts", build_vrrp_script, False),
+    "track_file": ("track_files", build_track_file, False),
+    "vrrp_track_file": ("track_files", build_track_file, False),
+    "vrrp_instance": ("vrrp_instances", build_instance, False),
+    "vrrp_sync_group": ("vrrp_sync_groups", build_sync_group, False),
+    "static_ipaddress": ("static_ipaddresses", _static(virtual_address), True),
+    "static_routes": ("static_routes", _static(virtual_route), True),
+    "static_rules": ("static_rules", _static(virtual_rule), True),
+    "virtual_server_group": ("virtual_server_groups", build_virtual_server_group, False),
+    "virtual_server": ("virtual_servers", build_virtual_server, False),
+}
+TOP_LEVEL_BLOCK = Block(
+    "the top level",
+    dict.fromkeys(TOP_LEVEL),  # only names matter here: for "did you mean"
+    frozenset(
+        {
+            "bfd_instance",
+            "garp_group",
+            "linkbeat_interfaces",
+            "track_group",
+            "vrrp_track_process",
+            "track_process",
+            "net_namespace",
+            "net_namespace_ipvs",
+            "namespace_with_ipsets",
+            "instance",
+            "use_pid_dir",
+            "linkbeat_use_polling",
+            "child_wait_time",
+            "static_track_group",
+        }
+    ),
+)
+
+
+def build_config(tree: list[Node], findings: Findings) -> Config:
+    """Build every top-level block; those with errors are reported and left out."""
+    fields: dict[str, Any] = {}
+    global_defs = [node for node in tree if node.keyword == "global_defs" and node.children is not None]
+    if global_defs:  # keepalived merges repeated global_defs blocks
+        merged = Node(
+            "global_defs",
+            global_defs[0].args,
+            global_defs[0].pos,
+            [child for node in global_defs for child in node.children],
+        )
+        fields["global_defs"] = build_global_defs(merged, findings)
+    for node in tree:
+        entry = TOP_LEVEL.get(node.keyword)
+        if entry is None:
+            not_in_table(node, TOP_LEVEL_BLOCK, findings)
+            continue
+        field, builder, is_list = entry
+        if node.children is None:
+            findings.error(node.pos, f"{node.keyword} needs a {{ }} block")
+            continue
+        if field == "global_defs":
+            continue
+        built = builder(node, findings)
+        if built is None:
+            continue
+        if is_list:
+            fields.setdefault(field, []).extend(built)
+        else:
+            fields.setdefault(field, []).append(built)
+    if fields.get("global_defs", ()) is None:
+        del fields["global_defs"]
+    return Config(
+        **{name: value if name == "global_defs" else tuple(value) for name, value in fields.items()}
+    )

@@ -1,0 +1,234 @@
+"""Semantic checks across a whole config: the mistakes no single statement shows.
+
+Each check reads the typed model and reports at the position of the offending object, naming the
+other object involved (with its position) where there is one. Checks never raise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from tandem.config.findings import Findings
+from tandem.config.model import Config, FileCheck, HttpCheck, MiscCheck, VirtualServer, VrrpInstance
+
+MAX_VIPS = 255  # the advert's address count is one byte
+V3_MIN_ADVERT, V3_MAX_ADVERT = 0.01, 40.95  # 12-bit centiseconds
+
+
+def check_config(config: Config, findings: Findings) -> None:
+    for kind, items in (
+        ("vrrp_instance", config.vrrp_instances),
+        ("vrrp_script", config.vrrp_scripts),
+        ("track_file", config.track_files),
+        ("vrrp_sync_group", config.vrrp_sync_groups),
+        ("virtual_server_group", config.virtual_server_groups),
+    ):
+        _unique(findings, kind, ((item.name, item) for item in items))
+    _unique(findings, "virtual_server", ((_service_key(vs), vs) for vs in config.virtual_servers))
+    for instance in config.vrrp_instances:
+        _check_instance(config, instance, findings)
+    _check_vrids(config, findings)
+    _check_vips(config, findings)
+    _check_sync_groups(config, findings)
+    for server in config.virtual_servers:
+        _check_virtual_server(config, server, findings)
+    globals_ = config.global_defs
+    alerting = [i for i in config.vrrp_instances if i.smtp_alert]
+    if (alerting or globals_.smtp_alert) and not globals_.smtp_server:
+        pos = globals_.pos if globals_.smtp_alert else alerting[0].pos
+        findings.warning(pos, "smtp_alert is on but global_defs has no smtp_server")
+
+
+def _unique(findings: Findings, kind: str, items: Iterable[tuple[Any, Any]]) -> None:
+    seen: dict[Any, Any] = {}
+    for key, item in items:
+        if key in seen:
+            findings.error(item.pos, f"{kind} {_show(key)} is already defined at {seen[key].pos}")
+        else:
+            seen[key] = item
+
+
+def _show(key: Any) -> str:
+    return " ".join(str(part) for part in key) if isinstance(key, tuple) else str(key)
+
+
+def _service_key(server: VirtualServer) -> tuple[Any, ...]:
+    if server.fwmark is not None:
+        return ("fwmark", server.fwmark)
+    if server.group is not None:
+        return ("group", server.group)
+    return (server.address, server.port, server.protocol)
+
+
+def _check_instance(config: Config, instance: VrrpInstance, findings: Findings) -> None:
+    name = f"vrrp_instance {instance.name}"
+    pos = instance.pos
+    version = config.effective_version(instance)
+    strict = instance.strict_mode if instance.strict_mode is not None else config.global_defs.vrrp_strict
+    family = instance.family
+    if version == 2:
+        if not 1 <= instance.advert_int <= 255:
+            findings.error(
+                pos, f"{name}: advert_int {instance.advert_int:g} must be 1..255 seconds for VRRPv2"
+            )
+        elif instance.advert_int != int(instance.advert_int):
+            findings.warning(
+                pos, f"{name}: VRRPv2 advert_int is whole seconds; {instance.advert_int:g} is rounded"
+            )
+        if family == 6:
+            findings.error(pos, f"{name}: IPv6 needs VRRP version 3 (set version 3)")
+    else:
+        if not V3_MIN_ADVERT <= instance.advert_int <= V3_MAX_ADVERT:
+            findings.error(
+                pos, f"{name}: advert_int {instance.advert_int:g} must be 0.01..40.95 s for VRRPv3"
+            )
+        elif round(instance.advert_int * 100, 6) != int(round(instance.advert_int * 100, 6)):
+            findings.warning(pos, f"{name}: VRRPv3 advert_int has centisecond resolution; rounded")
+        if instance.auth_type:
+            findings.warning(pos, f"{name}: authentication is VRRPv2 only; ignored with version 3")
+    if bool(instance.auth_type) != bool(instance.auth_pass):
+        findings.error(pos, f"{name}: authentication needs both auth_type and auth_pass")
+    if instance.auth_type == "AH" and instance.state == "MASTER":
+        findings.warning(pos, f"{name}: initial state MASTER is incompatible with AH authentication")
+    if strict and instance.auth_type:
+        findings.error(pos, f"{name}: vrrp_strict does not allow authentication")
+    if strict and instance.unicast_peers:
+        findings.error(pos, f"{name}: vrrp_strict does not allow unicast_peer")
+    if instance.priority == 255 and instance.state == "BACKUP":
+        findings.warning(pos, f"{name}: priority 255 means address owner; it starts as MASTER, not BACKUP")
+    if instance.nopreempt and instance.state == "MASTER":
+        findings.warning(pos, f"{name}: nopreempt needs state BACKUP; with MASTER it does not work")
+    _check_addresses(instance, name, family, findings)
+    _check_unicast(instance, name, findings)
+    for tracked in instance.track_scripts:
+        if config.script(tracked.name) is None:
+            findings.error(tracked.pos, f"{name}: track_script '{tracked.name}' is not a defined vrrp_script")
+    _check_tracked_files(config, instance.track_files, name, findings)
+
+
+def _check_addresses(instance: VrrpInstance, name: str, family: int, findings: Findings) -> None:
+    if not instance.virtual_ipaddresses:
+        findings.warning(instance.pos, f"{name}: no virtual_ipaddress")
+    if len(instance.virtual_ipaddresses) > MAX_VIPS:
+        findings.error(
+            instance.pos,
+            f"{name}: more than {MAX_VIPS} virtual_ipaddress entries; use "
+            "virtual_ipaddress_excluded for the rest",
+        )
+    for vip in instance.virtual_ipaddresses:
+        if vip.address.version != family:
+            findings.error(
+                vip.pos,
+                f"{name}: {vip.address.ip} is IPv{vip.address.version} but the instance "
+                f"is IPv{family}; put it in virtual_ipaddress_excluded",
+            )
+    for vip in (*instance.virtual_ipaddresses, *instance.virtual_ipaddresses_excluded):
+        dev = vip.dev or instance.interface
+        if vip.label and not vip.label.startswith(dev):
+            findings.error(vip.pos, f"{name}: label '{vip.label}' must start with the interface name '{dev}'")
+
+
+def _check_unicast(instance: VrrpInstance, name: str, findings: Findings) -> None:
+    peers = instance.unicast_peers
+    if instance.unicast_src_ip in peers:
+        findings.error(
+            instance.pos, f"{name}: unicast_peer lists our own unicast_src_ip {instance.unicast_src_ip}"
+        )
+    families = {peer.version for peer in peers}
+    if instance.unicast_src_ip is not None and peers:
+        families.add(instance.unicast_src_ip.version)
+    if len(families) > 1:
+        findings.error(instance.pos, f"{name}: unicast_src_ip and unicast_peer mix IPv4 and IPv6")
+    if len(set(peers)) != len(peers):
+        findings.warning(instance.pos, f"{name}: unicast_peer lists an address twice")
+
+
+def _check_tracked_files(config: Config, tracked: Iterable[Any], name: str, findings: Findings) -> None:
+    defined = {track.name for track in config.track_files}
+    for item in tracked:
+        if item.name not in defined:
+            findings.error(item.pos, f"{name}: track_file '{item.name}' is not a defined track_file")
+
+
+def _check_vrids(config: Config, findings: Findings) -> None:
+    owners: dict[tuple[str, int, int], VrrpInstance] = {}
+    for instance in config.vrrp_instances:
+        key = (instance.interface, instance.family, instance.virtual_router_id)
+        other = owners.setdefault(key, instance)
+        if other is not instance:
+            findings.error(
+                instance.pos,
+                f"vrrp_instance {instance.name}: virtual_router_id "
+                f"{instance.virtual_router_id} on {instance.interface} (IPv{instance.family}) is "
+                f"also used by vrrp_instance {other.name} at {other.pos}",
+            )
+
+
+def _check_vips(config: Config, findings: Findings) -> None:
+    owners: dict[Any, tuple[VrrpInstance, Any]] = {}
+    for instance in config.vrrp_instances:
+        for vip in (*instance.virtual_ipaddresses, *instance.virtual_ipaddresses_excluded):
+            owner, first = owners.setdefault(vip.address.ip, (instance, vip))
+            if first is vip:
+                continue
+            message = f"virtual address {vip.address.ip} is also configured at {first.pos}"
+            if owner is instance:
+                findings.warning(vip.pos, f"vrrp_instance {instance.name}: {message} in the same instance")
+            else:
+                findings.error(
+                    vip.pos, f"vrrp_instance {instance.name}: {message} (vrrp_instance {owner.name})"
+                )
+
+
+def _check_sync_groups(config: Config, findings: Findings) -> None:
+    member_of: dict[str, Any] = {}
+    for group in config.vrrp_sync_groups:
+        name = f"vrrp_sync_group {group.name}"
+        if not group.group:
+            findings.error(group.pos, f"{name}: no instances listed in group {{ }}")
+        elif len(group.group) == 1:
+            findings.warning(group.pos, f"{name}: only one instance; a sync group needs at least two")
+        for member in group.group:
+            if config.instance(member) is None:
+                findings.error(group.pos, f"{name}: '{member}' is not a defined vrrp_instance")
+            elif member in member_of:
+                where = member_of[member]
+                findings.error(
+                    group.pos,
+                    f"{name}: vrrp_instance {member} is already in "
+                    f"vrrp_sync_group {where.name} at {where.pos}",
+                )
+            else:
+                member_of[member] = group
+        for tracked in group.track_scripts:
+            if config.script(tracked.name) is None:
+                findings.error(
+                    tracked.pos, f"{name}: track_script '{tracked.name}' is not a defined vrrp_script"
+                )
+        _check_tracked_files(config, group.track_files, name, findings)
+
+
+def _check_virtual_server(config: Config, server: VirtualServer, findings: Findings) -> None:
+    name = f"virtual_server {server.label}"
+    if server.group is not None and server.group not in {g.name for g in config.virtual_server_groups}:
+        findings.error(server.pos, f"{name}: '{server.group}' is not a defined virtual_server_group")
+    if server.address is not None and server.port is None:
+        findings.error(server.pos, f"{name}: a port is needed after the address (or use fwmark)")
+    if not server.real_servers and server.sorry_server is None:
+        findings.warning(server.pos, f"{name}: no real_server")
+    _unique(findings, f"{name}: real_server", (((rs.address, rs.port), rs) for rs in server.real_servers))
+    track_files = {track.name for track in config.track_files}
+    for real in server.real_servers:
+        method = real.lvs_method or server.lvs_method
+        if method == "DR" and None not in (real.port, server.port) and real.port != server.port:
+            findings.warning(real.pos, f"{name}: direct routing cannot change the port ({real.port} here)")
+        for checker in real.checkers:
+            if isinstance(checker, HttpCheck) and not checker.urls:
+                findings.error(checker.pos, f"{name}: {checker.kind} needs at least one url {{ }}")
+            if isinstance(checker, MiscCheck) and checker.misc_path is None:
+                findings.error(checker.pos, f"{name}: MISC_CHECK needs misc_path")
+            if isinstance(checker, FileCheck) and checker.track_file not in track_files:
+                findings.error(
+                    checker.pos, f"{name}: FILE_CHECK track_file '{checker.track_file}' is not defined"
+                )

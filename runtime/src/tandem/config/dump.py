@@ -1,0 +1,242 @@
+"""Canonical keepalived.conf text from a ``Config``: includes and parameters expanded, old keyword
+spellings replaced by the current ones, values normalized, fixed order, no comments. Two configs that
+mean the same dump the same, so ``diff`` of dumps shows real changes. The dump parses back to the same
+model (tests check that). With ``show_defaults`` every field is written, defaults included.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from tandem.config import load_config
+from tandem.config.model import (
+    Checker,
+    CheckerUrl,
+    Config,
+    GlobalDefs,
+    Notify,
+    RealServer,
+    Script,
+    TrackedFile,
+    TrackedInterface,
+    TrackedScript,
+    TrackFile,
+    VirtualAddress,
+    VirtualRoute,
+    VirtualRule,
+    VirtualServer,
+    VirtualServerGroup,
+    VirtualServerGroupEntry,
+    VrrpInstance,
+    VrrpScript,
+    VrrpSyncGroup,
+)
+
+INDENT = "    "
+# Model field -> keyword where they differ. Fields in HEADER_FIELDS are written on the block's line.
+KEYWORDS = {
+    "virtual_ipaddresses": "virtual_ipaddress",
+    "virtual_ipaddresses_excluded": "virtual_ipaddress_excluded",
+    "unicast_peers": "unicast_peer",
+    "track_interfaces": "track_interface",
+    "track_scripts": "track_script",
+    "track_files": "track_file",
+    "real_servers": "real_server",
+    "urls": "url",
+    "checkers": None,  # written by their own kind
+    "vrrp_scripts": "vrrp_script",
+    "vrrp_instances": "vrrp_instance",
+    "vrrp_sync_groups": "vrrp_sync_group",
+    "static_ipaddresses": "static_ipaddress",
+    "virtual_server_groups": "virtual_server_group",
+    "virtual_servers": "virtual_server",
+}
+# Fields written together with another one (by ``_special``), and tuples written on one line.
+COMBINED = {"smtp_port", "script_group", "vmac_name", "auth_pass", "weight_reverse", "init_file_overwrite"}
+INLINE_TUPLES = {"status_code", "sorry_server", "lvs_timeouts"}
+BLOCK_TYPES = (
+    GlobalDefs,
+    VrrpScript,
+    TrackFile,
+    VrrpInstance,
+    VrrpSyncGroup,
+    VirtualServerGroup,
+    VirtualServer,
+    RealServer,
+    Checker,
+    CheckerUrl,
+)
+_NEEDS_QUOTES = re.compile(r"""[\s"'{}!#\\]|^$""")
+
+
+def quote(word: str) -> str:
+    if not _NEEDS_QUOTES.search(word):
+        return word
+    return (
+        '"' + word.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t") + '"'
+    )
+
+
+def value_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:.6f}".rstrip("0").rstrip(".")
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, Script):
+        return " ".join(quote(w) for w in (value.command, value.user, value.group) if w is not None)
+    if isinstance(value, tuple):
+        return " ".join(value_text(v) for v in value if v is not None)
+    return quote(str(value))
+
+
+def _entry(item: Any) -> str:
+    """One line of a list block (virtual_ipaddress, track_script, ...)."""
+    if isinstance(item, VirtualAddress):
+        parts = [str(item.address)]
+        for name in ("dev", "brd", "scope", "label", "peer"):
+            if getattr(item, name) is not None:
+                parts += [name, value_text(getattr(item, name))]
+        return " ".join(parts + (["no_track"] if item.no_track else []))
+    if isinstance(item, VirtualRoute):
+        parts = [] if item.type == "unicast" else [item.type]
+        parts += ["src", str(item.src)] if item.src else []
+        parts.append(str(item.destination))
+        for name, word in (
+            ("via", "via"),
+            ("or_via", "or"),
+            ("dev", "dev"),
+            ("scope", "scope"),
+            ("table", "table"),
+            ("metric", "metric"),
+        ):
+            if getattr(item, name) is not None:
+                parts += [word, value_text(getattr(item, name))]
+        return " ".join(parts + [f"{k} {quote(v)}" for k, v in item.options])
+    if isinstance(item, VirtualRule):
+        parts = []
+        for name, word in (
+            ("from_", "from"),
+            ("to", "to"),
+            ("table", "table"),
+            ("priority", "priority"),
+            ("fwmark", "fwmark"),
+            ("iif", "iif"),
+            ("oif", "oif"),
+        ):
+            if getattr(item, name) is not None:
+                parts += [word, value_text(getattr(item, name))]
+        return " ".join(parts + ([item.action] if item.action else []))
+    if isinstance(item, TrackedInterface | TrackedScript | TrackedFile):
+        weight = f" weight {item.weight}" if item.weight is not None else ""
+        return item.name + weight + (" reverse" if item.weight_reverse else "")
+    if isinstance(item, VirtualServerGroupEntry):
+        if item.fwmark is not None:
+            return f"fwmark {item.fwmark}"
+        last = str(item.last).rsplit("." if item.last and item.last.version == 4 else ":", 1)[-1]
+        address = f"{item.address}-{last}" if item.last else str(item.address)
+        return address + (f" {item.port}" if item.port is not None else "")
+    return value_text(item)
+
+
+def _header(obj: Any, keyword: str) -> tuple[str, frozenset[str]]:
+    """The block's opening line and the fields it already shows."""
+    if isinstance(obj, Checker):
+        return obj.kind, frozenset({"kind"})
+    if isinstance(obj, VirtualServer):
+        if obj.fwmark is not None:
+            return f"{keyword} fwmark {obj.fwmark}", _SERVER_FIELDS
+        if obj.group is not None:
+            return f"{keyword} group {quote(obj.group)}", _SERVER_FIELDS
+        return f"{keyword} {obj.address} {obj.port}", _SERVER_FIELDS
+    if isinstance(obj, RealServer):
+        port = f" {obj.port}" if obj.port is not None else ""
+        return f"{keyword} {obj.address}{port}", _SERVER_FIELDS
+    if hasattr(obj, "name"):
+        return f"{keyword} {quote(obj.name)}", frozenset({"name"})
+    return keyword, frozenset()
+
+
+_SERVER_FIELDS = frozenset({"address", "port", "fwmark", "group"})
+
+
+def _special(obj: Any, field: str, value: Any) -> list[str] | None:
+    """Lines of fields that are not plain ``keyword value``; None for plain fields."""
+    if field == "smtp_server":
+        return [f"smtp_server {quote(value)} {obj.smtp_port}"] if value else []
+    if field == "script_user":
+        return [f"script_user {value_text((value, obj.script_group))}"] if value else []
+    if field == "use_vmac":
+        return [f"use_vmac {quote(obj.vmac_name or '')}".rstrip(' "')] if value else []
+    if field == "auth_type":
+        auth = [f"{INDENT}auth_type {value}", f"{INDENT}auth_pass {quote(obj.auth_pass or '')}"]
+        return ["authentication {", *auth, "}"] if value else []
+    if field == "weight" and hasattr(obj, "weight_reverse"):
+        return [f"weight {value}" + (" reverse" if obj.weight_reverse else "")] if value is not None else []
+    if field == "init_file":
+        overwrite = " overwrite" if obj.init_file_overwrite else ""
+        return [f"init_file {value}{overwrite}"] if value is not None else []
+    if field == "entries":
+        return [_entry(entry) for entry in value]
+    if isinstance(value, Notify):
+        return [
+            f"{'notify' if f.name == 'any' else 'notify_' + f.name} {value_text(getattr(value, f.name))}"
+            for f in dataclasses.fields(value)
+            if getattr(value, f.name) is not None
+        ]
+    return None
+
+
+def block_lines(obj: Any, keyword: str, show_defaults: bool) -> Iterator[str]:
+    header, shown = _header(obj, keyword)
+    yield f"{header} {{"
+    for line in body_lines(obj, show_defaults, shown):
+        yield INDENT + line
+    yield "}"
+
+
+def body_lines(obj: Any, show_defaults: bool, shown: frozenset[str] = frozenset()) -> Iterator[str]:
+    for field in dataclasses.fields(obj):
+        name = field.name
+        if name in shown or name in COMBINED or name == "pos":
+            continue
+        value = getattr(obj, name)
+        if value is None or (not show_defaults and value == field.default):
+            continue
+        special = _special(obj, name, value)
+        if special is not None:
+            yield from special
+            continue
+        keyword = KEYWORDS.get(name, name)
+        if isinstance(value, tuple) and value and isinstance(value[0], BLOCK_TYPES):
+            for item in value:
+                yield from block_lines(item, keyword or item.kind, show_defaults)
+        elif isinstance(value, tuple) and name not in INLINE_TUPLES:
+            yield f"{keyword} {{"
+            yield from (INDENT + _entry(item) for item in value)
+            yield "}"
+        elif dataclasses.is_dataclass(value):
+            yield from block_lines(value, keyword, show_defaults)
+        elif value is True:
+            yield keyword
+        else:
+            yield f"{keyword} {value_text(value)}"
+
+
+def dump_config(config: Config, show_defaults: bool = False) -> str:
+    return "\n".join(body_lines(config, show_defaults)) + "\n"
+
+
+def run_dump(path: str, show_defaults: bool = False) -> int:
+    result = load_config(path)
+    if result.config is None:
+        for finding in result.findings:
+            print(finding, file=sys.stderr)
+        return 1
+    sys.stdout.write(dump_config(result.config, show_defaults))
+    return 0

@@ -1,0 +1,265 @@
+"""Keyword tables of global_defs, vrrp_script and track_file (old spelling vrrp_track_file)."""
+
+from __future__ import annotations
+
+from ipaddress import IPv6Address
+from typing import Any
+
+import voluptuous as vol
+
+from tandem.config.findings import Findings
+from tandem.config.model import GlobalDefs, Script, TrackFile, VrrpScript
+from tandem.config.parser import Node
+from tandem.config.schema import (
+    IPV4,
+    PORT,
+    WORD,
+    Block,
+    Invalid,
+    Key,
+    block_name,
+    check,
+    count_key,
+    flag,
+    integer,
+    make,
+    one,
+    read_block,
+    script,
+    seconds,
+    timer_key,
+    user_group,
+    weight,
+    words,
+)
+
+
+def smtp_server(node: Node, _findings: Findings) -> dict[str, Any]:
+    if not 1 <= len(node.args) <= 2:
+        raise Invalid("expected an address or host name and optionally a port")
+    values: dict[str, Any] = {"smtp_server": node.args[0]}
+    if len(node.args) == 2:
+        values["smtp_port"] = check(PORT, node.args[1], "a port")
+    return values
+
+
+def lvs_timeouts(node: Node, _findings: Findings) -> tuple[tuple[str, int], ...]:
+    if not node.args or len(node.args) % 2:
+        raise Invalid("expected pairs: tcp|tcpfin|udp SECONDS")
+    pairs = list(zip(node.args[::2], node.args[1::2], strict=True))
+    return tuple(
+        (
+            check(vol.In(("tcp", "tcpfin", "udp")), name, "tcp, tcpfin or udp"),
+            check(integer(0, 2**31 - 1), value, "seconds"),
+        )
+        for name, value in pairs
+    )
+
+
+def optional_priority(node: Node, _findings: Findings) -> int:
+    if not node.args:
+        return 99
+    return one(integer(-1, 99), "a realtime priority -1..99")(node, _findings)
+
+
+GLOBAL_DEFS = Block(
+    "global_defs",
+    {
+        "router_id": Key("router_id", one(WORD, "a name")),
+        "notification_email": Key("notification_email", words, block=True),
+        "notification_email_from": Key("notification_email_from", one(WORD, "an e-mail address")),
+        "smtp_server": Key(None, smtp_server),
+        "smtp_helo_name": Key("smtp_helo_name", one(WORD, "a host name")),
+        "smtp_connect_timeout": timer_key("smtp_connect_timeout"),
+        "smtp_alert": Key("smtp_alert", flag),
+        "smtp_alert_vrrp": Key("smtp_alert_vrrp", flag),
+        "smtp_alert_checker": Key("smtp_alert_checker", flag),
+        "script_user": Key(None, user_group("script_")),
+        "enable_script_security": Key("enable_script_security", flag),
+        "notify_fifo": Key("notify_fifo", one(WORD, "a FIFO path")),
+        "vrrp_notify_fifo": Key("vrrp_notify_fifo", one(WORD, "a FIFO path")),
+        "lvs_notify_fifo": Key("lvs_notify_fifo", one(WORD, "a FIFO path")),
+        "vrrp_version": Key("vrrp_version", one(vol.All(vol.Coerce(int), vol.In((2, 3))), "2 or 3")),
+        "vrrp_strict": Key("vrrp_strict", flag),
+        "vrrp_iptables": Key("vrrp_iptables", lambda node, _f: " ".join(node.args)),
+        "vrrp_mcast_group4": Key("vrrp_mcast_group4", one(IPV4, "an IPv4 multicast address")),
+        "vrrp_mcast_group6": Key(
+            "vrrp_mcast_group6", one(vol.Coerce(IPv6Address), "an IPv6 multicast address")
+        ),
+        "vrrp_garp_master_delay": timer_key("vrrp_garp_master_delay"),
+        "vrrp_garp_master_repeat": count_key("vrrp_garp_master_repeat", 1, 255),
+        "vrrp_garp_master_refresh": timer_key("vrrp_garp_master_refresh"),
+        "vrrp_garp_master_refresh_repeat": count_key("vrrp_garp_master_refresh_repeat", 1, 255),
+        "vrrp_garp_lower_prio_delay": timer_key("vrrp_garp_lower_prio_delay"),
+        "vrrp_garp_lower_prio_repeat": count_key("vrrp_garp_lower_prio_repeat", 0, 255),
+        "vrrp_garp_interval": timer_key("vrrp_garp_interval"),
+        "vrrp_gna_interval": timer_key("vrrp_gna_interval"),
+        "vrrp_lower_prio_no_advert": Key("vrrp_lower_prio_no_advert", flag),
+        "vrrp_higher_prio_send_advert": Key("vrrp_higher_prio_send_advert", flag),
+        "vrrp_skip_check_adv_addr": Key("vrrp_skip_check_adv_addr", flag),
+        "vrrp_check_unicast_src": Key("vrrp_check_unicast_src", flag),
+        "vrrp_min_garp": Key("vrrp_min_garp", flag),
+        "vrrp_priority": count_key("vrrp_priority", -20, 19),
+        "checker_priority": count_key("checker_priority", -20, 19),
+        "max_auto_priority": Key("max_auto_priority", optional_priority),
+        "dynamic_interfaces": Key("dynamic_interfaces", lambda node, _f: True),
+        "lvs_timeouts": Key("lvs_timeouts", lvs_timeouts),
+    },
+    frozenset(
+        [
+            "bfd_cpu_affinity",
+            "bfd_no_swap",
+            "bfd_priority",
+            "bfd_process_name",
+            "bfd_rlimit_rttime",
+            "bfd_rt_priority",
+            "checker_cpu_affinity",
+            "checker_log_all_failures",
+            "checker_no_swap",
+            "checker_process_name",
+            "checker_rlimit_rttime",
+            "checker_rt_priority",
+            "config_save_dir",
+            "data_use_instance",
+            "dbus_service_name",
+            "default_interface",
+            "disable_local_igmp",
+            "enable_dbus",
+            "enable_snmp_checker",
+            "enable_snmp_rfc",
+            "enable_snmp_rfcv2",
+            "enable_snmp_rfcv3",
+            "enable_snmp_vrrp",
+            "enable_traps",
+            "fifo_write_vrrp_states_on_reload",
+            "include_check",
+            "log_unknown_vrids",
+            "lvs_flush",
+            "lvs_flush_on_stop",
+            "lvs_netlink_cmd_rcv_bufs",
+            "lvs_netlink_cmd_rcv_bufs_force",
+            "lvs_netlink_monitor_rcv_bufs",
+            "lvs_netlink_monitor_rcv_bufs_force",
+            "lvs_notify_fifo_script",
+            "lvs_sync_daemon",
+            "min_auto_priority_delay",
+            "nftables",
+            "nftables_counters",
+            "nftables_ifindex",
+            "nftables_ipvs",
+            "nftables_ipvs_priority",
+            "nftables_ipvs_start_fwmark",
+            "nftables_priority",
+            "no_checker_emails",
+            "no_email_faults",
+            "notify_fifo_script",
+            "process_monitor_rcv_bufs",
+            "process_monitor_rcv_bufs_force",
+            "process_name",
+            "process_names",
+            "random_seed",
+            "reload_check_config",
+            "reload_file",
+            "reload_repeat",
+            "reload_time_file",
+            "rs_init_notifies",
+            "shutdown_script",
+            "shutdown_script_timeout",
+            "snmp_socket",
+            "startup_script",
+            "startup_script_timeout",
+            "tmp_config_directory",
+            "umask",
+            "vmac_addr_prefix",
+            "vmac_prefix",
+            "vrrp_cpu_affinity",
+            "vrrp_down_timer_adverts",
+            "vrrp_garp_extra_if",
+            "vrrp_ipsets",
+            "vrrp_netlink_cmd_rcv_bufs",
+            "vrrp_netlink_cmd_rcv_bufs_force",
+            "vrrp_netlink_monitor_rcv_bufs",
+            "vrrp_netlink_monitor_rcv_bufs_force",
+            "vrrp_no_swap",
+            "vrrp_notify_fifo_script",
+            "vrrp_notify_priority_changes",
+            "vrrp_process_name",
+            "vrrp_rlimit_rttime",
+            "vrrp_rt_priority",
+            "vrrp_rx_bufs_multiplier",
+            "vrrp_rx_bufs_policy",
+            "vrrp_startup_delay",
+            "lvs_id",
+            "lvs_sync_daemon_interface",
+            "linkbeat_use_polling",
+            "net_namespace",
+            "instance",
+            "use_pid_dir",
+            "child_wait_time",
+        ]
+    ),
+)
+
+VRRP_SCRIPT = Block(
+    "vrrp_script",
+    {
+        "script": Key("script", script),
+        "interval": Key("interval", one(seconds(0.000001), "seconds > 0")),
+        "timeout": Key("timeout", one(seconds(0.000001), "seconds > 0")),
+        "weight": Key(None, weight),
+        "rise": count_key("rise", 1),
+        "fall": count_key("fall", 1),
+        "user": Key(None, user_group("")),
+        "init_fail": Key("init_fail", flag),
+    },
+)
+
+
+def init_file(node: Node, _findings: Findings) -> dict[str, Any]:
+    args = list(node.args)
+    overwrite = bool(args) and args[-1] == "overwrite"
+    if overwrite:
+        args.pop()
+    if len(args) > 1:
+        raise Invalid("expected an optional integer value and optionally 'overwrite'")
+    value = check(integer(-(2**31), 2**31 - 1), args[0], "an integer") if args else 0
+    return {"init_file": value, "init_file_overwrite": overwrite}
+
+
+TRACK_FILE = Block(
+    "track_file",
+    {
+        "file": Key("file", one(WORD, "a file path")),
+        "weight": Key(None, weight),
+        "init_file": Key(None, init_file),
+    },
+)
+
+
+def build_global_defs(node: Node, findings: Findings) -> GlobalDefs | None:
+    if node.args:
+        findings.error(node.pos, "global_defs takes no name")
+    values = read_block(node.children, GLOBAL_DEFS, findings)
+    return make(GlobalDefs, values, node.pos, "global_defs", findings)
+
+
+def build_vrrp_script(node: Node, findings: Findings) -> VrrpScript | None:
+    name = block_name(node, findings, "vrrp_script")
+    values = read_block(node.children, VRRP_SCRIPT, findings)
+    user, group = values.pop("user", None), values.pop("group", None)
+    if "script" in values and user:
+        command: Script = values["script"]
+        values["script"] = Script(command=command.command, user=user, group=group, pos=command.pos)
+    if name is None:
+        return None
+    return make(VrrpScript, {"name": name, **values}, node.pos, f"vrrp_script {name}", findings)
+
+
+def build_track_file(node: Node, findings: Findings) -> TrackFile | None:
+    name = block_name(node, findings, node.keyword)
+    values = read_block(node.children, TRACK_FILE, findings)
+    if node.keyword == "vrrp_track_file":
+        findings.warning(node.pos, "vrrp_track_file is the old spelling of track_file")
+    if name is None:
+        return None
+    return make(TrackFile, {"name": name, **values}, node.pos, f"track_file {name}", findings)

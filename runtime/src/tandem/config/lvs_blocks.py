@@ -1,0 +1,340 @@
+"""Keyword tables of the LVS side: virtual_server_group, virtual_server, real_server and checkers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import voluptuous as vol
+
+from tandem.config.findings import Findings
+from tandem.config.model import (
+    Checker,
+    CheckerUrl,
+    DnsCheck,
+    FileCheck,
+    HttpCheck,
+    MiscCheck,
+    PingCheck,
+    RealServer,
+    Script,
+    SmtpCheck,
+    TcpCheck,
+    UdpCheck,
+    VirtualServer,
+    VirtualServerGroup,
+    VirtualServerGroupEntry,
+)
+from tandem.config.parser import Node
+from tandem.config.schema import (
+    IP,
+    PORT,
+    WORD,
+    Block,
+    Invalid,
+    Key,
+    block_name,
+    check,
+    count_key,
+    entries,
+    flag,
+    integer,
+    make,
+    one,
+    read_block,
+    script,
+    timer_key,
+    user_group,
+    weight,
+)
+
+SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos")
+METHOD = one(vol.All(vol.Upper, vol.In(("NAT", "DR", "TUN"))), "NAT, DR or TUN")
+
+
+def _hex_bytes(text: str) -> bytes:
+    return bytes.fromhex(text.removeprefix("0x"))
+
+
+def status_codes(node: Node, _findings: Findings) -> tuple[int, ...]:
+    """``status_code 200 301-302 ...``"""
+    codes: list[int] = []
+    code = integer(100, 999)
+    for arg in node.args or ("",):
+        low, _, high = arg.partition("-")
+        first = check(code, low, "an HTTP status code or range")
+        codes.extend(range(first, check(code, high, "an HTTP status code") + 1) if high else (first,))
+    return tuple(codes)
+
+
+URL = Block(
+    "url",
+    {
+        "path": Key("path", one(WORD, "a URL path")),
+        "digest": Key("digest", one(vol.Match(r"^[0-9A-Fa-f]{32}$"), "an MD5 digest (32 hex digits)")),
+        "status_code": Key("status_code", status_codes),
+        "virtualhost": Key("virtualhost", one(WORD, "a host name")),
+        "regex": Key("regex", one(str, "a regular expression")),
+    },
+    frozenset({"regex_no_match", "regex_options", "regex_stack", "regex_min_offset", "regex_max_offset"}),
+)
+
+
+def url(node: Node, findings: Findings) -> tuple[CheckerUrl, ...]:
+    values = read_block(node.children, URL, findings)
+    built = make(CheckerUrl, values, node.pos, "url", findings)
+    return (built,) if built else ()
+
+
+COMMON = {
+    "connect_ip": Key("connect_ip", one(IP, "an IP address")),
+    "connect_port": Key("connect_port", one(PORT, "a port")),
+    "bindto": Key("bindto", one(IP, "an IP address")),
+    "bind_port": Key("bind_port", one(PORT, "a port")),
+    "bind_if": Key("bind_if", one(WORD, "an interface name")),
+    "connect_timeout": timer_key("connect_timeout"),
+    "retry": count_key("retry"),
+    "nb_get_retry": count_key("retry"),
+    "delay_before_retry": timer_key("delay_before_retry"),
+    "warmup": timer_key("warmup"),
+    "delay_loop": timer_key("delay_loop"),
+    "alpha": Key("alpha", flag),
+    "fwmark": count_key("fwmark", 1),
+}
+COMMON_UNSUPPORTED = frozenset({"log_all_failures", "dynamic"})
+
+HTTP = {
+    "url": Key("urls", url, block=True, repeat=True),
+    "virtualhost": Key("virtualhost", one(WORD, "a host name")),
+    "http_protocol": Key("http_protocol", one(vol.In(("1.0", "1.0C", "1.1")), "1.0, 1.0C or 1.1")),
+    "enable_sni": Key("enable_sni", flag),
+    "fast_recovery": Key("fast_recovery", flag),
+}
+
+CHECKERS: dict[str, tuple[type[Checker], Block]] = {
+    "HTTP_GET": (HttpCheck, Block("HTTP_GET", {**COMMON, **HTTP}, COMMON_UNSUPPORTED)),
+    "SSL_GET": (HttpCheck, Block("SSL_GET", {**COMMON, **HTTP}, COMMON_UNSUPPORTED)),
+    "TCP_CHECK": (TcpCheck, Block("TCP_CHECK", COMMON, COMMON_UNSUPPORTED)),
+    "PING_CHECK": (PingCheck, Block("PING_CHECK", COMMON, COMMON_UNSUPPORTED)),
+    "MISC_CHECK": (
+        MiscCheck,
+        Block(
+            "MISC_CHECK",
+            {
+                **COMMON,
+                "misc_path": Key("misc_path", script),
+                "misc_timeout": timer_key("misc_timeout"),
+                "misc_dynamic": Key("misc_dynamic", flag),
+                "user": Key(None, user_group("")),
+            },
+            COMMON_UNSUPPORTED,
+        ),
+    ),
+    "SMTP_CHECK": (
+        SmtpCheck,
+        Block(
+            "SMTP_CHECK",
+            {
+                **COMMON,
+                "helo_name": Key("helo_name", one(WORD, "a host name")),
+            },
+            COMMON_UNSUPPORTED | {"host"},
+        ),
+    ),
+    "DNS_CHECK": (
+        DnsCheck,
+        Block(
+            "DNS_CHECK",
+            {
+                **COMMON,
+                "type": Key(
+                    "type",
+                    one(
+                        vol.All(vol.Upper, vol.In(("A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA"))),
+                        "a query type (A, NS, CNAME, SOA, MX, TXT, AAAA)",
+                    ),
+                ),
+                "name": Key("name", one(WORD, "a domain name")),
+            },
+            COMMON_UNSUPPORTED,
+        ),
+    ),
+    "UDP_CHECK": (
+        UdpCheck,
+        Block(
+            "UDP_CHECK",
+            {
+                **COMMON,
+                "payload": Key("payload", one(vol.Coerce(_hex_bytes), "hex digits")),
+                "require_reply": Key("require_reply", one(vol.Coerce(_hex_bytes), "hex digits")),
+                "min_reply_length": count_key("min_reply_length"),
+                "max_reply_length": count_key("max_reply_length"),
+            },
+            COMMON_UNSUPPORTED,
+        ),
+    ),
+    "FILE_CHECK": (
+        FileCheck,
+        Block(
+            "FILE_CHECK",
+            {
+                "track_file": Key("track_file", one(WORD, "a track_file name")),
+                "weight": Key(None, weight),
+            },
+        ),
+    ),
+}
+
+
+def checker(node: Node, findings: Findings) -> tuple[Checker, ...]:
+    cls, block = CHECKERS[node.keyword]
+    if node.args:
+        findings.error(node.pos, f"{node.keyword} takes no arguments before {{")
+    values = read_block(node.children, block, findings)
+    user, group = values.pop("user", None), values.pop("group", None)
+    misc: Script | None = values.get("misc_path")
+    if misc and user:
+        values["misc_path"] = Script(command=misc.command, user=user, group=group, pos=misc.pos)
+    values.pop("weight_reverse", None)
+    built = make(cls, {"kind": node.keyword, **values}, node.pos, node.keyword, findings)
+    return (built,) if built else ()
+
+
+def address_port(node: Node, what: str) -> tuple[Any, int | None]:
+    if not 1 <= len(node.args) <= 2:
+        raise Invalid(f"{what}: expected an IP address and optionally a port")
+    port = check(PORT, node.args[1], "a port") if len(node.args) == 2 else None
+    return check(IP, node.args[0], "an IP address"), port
+
+
+REAL_SERVER = Block(
+    "real_server",
+    {
+        "weight": count_key("weight", 0, 65535),
+        "inhibit_on_failure": Key("inhibit_on_failure", flag),
+        "notify_up": Key("notify_up", script),
+        "notify_down": Key("notify_down", script),
+        "lvs_method": Key("lvs_method", METHOD),
+        **{kind: Key("checkers", checker, block=True, repeat=True) for kind in CHECKERS},
+    },
+    frozenset(
+        {
+            "uthreshold",
+            "lthreshold",
+            "smtp_alert",
+            "virtualhost",
+            "delay_loop",
+            "alpha",
+            "retry",
+            "delay_before_retry",
+            "warmup",
+            "connect_timeout",
+            "BFD_CHECK",
+        }
+    ),
+)
+
+
+def real_server(node: Node, findings: Findings) -> tuple[RealServer, ...]:
+    address, port = address_port(node, "real_server")
+    values = read_block(node.children, REAL_SERVER, findings)
+    built = make(RealServer, {"address": address, "port": port, **values}, node.pos, "real_server", findings)
+    return (built,) if built else ()
+
+
+def sorry_server(node: Node, _findings: Findings) -> tuple[Any, int | None]:
+    return address_port(node, "sorry_server")
+
+
+VIRTUAL_SERVER = Block(
+    "virtual_server",
+    {
+        "delay_loop": timer_key("delay_loop"),
+        "lb_algo": Key("lvs_sched", one(vol.In(SCHEDULERS), f"a scheduler ({', '.join(SCHEDULERS)})")),
+        "lvs_sched": Key("lvs_sched", one(vol.In(SCHEDULERS), f"a scheduler ({', '.join(SCHEDULERS)})")),
+        "lb_kind": Key("lvs_method", METHOD),
+        "lvs_method": Key("lvs_method", METHOD),
+        "protocol": Key(
+            "protocol", one(vol.All(vol.Upper, vol.In(("TCP", "UDP", "SCTP"))), "TCP, UDP or SCTP")
+        ),
+        "persistence_timeout": count_key("persistence_timeout", 1),
+        "persistence_granularity": Key("persistence_granularity", one(IP, "a netmask")),
+        "virtualhost": Key("virtualhost", one(WORD, "a host name")),
+        "sorry_server": Key("sorry_server", sorry_server),
+        "sorry_server_inhibit": Key("sorry_server_inhibit", flag),
+        "inhibit_on_failure": Key("inhibit_on_failure", flag),
+        "quorum": count_key("quorum", 1),
+        "hysteresis": count_key("hysteresis"),
+        "quorum_up": Key("quorum_up", script),
+        "quorum_down": Key("quorum_down", script),
+        "alpha": Key("alpha", flag),
+        "omega": Key("omega", flag),
+        "ha_suspend": Key("ha_suspend", flag),
+        "ops": Key("ops", flag),
+        "real_server": Key("real_servers", real_server, block=True, repeat=True),
+    },
+    frozenset(
+        {
+            "persistence_engine",
+            "ip_family",
+            "sorry_server_lvs_method",
+            "smtp_alert",
+            "retry",
+            "delay_before_retry",
+            "warmup",
+            "connect_timeout",
+            "snmp_name",
+            "lvs_sync_daemon_interface",
+        }
+    ),
+)
+
+
+def build_virtual_server(node: Node, findings: Findings) -> VirtualServer | None:
+    values = read_block(node.children, VIRTUAL_SERVER, findings)
+    args = node.args
+    try:
+        if len(args) == 2 and args[0] == "fwmark":
+            values["fwmark"] = check(integer(1, 2**32 - 1), args[1], "a fwmark 1..4294967295")
+            if "protocol" in values:
+                findings.warning(node.pos, "virtual_server fwmark: protocol is ignored for fwmark services")
+        elif len(args) == 2 and args[0] == "group":
+            values["group"] = args[1]
+        elif len(args) == 2:
+            values["address"], values["port"] = address_port(node, "virtual_server")
+        elif len(args) == 1:
+            values["address"] = check(IP, args[0], "an IP address")
+        else:
+            raise Invalid("expected 'IP PORT', 'fwmark N' or 'group NAME'")
+    except Invalid as error:
+        findings.error(node.pos, f"virtual_server: {error}")
+        return None
+    return make(VirtualServer, values, node.pos, "virtual_server", findings)
+
+
+def group_entry(node: Node, _findings: Findings) -> VirtualServerGroupEntry:
+    """``IP[-LAST] PORT`` (LAST replaces the address's last byte/group) or ``fwmark N``."""
+    if node.keyword == "fwmark":
+        return VirtualServerGroupEntry(
+            fwmark=one(integer(1, 2**32 - 1), "a fwmark")(node, _findings), pos=node.pos
+        )
+    first_text, _, last_text = node.keyword.partition("-")
+    first = check(IP, first_text, "an IP address or range IP-N")
+    last = None
+    if last_text:
+        separator = "." if first.version == 4 else ":"
+        head = first_text.rpartition(separator)[0]
+        last = check(IP, f"{head}{separator}{last_text}", "a range end")
+        if last < first:
+            raise Invalid(f"range {node.keyword} ends before it starts")
+    if len(node.args) > 1:
+        raise Invalid(f"{node.keyword}: expected at most a port after the address")
+    port = check(PORT, node.args[0], "a port") if node.args else None
+    return VirtualServerGroupEntry(address=first, last=last, port=port, pos=node.pos)
+
+
+def build_virtual_server_group(node: Node, findings: Findings) -> VirtualServerGroup | None:
+    name = block_name(node, findings, "virtual_server_group")
+    items = entries(group_entry)(node, findings)
+    if name is None:
+        return None
+    return VirtualServerGroup(name=name, entries=items, pos=node.pos)

@@ -1,0 +1,254 @@
+"""Keyword tables: how each statement of a block becomes a typed value (voluptuous validators).
+
+A block is described by a ``Block``: its keywords (``Key``: model field, converter, whether it takes
+a ``{ }`` block, whether repeats accumulate) and the keepalived keywords it accepts but Tandem does
+not implement yet. ``read_block`` applies a table to a node's children and reports, at the
+statement's line: unknown keywords (with "did you mean"), "not supported yet" keywords, bad values,
+misplaced ``{ }``, and repeated keywords. An unknown keyword never disturbs the rest of its block.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, ip_address, ip_interface, ip_network
+from typing import Any
+
+import voluptuous as vol
+
+from tandem.config.findings import Findings
+from tandem.config.model import Position, Script
+from tandem.config.parser import Node
+
+
+class Invalid(Exception):
+    """A statement's value is wrong; the message says what was expected."""
+
+
+Convert = Callable[[Node, Findings], Any]  # findings: for warnings about parts of a statement
+
+_BOOLEANS = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
+_DECIMAL = r"^[0-9]+(\.[0-9]+)?$"
+
+BOOL = vol.All(vol.Lower, vol.In(_BOOLEANS), _BOOLEANS.__getitem__)
+IP = vol.Coerce(ip_address)
+IPV4 = vol.Coerce(IPv4Address)
+IP_INTERFACE = vol.Coerce(ip_interface)
+PORT = vol.All(vol.Coerce(int), vol.Range(min=0, max=65535))
+WORD = vol.All(str, vol.Length(min=1))
+
+
+def integer(low: int, high: int) -> vol.All:
+    return vol.All(vol.Coerce(int), vol.Range(min=low, max=high))
+
+
+def seconds(low: float = 0, high: float = 86400 * 365) -> vol.All:
+    """A keepalived <TIMER>: decimal seconds (no exponent, nan or inf) within [low, high]."""
+    return vol.All(vol.Match(_DECIMAL), vol.Coerce(float), vol.Range(min=low, max=high))
+
+
+def network(text: str) -> Any:
+    return ip_network(text, strict=False)
+
+
+NETWORK = vol.Coerce(network)
+
+
+def check(validator: Any, text: str, what: str) -> Any:
+    """Run a voluptuous validator on one word; raise ``Invalid`` naming what was expected."""
+    try:
+        return validator(text)
+    except (vol.Invalid, ValueError, TypeError):
+        raise Invalid(f"expected {what}, got {text!r}") from None
+
+
+def one(validator: Any, what: str) -> Convert:
+    """A statement with exactly one argument."""
+
+    def convert(node: Node, _findings: Findings) -> Any:
+        if len(node.args) != 1:
+            raise Invalid(f"expected {what}" + (f", got {len(node.args)} values" if node.args else ""))
+        return check(validator, node.args[0], what)
+
+    return convert
+
+
+def flag(node: Node, _findings: Findings | None = None) -> bool:
+    """``keyword`` alone means on; an optional BOOL may follow."""
+    if not node.args:
+        return True
+    if len(node.args) > 1:
+        raise Invalid("expected nothing or one of on|off|true|false|yes|no")
+    return check(BOOL, node.args[0], "on|off|true|false|yes|no")
+
+
+def negated(node: Node, _findings: Findings) -> bool:
+    """For ``no_accept``-style keywords: the opposite of ``flag``."""
+    return not flag(node)
+
+
+def script(node: Node, _findings: Findings) -> Script:
+    """``keyword COMMAND [USER [GROUP]]``: COMMAND is one word (quote it when it has arguments)."""
+    if not 1 <= len(node.args) <= 3:
+        raise Invalid("expected a command (quoted if it has arguments) and optionally user and group")
+    user = node.args[1] if len(node.args) > 1 else None
+    group = node.args[2] if len(node.args) > 2 else None
+    return Script(command=node.args[0], user=user, group=group, pos=node.pos)
+
+
+def words(node: Node, _findings: Findings) -> tuple[str, ...]:
+    """A ``{ }`` list of single words (e.g. notification_email, group)."""
+    out = []
+    for child in node.children:
+        if child.args or child.children is not None:
+            raise Invalid(f"line {child.pos.line}: expected one word per line, got {' '.join(child.words)!r}")
+        out.append(child.keyword)
+    return tuple(out)
+
+
+def entries(parse_entry: Callable[[Node, Findings], Any]) -> Convert:
+    """A ``{ }`` list whose lines are parsed one by one; a bad line is reported, the others kept."""
+
+    def convert(node: Node, findings: Findings) -> tuple[Any, ...]:
+        out = []
+        for child in node.children:
+            if child.children is not None:
+                findings.error(child.pos, f"{node.keyword}: unexpected {{ }} block after {child.keyword}")
+                continue
+            try:
+                out.append(parse_entry(child, findings))
+            except Invalid as error:
+                findings.error(child.pos, f"{node.keyword}: {error}")
+        return tuple(out)
+
+    return convert
+
+
+def pairs(words: Iterable[str], entry: str) -> Iterator[tuple[str, str]]:
+    """``option value`` pairs from the words after an entry (``dev eth0 scope link``)."""
+    items = iter(words)
+    for name in items:
+        value = next(items, None)
+        if value is None:
+            raise Invalid(f"{entry}: '{name}' needs a value")
+        yield name, value
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """How one keyword is read: the model field it sets and the converter for its statement."""
+
+    field: str | None  # None: the converter returns a dict of several fields
+    convert: Convert
+    block: bool = False  # the statement takes a { } block
+    repeat: bool = False  # repeats accumulate (converter returns a tuple to append)
+
+
+@dataclass(frozen=True)
+class Block:
+    """A block's keyword table, the keepalived keywords it does not implement, and its title."""
+
+    title: str
+    keys: dict[str, Key]
+    unsupported: frozenset[str] = frozenset()
+    all_keywords: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "all_keywords", (*self.keys, *self.unsupported))
+
+
+_WORD_CHARS = re.compile(r"^[\w.-]+$")
+
+
+def not_in_table(node: Node, block: Block, findings: Findings) -> None:
+    """Report a keyword the table lacks: "not supported yet" if keepalived knows it, else unknown."""
+    if node.keyword in block.unsupported:
+        findings.warning(node.pos, f"'{node.keyword}' in {block.title} is not supported yet; ignored")
+        return
+    near = difflib.get_close_matches(node.keyword, block.all_keywords, n=1, cutoff=0.75)
+    hint = f"; did you mean '{near[0]}'?" if near else ""
+    shown = node.keyword if _WORD_CHARS.match(node.keyword) else repr(node.keyword)[:60]
+    findings.error(node.pos, f"unknown keyword '{shown}' in {block.title}{hint}")
+
+
+def read_block(children: list[Node], block: Block, findings: Findings) -> dict[str, Any]:
+    """Apply ``block``'s table to ``children``; returns field values of the statements that were valid."""
+    values: dict[str, Any] = {}
+    lines: dict[str, int] = {}
+    for node in children:
+        key = block.keys.get(node.keyword)
+        if key is None:
+            not_in_table(node, block, findings)
+            continue
+        if key.block != (node.children is not None):
+            needs = "needs a { } block" if key.block else "takes no { } block"
+            findings.error(node.pos, f"{node.keyword} {needs}")
+            continue
+        try:
+            value = key.convert(node, findings)
+        except Invalid as error:
+            findings.error(node.pos, f"{node.keyword}: {error}")
+            continue
+        if key.repeat:
+            values[key.field] = values.get(key.field, ()) + value
+            continue
+        if key.field is None:  # the converter sets several fields
+            values.update(value)
+            continue
+        if key.field in lines:
+            findings.warning(node.pos, f"{node.keyword} repeats line {lines[key.field]}; this one wins")
+        values[key.field] = value
+        lines[key.field] = node.pos.line
+    return values
+
+
+def make(cls: type, values: dict[str, Any], pos: Position, title: str, findings: Findings) -> Any:
+    """Build a model object; a missing required field is an error at the block's line."""
+    try:
+        return cls(**values, pos=pos)
+    except TypeError as error:
+        missing = re.findall(r"'(\w+)'", str(error))
+        findings.error(pos, f"{title}: missing {', '.join(missing) or 'required keywords'}")
+        return None
+
+
+def block_name(node: Node, findings: Findings, title: str) -> str | None:
+    """The NAME of ``title NAME { ... }``; reported when missing or followed by extra words."""
+    if len(node.args) != 1:
+        findings.error(node.pos, f"{title}: expected one name before {{")
+        return None
+    return node.args[0]
+
+
+WEIGHT = integer(-254, 254)
+
+
+def timer_key(name: str) -> Key:
+    return Key(name, one(seconds(), "seconds"))
+
+
+def count_key(name: str, low: int = 0, high: int = 2**31 - 1) -> Key:
+    return Key(name, one(integer(low, high), f"an integer {low}..{high}"))
+
+
+def user_group(prefix: str) -> Any:
+    """``keyword USER [GROUP]`` setting ``{prefix}user`` and ``{prefix}group``."""
+
+    def convert(node: Node, _findings: Findings) -> dict[str, Any]:
+        if not 1 <= len(node.args) <= 2:
+            raise Invalid("expected a user name and optionally a group name")
+        return {f"{prefix}user": node.args[0], f"{prefix}group": node.args[1] if len(node.args) > 1 else None}
+
+    return convert
+
+
+def weight(node: Node, _findings: Findings) -> dict[str, Any]:
+    """``weight N [reverse]``"""
+    if not 1 <= len(node.args) <= 2 or (len(node.args) == 2 and node.args[1] != "reverse"):
+        raise Invalid("expected a weight -254..254 and optionally 'reverse'")
+    return {
+        "weight": check(WEIGHT, node.args[0], "a weight -254..254"),
+        "weight_reverse": len(node.args) == 2,
+    }

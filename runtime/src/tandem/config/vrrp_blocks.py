@@ -1,0 +1,328 @@
+"""Keyword tables of the VRRP side: vrrp_instance, vrrp_sync_group and the lists inside them
+(virtual_ipaddress, virtual_routes, virtual_rules, track_*, unicast_peer), also used by the
+top-level static_ipaddress / static_routes / static_rules blocks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import voluptuous as vol
+
+from tandem.config.findings import Findings
+from tandem.config.model import (
+    Notify,
+    TrackedFile,
+    TrackedInterface,
+    TrackedScript,
+    VirtualAddress,
+    VirtualRoute,
+    VirtualRule,
+    VrrpInstance,
+    VrrpSyncGroup,
+)
+from tandem.config.parser import Node
+from tandem.config.schema import (
+    IP,
+    IP_INTERFACE,
+    IPV4,
+    NETWORK,
+    WEIGHT,
+    WORD,
+    Block,
+    Invalid,
+    Key,
+    block_name,
+    check,
+    count_key,
+    entries,
+    flag,
+    integer,
+    make,
+    negated,
+    one,
+    pairs,
+    read_block,
+    script,
+    timer_key,
+    words,
+)
+
+SCOPES = ("global", "site", "link", "host", "nowhere")
+ROUTE_TYPES = ("unicast", "blackhole", "unreachable", "prohibit", "throw", "local", "broadcast", "nat")
+RULE_ACTIONS = ("blackhole", "prohibit", "unreachable", "no_route")
+
+
+def _scope(text: str) -> str:
+    return check(vol.Any(vol.In(SCOPES), vol.All(vol.Coerce(int), vol.Range(0, 255), str)), text, "a scope")
+
+
+def virtual_address(node: Node, findings: Findings) -> VirtualAddress:
+    """``IP[/LEN] [dev IF] [brd IP] [scope S] [label L] [peer IP] [no_track] ...``"""
+    address = check(IP_INTERFACE, node.keyword, "an IP address with optional /prefix")
+    values: dict[str, Any] = {}
+    args = list(node.args)
+    if "no_track" in args:
+        args.remove("no_track")
+        values["no_track"] = True
+    for flag_word in ("home", "-nodad", "nodad", "noprefixroute", "autojoin"):
+        if flag_word in args:
+            args.remove(flag_word)
+            findings.warning(node.pos, f"address option '{flag_word}' is not supported yet; ignored")
+    for name, value in pairs(args, node.keyword):
+        if name == "dev":
+            values["dev"] = value
+        elif name in ("brd", "broadcast"):
+            values["brd"] = check(IPV4, value, "an IPv4 broadcast address")
+        elif name == "scope":
+            values["scope"] = _scope(value)
+        elif name == "label":
+            values["label"] = value
+        elif name == "peer":
+            values["peer"] = check(IP, value, "a peer address")
+        elif name == "preferred_lft":
+            findings.warning(node.pos, "address option 'preferred_lft' is not supported yet; ignored")
+        else:
+            raise Invalid(f"{node.keyword}: unknown address option '{name}'")
+    if address.version == 6 and "brd" in values:
+        raise Invalid(f"{node.keyword}: brd applies to IPv4 addresses only")
+    return VirtualAddress(address=address, pos=node.pos, **values)
+
+
+_ROUTE_VALUE_OPTIONS = ("proto", "protocol", "realms", "mtu", "advmss", "tos", "pref", "initcwnd", "rto_min")
+
+
+def virtual_route(node: Node, findings: Findings) -> VirtualRoute:
+    """``[TYPE] [src IP] [to] DEST [via IP] [or IP] [dev IF] [scope S] [table T] [metric N] ...``"""
+    words_ = list(node.words)
+    values: dict[str, Any] = {}
+    if words_[0] in ROUTE_TYPES:
+        values["type"] = words_.pop(0)
+    extra = []
+    destination = None
+    items = iter(words_)
+    for word in items:
+        if word == "to":
+            continue
+        if word in ("src", "via", "gw", "or", "dev", "scope", "table", "metric", *_ROUTE_VALUE_OPTIONS):
+            value = next(items, None)
+            if value is None:
+                raise Invalid(f"route option '{word}' needs a value")
+            if word in ("gw", "or"):
+                findings.warning(node.pos, f"'{word}' in routes is deprecated; use 'via'")
+            if word in ("src", "via", "gw"):
+                values["via" if word == "gw" else word] = check(IP, value, f"an address after {word}")
+            elif word == "or":
+                values["or_via"] = check(IP, value, "an address after or")
+            elif word == "scope":
+                values["scope"] = _scope(value)
+            elif word == "metric":
+                values["metric"] = check(integer(0, 2**32 - 1), value, "a metric")
+            elif word in ("dev", "table"):
+                values[word] = value
+            else:
+                extra.append((word, value))
+        elif destination is None:
+            destination = check(NETWORK, "0.0.0.0/0" if word == "default" else word, "a destination prefix")
+        else:
+            raise Invalid(f"unexpected '{word}' in route")
+    if destination is None:
+        raise Invalid("route without a destination")
+    return VirtualRoute(destination=destination, options=tuple(extra), pos=node.pos, **values)
+
+
+def virtual_rule(node: Node, findings: Findings) -> VirtualRule:
+    """``[from P] [to P] [table T | goto N | ACTION] [priority N] [fwmark N] [iif IF] [oif IF]``"""
+    values: dict[str, Any] = {}
+    words_ = list(node.words)
+    for action in RULE_ACTIONS:
+        if action in words_:
+            words_.remove(action)
+            values["action"] = action
+    for name, value in pairs(words_, "rule"):
+        if name in ("from", "to"):
+            values[name + "_" if name == "from" else name] = check(NETWORK, value, f"a prefix after {name}")
+        elif name in ("priority", "preference", "pref"):
+            values["priority"] = check(integer(0, 2**32 - 1), value, "a rule priority")
+        elif name == "fwmark":
+            values["fwmark"] = check(integer(0, 2**32 - 1), value.split("/")[0], "a fwmark")
+        elif name in ("table", "lookup"):
+            values["table"] = value
+        elif name == "goto":
+            values["action"] = f"goto {check(integer(1, 2**32 - 1), value, 'a rule priority')}"
+        elif name in ("iif", "oif"):
+            values[name] = value
+        else:
+            raise Invalid(f"unknown rule option '{name}'")
+    if "priority" not in values:
+        findings.warning(node.pos, "rule has no priority; keepalived picks one (probably not what you want)")
+    return VirtualRule(pos=node.pos, **values)
+
+
+def _tracked(cls: type) -> Any:
+    """``NAME [weight N [reverse]]`` entries of track_interface / track_script / track_file."""
+
+    def parse(node: Node, _findings: Findings) -> Any:
+        values: dict[str, Any] = {}
+        args = list(node.args)
+        if args and args[-1] == "reverse":
+            values["weight_reverse"] = True
+            args.pop()
+        if args:
+            if len(args) != 2 or args[0] != "weight":
+                raise Invalid(f"{node.keyword}: expected 'weight N [reverse]' after the name")
+            values["weight"] = check(WEIGHT, args[1], "a weight -254..254")
+        return cls(name=node.keyword, pos=node.pos, **values)
+
+    return parse
+
+
+def unicast_peer(node: Node, _findings: Findings) -> Any:
+    if node.args and (len(node.args) % 2 or any(a not in ("min_ttl", "max_ttl") for a in node.args[::2])):
+        raise Invalid(f"{node.keyword}: expected an address, optionally min_ttl N / max_ttl N")
+    return check(IP, node.keyword, "a peer address")
+
+
+def authentication(node: Node, findings: Findings) -> dict[str, Any]:
+    values = read_block(node.children, AUTHENTICATION, findings)
+    if values.get("auth_pass") and len(values["auth_pass"]) > 8:
+        findings.warning(node.pos, "auth_pass is longer than 8 characters; only the first 8 are used")
+        values["auth_pass"] = values["auth_pass"][:8]
+    return values
+
+
+def use_vmac(node: Node, _findings: Findings) -> dict[str, Any]:
+    if len(node.args) > 1:
+        raise Invalid("expected at most an interface name")
+    return {"use_vmac": True, "vmac_name": node.args[0] if node.args else None}
+
+
+AUTHENTICATION = Block(
+    "authentication",
+    {
+        "auth_type": Key("auth_type", one(vol.All(vol.Upper, vol.In(("PASS", "AH"))), "PASS or AH")),
+        "auth_pass": Key("auth_pass", one(WORD, "a password")),
+    },
+)
+
+TRACKING = {
+    "track_interface": Key("track_interfaces", entries(_tracked(TrackedInterface)), block=True, repeat=True),
+    "track_script": Key("track_scripts", entries(_tracked(TrackedScript)), block=True, repeat=True),
+    "track_file": Key("track_files", entries(_tracked(TrackedFile)), block=True, repeat=True),
+    "notify_master": Key("notify_master", script),
+    "notify_backup": Key("notify_backup", script),
+    "notify_fault": Key("notify_fault", script),
+    "notify_stop": Key("notify_stop", script),
+    "notify_deleted": Key("notify_deleted", script),
+    "notify": Key("notify_any", script),
+    "smtp_alert": Key("smtp_alert", flag),
+}
+TRACKING_UNSUPPORTED = {"track_bfd", "track_process", "notify_priority_changes"}
+
+
+def take_notify(values: dict[str, Any]) -> Notify:
+    """Move the notify_* values read with ``TRACKING`` into one ``Notify``."""
+    return Notify(
+        **{
+            event: values.pop(f"notify_{event}")
+            for event in Notify.__dataclass_fields__
+            if f"notify_{event}" in values
+        }
+    )
+
+
+VRRP_INSTANCE = Block(
+    "vrrp_instance",
+    {
+        **TRACKING,
+        "state": Key("state", one(vol.All(vol.Upper, vol.In(("MASTER", "BACKUP"))), "MASTER or BACKUP")),
+        "interface": Key("interface", one(WORD, "an interface name")),
+        "virtual_router_id": count_key("virtual_router_id", 1, 255),
+        "priority": count_key("priority", 1, 255),
+        "advert_int": timer_key("advert_int"),
+        "version": Key("version", one(vol.All(vol.Coerce(int), vol.In((2, 3))), "2 or 3")),
+        "nopreempt": Key("nopreempt", flag),
+        "preempt": Key("nopreempt", negated),
+        "preempt_delay": timer_key("preempt_delay"),
+        "unicast_src_ip": Key("unicast_src_ip", one(IP, "an IP address")),
+        "unicast_peer": Key("unicast_peers", entries(unicast_peer), block=True, repeat=True),
+        "unicast_ttl": count_key("unicast_ttl", 1, 255),
+        "mcast_src_ip": Key("mcast_src_ip", one(IP, "an IP address")),
+        "authentication": Key(None, authentication, block=True),
+        "virtual_ipaddress": Key("virtual_ipaddresses", entries(virtual_address), block=True, repeat=True),
+        "virtual_ipaddress_excluded": Key(
+            "virtual_ipaddresses_excluded", entries(virtual_address), block=True, repeat=True
+        ),
+        "virtual_routes": Key("virtual_routes", entries(virtual_route), block=True, repeat=True),
+        "virtual_rules": Key("virtual_rules", entries(virtual_rule), block=True, repeat=True),
+        "dont_track_primary": Key("dont_track_primary", flag),
+        "garp_master_delay": timer_key("garp_master_delay"),
+        "garp_master_repeat": count_key("garp_master_repeat", 1, 255),
+        "garp_master_refresh": timer_key("garp_master_refresh"),
+        "garp_master_refresh_repeat": count_key("garp_master_refresh_repeat", 1, 255),
+        "garp_lower_prio_delay": timer_key("garp_lower_prio_delay"),
+        "garp_lower_prio_repeat": count_key("garp_lower_prio_repeat", 0, 255),
+        "garp_interval": timer_key("garp_interval"),
+        "gna_interval": timer_key("gna_interval"),
+        "lower_prio_no_advert": Key("lower_prio_no_advert", flag),
+        "higher_prio_send_advert": Key("higher_prio_send_advert", flag),
+        "use_vmac": Key(None, use_vmac),
+        "vmac_xmit_base": Key("vmac_xmit_base", flag),
+        "accept": Key("accept", flag),
+        "no_accept": Key("accept", negated),
+        "native_ipv6": Key("native_ipv6", flag),
+        "strict_mode": Key("strict_mode", flag),
+        "skip_check_adv_addr": Key("skip_check_adv_addr", flag),
+        "check_unicast_src": Key("check_unicast_src", flag),
+        "debug": count_key("debug", 0, 4),
+    },
+    frozenset(
+        {
+            *TRACKING_UNSUPPORTED,
+            "track_src_ip",
+            "use_ipvlan",
+            "use_vmac_addr",
+            "vrf",
+            "kernel_rx_buf_size",
+            "linkbeat_use_polling",
+            "notify_master_rx_lower_pri",
+            "old_unicast_checksum",
+            "promote_secondaries",
+            "unicast_fault_no_peer",
+            "garp_extra_if",
+            "down_timer_adverts",
+            "mcast_dst_ip",
+            "ip_family",
+            "lvs_sync_daemon_interface",
+            "garp_group",
+            "vmac_addr",
+        }
+    ),
+)
+
+VRRP_SYNC_GROUP = Block(
+    "vrrp_sync_group",
+    {
+        **TRACKING,
+        "group": Key("group", words, block=True),
+        "global_tracking": Key("global_tracking", flag),
+        "sync_group_tracking_weight": Key("sync_group_tracking_weight", flag),
+    },
+    frozenset(TRACKING_UNSUPPORTED),
+)
+
+
+def _build_named(cls: type, block: Block, node: Node, findings: Findings) -> Any:
+    name = block_name(node, findings, block.title)
+    values = read_block(node.children, block, findings)
+    if name is None:
+        return None
+    values.update(name=name, notify=take_notify(values))
+    return make(cls, values, node.pos, f"{block.title} {name}", findings)
+
+
+def build_instance(node: Node, findings: Findings) -> VrrpInstance | None:
+    return _build_named(VrrpInstance, VRRP_INSTANCE, node, findings)
+
+
+def build_sync_group(node: Node, findings: Findings) -> VrrpSyncGroup | None:
+    return _build_named(VrrpSyncGroup, VRRP_SYNC_GROUP, node, findings)
