@@ -4,7 +4,7 @@
 key into its own temporary directory, starts ``named`` in the foreground (inside ``netns`` when given)
 and returns once the zone answers. The key may update A and AAAA records anywhere in the zone
 (``update-policy``); zones listed in ``static_zones`` are served too but accept no update (REFUSED).
-``stop()`` ends named by its pid and removes the directory.
+``stop()`` ends named by its pid and removes the directory; ``with Bind9().start(...) as server:`` too.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import base64
 import ipaddress
 import secrets
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -43,6 +44,14 @@ class TsigKey:
 
     def named_conf(self) -> str:
         return f'key "{self.name}" {{\n  algorithm {self.algorithm};\n  secret "{self.secret}";\n}};\n'
+
+
+def free_port(address: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on at ``address`` right now (for named, or as a closed port)."""
+    family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.bind((address, 0))
+        return probe.getsockname()[1]
 
 
 def zone_file(zone: str, listen_address: str) -> str:
@@ -130,6 +139,12 @@ class Bind9:
         log = self.log()
         self.stop()
         raise LabError(f"named did not serve {self.zone} on {self.listen_address}:{self.port}:\n{log}")
+
+    def __enter__(self) -> Bind9:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
 
     def log(self) -> str:
         path = self.workdir / "named.log" if self.workdir else None

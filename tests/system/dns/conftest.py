@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,25 +18,18 @@ import dns.query
 import dns.rdatatype
 import pytest
 import yaml
-from tandemlab.bind9 import Bind9, TsigKey
+from tandemlab.bind9 import Bind9, TsigKey, free_port
 
 ZONE = "tandem.test"
 STATIC_ZONE = "static.test"
 ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
 
 
-def free_loopback_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def bind9():
     key = TsigKey.generate("tandem-test-key")
-    server = Bind9().start(ZONE, key, free_loopback_port(), "127.0.0.1", static_zones=(STATIC_ZONE,))
-    yield server
-    server.stop()
+    with Bind9().start(ZONE, key, free_port(), "127.0.0.1", static_zones=(STATIC_ZONE,)) as server:
+        yield server
 
 
 @pytest.fixture

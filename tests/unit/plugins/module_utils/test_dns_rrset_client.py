@@ -23,22 +23,15 @@ from ansible_collections.tandem.ha.plugins.module_utils.dns_rrset import (
     read_records,
     replace_records,
 )
-from tandemlab.bind9 import Bind9, TsigKey
+from tandemlab.bind9 import Bind9, TsigKey, free_port
 
 ZONE = "client.test"
 
 
-def unused_loopback_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def bind9():
-    server = Bind9().start(ZONE, TsigKey.generate("client-key"), unused_loopback_port())
-    yield server
-    server.stop()
+    with Bind9().start(ZONE, TsigKey.generate("client-key"), free_port()) as server:
+        yield server
 
 
 @pytest.fixture
@@ -108,7 +101,7 @@ def test_a_server_that_never_answers_is_given_up_on_within_the_timeout(bind9):
 
 
 def test_a_closed_port_is_reported_as_unreachable(bind9):
-    port = unused_loopback_port()
+    port = free_port()
     server = make_server("127.0.0.1", port, bind9.key.name, bind9.key.secret, "hmac-sha256", timeout=2)
     expected = rf"^cannot reach DNS server 127.0.0.1 port {port}: Connection refused$"
     with pytest.raises(DnsUpdateError, match=expected):
