@@ -113,6 +113,7 @@ class Counters:
     priority_zero_sent: int = 0
     became_master: int = 0
     drops: Counter[Drop] = field(default_factory=Counter)
+    last_drop: Drop | None = None
 
 
 class Instance:
@@ -215,6 +216,7 @@ class Instance:
             advert = self._accept(packet)
         except Dropped as dropped:
             self.counters.drops[dropped.reason] += 1
+            self.counters.last_drop = dropped.reason
             return []
         self.counters.adverts_received += 1
         if advert.priority == STOP_PRIORITY:

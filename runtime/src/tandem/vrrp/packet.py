@@ -91,11 +91,11 @@ def internet_checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def pseudo_header(src: IPAddress, dst: IPAddress, length: int) -> bytes:
-    """The IPv4 (RFC 768) or IPv6 (RFC 8200 §8.1) pseudo-header for protocol 112."""
+def pseudo_header(src: IPAddress, dst: IPAddress, length: int, protocol: int = IPPROTO_VRRP) -> bytes:
+    """The IPv4 (RFC 768) or IPv6 (RFC 8200 §8.1) pseudo-header that upper-layer checksums cover."""
     if src.version == 4:
-        return src.packed + dst.packed + struct.pack("!BBH", 0, IPPROTO_VRRP, length)
-    return src.packed + dst.packed + struct.pack("!I3xB", length, IPPROTO_VRRP)
+        return src.packed + dst.packed + struct.pack("!BBH", 0, protocol, length)
+    return src.packed + dst.packed + struct.pack("!I3xB", length, protocol)
 
 
 def encode(advert: Advert, src: IPAddress, dst: IPAddress) -> bytes:
