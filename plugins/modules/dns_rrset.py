@@ -161,13 +161,14 @@ def main():
             key_algorithm=dict(type="str", choices=list(TSIG_ALGORITHMS), default="hmac-sha256"),
             timeout=dict(type="float", default=5),
         ),
-        required_if=[("state", "present", ["addresses"])],
         supports_check_mode=True,
     )
     if not HAS_DNSPYTHON:
         module.fail_json(msg=missing_required_lib("dnspython"))
     params = module.params
     name = params["name"]
+    if params["state"] == "present" and params["addresses"] is None:
+        module.fail_json(msg="state=present needs addresses (an empty list removes the A and AAAA records)")
     try:
         wanted = address_sets(params["addresses"] if params["state"] == "present" else [], params["ttl"])
         server = make_server(
