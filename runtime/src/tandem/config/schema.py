@@ -32,28 +32,31 @@ Convert = Callable[[Node, Findings], Any]  # findings: for warnings about parts 
 _BOOLEANS = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
 _DECIMAL = r"^[0-9]+(\.[0-9]+)?$"
 
-BOOL = vol.All(vol.Lower, vol.In(_BOOLEANS), _BOOLEANS.__getitem__)
-IP = vol.Coerce(ip_address)
-IPV4 = vol.Coerce(IPv4Address)
-IP_INTERFACE = vol.Coerce(ip_interface)
-PORT = vol.All(vol.Coerce(int), vol.Range(min=0, max=65535))
-WORD = vol.All(str, vol.Length(min=1))
+
+# Validators are wrapped in vol.Schema once: a bare vol.All compiles its parts again on every call.
+Validator = vol.Schema
+BOOL = Validator(vol.All(vol.Lower, vol.In(_BOOLEANS), _BOOLEANS.__getitem__))
+IP = Validator(vol.Coerce(ip_address))
+IPV4 = Validator(vol.Coerce(IPv4Address))
+IP_INTERFACE = Validator(vol.Coerce(ip_interface))
+PORT = Validator(vol.All(vol.Coerce(int), vol.Range(min=0, max=65535)))
+WORD = Validator(vol.All(str, vol.Length(min=1)))
 
 
-def integer(low: int, high: int) -> vol.All:
-    return vol.All(vol.Coerce(int), vol.Range(min=low, max=high))
+def integer(low: int, high: int) -> Validator:
+    return Validator(vol.All(vol.Coerce(int), vol.Range(min=low, max=high)))
 
 
-def seconds(low: float = 0, high: float = 86400 * 365) -> vol.All:
+def seconds(low: float = 0, high: float = 86400 * 365) -> Validator:
     """A keepalived <TIMER>: decimal seconds (no exponent, nan or inf) within [low, high]."""
-    return vol.All(vol.Match(_DECIMAL), vol.Coerce(float), vol.Range(min=low, max=high))
+    return Validator(vol.All(vol.Match(_DECIMAL), vol.Coerce(float), vol.Range(min=low, max=high)))
 
 
 def network(text: str) -> Any:
     return ip_network(text, strict=False)
 
 
-NETWORK = vol.Coerce(network)
+NETWORK = Validator(vol.Coerce(network))
 
 
 def check(validator: Any, text: str, what: str) -> Any:
@@ -66,6 +69,8 @@ def check(validator: Any, text: str, what: str) -> Any:
 
 def one(validator: Any, what: str) -> Convert:
     """A statement with exactly one argument."""
+
+    validator = Validator(validator)
 
     def convert(node: Node, _findings: Findings) -> Any:
         if len(node.args) != 1:
@@ -126,10 +131,12 @@ def entries(parse_entry: Callable[[Node, Findings], Any]) -> Convert:
     return convert
 
 
-def pairs(words: Iterable[str], entry: str) -> Iterator[tuple[str, str]]:
+def pairs(words: Iterable[str], entry: str, known: Iterable[str]) -> Iterator[tuple[str, str]]:
     """``option value`` pairs from the words after an entry (``dev eth0 scope link``)."""
     items = iter(words)
     for name in items:
+        if name not in known:
+            raise Invalid(f"{entry}: unknown option '{name}'")
         value = next(items, None)
         if value is None:
             raise Invalid(f"{entry}: '{name}' needs a value")

@@ -50,6 +50,8 @@ from tandem.config.schema import (
 SCOPES = ("global", "site", "link", "host", "nowhere")
 ROUTE_TYPES = ("unicast", "blackhole", "unreachable", "prohibit", "throw", "local", "broadcast", "nat")
 RULE_ACTIONS = ("blackhole", "prohibit", "unreachable", "no_route")
+RULE_OPTIONS = ("from", "to", "priority", "preference", "pref", "fwmark", "table", "lookup", "goto", "iif", "oif")
+ADDRESS_OPTIONS = ("dev", "brd", "broadcast", "scope", "label", "peer", "preferred_lft")
 
 
 def _scope(text: str) -> str:
@@ -68,7 +70,7 @@ def virtual_address(node: Node, findings: Findings) -> VirtualAddress:
         if flag_word in args:
             args.remove(flag_word)
             findings.warning(node.pos, f"address option '{flag_word}' is not supported yet; ignored")
-    for name, value in pairs(args, node.keyword):
+    for name, value in pairs(args, node.keyword, ADDRESS_OPTIONS):
         if name == "dev":
             values["dev"] = value
         elif name in ("brd", "broadcast"):
@@ -79,10 +81,8 @@ def virtual_address(node: Node, findings: Findings) -> VirtualAddress:
             values["label"] = value
         elif name == "peer":
             values["peer"] = check(IP, value, "a peer address")
-        elif name == "preferred_lft":
-            findings.warning(node.pos, "address option 'preferred_lft' is not supported yet; ignored")
         else:
-            raise Invalid(f"{node.keyword}: unknown address option '{name}'")
+            findings.warning(node.pos, f"address option '{name}' is not supported yet; ignored")
     if address.version == 6 and "brd" in values:
         raise Invalid(f"{node.keyword}: brd applies to IPv4 addresses only")
     return VirtualAddress(address=address, pos=node.pos, **values)
@@ -138,7 +138,7 @@ def virtual_rule(node: Node, findings: Findings) -> VirtualRule:
         if action in words_:
             words_.remove(action)
             values["action"] = action
-    for name, value in pairs(words_, "rule"):
+    for name, value in pairs(words_, "rule", RULE_OPTIONS):
         if name in ("from", "to"):
             values[name + "_" if name == "from" else name] = check(NETWORK, value, f"a prefix after {name}")
         elif name in ("priority", "preference", "pref"):
@@ -149,10 +149,8 @@ def virtual_rule(node: Node, findings: Findings) -> VirtualRule:
             values["table"] = value
         elif name == "goto":
             values["action"] = f"goto {check(integer(1, 2**32 - 1), value, 'a rule priority')}"
-        elif name in ("iif", "oif"):
-            values[name] = value
         else:
-            raise Invalid(f"unknown rule option '{name}'")
+            values[name] = value
     if "priority" not in values:
         findings.warning(node.pos, "rule has no priority; keepalived picks one (probably not what you want)")
     return VirtualRule(pos=node.pos, **values)
