@@ -56,7 +56,7 @@ def test_v3_skew_and_master_down_interval(priority, interval, mdi):
 def test_startup_goes_backup_and_waits_master_down_interval():
     instance = Instance(V3, ME)
     actions = instance.start(5.0)
-    assert actions == [Transition(State.INITIALIZE, State.BACKUP, "startup")]
+    assert actions == [RemoveVips(), Transition(State.INITIALIZE, State.BACKUP, "startup")]
     assert instance.state is State.BACKUP
     assert instance.deadline == pytest.approx(5.0 + instance.master_down_interval)
     assert instance.timer(5.3) == []  # not yet
@@ -244,7 +244,7 @@ def test_fault_from_master_leaves_like_shutdown_and_recovers_as_backup():
     assert instance.state is State.FAULT
     assert instance.receive(packet(advert_from(V3, 150)), 1.1) == []
     assert instance.counters.drops[Drop.FAULT] == 1
-    assert instance.recover(2.0) == [Transition(State.FAULT, State.BACKUP, "fault cleared")]
+    assert instance.recover(2.0) == [RemoveVips(), Transition(State.FAULT, State.BACKUP, "fault cleared")]
     assert instance.deadline == pytest.approx(2.0 + instance.master_down_interval)
 
 

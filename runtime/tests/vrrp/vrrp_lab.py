@@ -65,7 +65,7 @@ def start(kind: str, host, config: str, workdir: Path):
         argv = [KEEPALIVED, "-f", str(conf), "-p", str(pids[0]), "-r", str(pids[1]), "-c", str(pids[2])]
         argv += ["-l", "-D", "-n", "--vrrp"]
     else:
-        argv = [*TANDEMD, "-f", str(conf), "-p", str(pids[0]), "-l", "-n"]
+        argv = [*TANDEMD, "-f", str(conf), "-p", str(pids[0]), "-l", "-D", "-n"]
     return host.spawn(argv, stdout=log, stderr=subprocess.STDOUT)
 
 

@@ -311,7 +311,8 @@ class Instance:
     def _startup(self, now: float, reason: str) -> list[Action]:
         if self.priority == OWNER_PRIORITY:
             return self._become_master(now, reason)
-        return self._become_backup(now, reason)
+        # a Backup must not hold the addresses: clear any left by a crashed run, as keepalived does
+        return [RemoveVips(), *self._become_backup(now, reason)]
 
     def _become_master(self, now: float, reason: str) -> list[Action]:
         old, self.state = self.state, State.MASTER
