@@ -19,6 +19,7 @@ import dns.rdatatype
 import pytest
 import yaml
 from tandemlab.bind9 import Bind9, TsigKey, free_port
+from tandemlab.shell import netns_exec
 
 ZONE = "tandem.test"
 STATIC_ZONE = "static.test"
@@ -75,14 +76,15 @@ def play(tmp_path):
 
 @pytest.fixture
 def playbook(tmp_path):
-    """playbook(play, *ansible_playbook_args) -> [{"task": .., "hosts": {host: result}}] of each task.
+    """playbook(play, *ansible_playbook_args, netns=None) -> [{"task": .., "hosts": {host: result}}, ...].
 
-    The inventory holds localhost, h1 and h2, all local connections with this venv's Python.
+    The inventory holds localhost, h1 and h2, all local connections with this venv's Python; with
+    ``netns`` ansible-playbook itself runs inside that network namespace.
     """
-    return lambda play, *args: run_playbook(tmp_path, play, *args)
+    return lambda play, *args, netns=None: run_playbook(tmp_path, play, *args, netns=netns)
 
 
-def run_playbook(tmp_path: Path, play: dict, *args: str) -> list[dict]:
+def run_playbook(tmp_path: Path, play: dict, *args: str, netns: str | None = None) -> list[dict]:
     inventory = tmp_path / "hosts.ini"
     inventory.write_text(
         "localhost\nh1\nh2\n[all:vars]\n"
@@ -91,8 +93,9 @@ def run_playbook(tmp_path: Path, play: dict, *args: str) -> list[dict]:
     playbook = tmp_path / "play.yml"
     playbook.write_text(yaml.safe_dump([{"gather_facts": False, **play}]))
     env = {**os.environ, "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_NOCOLOR": "1"}
+    argv = [str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(playbook), *args]
     completed = subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(playbook), *args],
+        netns_exec(netns, argv) if netns else argv,
         capture_output=True,
         text=True,
         env=env,
