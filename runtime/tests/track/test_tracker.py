@@ -6,7 +6,6 @@ import textwrap
 
 from hypothesis import given
 from hypothesis import strategies as st
-
 from tandem.config import load_config_text
 from tandem.track.tracker import (
     FAULT,
@@ -108,9 +107,13 @@ def test_file_weight_times_value_capped_and_faulting():
 
 
 def test_track_script_weight_overrides_the_scripts_and_primary_interface_is_tracked():
-    cfg = config(SCRIPTS + instance("VI_1", 1, "track_script {\n chk_weighted weight 7 reverse\n chk_fault\n}"))
-    refs = instance_refs(cfg, cfg.instance("VI_1"))
-    assert refs == (Ref(INTERFACE, "eth0", 0), Ref(SCRIPT, "chk_weighted", 7, True), Ref(SCRIPT, "chk_fault", 0))
+    body = "track_script {\n chk_weighted weight 7 reverse\n chk_fault\n}"
+    cfg = config(SCRIPTS + instance("VI_1", 1, body))
+    assert instance_refs(cfg, cfg.instance("VI_1")) == (
+        Ref(INTERFACE, "eth0", 0),
+        Ref(SCRIPT, "chk_weighted", 7, True),
+        Ref(SCRIPT, "chk_fault", 0),
+    )
 
 
 def test_owner_and_sync_group_members_get_weight_zero():

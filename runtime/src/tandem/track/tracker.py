@@ -235,13 +235,13 @@ class Tracking:
     """Observed status of every tracked object and the per-instance verdicts derived from it."""
 
     def __init__(self, config: Config) -> None:
-        self.scripts = {
-            s.name: RiseFall.initial(s.rise, s.fall, s.init_fail) for s in config.vrrp_scripts
-        }
+        self.scripts = {s.name: RiseFall.initial(s.rise, s.fall, s.init_fail) for s in config.vrrp_scripts}
         self.links: dict[str, bool | None] = {}
         self.files: dict[str, int] = {}
         self.groups = SyncGroups.from_config(config)
-        self._tracked = {i.name: _Tracked(i.priority, instance_refs(config, i)) for i in config.vrrp_instances}
+        self._tracked = {
+            i.name: _Tracked(i.priority, instance_refs(config, i)) for i in config.vrrp_instances
+        }
         self._priority: dict[str, int] = {}
         self._fault: dict[str, str | None] = {}
 
