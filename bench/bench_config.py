@@ -67,7 +67,9 @@ def _time_keepalived(path: Path) -> str:
         return "not installed"
     start = time.perf_counter()
     try:
-        done = subprocess.run([binary, "-t", "-f", str(path)], capture_output=True, timeout=KEEPALIVED_TIMEOUT)
+        done = subprocess.run(
+            [binary, "-t", "-f", str(path)], capture_output=True, timeout=KEEPALIVED_TIMEOUT
+        )
     except subprocess.TimeoutExpired:
         return f"> {KEEPALIVED_TIMEOUT} s (timed out)"
     return f"{time.perf_counter() - start:.2f} s (exit {done.returncode})"

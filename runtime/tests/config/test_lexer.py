@@ -17,20 +17,24 @@ TANDEMD = str(Path(sys.executable).with_name("tandemd"))
 
 
 def test_comments_anywhere_and_quotes_protect_them(files):
-    result = files.load("""
+    result = files.load(
+        """
     ! full line comment
     # another
     global_defs {   # trailing
         router_id "a!b#c"  ! the quoted ! and # stay
         notification_email_from ops@example.com#not-part
     }
-    """ + MINIMAL_INSTANCE)
+    """
+        + MINIMAL_INSTANCE
+    )
     assert result.config.global_defs.router_id == "a!b#c"
     assert result.config.global_defs.notification_email_from == "ops@example.com"
 
 
 def test_quotes_join_words_and_escapes_are_decoded(files):
-    result = files.load("""
+    result = files.load(
+        """
     vrrp_script chk {
         script "/usr/bin/check --name 'two words'"
         user nobody
@@ -39,7 +43,9 @@ def test_quotes_join_words_and_escapes_are_decoded(files):
         router_id abc" d e "f
         smtp_helo_name "tab\\there\\x41\\101"
     }
-    """ + MINIMAL_INSTANCE)
+    """
+        + MINIMAL_INSTANCE
+    )
     script = result.config.vrrp_scripts[0].script
     assert script.argv == ("/usr/bin/check", "--name", "two words")
     assert script.user == "nobody"
@@ -71,13 +77,17 @@ def test_blocks_open_on_the_same_line_the_next_line_or_inline(files):
 
 def test_two_entries_on_one_inline_line_are_one_statement_as_in_keepalived(files):
     result = files.load(MINIMAL_INSTANCE.replace("198.51.100.10/24", "198.51.100.1 198.51.100.2"))
-    assert messages(result, "error") == ["6: error: virtual_ipaddress: 198.51.100.1: unknown option '198.51.100.2'"]
+    assert messages(result, "error") == [
+        "6: error: virtual_ipaddress: 198.51.100.1: unknown option '198.51.100.2'"
+    ]
 
 
 def test_include_glob_relative_to_the_including_file(files):
     files.write("conf.d/10-a.conf", MINIMAL_INSTANCE)
-    files.write("conf.d/20-b.conf", MINIMAL_INSTANCE.replace("VI_1", "VI_2").replace("51", "52")
-                .replace(".10/", ".11/"))
+    files.write(
+        "conf.d/20-b.conf",
+        MINIMAL_INSTANCE.replace("VI_1", "VI_2").replace("51", "52").replace(".10/", ".11/"),
+    )
     files.write("conf.d/sub/more.conf", "include ../20-b.conf\n")
     result = files.load("include conf.d/*.conf\n")
     assert [i.name for i in result.config.vrrp_instances] == ["VI_1", "VI_2"]
@@ -116,8 +126,14 @@ def test_unreadable_include_as_unprivileged_user():
         secret = files.write("secret.conf", MINIMAL_INSTANCE)
         secret.chmod(0)
         main = files.write("keepalived.conf", "\ninclude secret.conf\n")
-        done = subprocess.run([TANDEMD, "-t", "-f", str(main)], capture_output=True, text=True, timeout=60,
-                              user=65534, env={**os.environ, "HOME": "/"})
+        done = subprocess.run(
+            [TANDEMD, "-t", "-f", str(main)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            user=65534,
+            env={**os.environ, "HOME": "/"},
+        )
     assert done.returncode == 1
     assert f"{main}:2: error: cannot read {secret}: Permission denied" in done.stderr
     assert "Traceback" not in done.stderr
@@ -189,17 +205,22 @@ def test_multiline_parameters_expand_to_blocks_at_the_use_site(files):
     $INSTANCE
     """)
     assert [(i.name, i.virtual_router_id, i.pos.line) for i in result.config.vrrp_instances] == [
-        ("VI_1", 1, 11), ("VI_2", 2, 13)]
+        ("VI_1", 1, 11),
+        ("VI_2", 2, 13),
+    ]
 
 
 def test_predefined_parameters(files):
-    result = files.load("""
+    result = files.load(
+        """
     global_defs {
         router_id ${_INSTANCE}${_HASH}x${_BANG}
         notification_email_from ${_PWD}
         smtp_helo_name r${_RANDOM 5 5}
     }
-    """ + MINIMAL_INSTANCE)
+    """
+        + MINIMAL_INSTANCE
+    )
     defs = result.config.global_defs
     assert defs.router_id == "node1#x!"
     assert defs.notification_email_from == str(files.root)
@@ -230,10 +251,22 @@ def test_seq_seqx_and_lst_repeat_lines(files):
     """)
     instance = result.config.vrrp_instances[0]
     assert [str(v.address.ip) for v in instance.virtual_ipaddresses] == [
-        "198.51.100.1", "198.51.100.3", "198.51.100.5", "203.0.113.1", "203.0.113.2", "203.0.113.3"]
+        "198.51.100.1",
+        "198.51.100.3",
+        "198.51.100.5",
+        "203.0.113.1",
+        "203.0.113.2",
+        "203.0.113.3",
+    ]
     assert [str(v.address.ip) for v in instance.virtual_ipaddresses_excluded] == [
-        "2001:db8::e", "2001:db8::f", "2001:db8::10", "203.0.113.112", "203.0.113.134",
-        "203.0.113.207", "203.0.113.208"]
+        "2001:db8::e",
+        "2001:db8::f",
+        "2001:db8::10",
+        "203.0.113.112",
+        "203.0.113.134",
+        "203.0.113.207",
+        "203.0.113.208",
+    ]
 
 
 def test_bad_seq_is_reported(files):
@@ -246,4 +279,5 @@ def test_missing_top_level_file_is_an_error():
     result = load_config("/nonexistent/keepalived.conf")
     assert result.config is None
     assert str(result.findings[0]) == (
-        "/nonexistent/keepalived.conf:1: error: cannot read /nonexistent/keepalived.conf: No such file or directory")
+        "/nonexistent/keepalived.conf:1: error: cannot read /nonexistent/keepalived.conf: No such file or directory"
+    )

@@ -50,7 +50,19 @@ from tandem.config.schema import (
 SCOPES = ("global", "site", "link", "host", "nowhere")
 ROUTE_TYPES = ("unicast", "blackhole", "unreachable", "prohibit", "throw", "local", "broadcast", "nat")
 RULE_ACTIONS = ("blackhole", "prohibit", "unreachable", "no_route")
-RULE_OPTIONS = ("from", "to", "priority", "preference", "pref", "fwmark", "table", "lookup", "goto", "iif", "oif")
+RULE_OPTIONS = (
+    "from",
+    "to",
+    "priority",
+    "preference",
+    "pref",
+    "fwmark",
+    "table",
+    "lookup",
+    "goto",
+    "iif",
+    "oif",
+)
 ADDRESS_OPTIONS = ("dev", "brd", "broadcast", "scope", "label", "peer", "preferred_lft")
 
 
