@@ -9,11 +9,11 @@ name: vip_dns
 short_description: Render DNS record sets of VIPs as zone-file lines
 version_added: 0.1.0
 description:
-  - Turns record sets (the active-active DNS names of the plan, each C({name, addresses, ttl})) into the
+  - Turns record sets (C(plan.dns_records) of M(tandem.ha.vrrp_plan), each C({name, addresses, ttl})) into the
     A and AAAA lines of a zone file, one line per address, for DNS servers that cannot be updated
     dynamically. The lines are exactly the records that M(tandem.ha.dns_rrset) would publish.
 author:
-  - Tandem team
+  - Tandem team (@tandem)
 positional: ttl
 options:
   _input:

@@ -23,7 +23,7 @@ description:
 requirements:
   - dnspython >= 2.2 on the host that runs the module (usually the controller, with C(delegate_to=localhost))
 author:
-  - Tandem team
+  - Tandem team (@tandem)
 options:
   name:
     description: Absolute name that carries the records, for example V(www.example.com); final dot optional.
