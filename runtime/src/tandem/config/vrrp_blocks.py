@@ -192,6 +192,15 @@ def unicast_peer(node: Node, _findings: Findings) -> Any:
     return check(IP, node.keyword, "a peer address")
 
 
+def unicast_peers(node: Node, findings: Findings) -> tuple[Any, ...]:
+    if not node.children:
+        raise Invalid("empty block; the instance would silently use multicast")
+    return _unicast_entries(node, findings)
+
+
+_unicast_entries = entries(unicast_peer)
+
+
 def authentication(node: Node, findings: Findings) -> dict[str, Any]:
     values = read_block(node.children, AUTHENTICATION, findings)
     if values.get("auth_pass") and len(values["auth_pass"]) > 8:
@@ -254,7 +263,7 @@ VRRP_INSTANCE = Block(
         "preempt": Key("nopreempt", negated),
         "preempt_delay": timer_key("preempt_delay"),
         "unicast_src_ip": Key("unicast_src_ip", one(IP, "an IP address")),
-        "unicast_peer": Key("unicast_peers", entries(unicast_peer), block=True, repeat=True),
+        "unicast_peer": Key("unicast_peers", unicast_peers, block=True, repeat=True),
         "unicast_ttl": count_key("unicast_ttl", 1, 255),
         "mcast_src_ip": Key("mcast_src_ip", one(IP, "an IP address")),
         "authentication": Key(None, authentication, block=True),
