@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from tandem.config import load_config
+from tandem.config.lvs_blocks import CHECKERS
 from tandem.config.model import (
     Checker,
     CheckerUrl,
@@ -146,8 +147,9 @@ def _entry(item: Any) -> str:
 
 def _header(obj: Any, keyword: str) -> tuple[str, frozenset[str]]:
     """The block's opening line and the fields it already shows."""
-    if isinstance(obj, Checker):
-        return obj.kind, frozenset({"kind"})
+    if isinstance(obj, Checker):  # only the fields its block has (FILE_CHECK has no connect_*)
+        known = {key.field for key in CHECKERS[obj.kind][1].keys.values()} | {"weight_reverse"}
+        return obj.kind, frozenset(f.name for f in dataclasses.fields(obj) if f.name not in known)
     if isinstance(obj, VirtualServer):
         if obj.fwmark is not None:
             return f"{keyword} fwmark {obj.fwmark}", _SERVER_FIELDS
@@ -206,7 +208,7 @@ def body_lines(obj: Any, show_defaults: bool, shown: frozenset[str] = frozenset(
         if name in shown or name in COMBINED or name == "pos":
             continue
         value = getattr(obj, name)
-        if value is None or (not show_defaults and value == field.default):
+        if value is None or value == () or (not show_defaults and value == field.default):
             continue
         special = _special(obj, name, value)
         if special is not None:
@@ -220,7 +222,7 @@ def body_lines(obj: Any, show_defaults: bool, shown: frozenset[str] = frozenset(
             yield f"{keyword} {{"
             yield from (INDENT + _entry(item) for item in value)
             yield "}"
-        elif dataclasses.is_dataclass(value):
+        elif dataclasses.is_dataclass(value) and not isinstance(value, Script):
             yield from block_lines(value, keyword, show_defaults)
         elif value is True:
             yield keyword

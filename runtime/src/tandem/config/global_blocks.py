@@ -56,6 +56,11 @@ def lvs_timeouts(node: Node, _findings: Findings) -> tuple[tuple[str, int], ...]
     )
 
 
+def dynamic_interfaces(node: Node, findings: Findings) -> bool:
+    """``dynamic_interfaces [allow_if_changes]`` (or a BOOL, as written by ``--defaults`` dumps)."""
+    return node.args == ("allow_if_changes",) or flag(node, findings)
+
+
 def optional_priority(node: Node, _findings: Findings) -> int:
     if not node.args:
         return 99
@@ -102,7 +107,7 @@ GLOBAL_DEFS = Block(
         "vrrp_priority": count_key("vrrp_priority", -20, 19),
         "checker_priority": count_key("checker_priority", -20, 19),
         "max_auto_priority": Key("max_auto_priority", optional_priority),
-        "dynamic_interfaces": Key("dynamic_interfaces", lambda node, _f: True),
+        "dynamic_interfaces": Key("dynamic_interfaces", dynamic_interfaces),
         "lvs_timeouts": Key("lvs_timeouts", lvs_timeouts),
     },
     frozenset(
