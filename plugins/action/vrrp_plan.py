@@ -34,7 +34,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         if TANDEM_IMPORT_ERROR is not None:
             raise AnsibleActionFail(
                 "tandem.ha.vrrp_plan needs the tandem runtime package in the Python that runs Ansible "

@@ -34,7 +34,7 @@ options:
       - The active-active sets. Defaults to the variable V(tandem_active_active).
     type: raw
 author:
-  - Tandem team
+  - Tandem team (@tandem)
 attributes:
   check_mode:
     support: full
@@ -43,6 +43,7 @@ attributes:
     support: none
     description: Nothing changes, so there is nothing to diff.
   platform:
+    support: full
     platforms: all
     description: Runs on the controller.
 notes:
