@@ -14,6 +14,7 @@ import ipaddress
 from dataclasses import dataclass
 
 RECORD_TYPES = ("A", "AAAA")
+MAX_TTL = 2**31 - 1  # RFC 2181 section 8
 _TYPE_OF_VERSION = {4: "A", 6: "AAAA"}
 
 
@@ -32,7 +33,9 @@ def absolute_name(name):
 
 
 def address_sets(addresses, ttl):
-    """The records that publish exactly ``addresses`` (split by family); ValueError names a bad address."""
+    """The records that publish exactly ``addresses`` (split by family); ValueError names a bad value."""
+    if not 0 <= ttl <= MAX_TTL:
+        raise ValueError(f"ttl {ttl} is not between 0 and {MAX_TTL} seconds")
     by_type = {rdtype: set() for rdtype in RECORD_TYPES}
     for address in addresses:
         try:

@@ -94,15 +94,24 @@ def make_server(address, port, key_name, key_secret, key_algorithm, timeout):
         key = dns.tsig.Key(key_name, key_secret, key_algorithm)
     except (binascii.Error, ValueError) as error:
         raise DnsUpdateError(f"TSIG key '{key_name}': the secret is not valid base64 ({error})") from None
+    except dns.exception.DNSException as error:
+        raise DnsUpdateError(f"TSIG key name '{key_name}' is not a valid DNS name: {error}") from None
     return DnsServer(address, port, key, timeout)
 
 
 def check_name_in_zone(name, zone):
     """The absolute name and zone as dnspython names, or a DnsUpdateError if the name is outside."""
-    owner, origin = dns.name.from_text(absolute_name(name)), dns.name.from_text(absolute_name(zone))
+    owner, origin = _dns_name(name), _dns_name(zone)
     if not owner.is_subdomain(origin):
         raise DnsUpdateError(f"name {owner} is outside zone {origin}")
     return owner, origin
+
+
+def _dns_name(text):
+    try:
+        return dns.name.from_text(absolute_name(text))
+    except dns.exception.DNSException as error:
+        raise DnsUpdateError(f"'{text}' is not a valid DNS name: {error}") from None
 
 
 def read_records(server, owner, origin):

@@ -30,6 +30,12 @@ def test_a_bad_address_is_named():
         address_sets(["198.51.100.1", "www.example.com"], 60)
 
 
+@pytest.mark.parametrize("ttl", [-1, 2**31])
+def test_a_ttl_out_of_range_is_refused(ttl):
+    with pytest.raises(ValueError, match=rf"^ttl {ttl} is not between 0 and 2147483647 seconds$"):
+        address_sets(["198.51.100.1"], ttl)
+
+
 def test_order_and_spelling_do_not_count_as_differences():
     current = address_sets(["198.51.100.1", "198.51.100.2", "2001:db8::1"], 60)
     assert (

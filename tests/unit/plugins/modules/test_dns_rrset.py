@@ -35,6 +35,9 @@ def run_module(capsys, **args):
     [
         ({"name": "www.example.com"}, "name www.example.com. is outside zone example.test."),
         ({"addresses": ["198.51.100.10", "web1"]}, "'web1' is not an IPv4 or IPv6 address"),
+        ({"name": "www..example.test"}, "'www..example.test' is not a valid DNS name: A DNS label is empty."),
+        ({"key_name": "ops..key"}, "TSIG key name 'ops..key' is not a valid DNS name"),
+        ({"ttl": -5}, "ttl -5 is not between 0 and 2147483647 seconds"),
         ({"key_secret": "not base64!"}, "TSIG key 'ops-key': the secret is not valid base64"),
         ({"server": "ns1.example.test"}, "server 'ns1.example.test' is not an IP address"),
         ({"addresses": None}, "state=present needs addresses"),
