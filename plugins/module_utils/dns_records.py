@@ -1,5 +1,5 @@
 # Copyright: Tandem team
-# Apache License 2.0
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The address records (A and AAAA) of one DNS name, as plain values: no dnspython, no network.
 
 A name's records are a mapping ``{"A": AddressSet, "AAAA": AddressSet}`` holding only the non-empty sets.

@@ -1,5 +1,5 @@
 # Copyright: Tandem team
-# Apache License 2.0
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Make the A and AAAA records of one name equal to a wanted set: RFC 2136 dynamic update with TSIG.
 
 Theory of operation:

@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: Tandem team
-# Apache License 2.0
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
