@@ -53,6 +53,8 @@ def load_config_text(text: str, filename: str = "<string>", config_id: str | Non
 
 
 def _finish(reader: Reader, findings: Findings) -> LoadResult:
+    if reader.aborted:  # a size limit was hit: what was read is incomplete, checking it is noise
+        return LoadResult(None, tuple(findings.items))
     tree = parse(reader.lines, findings)
     config = build_config(tree, findings)
     check_config(config, findings)

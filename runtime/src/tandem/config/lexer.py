@@ -31,7 +31,8 @@ from tandem.config.model import Position
 
 MAX_BYTES = 32 * 1024 * 1024
 MAX_FILES = 1000
-MAX_LINES = 2_000_000
+MAX_LINES = 1_000_000
+MAX_EXPANDED_CHARS = 1 << 20
 MAX_EXPANSION_DEPTH = 32
 INCLUDE_KEYWORDS = frozenset({"include", "includer", "includem", "includew", "includeb", "includea"})
 
@@ -57,7 +58,7 @@ class Line:
 
 
 class _Abort(Exception):
-    """A limit was hit; the finding is already recorded and reading stops."""
+    """A limit was hit; the finding is already recorded, reading stops and ``Reader.aborted`` is set."""
 
 
 class _BadLine(Exception):
@@ -121,6 +122,7 @@ class Reader:
         self._dirs: list[str] = []
         self._bytes = 0
         self._files = 0
+        self.aborted = False
 
     def read_path(self, path: str) -> None:
         with contextlib.suppress(_Abort):
@@ -137,6 +139,7 @@ class Reader:
 
     def _fail(self, pos: Position, message: str) -> None:
         self.findings.error(pos, message)
+        self.aborted = True
         raise _Abort
 
     def _read_file(self, path: str, at: Position) -> None:
@@ -244,6 +247,8 @@ class Reader:
             return
         if "$" in text:
             expanded = _PARAM.sub(self._param_value, text)
+            if len(expanded) > MAX_EXPANDED_CHARS:
+                self._fail(pos, f"parameter expansion makes a line over {MAX_EXPANDED_CHARS} characters")
             if expanded != text:
                 for line in expanded.split("\n"):
                     if line.strip():

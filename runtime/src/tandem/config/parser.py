@@ -36,7 +36,7 @@ def parse(lines: list[Line], findings: Findings) -> list[Node]:
     """Build the tree; unbalanced braces are reported where they occur and never abort the parse."""
     root: list[Node] = []
     stack: list[tuple[list[Node], Node | None]] = [(root, None)]
-    dropped_depth = 0  # open blocks beyond MAX_DEPTH whose contents are dropped
+    dropped: list[Position] = []  # open blocks whose contents are dropped (too deep, or no keyword)
     awaiting: Node | None = None  # last statement of a line: its '{' may start the next line
     for line in lines:
         tokens = line.tokens
@@ -45,13 +45,13 @@ def parse(lines: list[Line], findings: Findings) -> list[Node]:
         while index < count:
             token = tokens[index]
             if token == "{":
-                if dropped_depth or len(stack) > MAX_DEPTH:
-                    if not dropped_depth:
+                if dropped or len(stack) > MAX_DEPTH:
+                    if not dropped:
                         findings.error(line.pos, f"blocks nested deeper than {MAX_DEPTH} levels")
-                    dropped_depth += 1
+                    dropped.append(line.pos)
                 elif awaiting is None or awaiting.children is not None:
                     findings.error(line.pos, "'{' without a keyword before it")
-                    dropped_depth += 1
+                    dropped.append(line.pos)
                 else:
                     awaiting.children = []
                     awaiting.block_pos = line.pos
@@ -59,8 +59,8 @@ def parse(lines: list[Line], findings: Findings) -> list[Node]:
                 awaiting = None
                 index += 1
             elif token == "}":
-                if dropped_depth:
-                    dropped_depth -= 1
+                if dropped:
+                    dropped.pop()
                 elif len(stack) > 1:
                     stack.pop()
                 else:
@@ -72,10 +72,12 @@ def parse(lines: list[Line], findings: Findings) -> list[Node]:
                 while end < count and tokens[end] != "{" and tokens[end] != "}":
                     end += 1
                 node = Node(token, tokens[index + 1 : end], line.pos)
-                if not dropped_depth:
+                if not dropped:
                     stack[-1][0].append(node)
                 awaiting = node
                 index = end
+    if dropped:
+        findings.error(dropped[0], "'{' is never closed")
     for _children, owner in stack[1:]:
         findings.error(owner.block_pos, f"'{{' of {owner.keyword} is never closed")
     return root

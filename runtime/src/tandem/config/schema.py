@@ -174,9 +174,12 @@ def not_in_table(node: Node, block: Block, findings: Findings) -> None:
     if node.keyword in block.unsupported:
         findings.warning(node.pos, f"'{node.keyword}' in {block.title} is not supported yet; ignored")
         return
+    if findings.full:  # skip the costly "did you mean" when nothing more is shown
+        return
     near = difflib.get_close_matches(node.keyword, block.all_keywords, n=1, cutoff=0.75)
     hint = f"; did you mean '{near[0]}'?" if near else ""
-    shown = node.keyword if _WORD_CHARS.match(node.keyword) else repr(node.keyword)[:60]
+    shown = node.keyword if _WORD_CHARS.match(node.keyword) and len(node.keyword) <= 60 else (
+        repr(node.keyword[:60]) + ("..." if len(node.keyword) > 60 else ""))
     findings.error(node.pos, f"unknown keyword '{shown}' in {block.title}{hint}")
 
 
