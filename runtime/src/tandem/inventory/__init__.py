@@ -3,8 +3,5 @@ whole inventory and planned into the VRRP instances each host runs. Data format:
 
 from .findings import Finding, Severity
 from .plan import InventoryPlan, plan_inventory
-from .schema import HOST_VARS
 
-HOST_VAR_NAMES = tuple(HOST_VARS)
-
-__all__ = ["HOST_VAR_NAMES", "Finding", "InventoryPlan", "Severity", "plan_inventory"]
+__all__ = ["Finding", "InventoryPlan", "Severity", "plan_inventory"]

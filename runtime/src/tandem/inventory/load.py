@@ -14,7 +14,6 @@ _PLAIN_MESSAGES = {
     "extra keys not allowed": "unknown field (see docs/inventory.md for the fields)",
     "required key not provided": "required field is missing",
     "expected a dictionary": "expected a mapping of fields",
-    "expected a list": "expected a list",
 }
 
 

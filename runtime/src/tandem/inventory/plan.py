@@ -8,7 +8,7 @@ from typing import Any
 
 from . import load, rules
 from .expand import Expansion, expand
-from .findings import Finding, Severity
+from .findings import Finding, Severity, warning
 from .model import DnsRecordSet, Instance, Member, TrackScript
 
 
@@ -116,6 +116,11 @@ def plan_inventory(
     ``tandem_active_active``; ``inventory`` maps every inventory host to its vars (only the ``tandem_*``
     vars of member hosts are read). With any error the plan is empty.
     """
+    if vrrp_groups is None and active_active is None:
+        nothing = warning(
+            None, None, "tandem_vrrp_groups", "no VRRP groups or active-active sets: nothing to plan"
+        )
+        return InventoryPlan([nothing], {}, [], [])
     groups, group_findings = load.vrrp_groups(vrrp_groups)
     sets, set_findings = load.active_active_sets(active_active)
     host_vars = load.HostVars(inventory)

@@ -198,9 +198,9 @@ def _check_group(group: dict) -> dict:
     if "master" in group and group["master"] not in {m["host"] for m in group["members"]}:
         raise Invalid(f"preferred master {group['master']} is not a member of the group", path=["master"])
     for index, member in enumerate(group["members"]):
-        if ("unicast_src" in member or "unicast_peers" in member) and group.get("unicast") is False:
+        if ("unicast_src" in member or "unicast_peers" in member) and group.get("unicast") is not True:
             raise Invalid(
-                "unicast_src/unicast_peers given but the group sets unicast: false", path=["members", index]
+                "unicast_src/unicast_peers need unicast: true on the group", path=["members", index]
             )
     return group
 

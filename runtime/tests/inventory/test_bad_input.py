@@ -1,0 +1,61 @@
+"""Whatever the inventory holds, validation answers with findings, never an exception."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from inventory_cases import BASE_HOSTS
+from tandem.inventory import plan_inventory
+
+ANY = st.recursive(
+    st.none() | st.booleans() | st.integers(-300, 300) | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=12,
+)
+GROUP = {
+    "name": "web",
+    "vrid": 51,
+    "vips": ["198.51.100.100/24"],
+    "members": ["lb1", {"host": "lb2", "priority": 100}],
+    "unicast": True,
+    "track_scripts": [{"name": "chk", "script": "true", "weight": -20}],
+    "dns": {"name": "www.example.com", "zone": "example.com"},
+}
+AA_SET = {
+    "name": "www",
+    "hosts": ["lb1", "lb2"],
+    "vrid_base": 60,
+    "vips": ["198.51.100.20/24", "198.51.100.21/24"],
+}
+
+
+@settings(max_examples=300)
+@given(field=st.sampled_from([*GROUP, "master", "notify", "auth", "advert_int", "segment"]), value=ANY)
+def test_any_value_in_a_group_field(field, value):
+    plan = plan_inventory([{**GROUP, field: value}], [AA_SET], BASE_HOSTS)
+    assert all(f.field for f in plan.findings)
+
+
+@settings(max_examples=300)
+@given(field=st.sampled_from([*AA_SET, "priority_step", "priority_top"]), value=ANY)
+def test_any_value_in_an_active_active_field(field, value):
+    plan = plan_inventory([GROUP], [{**AA_SET, field: value}], BASE_HOSTS)
+    assert all(f.field for f in plan.findings)
+
+
+@settings(max_examples=300)
+@given(var=st.sampled_from(["tandem_interface", "tandem_addresses", "tandem_vrrp_defaults"]), value=ANY)
+def test_any_value_in_a_host_var(var, value):
+    hosts = {**BASE_HOSTS, "lb2": {**BASE_HOSTS["lb2"], var: value}}
+    plan = plan_inventory([GROUP], [AA_SET], hosts)
+    assert all(f.host == "lb2" for f in plan.findings if f.field.startswith(var))
+
+
+@given(groups=ANY, sets=ANY)
+def test_any_value_as_the_whole_design(groups, sets):
+    plan_inventory(groups, sets, BASE_HOSTS)
+
+
+def test_no_design_at_all_is_a_warning():
+    plan = plan_inventory(None, None, BASE_HOSTS)
+    assert [(f.severity.value, f.field) for f in plan.findings] == [("warning", "tandem_vrrp_groups")]
