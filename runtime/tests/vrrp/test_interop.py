@@ -38,8 +38,8 @@ def live_advertisers(packets, since: float) -> set[str]:
     """Hosts that sent adverts with a non-zero priority after ``since`` (wall-clock capture time)."""
     found = set()
     for ts, pkt in packets:
-        layer = pkt.getlayer(VRRPv3) or pkt.getlayer(VRRP)
-        if layer is not None and ts >= since and layer.priority > 0:
+        layer = pkt.payload.payload  # Ether / IP / VRRP: not a VRRP quoted inside an ICMP error
+        if isinstance(layer, VRRP | VRRPv3) and ts >= since and layer.priority > 0:
             found.add(pkt.sniffed_on)
     return found
 
@@ -89,7 +89,7 @@ class Pair:
 
     @contextmanager
     def watch(self, winner, announces: bool):
-        capture = self.lab.capture("vrrp or arp or icmp6")
+        capture = self.lab.capture("vrrp or ip6 proto 112 or arp or icmp6")
         try:
             yield
             settled = time.time() + self.group.advert_int
