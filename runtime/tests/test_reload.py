@@ -77,7 +77,7 @@ def test_in_place_changes_name_what_changed(old, new, aspects):
     [
         ("virtual_router_id 51", "virtual_router_id 61"),
         ("interface eth0\n    virtual_router_id 51", "interface eth1\n    virtual_router_id 51"),
-        ("priority 150", "priority 150\n    auth_type PASS\n    auth_pass secret"),
+        ("priority 150", "priority 150\n    authentication {\n auth_type PASS\n auth_pass secret\n }"),
     ],
 )
 def test_identity_changes_restart_the_instance(old, new):
