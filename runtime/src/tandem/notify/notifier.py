@@ -1,0 +1,118 @@
+"""Notifier: turns state transitions into notify scripts, FIFO lines and e-mails, in event order.
+
+``notify(event)`` is synchronous and returns at once: FIFO lines are written immediately (non-blocking),
+scripts are queued for :meth:`Notifier.run`, which runs them one after the other — the state script
+(``notify_master`` …) then the generic ``notify`` with keepalived's four arguments — so a slow script
+delays later scripts, never VRRP. E-mails go through the Mailer's own queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from tandem.config.model import Config, Notify, Script
+from tandem.notify.fifo import NotifyFifo
+from tandem.notify.mail import Mailer
+from tandem.notify.scripts import PreparedScript, ScriptError, ScriptPolicy, run_script
+
+log = logging.getLogger(__name__)
+NOTIFY_TIMEOUT = 10.0  # keepalived gives its startup/shutdown scripts 10 s; notify scripts get the same
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyEvent:
+    kind: str  # "INSTANCE" or "GROUP"
+    name: str
+    state: str  # MASTER, BACKUP, FAULT, STOP, DELETED
+    priority: int  # 0 for groups
+
+    @property
+    def arguments(self) -> tuple[str, ...]:
+        """What the generic ``notify`` script gets after its own arguments: type, name, state, priority."""
+        return (self.kind, self.name, self.state, str(self.priority))
+
+    @property
+    def fifo_line(self) -> str:
+        return f'{self.kind} "{self.name}" {self.state} {self.priority}\n'
+
+
+def _state_script(notify: Notify, state: str) -> Script | None:
+    return {
+        "MASTER": notify.master,
+        "BACKUP": notify.backup,
+        "FAULT": notify.fault,
+        "STOP": notify.stop,
+        "DELETED": notify.deleted,
+    }.get(state)
+
+
+class Notifier:
+    def __init__(
+        self,
+        config: Config,
+        policy: ScriptPolicy,
+        fifos: tuple[NotifyFifo, ...] = (),
+        mailer: Mailer | None = None,
+        timeout: float = NOTIFY_TIMEOUT,
+    ) -> None:
+        self.fifos = fifos
+        self.mailer = mailer
+        self.timeout = timeout
+        self.errors: list[
+            str
+        ] = []  # scripts refused at load (insecure, missing): for the log and control API
+        self._notify: dict[tuple[str, str], Notify] = {}
+        self._mail: set[tuple[str, str]] = set()
+        self._prepared: dict[Script, PreparedScript] = {}
+        defs = config.global_defs
+        mail_default = next((v for v in (defs.smtp_alert_vrrp, defs.smtp_alert) if v is not None), False)
+        for kind, objects in (("INSTANCE", config.vrrp_instances), ("GROUP", config.vrrp_sync_groups)):
+            for obj in objects:
+                self._notify[(kind, obj.name)] = obj.notify
+                if (obj.smtp_alert if obj.smtp_alert is not None else mail_default) and mailer is not None:
+                    self._mail.add((kind, obj.name))
+                for state in ("MASTER", "BACKUP", "FAULT", "STOP", "DELETED"):
+                    self._prepare(policy, _state_script(obj.notify, state))
+                self._prepare(policy, obj.notify.any)
+        self._queue: asyncio.Queue[tuple[PreparedScript, tuple[str, ...]]] = asyncio.Queue()
+
+    def _prepare(self, policy: ScriptPolicy, script: Script | None) -> None:
+        if script is None or script in self._prepared:
+            return
+        try:
+            prepared = policy.prepare(script)
+        except ScriptError as error:
+            self.errors.append(str(error))
+            log.error("%s", error)
+            return
+        if prepared.warning:
+            log.warning("%s", prepared.warning)
+        self._prepared[script] = prepared
+
+    def notify(self, event: NotifyEvent) -> None:
+        for fifo in self.fifos:
+            fifo.write(event.fifo_line)
+        notify = self._notify.get((event.kind, event.name))
+        if notify is not None:
+            for script, extra in ((_state_script(notify, event.state), ()), (notify.any, event.arguments)):
+                if script in self._prepared:
+                    self._queue.put_nowait((self._prepared[script], extra))
+        if (event.kind, event.name) in self._mail:
+            self.mailer.alert(event.kind, event.name, event.state)
+
+    async def run(self) -> None:
+        while True:
+            prepared, extra = await self._queue.get()
+            try:
+                result = await run_script(prepared, self.timeout, extra)
+            finally:
+                self._queue.task_done()
+            if not result.success:
+                outcome = "timed out" if result.timed_out else f"exited {result.returncode}"
+                log.warning("notify script %s %s", " ".join((*prepared.argv, *extra)), outcome)
+
+    async def drain(self) -> None:
+        """Wait until every queued script has run (at shutdown, after the STOP events)."""
+        await self._queue.join()
