@@ -31,10 +31,11 @@ def generate() -> str:
     ]
     for index in range(INSTANCES):
         interface, vrid = divmod(index, 250)
+        vip = f"10.{index >> 16 & 255}.{index >> 8 & 255}.{index & 255}/32"
         parts.append(
             f"vrrp_instance VI_{index} {{\n    state BACKUP\n    interface eth{interface}\n"
             f"    virtual_router_id {vrid + 1}\n    priority {100 + index % 100}\n    advert_int 1\n"
-            f"    virtual_ipaddress {{\n        10.{index >> 16 & 255}.{index >> 8 & 255}.{index & 255}/32\n    }}\n"
+            f"    virtual_ipaddress {{\n        {vip}\n    }}\n"
             f"    track_script {{\n        chk\n    }}\n}}\n"
         )
     for vs in range(VIRTUAL_SERVERS):

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from config_helpers import MINIMAL_INSTANCE, messages
-
 from tandem.config import load_config_text
 from tandem.config.lexer import MAX_BYTES
 
@@ -47,7 +46,10 @@ def test_100_mb_file_is_refused_without_reading_it(tmp_path):
     done = tandemd_t(path)
     assert done.returncode == 1
     size = path.stat().st_size
-    assert f"{path}:1: error: {path} is {size} bytes; configs over {MAX_BYTES >> 20} MiB are refused" in done.stderr
+    assert (
+        f"{path}:1: error: {path} is {size} bytes; configs over {MAX_BYTES >> 20} MiB are refused"
+        in done.stderr
+    )
 
 
 def test_includes_adding_up_past_the_limit_are_refused_at_the_include(files):
@@ -64,7 +66,8 @@ def test_include_loop_through_the_cli(files):
     done = tandemd_t(files.write("keepalived.conf", "include a.conf\n" + MINIMAL_INSTANCE))
     assert done.returncode == 1
     assert f"{files.root}/b.conf:2: error: include loop: {files.root}/a.conf -> {files.root}/b.conf -> " in (
-        done.stderr)
+        done.stderr
+    )
 
 
 def test_self_include_glob(files):
@@ -95,8 +98,8 @@ def test_unbalanced_braces_are_reported_where_they_are():
 def test_parameter_bombs_are_bounded():
     doubling = "$A0=xxxxxxxxxx\n" + "".join(f"$A{i + 1}=${{A{i}}}${{A{i}}}\n" for i in range(40))
     result = load_config_text(doubling + "router_id ${A40}\n")
-    assert messages(result) == [
-        "42: error: parameter expansion makes a line over 1048576 characters"]
+    assert messages(result) == ["42: error: parameter expansion makes a line over 1048576 characters"]
+
 
 def test_sequence_bomb_is_bounded():
     result = load_config_text("~SEQ(A, 1, 100000) ~SEQ(B, 1, 100000) ~SEQ(C, 1, 100000) x\n")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from ipaddress import ip_address, ip_interface, ip_network
 
 from config_helpers import MINIMAL_INSTANCE, messages
-
 from tandem.config.model import DnsCheck, FileCheck, HttpCheck, MiscCheck, SmtpCheck, TcpCheck, UdpCheck
 
 FULL_VRRP = """

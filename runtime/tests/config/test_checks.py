@@ -9,8 +9,10 @@ from config_helpers import messages
 def instance(name: str, vrid: int, *lines: str, vips: tuple[str, ...] = (), interface: str = "eth0") -> str:
     body = "\n".join(f"    {line}" for line in lines)
     addresses = "\n".join(f"        {vip}" for vip in vips or (f"198.51.100.{vrid}",))
-    return (f"vrrp_instance {name} {{\n    interface {interface}\n    virtual_router_id {vrid}\n{body}\n"
-            f"    virtual_ipaddress {{\n{addresses}\n    }}\n}}\n")
+    return (
+        f"vrrp_instance {name} {{\n    interface {interface}\n    virtual_router_id {vrid}\n{body}\n"
+        f"    virtual_ipaddress {{\n{addresses}\n    }}\n}}\n"
+    )
 
 
 def errors_and_warnings(files, text: str) -> list[str]:
@@ -27,13 +29,18 @@ def test_vrid_unique_per_interface_and_family(files):
     text += instance("V6", 1, "version 3", vips=("2001:db8::1",))  # same VRID, other family: fine
     assert errors_and_warnings(files, text) == [
         "9: error: vrrp_instance B: virtual_router_id 1 on eth0 (IPv4) is also used by vrrp_instance A at "
-        f"{files.root}/keepalived.conf:1"]
+        f"{files.root}/keepalived.conf:1"
+    ]
 
 
 def test_duplicate_vips_across_instances_are_errors_within_one_a_warning(files):
-    text = instance("A", 1, vips=("198.51.100.5/24", "198.51.100.5")) + instance("B", 2, vips=("198.51.100.5",))
+    text = instance("A", 1, vips=("198.51.100.5/24", "198.51.100.5")) + instance(
+        "B", 2, vips=("198.51.100.5",)
+    )
     found = errors_and_warnings(files, text)
-    assert found[0].startswith("7: warning: vrrp_instance A: virtual address 198.51.100.5 is also configured at")
+    assert found[0].startswith(
+        "7: warning: vrrp_instance A: virtual address 198.51.100.5 is also configured at"
+    )
     assert found[0].endswith(":6 in the same instance")
     assert found[1].startswith("15: error: vrrp_instance B: virtual address 198.51.100.5")
     assert found[1].endswith("(vrrp_instance A)")
@@ -46,43 +53,78 @@ def test_duplicate_names(files):
     assert found[1].startswith("20: error: vrrp_script s is already defined at")
 
 
-@pytest.mark.parametrize(("lines", "expected"), [
-    (("advert_int 0.5",), "1: error: vrrp_instance A: advert_int 0.5 must be 1..255 seconds for VRRPv2"),
-    (("advert_int 1.5",), "1: warning: vrrp_instance A: VRRPv2 advert_int is whole seconds; 1.5 is rounded"),
-    (("version 3", "advert_int 41"), "1: error: vrrp_instance A: advert_int 41 must be 0.01..40.95 s for VRRPv3"),
-    (("version 3", "advert_int 0.005"),
-     "1: error: vrrp_instance A: advert_int 0.005 must be 0.01..40.95 s for VRRPv3"),
-    (("version 3", "advert_int 0.015"),
-     "1: warning: vrrp_instance A: VRRPv3 advert_int has centisecond resolution; rounded"),
-    (("priority 255",),
-     "1: warning: vrrp_instance A: priority 255 means address owner; it starts as MASTER, not BACKUP"),
-    (("state MASTER", "nopreempt"),
-     "1: warning: vrrp_instance A: nopreempt needs state BACKUP; with MASTER it does not work"),
-    (("authentication {", "    auth_type PASS", "}"),
-     "1: error: vrrp_instance A: authentication needs both auth_type and auth_pass"),
-    (("version 3", "authentication {", "    auth_type PASS", "    auth_pass x", "}"),
-     "1: warning: vrrp_instance A: authentication is VRRPv2 only; ignored with version 3"),
-    (("strict_mode", "unicast_peer {", "    198.51.100.7", "}"),
-     "1: error: vrrp_instance A: vrrp_strict does not allow unicast_peer"),
-])
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        (("advert_int 0.5",), "1: error: vrrp_instance A: advert_int 0.5 must be 1..255 seconds for VRRPv2"),
+        (
+            ("advert_int 1.5",),
+            "1: warning: vrrp_instance A: VRRPv2 advert_int is whole seconds; 1.5 is rounded",
+        ),
+        (
+            ("version 3", "advert_int 41"),
+            "1: error: vrrp_instance A: advert_int 41 must be 0.01..40.95 s for VRRPv3",
+        ),
+        (
+            ("version 3", "advert_int 0.005"),
+            "1: error: vrrp_instance A: advert_int 0.005 must be 0.01..40.95 s for VRRPv3",
+        ),
+        (
+            ("version 3", "advert_int 0.015"),
+            "1: warning: vrrp_instance A: VRRPv3 advert_int has centisecond resolution; rounded",
+        ),
+        (
+            ("priority 255",),
+            "1: warning: vrrp_instance A: priority 255 means address owner; it starts as MASTER, not BACKUP",
+        ),
+        (
+            ("state MASTER", "nopreempt"),
+            "1: warning: vrrp_instance A: nopreempt needs state BACKUP; with MASTER it does not work",
+        ),
+        (
+            ("authentication {", "    auth_type PASS", "}"),
+            "1: error: vrrp_instance A: authentication needs both auth_type and auth_pass",
+        ),
+        (
+            ("version 3", "authentication {", "    auth_type PASS", "    auth_pass x", "}"),
+            "1: warning: vrrp_instance A: authentication is VRRPv2 only; ignored with version 3",
+        ),
+        (
+            ("strict_mode", "unicast_peer {", "    198.51.100.7", "}"),
+            "1: error: vrrp_instance A: vrrp_strict does not allow unicast_peer",
+        ),
+    ],
+)
 def test_per_instance_rules(files, lines, expected):
     assert errors_and_warnings(files, instance("A", 1, *lines)) == [expected]
 
 
 def test_ipv6_needs_version_3_and_families_must_not_mix(files):
     assert errors_and_warnings(files, instance("A", 1, vips=("2001:db8::1",))) == [
-        "1: error: vrrp_instance A: IPv6 needs VRRP version 3 (set version 3)"]
+        "1: error: vrrp_instance A: IPv6 needs VRRP version 3 (set version 3)"
+    ]
     found = errors_and_warnings(files, instance("A", 1, vips=("198.51.100.1", "2001:db8::1")))
-    assert found == ["7: error: vrrp_instance A: 2001:db8::1 is IPv6 but the instance is IPv4; "
-                     "put it in virtual_ipaddress_excluded"]
+    assert found == [
+        "7: error: vrrp_instance A: 2001:db8::1 is IPv6 but the instance is IPv4; "
+        "put it in virtual_ipaddress_excluded"
+    ]
 
 
 def test_unicast_peer_rules(files):
-    own = instance("A", 1, "unicast_src_ip 198.51.100.1", "unicast_peer {", "    198.51.100.1", "    198.51.100.2",
-                   "    198.51.100.2", "}")
+    own = instance(
+        "A",
+        1,
+        "unicast_src_ip 198.51.100.1",
+        "unicast_peer {",
+        "    198.51.100.1",
+        "    198.51.100.2",
+        "    198.51.100.2",
+        "}",
+    )
     assert errors_and_warnings(files, own) == [
         "1: error: vrrp_instance A: unicast_peer lists our own unicast_src_ip 198.51.100.1",
-        "1: warning: vrrp_instance A: unicast_peer lists an address twice"]
+        "1: warning: vrrp_instance A: unicast_peer lists an address twice",
+    ]
     mixed = instance("A", 1, "unicast_src_ip 198.51.100.1", "unicast_peer {", "    2001:db8::2", "}")
     assert "unicast_src_ip and unicast_peer mix IPv4 and IPv6" in errors_and_warnings(files, mixed)[0]
 
@@ -93,7 +135,9 @@ def test_empty_unicast_peer_block_is_never_silent(files):
 
 
 def test_references_must_resolve(files):
-    text = instance("A", 1, "track_script {", "    missing_script", "}", "track_file {", "    missing_file", "}")
+    text = instance(
+        "A", 1, "track_script {", "    missing_script", "}", "track_file {", "    missing_file", "}"
+    )
     text += "vrrp_sync_group G {\n    group {\n        A\n        NOPE\n    }\n}\n"
     text += "vrrp_sync_group H {\n    group {\n        A\n    }\n}\n"
     assert errors_and_warnings(files, text) == [
@@ -155,4 +199,5 @@ def test_virtual_server_rules(files):
 
 def test_smtp_alert_without_server(files):
     assert errors_and_warnings(files, instance("A", 1, "smtp_alert")) == [
-        "1: warning: smtp_alert is on but global_defs has no smtp_server"]
+        "1: warning: smtp_alert is on but global_defs has no smtp_server"
+    ]

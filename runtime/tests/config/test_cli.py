@@ -26,7 +26,9 @@ def test_valid_config_exits_0(files, flags):
 
 
 def test_errors_print_file_line_and_did_you_mean_and_exit_1(files):
-    path = files.write("keepalived.conf", MINIMAL_INSTANCE.replace("interface eth0", "interface eth0\n    prority 5"))
+    path = files.write(
+        "keepalived.conf", MINIMAL_INSTANCE.replace("interface eth0", "interface eth0\n    prority 5")
+    )
     done = run("tandemd", "-t", "-f", str(path))
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
@@ -39,8 +41,9 @@ def test_missing_file_is_an_error_unlike_keepalived(tmp_path):
     done = run("tandemd", "-t", "-f", str(tmp_path / "nope.conf"))
     assert done.returncode == 1
     assert f"{tmp_path}/nope.conf:1: error: cannot read" in done.stderr
-    keepalived = subprocess.run(["keepalived", "-t", "-f", str(tmp_path / "nope.conf")], capture_output=True,
-                                timeout=60)
+    keepalived = subprocess.run(
+        ["keepalived", "-t", "-f", str(tmp_path / "nope.conf")], capture_output=True, timeout=60
+    )
     assert keepalived.returncode == 0  # the deliberate difference
 
 
@@ -51,9 +54,18 @@ def test_json_output_for_tools(files):
     document = json.loads(done.stdout)
     assert (document["valid"], document["errors"], document["warnings"]) == (False, 1, 1)
     assert document["findings"] == [
-        {"file": str(path), "line": 2, "severity": "warning",
-         "message": "'enable_traps' in global_defs is not supported yet; ignored"},
-        {"file": str(path), "line": 4, "severity": "error", "message": "unknown keyword 'bogus' in the top level"},
+        {
+            "file": str(path),
+            "line": 2,
+            "severity": "warning",
+            "message": "'enable_traps' in global_defs is not supported yet; ignored",
+        },
+        {
+            "file": str(path),
+            "line": 4,
+            "severity": "error",
+            "message": "unknown keyword 'bogus' in the top level",
+        },
     ]
 
 
@@ -66,7 +78,9 @@ def test_tandemctl_config_check_matches_tandemd(files):
 
 def test_tandemctl_config_dump_expands_includes_and_parameters(files):
     files.write("vips.conf", "198.51.100.${N}/24\n")
-    path = files.write("keepalived.conf", """
+    path = files.write(
+        "keepalived.conf",
+        """
         $N=42
         vrrp_instance VI_1 {
             interface eth0   ! comment
@@ -81,7 +95,8 @@ def test_tandemctl_config_dump_expands_includes_and_parameters(files):
             real_server 198.51.100.1 80 {
             }
         }
-        """)
+        """,
+    )
     done = run("tandemctl", "config", "dump", "-f", str(path))
     assert done.returncode == 0, done.stderr
     assert done.stdout == (
@@ -91,7 +106,12 @@ def test_tandemctl_config_dump_expands_includes_and_parameters(files):
         "    real_server 198.51.100.1 80 {\n    }\n}\n"
     )
     with_defaults = run("tandemctl", "config", "dump", "--defaults", "-f", str(path)).stdout
-    for default in ("    priority 100\n", "    advert_int 1\n", "    vrrp_garp_master_delay 5\n", "    state BACKUP\n"):
+    for default in (
+        "    priority 100\n",
+        "    advert_int 1\n",
+        "    vrrp_garp_master_delay 5\n",
+        "    state BACKUP\n",
+    ):
         assert default in with_defaults
 
 

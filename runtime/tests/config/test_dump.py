@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 from config_helpers import SAMPLES, messages
-from test_blocks import FULL_VRRP, LVS
-
 from tandem.config import load_config, load_config_text
 from tandem.config.dump import dump_config
+from test_blocks import FULL_VRRP, LVS
 
-VALID_SAMPLES = [p for p in sorted(SAMPLES.glob("keepalived.conf.*")) if load_config(p, config_id="high").config]
+VALID_SAMPLES = [
+    p for p in sorted(SAMPLES.glob("keepalived.conf.*")) if load_config(p, config_id="high").config
+]
 
 
 def round_trip(text: str, show_defaults: bool) -> tuple[str, str]:
@@ -37,7 +38,8 @@ def test_every_construct_round_trips(text, show_defaults):
 
 def test_equivalent_configs_dump_identically(files):
     files.write("part.conf", "    lb_kind DR\n")
-    one = files.load("""
+    one = files.load(
+        """
     virtual_server 203.0.113.1 80 {
         lb_algo rr   # old spellings, include, odd layout
         include part.conf
@@ -46,14 +48,19 @@ def test_equivalent_configs_dump_identically(files):
           weight 2
         }
     }
-    """, name="one.conf").config
-    two = files.load("""
+    """,
+        name="one.conf",
+    ).config
+    two = files.load(
+        """
     $M=DR
     virtual_server 203.0.113.1 80 { lvs_method $M
         real_server 198.51.100.1 80 { weight 2 }
         lvs_sched rr
     }
-    """, name="two.conf").config
+    """,
+        name="two.conf",
+    ).config
     assert dump_config(one) == dump_config(two)
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from config_helpers import MINIMAL_INSTANCE, ConfigFiles, messages
-
 from tandem.config import load_config
 
 TANDEMD = str(Path(sys.executable).with_name("tandemd"))
@@ -279,5 +278,6 @@ def test_missing_top_level_file_is_an_error():
     result = load_config("/nonexistent/keepalived.conf")
     assert result.config is None
     assert str(result.findings[0]) == (
-        "/nonexistent/keepalived.conf:1: error: cannot read /nonexistent/keepalived.conf: No such file or directory"
+        "/nonexistent/keepalived.conf:1: error: cannot read /nonexistent/keepalived.conf: "
+        "No such file or directory"
     )

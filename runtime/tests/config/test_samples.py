@@ -8,7 +8,6 @@ import subprocess
 
 import pytest
 from config_helpers import SAMPLES
-
 from tandem.config import load_config
 
 SAMPLE_FILES = sorted(SAMPLES.glob("keepalived.conf.*"))
@@ -27,11 +26,18 @@ def keepalived_reports() -> dict[str, list[tuple[int, str]]]:
         pytest.skip("keepalived is not installed")
     reports = {}
     for sample in SAMPLE_FILES:
-        done = subprocess.run(["keepalived", "-t", "-l", "-D", "-i", "high", "-f", str(sample)],
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            ["keepalived", "-t", "-l", "-D", "-i", "high", "-f", str(sample)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         output = done.stdout + done.stderr
-        reports[sample.name] = [(int(m["line"]), m["message"]) for m in KEEPALIVED_LINE.finditer(output)
-                                if MISTAKE.search(m["message"])]
+        reports[sample.name] = [
+            (int(m["line"]), m["message"])
+            for m in KEEPALIVED_LINE.finditer(output)
+            if MISTAKE.search(m["message"])
+        ]
     return reports
 
 
@@ -66,4 +72,5 @@ def test_keepalived_really_flags_mistakes_in_the_invalid_samples(keepalived_repo
 def test_ssl_sample_ah_with_master_is_flagged_like_keepalived():
     result = load_config(SAMPLES / "keepalived.conf.SSL_GET")
     assert [f.message for f in result.findings] == [
-        "vrrp_instance VI_1: initial state MASTER is incompatible with AH authentication"]
+        "vrrp_instance VI_1: initial state MASTER is incompatible with AH authentication"
+    ]

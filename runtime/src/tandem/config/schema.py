@@ -178,8 +178,11 @@ def not_in_table(node: Node, block: Block, findings: Findings) -> None:
         return
     near = difflib.get_close_matches(node.keyword, block.all_keywords, n=1, cutoff=0.75)
     hint = f"; did you mean '{near[0]}'?" if near else ""
-    shown = node.keyword if _WORD_CHARS.match(node.keyword) and len(node.keyword) <= 60 else (
-        repr(node.keyword[:60]) + ("..." if len(node.keyword) > 60 else ""))
+    shown = (
+        node.keyword
+        if _WORD_CHARS.match(node.keyword) and len(node.keyword) <= 60
+        else (repr(node.keyword[:60]) + ("..." if len(node.keyword) > 60 else ""))
+    )
     findings.error(node.pos, f"unknown keyword '{shown}' in {block.title}{hint}")
 
 
