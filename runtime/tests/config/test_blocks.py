@@ -545,3 +545,29 @@ def test_block_without_name_and_missing_port(files):
         "3: error: virtual_server: expected a port, got 'http'",
         "5: error: vrrp_script s: missing script",
     ]
+
+
+def test_static_blocks_and_old_track_file_spelling(files):
+    result = files.load("""
+    static_ipaddress {
+        198.51.100.50/24 dev eth1 scope link
+    }
+    static_routes {
+        203.0.113.0/24 via 198.51.100.254 dev eth1
+        default via 198.51.100.1
+    }
+    static_rules {
+        from 198.51.100.0/24 table 7 pref 10
+    }
+    vrrp_track_file old {
+        file /run/old
+    }
+    """)
+    config = result.config
+    assert (str(config.static_ipaddresses[0].address), config.static_ipaddresses[0].scope) == (
+        "198.51.100.50/24",
+        "link",
+    )
+    assert [str(r.destination) for r in config.static_routes] == ["203.0.113.0/24", "0.0.0.0/0"]
+    assert (config.static_rules[0].table, config.static_rules[0].priority) == ("7", 10)
+    assert messages(result) == ["12: warning: vrrp_track_file is the old spelling of track_file"]

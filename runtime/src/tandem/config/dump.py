@@ -38,7 +38,7 @@ from tandem.config.model import (
 )
 
 INDENT = "    "
-# Model field -> keyword where they differ. Fields in HEADER_FIELDS are written on the block's line.
+# Model field -> keyword where they differ.
 KEYWORDS = {
     "virtual_ipaddresses": "virtual_ipaddress",
     "virtual_ipaddresses_excluded": "virtual_ipaddress_excluded",
@@ -71,7 +71,7 @@ BLOCK_TYPES = (
     Checker,
     CheckerUrl,
 )
-_NEEDS_QUOTES = re.compile(r"""[\s"'{}!#\\]|^$""")
+_NEEDS_QUOTES = re.compile(r"""[\s"'{}!#\\]|^$|^[@~$]""")  # [@~$] would start a directive
 
 
 def quote(word: str) -> str:
