@@ -1,0 +1,115 @@
+"""What the control interface speaks: one JSON object per line each way.
+
+Request:  {"cmd": "status" | "stats" | "reload" | "maintenance" | "watch", ...arguments}
+Response: {"ok": true, "result": ...} or {"ok": false, "error": "..."}; ``watch`` answers with
+{"ok": true, "event": {...}} lines until the client goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+DEFAULT_SOCKET = "/run/tandem/tandemd.sock"
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceStatus:
+    name: str
+    state: str  # INIT, BACKUP, MASTER, FAULT
+    priority: int  # effective
+    base_priority: int  # configured
+    master: str | None  # address of the current master (ours when MASTER)
+    vips: tuple[str, ...]
+    since: float  # unix time of the last transition
+    reason: str  # of the last transition, e.g. "master down", "fault: script chk_web"
+    maintenance: str | None = None  # e.g. "lower_by 50", "force_backup"
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceStats:
+    name: str
+    adverts_sent: int
+    adverts_received: int
+    priority_zero_sent: int
+    priority_zero_received: int
+    became_master: int
+    transitions: int
+    drops: dict[str, int] = field(default_factory=dict)  # by reason
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadOutcome:
+    ok: bool
+    errors: tuple[str, ...] = ()  # "file:line: message" when the new config was refused
+    summary: dict[str, list[str]] = field(default_factory=dict)  # unchanged/changed/... → names
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionEvent:
+    instance: str
+    old: str
+    new: str
+    reason: str
+    priority: int
+    time: float  # unix time
+
+
+class Subscription:
+    """A watcher's bounded queue of transitions; a watcher that falls behind is cut off, never waited for."""
+
+    LIMIT = 1000
+
+    def __init__(self, broadcaster: Broadcaster) -> None:
+        self._broadcaster = broadcaster
+        self._queue: asyncio.Queue[TransitionEvent | None] = asyncio.Queue(self.LIMIT)
+
+    def _offer(self, event: TransitionEvent) -> None:
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.close()
+            self._queue.get_nowait()
+            self._queue.put_nowait(None)
+
+    def close(self) -> None:
+        self._broadcaster.subscribers.discard(self)
+
+    async def __aiter__(self) -> AsyncIterator[TransitionEvent]:
+        while (event := await self._queue.get()) is not None:
+            yield event
+
+
+class Broadcaster:
+    """Fan-out of transitions to every ``watch``: the daemon calls :meth:`publish` on each Transition."""
+
+    def __init__(self) -> None:
+        self.subscribers: set[Subscription] = set()
+
+    def publish(self, event: TransitionEvent) -> None:
+        for subscription in list(self.subscribers):
+            subscription._offer(event)
+
+    def subscribe(self) -> Subscription:
+        subscription = Subscription(self)
+        self.subscribers.add(subscription)
+        return subscription
+
+
+class Handler(Protocol):
+    """What the daemon plugs into the control server (and the metrics endpoint)."""
+
+    def status(self) -> list[InstanceStatus]: ...
+
+    def stats(self) -> list[InstanceStats]: ...
+
+    async def reload(self) -> ReloadOutcome: ...
+
+    async def maintenance(self, instance: str | None, lower_by: int, force_backup: bool) -> list[str]:
+        """Apply to ``instance`` (None: all); lower_by 0 and not force_backup clears. Returns names affected;
+        raises KeyError for an unknown instance."""
+        ...
+
+    def subscribe(self) -> Subscription: ...
