@@ -12,8 +12,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-DEFAULT_SOCKET = "/run/tandem/tandemd.sock"
-
 
 @dataclass(frozen=True, slots=True)
 class InstanceStatus:
