@@ -64,11 +64,16 @@ def test_scenario(scenario: str, tmp_path: Path) -> None:
     if reason:
         pytest.skip(reason)
     prefix = f"tm{secrets.token_hex(3)}"
+    # Converge and idempotence must install the same runtime even while others edit runtime/.
+    snapshot = tmp_path / "runtime"
+    skip = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "tests")
+    shutil.copytree(ROOT / "runtime", snapshot, ignore=skip)
     env = dict(os.environ)
     env.update(
         PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
         CONTAINERS_CONF=str(CONTAINERS_CONF),
         TANDEM_LAB_PREFIX=prefix,
+        TANDEM_RUNTIME_SOURCE=str(snapshot),
         MOLECULE_EPHEMERAL_DIRECTORY=str(tmp_path / "molecule"),
         ANSIBLE_FORCE_COLOR="0",
         NO_COLOR="1",
