@@ -49,28 +49,14 @@ class Host:
     def _create(self) -> None:
         sw = self.lab.switch_netns
         run(["ip", "netns", "add", self.netns])
-        run(
-            [
-                "ip",
-                "-n",
-                self.netns,
-                "link",
-                "add",
-                self.ifname,
-                "address",
-                self.mac,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                self.switch_port,
-                "netns",
-                sw,
-            ]
-        )
-        run(["ip", "-n", sw, "link", "set", self.switch_port, "master", BRIDGE, "up"])
+        # DAD off before eth0 exists: otherwise its link-local address stays "tentative" for about a
+        # second and IPv6 multicast sends from it fail with EINVAL.
+        for scope in ("all", "default"):
+            self.sysctl(f"net.ipv6.conf.{scope}.accept_dad", "0")
         self.ip("link", "set", "lo", "up")
-        self.sysctl("net.ipv6.conf.all.accept_dad", "0")
+        veth = ["link", "add", self.ifname, "address", self.mac, "type", "veth"]
+        self.ip(*veth, "peer", "name", self.switch_port, "netns", sw)
+        run(["ip", "-n", sw, "link", "set", self.switch_port, "master", BRIDGE, "up"])
         self.ip("addr", "add", f"{self.ipv4}/{self.prefix4}", "dev", self.ifname)
         self.ip("addr", "add", f"{self.ipv6}/{self.prefix6}", "dev", self.ifname, "nodad")
         self.link_up()
