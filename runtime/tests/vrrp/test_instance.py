@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Interface
 
 import pytest
 from tandem.vrrp.instance import (
@@ -186,7 +186,8 @@ def test_master_yields_to_higher_priority():
 def test_equal_priority_won_by_higher_primary_address():
     instance = master()
     assert kinds(instance.receive(packet(advert_from(V3, 100), src=IPv4Address("198.51.100.1")), 0.05)) == [
-        SendAdvert
+        SendAdvert,
+        Announce,
     ]
     assert instance.state is State.MASTER
     actions = instance.receive(packet(advert_from(V3, 100), src=OTHER), 0.06)
@@ -194,13 +195,35 @@ def test_equal_priority_won_by_higher_primary_address():
     assert instance.state is State.BACKUP
 
 
-def test_master_hearing_lower_priority_readvertises_at_once_rfc9568():
-    instance = master()
+def test_master_hearing_lower_priority_readvertises_and_announces_at_once():
+    """RFC 9568 §6.4.3 re-advert; keepalived's GARP/NA burst repairs ARP caches after a split brain."""
+    instance = master(replace(V3, garp_lower_prio_repeat=3))
     actions = instance.receive(packet(advert_from(V3, 50)), 0.05)
-    assert actions == [SendAdvert(advert_from(V3, 100))]
+    assert actions == [SendAdvert(advert_from(V3, 100)), Announce(3)]
     assert instance.deadline == pytest.approx(0.15)
-    quiet = master(replace(V3, lower_prio_no_advert=True))
+    quiet = master(replace(V3, lower_prio_no_advert=True, garp_lower_prio_repeat=0))
     assert quiet.receive(packet(advert_from(V3, 50)), 0.05) == []
+
+
+def test_update_on_master_readvertises_new_vips_and_adds_them():
+    instance = master()
+    more = replace(V3, vips=(*V3.vips, replace(V3.vips[0], address=IPv4Interface("198.51.100.101/24"))))
+    actions = instance.update(more, 0.05)
+    assert actions == [SendAdvert(advert_from(more, 100)), AddVips(), Announce(more.garp_repeat)]
+    assert instance.state is State.MASTER
+    # the peer now advertises the new list: accepted; the old list is not
+    assert instance.receive(packet(advert_from(more, 50)), 0.06)[0] == SendAdvert(advert_from(more, 100))
+    assert instance.receive(packet(advert_from(V3, 50)), 0.07) == []
+    assert instance.counters.drops[Drop.ADDRESS_LIST] == 1
+
+
+def test_update_on_backup_keeps_state_and_sends_nothing():
+    instance = started()
+    slower = replace(V3, advert_int=0.2, priority=120)
+    assert instance.update(slower, 0.05) == []
+    assert instance.state is State.BACKUP
+    assert instance.priority == 100  # the effective priority is tracking's to set
+    assert instance.master_adver_interval == pytest.approx(0.2)
 
 
 def test_master_shutdown_sends_priority_zero_then_removes_vips():

@@ -23,10 +23,12 @@ Master      Adver_Timer fires           advert, Adver_Timer = Advertisement_Inte
 Master      advert, priority 0          advert, Adver_Timer = Advertisement_Interval      (§6.4.3)
 Master      advert, higher priority,    remove VIPs, Master_Down_Timer = MDI → Backup     (§6.4.3)
             or equal and higher address
-Master      advert, lower priority      advert at once, Adver_Timer reset (RFC 9568 §6.4.3)
+Master      advert, lower priority      advert at once, Adver_Timer reset (RFC 9568 §6.4.3);
+                                        GARP/NA (keepalived: heals a split brain's ARP caches)
 Backup,     Shutdown                    Master: priority-0 advert, remove VIPs → Initialize
 Master                                                                                    (§6.4.2/3)
 any         Fault (keepalived's FAULT)  as Shutdown, but → Fault; Fault cleared → as Startup
+any         Reload changed parameters   adopt them; a Master re-advertises and re-adds/announces VIPs
 ==========  ==========================  ==========================================================
 
 Timers (RFC 5798 §6.1 for v3, RFC 3768 §6.1 for v2), in seconds:
@@ -181,6 +183,22 @@ class Instance:
             return []
         return self._startup(now, "fault cleared")
 
+    def update(self, params: InstanceParams, now: float) -> list[Action]:
+        """A reload changed this instance in place (same VRID, interface, family, version, auth).
+
+        The effective priority is left to the caller (tracking derives it from the new base priority
+        and follows with :meth:`set_priority`). A Master advertises the new VIP list at once and adds and
+        announces its addresses, so added VIPs appear without a flap; the driver removes dropped ones.
+        """
+        old, self.params = self.params, params
+        self._advertised = frozenset(params.advertised)
+        if self.state is State.BACKUP and old.advert_int != params.advert_int:
+            self.master_adver_interval = params.advert_int
+        if self.state is not State.MASTER:
+            return []
+        self._refresh_at = now + params.garp_refresh if params.garp_refresh > 0 else None
+        return [*self._advertise(now), AddVips(), Announce(params.garp_repeat)]
+
     def set_priority(self, priority: int, now: float) -> list[Action]:
         """Tracking moved our priority (kept within 1..254 unless we own the addresses).
 
@@ -285,9 +303,11 @@ class Instance:
             if self.params.version == 3:
                 self.master_adver_interval = advert.interval_cs / 100
             return [RemoveVips(), *self._become_backup(now, "higher priority advert")]
+        repeat = self.params.garp_lower_prio_repeat
+        announce: list[Action] = [Announce(repeat)] if repeat else []
         if self.params.lower_prio_no_advert:
-            return []
-        return self._advertise(now)
+            return announce
+        return [*self._advertise(now), *announce]
 
     # --- transitions ------------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ class InstanceParams:
     mcast_group: IPAddress | None = None  # None: 224.0.0.18 / ff02::12
     garp_delay: float = 5.0  # second burst of GARP/NA this long after becoming Master (0: none)
     garp_repeat: int = 5  # GARP/NA per address per burst
+    garp_lower_prio_repeat: int = 5  # GARP/NA per address when a Master hears a lower priority (0: none)
     garp_refresh: float = 0.0  # periodic GARP/NA while Master (0: none)
     garp_refresh_repeat: int = 1
     lower_prio_no_advert: bool = False  # keepalived option: don't answer a lower-priority advert
@@ -70,6 +71,7 @@ def params_from_config(config: Config, instance: VrrpInstance) -> InstanceParams
         return default if value is None else value
 
     family = instance.family
+    garp_repeat = pick(instance.garp_master_repeat, defs.vrrp_garp_master_repeat)
     return InstanceParams(
         name=instance.name,
         interface=instance.interface,
@@ -88,7 +90,10 @@ def params_from_config(config: Config, instance: VrrpInstance) -> InstanceParams
         unicast_peers=instance.unicast_peers,
         mcast_group=defs.vrrp_mcast_group4 if family == 4 else defs.vrrp_mcast_group6,
         garp_delay=pick(instance.garp_master_delay, defs.vrrp_garp_master_delay),
-        garp_repeat=pick(instance.garp_master_repeat, defs.vrrp_garp_master_repeat),
+        garp_repeat=garp_repeat,
+        garp_lower_prio_repeat=pick(
+            instance.garp_lower_prio_repeat, pick(defs.vrrp_garp_lower_prio_repeat, garp_repeat)
+        ),
         garp_refresh=pick(instance.garp_master_refresh, defs.vrrp_garp_master_refresh),
         garp_refresh_repeat=pick(instance.garp_master_refresh_repeat, defs.vrrp_garp_master_refresh_repeat),
         lower_prio_no_advert=pick(instance.lower_prio_no_advert, defs.vrrp_lower_prio_no_advert),
