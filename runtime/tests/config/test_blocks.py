@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from ipaddress import ip_address, ip_interface, ip_network
 
 from config_helpers import MINIMAL_INSTANCE, messages
-from tandem.config.model import DnsCheck, FileCheck, HttpCheck, MiscCheck, SmtpCheck, TcpCheck, UdpCheck
+from tandem.config import load_config_text
+from tandem.config.dump import dump_config
+from tandem.config.model import (
+    DnsCheck,
+    FileCheck,
+    GlobalDefs,
+    HttpCheck,
+    MiscCheck,
+    SmtpCheck,
+    TcpCheck,
+    UdpCheck,
+)
 
 FULL_VRRP = """
 global_defs {
@@ -571,3 +583,44 @@ def test_static_blocks_and_old_track_file_spelling(files):
     assert [str(r.destination) for r in config.static_routes] == ["203.0.113.0/24", "0.0.0.0/0"]
     assert (config.static_rules[0].table, config.static_rules[0].priority) == ("7", 10)
     assert messages(result) == ["12: warning: vrrp_track_file is the old spelling of track_file"]
+
+
+def test_tandem_extension_keys_smtp_auth_and_metrics_listen(files):
+    result = files.load("""
+    global_defs {
+        smtp_server 198.51.100.25 587
+        smtp_starttls
+        smtp_auth_user alerts
+        smtp_auth_password_file /etc/tandem/smtp.pass
+        tandem_metrics_listen [2001:db8::1]:9650
+    }
+    """)
+    assert messages(result) == []
+    g = result.config.global_defs
+    assert (g.smtp_starttls, g.smtp_auth_user, g.smtp_auth_password_file) == (
+        True,
+        "alerts",
+        "/etc/tandem/smtp.pass",
+    )
+    assert g.metrics_listen == ("2001:db8::1", 9650)
+    v4 = files.load("global_defs {\n tandem_metrics_listen 127.0.0.1:09650\n}").config.global_defs
+    assert (v4.tandem_metrics_listen, v4.metrics_listen) == ("127.0.0.1:9650", ("127.0.0.1", 9650))
+    assert GlobalDefs().metrics_listen is None  # off by default
+    again = load_config_text(dump_config(result.config), "dumped.conf").config.global_defs
+    assert replace(again, pos=g.pos) == g
+
+
+def test_tandem_extension_keys_refuse_bad_values(files):
+    result = files.load("""
+    global_defs {
+        tandem_metrics_listen 9650
+        smtp_starttls perhaps
+        tandem_metrics_listen 198.51.100.300:80
+        tandem_metrics_listen 127.0.0.1:http
+    }
+    """)
+    errors = messages(result, "error")
+    assert errors[0] == "3: error: tandem_metrics_listen: expected ADDRESS:PORT"
+    assert errors[1] == "4: error: smtp_starttls: expected on|off|true|false|yes|no, got 'perhaps'"
+    assert errors[2].startswith("5: error: tandem_metrics_listen: expected an IP address")
+    assert errors[3].startswith("6: error: tandem_metrics_listen: expected a port")

@@ -204,6 +204,25 @@ def test_maintenance_lowers_or_pins_priority_and_clears():
     assert tracking.set_maintenance("VI_9", Maintenance(lower_by=60)) == []  # the owner is never moved
 
 
+def test_reload_carries_observations_and_maintenance_over():
+    body = "track_script {\n chk_weighted\n}\ntrack_file {\n tf\n}"
+    old = Tracking(config(SCRIPTS + instance("VI_1", 1, body) + instance("VI_2", 2)))
+    old.start()
+    for _ in range(3):
+        old.script_result("chk_weighted", False)
+    old.link_state("eth0", True)
+    old.file_value("tf", 2)
+    old.set_maintenance("VI_2", Maintenance(lower_by=10))
+    assert old.fault_of("VI_1") is None and old.verdict("VI_1").priority == 100 - 20 + 10
+    new = Tracking(config(SCRIPTS + instance("VI_1", 1, body, priority=150) + instance("VI_2", 2)))
+    new.carry_over(old)
+    assert new.start() == [SetPriority("VI_1", 140), SetPriority("VI_2", 90)]
+    assert new.maintenance_of("VI_2") == Maintenance(lower_by=10)
+    # the carried-over verdict keeps counting: one success is not yet rise 2
+    assert new.script_result("chk_weighted", True) == []
+    assert new.script_result("chk_weighted", True) == [SetPriority("VI_1", 160)]
+
+
 @given(
     base=st.integers(1, 255),
     weights=st.lists(st.tuples(st.integers(-253, 253), st.booleans(), st.booleans()), max_size=6),

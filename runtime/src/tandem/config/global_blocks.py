@@ -11,6 +11,7 @@ from tandem.config.findings import Findings
 from tandem.config.model import GlobalDefs, Script, TrackFile, VrrpScript
 from tandem.config.parser import Node
 from tandem.config.schema import (
+    IP,
     IPV4,
     PORT,
     WORD,
@@ -41,6 +42,18 @@ def smtp_server(node: Node, _findings: Findings) -> dict[str, Any]:
     if len(node.args) == 2:
         values["smtp_port"] = check(PORT, node.args[1], "a port")
     return values
+
+
+def listen_address(node: Node, _findings: Findings) -> str:
+    """``ADDRESS:PORT`` (IPv6 as ``[ADDRESS]:PORT``), normalized."""
+    if len(node.args) != 1:
+        raise Invalid("expected ADDRESS:PORT")
+    host, _, port = node.args[0].rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host:
+        raise Invalid("expected ADDRESS:PORT")
+    address, port = check(IP, host, "an IP address"), check(PORT, port, "a port")
+    return f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
 
 
 def lvs_timeouts(node: Node, _findings: Findings) -> tuple[tuple[str, int], ...]:
@@ -79,6 +92,10 @@ GLOBAL_DEFS = Block(
         "smtp_alert": Key("smtp_alert", flag),
         "smtp_alert_vrrp": Key("smtp_alert_vrrp", flag),
         "smtp_alert_checker": Key("smtp_alert_checker", flag),
+        "smtp_starttls": Key("smtp_starttls", flag),
+        "smtp_auth_user": Key("smtp_auth_user", one(WORD, "a user name")),
+        "smtp_auth_password_file": Key("smtp_auth_password_file", one(WORD, "a file path")),
+        "tandem_metrics_listen": Key("tandem_metrics_listen", listen_address),
         "script_user": Key(None, user_group("script_")),
         "enable_script_security": Key("enable_script_security", flag),
         "notify_fifo": Key("notify_fifo", one(WORD, "a FIFO path")),

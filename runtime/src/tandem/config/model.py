@@ -63,6 +63,11 @@ class GlobalDefs:
     smtp_alert: bool | None = None  # None: alert where notification_email is set
     smtp_alert_vrrp: bool | None = None
     smtp_alert_checker: bool | None = None
+    # Tandem extensions (keepalived lacks them): STARTTLS and AUTH for smtp_alert, the Prometheus endpoint
+    smtp_starttls: bool = False
+    smtp_auth_user: str | None = None
+    smtp_auth_password_file: str | None = None  # the password stays out of the config
+    tandem_metrics_listen: str | None = None  # "ADDRESS:PORT" ("[v6]:PORT"); None: no metrics endpoint
     script_user: str | None = None
     script_group: str | None = None
     enable_script_security: bool = False
@@ -93,6 +98,14 @@ class GlobalDefs:
     dynamic_interfaces: bool = False
     lvs_timeouts: tuple[tuple[str, int], ...] = ()  # (tcp|tcpfin|udp, seconds)
     pos: Position = NOWHERE
+
+    @property
+    def metrics_listen(self) -> tuple[str, int] | None:
+        """``tandem_metrics_listen`` as (host, port), already validated at load."""
+        if self.tandem_metrics_listen is None:
+            return None
+        host, _, port = self.tandem_metrics_listen.rpartition(":")
+        return host.strip("[]"), int(port)
 
 
 DEFAULT_GLOBAL_DEFS = GlobalDefs()

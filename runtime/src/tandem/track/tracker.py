@@ -26,6 +26,7 @@ Rules (keepalived.conf(5), "VRRP script(s)", "Track files", track_interface in v
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -250,6 +251,29 @@ class Tracking:
     def watched(self, kind: str) -> set[str]:
         """Names of ``kind`` objects some instance tracks (only those are run/watched)."""
         return {r.name for t in self._tracked.values() for r in t.refs if r.kind == kind}
+
+    def fault_of(self, instance: str) -> str | None:
+        """Why tracking keeps ``instance`` in FAULT (as of the last decisions), or None."""
+        return self._fault.get(instance)
+
+    def maintenance_of(self, instance: str) -> Maintenance:
+        return self._tracked[instance].maintenance
+
+    def carry_over(self, old: Tracking) -> None:
+        """A reload: keep what ``old`` observed and the maintenance of instances that remain.
+
+        Script verdicts carry over by name (the next results decide, by rise/fall as always).
+        """
+        for name, verdict in old.scripts.items():
+            if name in self.scripts:
+                self.scripts[name] = dataclasses.replace(
+                    verdict, rise=self.scripts[name].rise, fall=self.scripts[name].fall
+                )
+        self.links.update(old.links)
+        self.files.update(old.files)
+        for name, tracked in self._tracked.items():
+            if name in old._tracked:
+                tracked.maintenance = old._tracked[name].maintenance
 
     # --- observations (each returns the decisions they cause) --------------------------------
 
