@@ -1,123 +1,163 @@
-"""VRRP takeover: how long past the RFC minimum a backup takes, tandemd and keepalived side by side.
+"""VRRP takeover: how long past the RFC minimum a node takes over, tandemd and keepalived side by side.
 
-A keepalived master (priority 200) and the backup under test (priority 100, VRRPv3, 0.1 s) share a
-lab segment; the master is stopped and the switch capture gives:
-- SIGKILL: overshoot = backup's first GARP − master's last advert − Master_Down_Interval;
-- SIGTERM: reaction = backup's first GARP − master's priority-0 advert − Skew_Time.
-Backups alternate tandemd / keepalived (ABAB), REPS runs each; medians, max and their ratio.
+A keepalived peer and the node under test (tandemd or keepalived, alternating ABAB) share a lab segment;
+the switch capture gives the times on the wire:
+- SIGKILL: overshoot = node's first GARP − peer master's last advert − Master_Down_Interval;
+- SIGTERM: reaction = node's first GARP − peer's priority-0 advert − Skew_Time;
+- preemption: a higher-priority node (250) started while the peer (100) is master:
+  start-up cost = node's first advert − process start − Master_Down_Interval.
+Run: ``python -m bench vrrp``.
 """
 
 from __future__ import annotations
 
-import os
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from scapy.layers.l2 import ARP
-from scapy.layers.vrrp import VRRPv3
 from tandemlab import Lab
 
+from bench.harness import (
+    KINDS,
+    WireCapture,
+    alternate,
+    flush_vips,
+    harness_pinned,
+    load_note,
+    mdi,
+    ratio,
+    skew,
+    spread,
+    start_daemon,
+    table,
+    vip,
+    vip_count,
+    vrrp_config,
+    wait_for,
+)
+
 REPS = 8
-ADVERT, PRIORITY = 0.1, 100
-SKEW = (256 - PRIORITY) * ADVERT / 256
-MDI = 3 * ADVERT + SKEW
-VIP = "198.51.100.100"
+VRID = 1
 
 
-def _config(host, priority: int) -> str:
-    return (
-        "global_defs {\n  vrrp_version 3\n}\n"
-        f"vrrp_instance VI_1 {{\n  state BACKUP\n  interface {host.ifname}\n  virtual_router_id 51\n"
-        f"  priority {priority}\n  advert_int {ADVERT}\n  virtual_ipaddress {{\n    {VIP}/24\n  }}\n}}\n"
-    )
+@dataclass(frozen=True)
+class Scenario:
+    label: str
+    version: int
+    advert: float
+    stop: str  # "kill", "term" or "preempt"
+    priority: int  # of the node under test; the keepalived peer has 255 (kill, term) or 100 (preempt)
+
+    @property
+    def theory(self) -> float:
+        if self.stop == "term":
+            return skew(self.version, self.advert, self.priority)
+        return mdi(self.version, self.advert, self.priority)
 
 
-def _start(kind: str, host, priority: int, workdir: Path):
-    conf = workdir / f"{host.name}-{kind}.conf"
-    conf.write_text(_config(host, priority))
-    if kind == "keepalived":
-        pids = [str(workdir / f"{host.name}.{n}.pid") for n in ("main", "vrrp", "check")]
-        for pid in pids:
-            Path(pid).unlink(missing_ok=True)
-        argv = ["keepalived", "-f", str(conf), "-p", pids[0], "-r", pids[1], "-c", pids[2], "-n", "--vrrp"]
-    else:
-        argv = [sys.executable, "-m", "tandem.cli.tandemd", "-f", str(conf), "-n"]
-    return host.spawn(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+SCENARIOS = (
+    Scenario("v2, 1 s, SIGKILL master: GARP − last advert − MDI", 2, 1.0, "kill", 100),
+    Scenario("v3, 0.1 s, SIGKILL master: GARP − last advert − MDI", 3, 0.1, "kill", 100),
+    Scenario("v3, 0.1 s, SIGTERM master: GARP − prio-0 advert − Skew", 3, 0.1, "term", 100),
+    Scenario("v2, 1 s, preemption by restarted prio 250: first advert − start − MDI", 2, 1.0, "preempt", 250),
+)
 
 
-def _wait(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("lab did not converge")
-        time.sleep(0.01)
+def _config(scenario: Scenario, host, priority: int, state: str) -> str:
+    return vrrp_config(host, version=scenario.version, advert=scenario.advert, priority=priority, state=state)
 
 
-def _one(lab, kind: str, stop: str, workdir: Path) -> float:
-    master_host, backup_host = lab.hosts
-    master = _start("keepalived", master_host, 200, workdir)
-    _wait(lambda: master_host.has_address(VIP))
-    backup = _start(kind, backup_host, PRIORITY, workdir)
-    time.sleep(1.0)
-    capture = lab.capture("vrrp or arp")
-    time.sleep(0.3)
-    if stop == "kill":
-        # keepalived's VRRP child would send priority 0 when its parent dies: kill the child itself
-        os.kill(int((workdir / f"{master_host.name}.vrrp.pid").read_text()), signal.SIGKILL)
-        master.kill()
-    else:
-        master.terminate()
-    _wait(lambda: backup_host.has_address(VIP))
-    time.sleep(0.2)
-    packets = capture.stop()
-    master.wait(5)
-    backup.terminate()
-    backup.wait(5)
-    master_host.run(["ip", "addr", "flush", "dev", master_host.ifname, "to", f"{VIP}/32"], check=False)
-    adverts = [
-        (ts, p[VRRPv3].priority) for ts, p in packets if VRRPv3 in p and p.sniffed_on == master_host.name
-    ]
-    garp = min(
-        ts for ts, p in packets if ARP in p and p[ARP].psrc == VIP and p.sniffed_on == backup_host.name
-    )
-    if stop == "kill":
-        return garp - max(ts for ts, prio in adverts if prio > 0) - MDI
-    return garp - min(ts for ts, prio in adverts if prio == 0) - SKEW
+def _start_peer(lab, scenario: Scenario, workdir: Path):
+    """The keepalived peer on h1, waited for until it is master. Priority 255 (address owner) for the
+    takeover runs so it is master at once; 100 for preemption (master after its own MDI)."""
+    host = lab.hosts[0]
+    priority = 100 if scenario.stop == "preempt" else 255
+    peer = start_daemon("keepalived", host, _config(scenario, host, priority, "MASTER"), workdir)
+    wait_for(lambda: vip_count(host) == 1, 10, "keepalived peer master", poll=0.05)
+    return peer
+
+
+def _takeover(lab, scenario: Scenario, kind: str, workdir: Path) -> float:
+    """The peer master is stopped (SIGKILL or SIGTERM); seconds past MDI or Skew until the node's GARP."""
+    peer_host, node_host = lab.hosts
+    peer = _start_peer(lab, scenario, workdir)
+    node = start_daemon(kind, node_host, _config(scenario, node_host, scenario.priority, "BACKUP"), workdir)
+    try:
+        time.sleep(1.5)  # node up and listening as backup
+        capture = WireCapture(lab)
+        try:
+            time.sleep(1.5 * scenario.advert + 0.1)
+            peer.kill() if scenario.stop == "kill" else peer.process.terminate()
+            wait_for(lambda: vip_count(node_host) == 1, 15, f"{kind} takes over", poll=0.02)
+            time.sleep(0.1)
+        finally:
+            frames = capture.stop()
+    finally:
+        node.stop()
+        peer.stop()
+        flush_vips(peer_host, node_host)
+    garp = min(f.ts for f in frames if f.sender == node_host.name and f.arp_src == vip(VRID))
+    peer_adverts = [f for f in frames if f.sender == peer_host.name and f.vrid == VRID]
+    if scenario.stop == "kill":
+        return garp - max(f.ts for f in peer_adverts if f.priority > 0) - scenario.theory
+    return garp - min(f.ts for f in peer_adverts if f.priority == 0) - scenario.theory
+
+
+def _preempt(lab, scenario: Scenario, kind: str, workdir: Path) -> float:
+    """The node (priority 250) starts while the peer is master; seconds past MDI from process start to
+    the node's first advert. The peer keeps running and takes the VIP back when the node stops."""
+    peer_host, node_host = lab.hosts
+    capture = WireCapture(lab)
+    node = None
+    try:
+        node_config = _config(scenario, node_host, scenario.priority, "BACKUP")
+        node = start_daemon(kind, node_host, node_config, workdir)
+        wait_for(lambda: vip_count(node_host) == 1, 15, f"{kind} preempts", poll=0.02)
+        time.sleep(0.1)
+    finally:
+        frames = capture.stop()
+        if node is not None:
+            node.stop()
+        flush_vips(node_host)
+    wait_for(lambda: vip_count(peer_host) == 1, 10, "keepalived peer master again", poll=0.05)
+    first = min(f.ts for f in frames if f.sender == node_host.name and f.priority == scenario.priority)
+    return first - node.started - scenario.theory
+
+
+def _measure(lab, scenario: Scenario, workdir: Path) -> dict[str, list[float]]:
+    """ABAB runs of one scenario: ms past theory, per kind."""
+    results: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    peer = _start_peer(lab, scenario, workdir) if scenario.stop == "preempt" else None
+    try:
+        for _, kind in alternate(REPS):
+            one = _preempt if peer is not None else _takeover
+            results[kind].append(one(lab, scenario, kind, workdir) * 1000)
+    finally:
+        if peer is not None:
+            peer.stop()
+            flush_vips(*lab.hosts)
+    return results
 
 
 def run() -> str:
-    results: dict[tuple[str, str], list[float]] = {}
-    with tempfile.TemporaryDirectory() as tmp, Lab(hosts=2) as lab:
-        for stop in ("kill", "term"):
-            for _ in range(REPS):
-                for kind in ("tandemd", "keepalived"):
-                    results.setdefault((stop, kind), []).append(_one(lab, kind, stop, Path(tmp)))
-    rows = [
-        "## VRRP takeover (VRRPv3, advert 0.1 s, backup priority 100)",
-        "",
-        f"ms past the RFC minimum: min / median / max over {REPS} runs each, daemons alternating.",
-        "",
-        "| scenario | tandemd | keepalived | median ratio |",
-        "|---|---|---|---|",
-    ]
-    for stop, label in (
-        ("kill", "SIGKILL master: GARP − last advert − MDI"),
-        ("term", "SIGTERM: GARP − prio-0 − Skew"),
-    ):
-        cells = []
-        for kind in ("tandemd", "keepalived"):
-            ms = [v * 1000 for v in results[(stop, kind)]]
-            cells.append(f"{min(ms):+.1f} / {statistics.median(ms):+.1f} / {max(ms):+.1f}")
-        ratio = statistics.median(results[(stop, "tandemd")]) / statistics.median(
-            results[(stop, "keepalived")]
-        )
-        rows.append(f"| {label} | {cells[0]} | {cells[1]} | {ratio:.2f} |")
-    return "\n".join(rows) + "\n"
+    with tempfile.TemporaryDirectory() as tmp, Lab(hosts=2) as lab, harness_pinned():
+        results = {scenario: _measure(lab, scenario, Path(tmp)) for scenario in SCENARIOS}
+    rows = []
+    for scenario in SCENARIOS:
+        ours, theirs = (results[scenario][kind] for kind in KINDS)
+        diff = statistics.median(ours) - statistics.median(theirs)
+        cells = [spread(ours, "{:+.1f}"), spread(theirs, "{:+.1f}"), f"{diff:+.1f}", ratio(ours, theirs)]
+        rows.append([scenario.label, f"{scenario.theory:.3f}", *cells])
+    header = ["scenario", "theory (s)", "tandemd ms", "keepalived ms", "median Δ ms", "median ratio"]
+    return (
+        "## VRRP takeover and preemption\n\n"
+        f"ms past the RFC minimum (theory), min / median / max over {REPS} runs each, daemons alternating "
+        "(ABAB) as the node under test against a keepalived peer, times from the switch capture. "
+        "Goal for SIGKILL overshoot: median ≤ 2 ms, max ≤ 10 ms, and no worse than keepalived. "
+        f"{load_note()}.\n\n" + table(header, rows)
+    )
 
 
 if __name__ == "__main__":
