@@ -121,6 +121,12 @@ class Mailer:
             except (OSError, smtplib.SMTPException, TimeoutError) as error:
                 self.failed += 1
                 log.error("smtp alert %r via %s failed: %s", message["Subject"], self.settings.server, error)
+            finally:
+                self._queue.task_done()
+
+    async def drain(self) -> None:
+        """Wait until every queued mail was sent or given up on."""
+        await self._queue.join()
 
     def _send(self, message: EmailMessage) -> None:
         settings = self.settings

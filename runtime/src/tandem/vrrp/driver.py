@@ -14,14 +14,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address
 
 from pyroute2.netlink.exceptions import NetlinkError
 
 from tandem.config.model import IPAddress, VirtualAddress, VirtualRoute
 from tandem.vrrp.announce import announcement
-from tandem.vrrp.instance import Action, AddVips, Announce, Instance, RemoveVips, SendAdvert, Transition
+from tandem.vrrp.instance import (
+    Action,
+    AddVips,
+    Announce,
+    Instance,
+    RemoveVips,
+    SendAdvert,
+    State,
+    Transition,
+)
 from tandem.vrrp.netlink import Interface, Netlink
 from tandem.vrrp.packet import Drop, Dropped, encode
 from tandem.vrrp.params import InstanceParams
@@ -33,90 +43,167 @@ SocketKey = tuple[str, int]  # (interface, family)
 
 
 class DriverError(Exception):
-    """The instances cannot run as configured (missing interface or source address)."""
+    """An instance cannot run as configured (missing interface or source address)."""
 
 
 @dataclass
 class Unit:
-    """One running instance and the I/O resources it uses."""
+    """One instance and the I/O resources it uses (none until it could be prepared)."""
 
     instance: Instance
-    sock: VrrpSocket
-    destinations: tuple[IPAddress, ...]
-    addresses: list[tuple[VirtualAddress, int]]  # (address, ifindex), advertised and excluded
-    routes: list[tuple[VirtualRoute, int | None]]
-    announcements: list[tuple[LinkSocket, bytes]]
+    sock: VrrpSocket | None = None
+    destinations: tuple[IPAddress, ...] = ()
+    addresses: list[tuple[VirtualAddress, int]] = field(default_factory=list)  # (address, ifindex)
+    routes: list[tuple[VirtualRoute, int | None]] = field(default_factory=list)
+    announcements: list[tuple[LinkSocket, bytes]] = field(default_factory=list)
     timer: asyncio.TimerHandle | None = None
     busy: asyncio.Task | None = None
     netlink_errors: int = 0
     send_errors: int = 0
 
+    @property
+    def key(self) -> tuple[SocketKey, int]:
+        params = self.instance.params
+        return (params.interface, params.family), params.vrid
+
 
 @dataclass
 class Driver:
-    """Runs a set of instances until :meth:`stop`."""
+    """Runs instances, added and removed by name, until :meth:`close`.
 
-    params: Sequence[InstanceParams]
-    on_transition: Callable[[InstanceParams, Transition], None] | None = None
+    An instance whose interface or source address is missing is kept *unprepared* (its reason in
+    :attr:`unprepared`); the caller keeps it in FAULT and calls :meth:`prepare` again later.
+    """
+
+    on_transition: Callable[[Instance, Transition], None] | None = None
     unclaimed: Counter[Drop] = field(default_factory=Counter)  # drops before an instance was known
 
     def __post_init__(self) -> None:
-        self.units: dict[tuple[SocketKey, int], Unit] = {}
+        self.units: dict[str, Unit] = {}
+        self.unprepared: dict[str, str] = {}
+        self._receivers: dict[tuple[SocketKey, int], Unit] = {}
         self._sockets: dict[SocketKey, VrrpSocket] = {}
         self._links: dict[str, LinkSocket] = {}
-        self._interfaces: dict[str, Interface] = {}
 
     @property
     def instances(self) -> list[Instance]:
         return [unit.instance for unit in self.units.values()]
 
-    async def start(self) -> None:
+    def open(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._netlink = Netlink()
-        try:
-            for params in self.params:
-                await self._prepare(params)
-        except BaseException:
-            self._close()
-            raise
-        for key, sock in self._sockets.items():
-            self._loop.add_reader(sock.fileno(), self._on_readable, key, sock)
-        for unit in self.units.values():
-            self._dispatch(unit, unit.instance.start(self._loop.time()))
 
-    async def stop(self) -> None:
-        """Shutdown every instance (priority-0 advert, then address removal) and release resources."""
-        for unit in self.units.values():
-            self._dispatch(unit, unit.instance.stop(self._loop.time()))
-        await asyncio.gather(
-            *(u.busy for u in self.units.values() if u.busy is not None), return_exceptions=True
-        )
+    def now(self) -> float:
+        return self._loop.time()
+
+    async def add(self, params: InstanceParams) -> Instance:
+        """Create an instance (in INITIALIZE) and prepare its I/O if it can be."""
+        placeholder = params.source or (IPv4Address(0) if params.family == 4 else IPv6Address(0))
+        unit = self.units[params.name] = Unit(Instance(params, placeholder))
+        await self.prepare(params.name)
+        return unit.instance
+
+    async def prepare(self, name: str) -> bool:
+        """(Re)try to open what ``name`` needs; False (and the reason in ``unprepared``) when it cannot."""
+        unit = self.units[name]
+        if unit.sock is not None:
+            return True
+        try:
+            await self._prepare(unit)
+        except (DriverError, OSError) as error:
+            if self.unprepared.get(name) != str(error):
+                log.error("(%s) cannot run: %s", name, error)
+            self.unprepared[name] = str(error)
+            return False
+        self.unprepared.pop(name, None)
+        return True
+
+    def act(self, name: str, event: Callable[[Instance, float], list[Action]]) -> None:
+        """Feed ``event(instance, now)`` to ``name`` and carry out the actions it returns."""
+        unit = self.units[name]
+        self._dispatch(unit, event(unit.instance, self.now()))
+
+    async def update(self, params: InstanceParams) -> None:
+        """Apply in-place changes (priority, VIPs, timers): addresses dropped from a Master are removed."""
+        unit = self.units[params.name]
+        if unit.sock is not None:
+            addresses, routes, announcements = await self._resources(params)
+            kept = {(vip.address, index) for vip, index in addresses}
+            stale = [(vip, index) for vip, index in unit.addresses if (vip.address, index) not in kept]
+            unit.addresses, unit.routes, unit.announcements = addresses, routes, announcements
+            if stale and unit.instance.state is State.MASTER:
+                await self._settle(unit)
+                await self._change_addresses(unit, False, stale, [])
+        self.act(params.name, lambda instance, now: instance.update(params, now))
+
+    async def remove(self, name: str) -> None:
+        """Shutdown ``name`` (priority-0 advert, address removal) and forget it."""
+        unit = self.units[name]
+        self.act(name, lambda instance, now: instance.stop(now))
+        await self._settle(unit)
+        if unit.timer is not None:
+            unit.timer.cancel()
+        del self.units[name]
+        self.unprepared.pop(name, None)
+        if self._receivers.get(unit.key) is unit:
+            del self._receivers[unit.key]
+        key = unit.key[0]
+        if unit.sock is not None and not any(u.sock is unit.sock for u in self.units.values()):
+            self._loop.remove_reader(unit.sock.fileno())
+            self._sockets.pop(key).close()
+
+    async def close(self) -> None:
+        """Shutdown every instance and release every resource."""
+        for name in list(self.units):
+            self.act(name, lambda instance, now: instance.stop(now))
+        await asyncio.gather(*(self._settle(u) for u in self.units.values()))
         for unit in self.units.values():
             if unit.timer is not None:
                 unit.timer.cancel()
-        self._close()
+        for sock in self._sockets.values():
+            self._loop.remove_reader(sock.fileno())
+            sock.close()
+        for link in self._links.values():
+            link.close()
+        self._sockets.clear()
+        self._links.clear()
+        self._netlink.close()
+
+    @staticmethod
+    async def _settle(unit: Unit) -> None:
+        """Wait for the unit's queued address changes."""
+        if unit.busy is not None:
+            await asyncio.wait([unit.busy])
 
     # --- set-up ---------------------------------------------------------------------------------
 
     async def _interface(self, name: str) -> Interface:
-        if name not in self._interfaces:
-            try:
-                self._interfaces[name] = await self._netlink.interface(name)
-            except LookupError as error:
-                raise DriverError(str(error)) from None
-        return self._interfaces[name]
+        try:
+            return await self._netlink.interface(name)
+        except LookupError as error:
+            raise DriverError(str(error)) from None
 
-    async def _prepare(self, params: InstanceParams) -> None:
+    async def _prepare(self, unit: Unit) -> None:
+        params = unit.instance.params
         link = await self._interface(params.interface)
         local = params.source or link.primary(params.family)
         if local is None:
-            raise DriverError(
-                f"{params.name}: {params.interface} has no IPv{params.family} address to send from"
-            )
+            raise DriverError(f"{params.interface} has no IPv{params.family} address to send from")
+        addresses, routes, announcements = await self._resources(params)
         key = (params.interface, params.family)
         if key not in self._sockets:
-            groups = {p.group for p in self.params if (p.interface, p.family) == key and not p.unicast}
-            self._sockets[key] = VrrpSocket(params.family, params.interface, link.index, tuple(groups))
+            # one multicast group per family (global_defs): the first instance's is everyone's
+            sock = VrrpSocket(params.family, params.interface, link.index, (params.group,))
+            self._sockets[key] = sock
+            self._loop.add_reader(sock.fileno(), self._on_readable, key, sock)
+        unit.instance.local_address = local
+        unit.sock = self._sockets[key]
+        unit.destinations = params.unicast_peers or (params.group,)
+        unit.addresses, unit.routes, unit.announcements = addresses, routes, announcements
+        self._receivers[unit.key] = unit
+
+    async def _resources(self, params: InstanceParams):
+        """The addresses (with interface index), routes and GARP/NA frames of ``params``."""
         addresses, announcements = [], []
         for vip in (*params.vips, *params.excluded_vips):
             dev = await self._interface(vip.dev or params.interface)
@@ -125,25 +212,7 @@ class Driver:
                 self._links[dev.name] = LinkSocket(dev.name)
             announcements.append((self._links[dev.name], announcement(dev.mac, vip.address.ip)))
         routes = [(r, (await self._interface(r.dev)).index if r.dev else None) for r in params.routes]
-        self.units[(key, params.vrid)] = Unit(
-            instance=Instance(params, local),
-            sock=self._sockets[key],
-            destinations=params.unicast_peers or (params.group,),
-            addresses=addresses,
-            routes=routes,
-            announcements=announcements,
-        )
-
-    def _close(self) -> None:
-        for sock in self._sockets.values():
-            if hasattr(self, "_loop"):
-                self._loop.remove_reader(sock.fileno())
-            sock.close()
-        for link in self._links.values():
-            link.close()
-        self._sockets.clear()
-        self._links.clear()
-        self._netlink.close()
+        return addresses, routes, announcements
 
     # --- events in ------------------------------------------------------------------------------
 
@@ -162,7 +231,7 @@ class Driver:
             if len(packet.payload) < 2:
                 self.unclaimed[Drop.TRUNCATED] += 1
                 continue
-            unit = self.units.get((key, packet.payload[1]))
+            unit = self._receivers.get((key, packet.payload[1]))
             if unit is None:
                 self.unclaimed[Drop.VRID] += 1
                 continue
@@ -196,7 +265,7 @@ class Driver:
             await asyncio.wait([previous])
         for action in actions:
             if isinstance(action, AddVips | RemoveVips):
-                await self._change_addresses(unit, add=isinstance(action, AddVips))
+                await self._change_addresses(unit, isinstance(action, AddVips), unit.addresses, unit.routes)
             else:
                 self._do(unit, action)
 
@@ -221,16 +290,16 @@ class Driver:
         elif isinstance(action, Transition):
             log.info("(%s) Entering %s STATE (%s)", instance.params.name, action.new.value, action.reason)
             if self.on_transition is not None:
-                self.on_transition(instance.params, action)
+                self.on_transition(instance, action)
 
-    async def _change_addresses(self, unit: Unit, add: bool) -> None:
+    async def _change_addresses(self, unit: Unit, add: bool, addresses: list, routes: list) -> None:
         name = unit.instance.params.name
         netlink = self._netlink
         change_address = netlink.add_address if add else netlink.remove_address
         change_route = netlink.add_route if add else netlink.remove_route
         changes = [
-            *(change_address(vip, index) for vip, index in unit.addresses),
-            *(change_route(route, index) for route, index in unit.routes),
+            *(change_address(vip, index) for vip, index in addresses),
+            *(change_route(route, index) for route, index in routes),
         ]
         for change in changes:
             try:
@@ -238,4 +307,4 @@ class Driver:
             except (OSError, NetlinkError) as error:
                 unit.netlink_errors += 1
                 log.error("(%s) %s virtual address/route: %s", name, "add" if add else "remove", error)
-        log.info("(%s) %s %d virtual addresses", name, "added" if add else "removed", len(unit.addresses))
+        log.info("(%s) %s %d virtual addresses", name, "added" if add else "removed", len(addresses))

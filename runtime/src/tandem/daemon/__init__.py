@@ -1,0 +1,115 @@
+"""``tandemd`` process wiring: load the config, run the :class:`~tandem.daemon.service.Service`, serve
+the control socket (and metrics when enabled), talk to systemd, and handle signals:
+
+SIGTERM/SIGINT stop (each Master sends its priority-0 advert before removing its addresses, so a
+backup takes over after Skew_Time), SIGHUP reloads, SIGUSR1 writes the state to :data:`DATA_FILE`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import logging.handlers
+import os
+import signal
+import sys
+from pathlib import Path
+
+log = logging.getLogger("tandem")
+DATA_FILE = "/tmp/tandemd.data"  # keepalived's SIGUSR1 habit writes /tmp/keepalived.data
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    if args.log_console or not Path("/dev/log").exists():
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s tandemd[%(process)d]: %(message)s"))
+    else:
+        handler = logging.handlers.SysLogHandler(address="/dev/log")
+        handler.setFormatter(logging.Formatter("tandemd[%(process)d]: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG if args.log_detail else logging.INFO)
+
+
+def write_state(service) -> None:
+    """SIGUSR1: every instance's status and counters as JSON (as ``tandemctl status/stats --json``)."""
+    from tandem.control.server import encode
+
+    state = json.loads(encode({"status": service.status(), "stats": service.stats()}))
+    Path(DATA_FILE).write_text(json.dumps(state, indent=2) + "\n")
+    log.info("state written to %s", DATA_FILE)
+
+
+async def _serve(args: argparse.Namespace, config) -> int:
+    from tandem.control.metrics import MetricsServer
+    from tandem.control.server import ControlServer
+    from tandem.daemon.service import Service
+    from tandem.systemd import SystemdNotifier
+
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    systemd = SystemdNotifier.from_environ()
+    service = Service(args.config, config, systemd)
+    reloads: set[asyncio.Task] = set()
+
+    def reload() -> None:
+        task = loop.create_task(service.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    loop.add_signal_handler(signal.SIGUSR1, write_state, service)
+    await service.start()
+    control = ControlServer(args.control_socket, service)
+    metrics = None
+    try:
+        await control.start()
+        if (listen := config.global_defs.metrics_listen) is not None:
+            metrics = MetricsServer(service, *listen)
+            await metrics.start()
+            log.info("metrics on http://%s:%d/metrics", metrics.host, metrics.port)
+    except OSError as error:
+        log.error("cannot serve the control socket or metrics: %s", error)
+        stopping.set()
+    watchdog = loop.create_task(_watchdog(systemd)) if systemd.watchdog_interval else None
+    log.info("running %d VRRP instance(s); control socket %s", len(service.driver.units), args.control_socket)
+    systemd.ready(f"{len(service.driver.units)} VRRP instance(s)")
+    await stopping.wait()
+    log.info("stopping")
+    systemd.stopping()
+    if watchdog is not None:
+        watchdog.cancel()
+    await control.close()
+    if metrics is not None:
+        await metrics.close()
+    await asyncio.gather(*reloads, return_exceptions=True)
+    await service.stop()
+    return 0
+
+
+async def _watchdog(systemd) -> None:
+    while True:
+        systemd.watchdog()
+        await asyncio.sleep(systemd.watchdog_interval)
+
+
+def run_daemon(args: argparse.Namespace) -> int:
+    from tandem.config import load_config
+    from tandem.daemon.service import errors_of
+
+    _setup_logging(args)
+    result = load_config(args.config)
+    if errors := errors_of(result):
+        log.error("%s: not started, %d error(s) in the configuration", args.config, len(errors))
+        return 1
+    pidfile = Path(args.pidfile) if args.pidfile else None
+    if pidfile is not None:
+        pidfile.write_text(f"{os.getpid()}\n")
+    try:
+        return asyncio.run(_serve(args, result.config))
+    finally:
+        if pidfile is not None:
+            pidfile.unlink(missing_ok=True)

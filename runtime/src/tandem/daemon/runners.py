@@ -1,0 +1,97 @@
+"""Tracking and notification plumbing of one config generation: runner tasks and notify channels.
+
+Both are rebuilt on every reload; what they observed carries over in :class:`Tracking` itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from tandem.config.model import Config
+from tandem.notify.fifo import NotifyFifo
+from tandem.notify.mail import Mailer, SmtpSettings
+from tandem.notify.notifier import Notifier, NotifyEvent
+from tandem.notify.scripts import ScriptError, ScriptPolicy
+from tandem.track.files import FileWatcher
+from tandem.track.links import LinkMonitor
+from tandem.track.script import ScriptRunner
+from tandem.track.tracker import FILE, INTERFACE, SCRIPT, Decision, Tracking
+
+log = logging.getLogger("tandem")
+DRAIN_TIMEOUT = 15.0  # notify scripts still queued at exit or reload get this long to finish
+
+
+def start_trackers(
+    config: Config, tracking: Tracking, apply: Callable[[list[Decision]], None]
+) -> list[asyncio.Task]:
+    """One task per tracked script and file, one link monitor: each reports into ``tracking``."""
+    policy = ScriptPolicy.from_global_defs(config.global_defs)
+    runners = []
+    for script in (s for s in config.vrrp_scripts if s.name in tracking.watched(SCRIPT)):
+        try:
+            prepared = policy.prepare(script.script)
+        except ScriptError as error:
+            log.error("vrrp_script %s not run: %s", script.name, error)
+            continue
+        if prepared.warning:
+            log.warning("%s", prepared.warning)
+        runner = ScriptRunner(script, prepared, lambda n, ok: apply(tracking.script_result(n, ok)))
+        runners.append(runner.run())
+    for track_file in (f for f in config.track_files if f.name in tracking.watched(FILE)):
+        runners.append(FileWatcher(track_file, lambda n, v: apply(tracking.file_value(n, v))).run())
+    if interfaces := tracking.watched(INTERFACE):
+        runners.append(LinkMonitor(interfaces, lambda i, up: apply(tracking.link_state(i, up))).run())
+    return [asyncio.create_task(runner) for runner in runners]
+
+
+async def cancel(tasks: list[asyncio.Task]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class Notifications:
+    """The notify channels of one config: notify scripts, FIFO lines, smtp_alert e-mails.
+
+    ``after`` (the previous generation closing, on reload) runs first, so scripts keep event order.
+    """
+
+    def __init__(self, config: Config, after: asyncio.Task | None = None) -> None:
+        defs = config.global_defs
+        paths = dict.fromkeys(p for p in (defs.notify_fifo, defs.vrrp_notify_fifo) if p)
+        self.fifos = tuple(NotifyFifo(path) for path in paths)
+        self.mailer: Mailer | None = None
+        try:
+            settings = SmtpSettings.from_global_defs(
+                defs,
+                starttls=defs.smtp_starttls,
+                username=defs.smtp_auth_user,
+                password_file=defs.smtp_auth_password_file,
+            )
+        except OSError as error:
+            log.error("smtp_alert disabled: cannot read smtp_auth_password_file: %s", error)
+            settings = None
+        if settings is not None:
+            self.mailer = Mailer(settings)
+        self.notifier = Notifier(config, ScriptPolicy.from_global_defs(defs), self.fifos, self.mailer)
+        self._task = asyncio.create_task(self._run(after))
+
+    async def _run(self, after: asyncio.Task | None) -> None:
+        if after is not None:
+            await after
+        await asyncio.gather(self.notifier.run(), *([self.mailer.run()] if self.mailer else []))
+
+    def notify(self, event: NotifyEvent) -> None:
+        self.notifier.notify(event)
+
+    async def close(self) -> None:
+        """Let queued notify scripts and mails finish (bounded), then stop."""
+        drains = [self.notifier.drain(), *([self.mailer.drain()] if self.mailer else [])]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*drains), DRAIN_TIMEOUT)
+        await cancel([self._task])
+        for fifo in self.fifos:
+            fifo.close()

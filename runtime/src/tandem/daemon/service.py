@@ -1,0 +1,261 @@
+"""The running daemon: one config generation of instances, tracking and notifications; reloads.
+
+:class:`Service` is also the control :class:`~tandem.control.protocol.Handler`. Decisions stay in the
+pure cores (``Instance``, ``Tracking``, ``plan_reload``); this module only routes events between them:
+
+* whether an instance runs is decided in one place, :meth:`Service._reconcile`: it is in FAULT while
+  tracking says so or while its interface/source address is missing (keepalived's behaviour), else
+  it runs (started from INITIALIZE, recovered from FAULT);
+* every Transition goes to the log, ``watch`` subscribers, notify scripts/FIFO/mail and group notifies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from tandem.config import load_config
+from tandem.config.model import Config
+from tandem.control.protocol import (
+    Broadcaster,
+    InstanceStats,
+    InstanceStatus,
+    ReloadOutcome,
+    Subscription,
+    TransitionEvent,
+)
+from tandem.daemon.runners import Notifications, cancel, start_trackers
+from tandem.notify.notifier import NotifyEvent
+from tandem.reload import plan_reload
+from tandem.systemd import SystemdNotifier
+from tandem.track.tracker import Decision, Maintenance, SetPriority, SyncGroups, Tracking
+from tandem.vrrp.driver import Driver
+from tandem.vrrp.instance import Instance, State, Transition
+from tandem.vrrp.params import params_from_config
+
+log = logging.getLogger("tandem")
+PREPARE_RETRY = 1.0  # seconds between attempts to open an instance whose interface/address is missing
+IN_PLACE = {"vips", "timers"}  # reload aspects the instance itself adopts (priority is tracking's)
+
+
+def errors_of(result) -> list[str]:
+    """Log a load result's findings; return the errors as ``file:line: error: message``."""
+    for finding in result.findings:
+        (log.error if finding.severity == "error" else log.warning)("%s", finding)
+    return [str(f) for f in result.errors]
+
+
+@dataclass
+class History:
+    """What status reports about an instance's last transition."""
+
+    since: float
+    reason: str
+    transitions: int = 0
+
+
+class Service:
+    def __init__(self, path: str, config: Config, systemd: SystemdNotifier) -> None:
+        self.path = path
+        self.config = config
+        self.systemd = systemd
+        self.driver = Driver(on_transition=self._on_transition)
+        self.broadcaster = Broadcaster()
+        self.history: dict[str, History] = {}
+        self._group_states: dict[str, str | None] = {}
+        self._leaving: dict[str, str] = {}  # instance → notify state of its coming INITIALIZE
+        self._reload_lock = asyncio.Lock()
+
+    # --- life cycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.driver.open()
+        self.tracking = Tracking(self.config)
+        self.notifications = Notifications(self.config)
+        for instance in self.config.vrrp_instances:
+            await self._add(instance.name)
+        self._apply(self.tracking.start())
+        for name in self.driver.units:
+            self._reconcile(name)
+        self._trackers = start_trackers(self.config, self.tracking, self._apply)
+        self._retry = asyncio.create_task(self._retry_unprepared())
+
+    async def stop(self) -> None:
+        self._retry.cancel()
+        await cancel(self._trackers)
+        self._leaving = dict.fromkeys(self.driver.units, "STOP")
+        await self.driver.close()
+        await self.notifications.close()
+
+    async def _add(self, name: str) -> None:
+        params = params_from_config(self.config, self.config.instance(name))
+        await self.driver.add(params)
+        self.history[name] = History(time.time(), "created")
+
+    async def _retry_unprepared(self) -> None:
+        while True:
+            await asyncio.sleep(PREPARE_RETRY)
+            for name in list(self.driver.unprepared):
+                if await self.driver.prepare(name):
+                    log.info("(%s) interface and address available again", name)
+                    self._reconcile(name)
+
+    # --- tracking ---------------------------------------------------------------------------
+
+    def _apply(self, decisions: list[Decision]) -> None:
+        for decision in decisions:
+            name = decision.instance
+            if isinstance(decision, SetPriority):
+                if self._instance(name).priority != decision.priority:
+                    log.info("(%s) priority %d by tracking", name, decision.priority)
+                    self.driver.act(name, lambda i, now, p=decision.priority: i.set_priority(p, now))
+            else:
+                self._reconcile(name)
+
+    def _reconcile(self, name: str) -> None:
+        instance = self._instance(name)
+        cause = self.tracking.fault_of(name) or self.driver.unprepared.get(name)
+        if cause is not None:
+            if instance.state is not State.FAULT:
+                self.history[name].reason = f"fault: {cause}"
+                self.driver.act(name, lambda i, now: i.fault(now))
+        elif instance.state is State.INITIALIZE:
+            self.driver.act(name, lambda i, now: i.start(now))
+        elif instance.state is State.FAULT:
+            self.driver.act(name, lambda i, now: i.recover(now))
+
+    def _instance(self, name: str) -> Instance:
+        return self.driver.units[name].instance
+
+    # --- transitions out --------------------------------------------------------------------
+
+    def _on_transition(self, instance: Instance, transition: Transition) -> None:
+        name, now = instance.params.name, time.time()
+        history = self.history[name]
+        reason = history.reason if transition.new is State.FAULT else transition.reason
+        history.since, history.reason, history.transitions = now, reason, history.transitions + 1
+        old, new = transition.old.value, transition.new.value
+        self.broadcaster.publish(TransitionEvent(name, old, new, reason, instance.priority, now))
+        if transition.new is State.INITIALIZE:
+            new = self._leaving.pop(name, "STOP")
+        self.notifications.notify(NotifyEvent("INSTANCE", name, new, instance.priority))
+        self._group_notify(name)
+
+    def _group_notify(self, name: str) -> None:
+        groups: SyncGroups = self.tracking.groups
+        group = groups.group_of.get(name)
+        if group is None:
+            return
+        states = [self._member_state(m) for m in groups.members[group]]
+        state = "STOP" if all(s == "INIT" for s in states) else groups.group_state(states)
+        if state is not None and state != self._group_states.get(group):
+            self._group_states[group] = state
+            self.notifications.notify(NotifyEvent("GROUP", group, state, 0))
+
+    def _member_state(self, name: str) -> str:
+        unit = self.driver.units.get(name)
+        return unit.instance.state.value if unit is not None else "INIT"
+
+    # --- reload -----------------------------------------------------------------------------
+
+    async def reload(self) -> ReloadOutcome:
+        async with self._reload_lock:
+            self.systemd.reloading()
+            try:
+                return await self._reload()
+            finally:
+                self.systemd.ready()
+
+    async def _reload(self) -> ReloadOutcome:
+        log.info("reloading %s", self.path)
+        result = load_config(self.path)
+        errors = errors_of(result)
+        if errors:
+            log.error("reload refused: %d error(s); still running the previous configuration", len(errors))
+            return ReloadOutcome(False, tuple(errors))
+        new = result.config
+        plan = plan_reload(self.config, new)
+        for name in (*plan.removed, *plan.restarted):
+            self._leaving[name] = "DELETED" if name in plan.removed else "STOP"
+            await self.driver.remove(name)
+            del self.history[name]
+        await cancel(self._trackers)
+        closing = asyncio.create_task(self.notifications.close())
+        self.notifications = Notifications(new, after=closing)
+        old_tracking, self.config = self.tracking, new
+        self.tracking = Tracking(new)
+        self.tracking.carry_over(old_tracking)
+        for change in plan.changed:
+            if IN_PLACE.intersection(change.aspects):
+                await self.driver.update(params_from_config(new, new.instance(change.name)))
+        for name in (*plan.restarted, *plan.added):
+            await self._add(name)
+        self._apply(self.tracking.start())
+        for name in self.driver.units:
+            self._reconcile(name)
+        self._trackers = start_trackers(new, self.tracking, self._apply)
+        summary = {
+            "unchanged": list(plan.unchanged),
+            "changed": [f"{c.name} ({', '.join(c.aspects)})" for c in plan.changed],
+            "restarted": list(plan.restarted),
+            "removed": list(plan.removed),
+            "added": list(plan.added),
+        }
+        log.info("reloaded: %s", "; ".join(f"{k}: {', '.join(v)}" for k, v in summary.items() if v) or "-")
+        return ReloadOutcome(True, summary=summary)
+
+    # --- control Handler --------------------------------------------------------------------
+
+    def status(self) -> list[InstanceStatus]:
+        return [self._status(unit.instance) for unit in self.driver.units.values()]
+
+    def _status(self, instance: Instance) -> InstanceStatus:
+        params, name = instance.params, instance.params.name
+        maintenance = self.tracking.maintenance_of(name)
+        return InstanceStatus(
+            name=name,
+            state=instance.state.value,
+            priority=instance.priority,
+            base_priority=params.priority,
+            master=str(instance.master_address) if instance.master_address else None,
+            vips=tuple(str(v.address) for v in (*params.vips, *params.excluded_vips)),
+            since=self.history[name].since,
+            reason=self.history[name].reason,
+            maintenance=describe(maintenance),
+        )
+
+    def stats(self) -> list[InstanceStats]:
+        return [
+            InstanceStats(
+                name=name,
+                adverts_sent=(c := unit.instance.counters).adverts_sent,
+                adverts_received=c.adverts_received,
+                priority_zero_sent=c.priority_zero_sent,
+                priority_zero_received=c.priority_zero_received,
+                became_master=c.became_master,
+                transitions=self.history[name].transitions,
+                drops={drop.value: count for drop, count in c.drops.items()},
+            )
+            for name, unit in self.driver.units.items()
+        ]
+
+    async def maintenance(self, instance: str | None, lower_by: int, force_backup: bool) -> list[str]:
+        names = list(self.driver.units) if instance is None else [instance]
+        for name in names:
+            if name not in self.driver.units:
+                raise KeyError(name)
+        for name in names:
+            log.info("(%s) maintenance: %s", name, describe(Maintenance(lower_by, force_backup)) or "cleared")
+            self._apply(self.tracking.set_maintenance(name, Maintenance(lower_by, force_backup)))
+        return names
+
+    def subscribe(self) -> Subscription:
+        return self.broadcaster.subscribe()
+
+
+def describe(maintenance: Maintenance) -> str | None:
+    if maintenance.force_backup:
+        return "force_backup"
+    return f"lower_by {maintenance.lower_by}" if maintenance.lower_by else None

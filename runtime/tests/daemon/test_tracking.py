@@ -1,0 +1,134 @@
+"""Tracking in real tandemd processes: vrrp_script, track_interface and sync groups move the VIPs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from daemon_lab import GLOBAL, Daemon, instance
+from vrrp_lab import holders, wait_for
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+VIP, VIP2 = "198.51.100.100/24", "198.51.100.101/24"
+MDI = 3 * 0.1 + 0.1  # Master_Down_Interval at advert_int 0.1 (skew < one interval)
+MARGIN = 3.0  # generous: process start-up, scheduling on a loaded machine
+
+
+def script(name: str, flag, interval: float = 0.2, fall: int = 2, rise: int = 2, weight: int = -100) -> str:
+    return f"""\
+vrrp_script {name} {{
+    script "/usr/bin/test -e {flag}"
+    interval {interval}
+    fall {fall}
+    rise {rise}
+    weight {weight}
+}}
+"""
+
+
+def test_failing_script_moves_the_vip_and_rise_brings_it_back(lab2, tmp_path):
+    h1, h2 = lab2.hosts
+    healthy = tmp_path / "healthy"
+    healthy.touch()
+    tracked = "track_script {\n    chk_web\n}"
+    d1 = Daemon(h1, tmp_path).start(
+        GLOBAL + script("chk_web", healthy) + instance(h1, "VI_1", 51, VIP, 150, tracked)
+    )
+    d2 = Daemon(h2, tmp_path).start(GLOBAL + instance(h2, "VI_1", 51, VIP, 100))
+    assert wait_for(lambda: holders(lab2.hosts, VIP) == ["h1"], 5)
+    healthy.unlink()
+    # fall × interval + Master_Down_Interval, with margin
+    assert wait_for(lambda: holders(lab2.hosts, VIP) == ["h2"], 2 * 0.2 + MDI + MARGIN)
+    status = d1.status()["VI_1"]
+    assert (status["state"], status["priority"], status["base_priority"]) == ("BACKUP", 50, 150)
+    healthy.touch()
+    assert wait_for(lambda: holders(lab2.hosts, VIP) == ["h1"], 2 * 0.2 + MDI + MARGIN)
+    assert d1.status()["VI_1"]["priority"] == 150
+    assert d2.state() == "BACKUP"
+    assert "(VI_1) priority 50 by tracking" in d1.log_text()
+
+
+def test_a_hung_script_is_killed_as_failed_and_never_delays_adverts(lab2, tmp_path):
+    h1, h2 = lab2.hosts
+    hung = 'vrrp_script chk_hung {\n    script "/usr/bin/sleep 30"\n    interval 0.2\n    timeout 0.3\n}\n'
+    tracked = "track_script {\n    chk_hung weight 10\n}"
+    d1 = Daemon(h1, tmp_path).start(GLOBAL + hung + instance(h1, "VI_1", 51, VIP, 150, tracked))
+    d2 = Daemon(h2, tmp_path).start(GLOBAL + instance(h2, "VI_1", 51, VIP, 100))
+    assert wait_for(lambda: holders(lab2.hosts, VIP) == ["h1"], 5)
+    time.sleep(2.0)  # about four runs killed at their timeout, while h1 advertises every 0.1 s
+    # a stalled loop would have let h2 take over after Master_Down_Interval (0.4 s)
+    assert d2.request("stats")[0]["became_master"] == 0
+    assert d1.state() == "MASTER" and d1.status()["VI_1"]["priority"] == 150  # failed: no +10
+    # killed with its process group: at most the current run is alive
+    sleeps = h1.run(["pgrep", "-c", "-x", "sleep"], check=False).stdout.strip()
+    assert int(sleeps or 0) <= 1
+
+
+def test_taking_the_tracked_link_down_moves_the_vip(lab2, tmp_path):
+    h1, h2 = lab2.hosts
+    h1.ip("link", "add", "trk0", "type", "veth", "peer", "name", "trk1")  # no dummy module here
+    h1.ip("link", "set", "trk1", "up")
+    h1.ip("link", "set", "trk0", "up")
+    tracked = "track_interface {\n    trk0\n}"
+    d1 = Daemon(h1, tmp_path).start(GLOBAL + instance(h1, "VI_1", 51, VIP, 150, tracked))
+    Daemon(h2, tmp_path).start(GLOBAL + instance(h2, "VI_1", 51, VIP, 100))
+    assert wait_for(lambda: holders(lab2.hosts, VIP) == ["h1"], 5)
+    h1.ip("link", "set", "trk0", "down")
+    assert wait_for(lambda: holders(lab2.hosts, VIP) == ["h2"], MDI + MARGIN)
+    status = d1.status()["VI_1"]
+    assert (status["state"], status["reason"]) == ("FAULT", "fault: interface trk0")
+    h1.ip("link", "set", "trk0", "up")
+    assert wait_for(lambda: holders(lab2.hosts, VIP) == ["h1"], MDI + MARGIN)
+
+
+def test_sync_group_moves_both_vips_together(lab2, tmp_path):
+    h1, h2 = lab2.hosts
+    healthy = tmp_path / "healthy"
+    healthy.touch()
+    fifo = tmp_path / "h1.fifo"
+    group = "vrrp_sync_group G1 {\n    group {\n        VI_1\n        VI_2\n    }\n}\n"
+
+    def config(host, priority, extra=""):
+        body = "track_script {\n    chk_db\n}" if extra else ""
+        return (
+            GLOBAL.replace("}", f"    vrrp_notify_fifo {fifo}\n}}" if extra else "}")
+            + extra
+            + instance(host, "VI_1", 51, VIP, priority)
+            + instance(host, "VI_2", 52, VIP2, priority, body)
+            + group
+        )
+
+    reader = open_fifo(fifo)
+    Daemon(h1, tmp_path).start(config(h1, 150, script("chk_db", healthy, weight=0)))
+    Daemon(h2, tmp_path).start(config(h2, 100))
+    both = lambda host: [host.has_address(v.split("/")[0]) for v in (VIP, VIP2)]  # noqa: E731
+    assert wait_for(lambda: both(h1) == [True, True] and both(h2) == [False, False], 5)
+    healthy.unlink()  # only VI_2 tracks the script: the whole group leaves h1
+    assert wait_for(lambda: both(h1) == [False, False] and both(h2) == [True, True], 2 * 0.2 + MDI + MARGIN)
+    healthy.touch()
+    assert wait_for(lambda: both(h1) == [True, True] and both(h2) == [False, False], 2 * 0.2 + MDI + MARGIN)
+    groups = [line for line in read_lines(reader) if line.startswith("GROUP")]
+    assert groups == [f'GROUP "G1" {state} 0' for state in ("BACKUP", "MASTER", "FAULT", "BACKUP", "MASTER")]
+
+
+def open_fifo(path):
+    import os
+
+    os.mkfifo(path, 0o600)
+    return os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+
+
+def read_lines(fd) -> list[str]:
+    import os
+
+    data = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data.decode().splitlines()
