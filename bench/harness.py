@@ -289,3 +289,33 @@ def load_note() -> str:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     pinning = f"daemons pinned to CPU {DAEMON_CPU}, harness to the others" if DAEMON_CPU else "no pinning"
     return f"tandemd at {COMMIT}; load average {load} at the end; {os.cpu_count()} CPUs, {pinning}"
+
+
+# --- a pair of daemons of one kind: h1 priority 200 (should be master), h2 priority 100 ---------------
+
+MASTER_PRIORITY, BACKUP_PRIORITY = 200, 100
+
+
+def start_pair(
+    kind: str, lab, workdir: Path, *, version: int, advert: float, instances: int, staggered: bool = False
+) -> list[Daemon]:
+    """Both daemons, every instance in state BACKUP: at once (h1 first), or ``staggered``: h2 only once
+    h1 holds every VIP (a steady state without the cold-start race)."""
+    daemons = []
+    for host, priority in zip(lab.hosts, (MASTER_PRIORITY, BACKUP_PRIORITY), strict=False):
+        config = vrrp_config(host, version=version, advert=advert, priority=priority, instances=instances)
+        daemons.append(start_daemon(kind, host, config, workdir))
+        if staggered and priority == MASTER_PRIORITY:
+            wait_for(lambda: settled(lab, instances), 30, f"{kind} on h1 master", poll=0.1)
+    return daemons
+
+
+def settled(lab, instances: int) -> bool:
+    """h1 holds every VIP and h2 none."""
+    return vip_count(lab.hosts[0]) == instances and vip_count(lab.hosts[1]) == 0
+
+
+def stop_all(lab, daemons: list[Daemon]) -> None:
+    for daemon in daemons:
+        daemon.stop()
+    flush_vips(*lab.hosts)

@@ -1,0 +1,102 @@
+"""VRRP CPU per advert and memory with 200 instances, tandemd pair vs keepalived pair, ABAB.
+
+h1 (priority 200) becomes master of all 200 instances first, then h2 (priority 100) starts as backup
+(cold start is bench_vrrp_coldstart's subject). Once settled, the utime + stime of each daemon's process
+tree (keepalived: parent + VRRP child) is read from /proc over a fixed window — 20 s at 1 s, 10 s at
+0.1 s instead of BASELINES.md's 60 s, to keep the run bounded — and divided by the adverts the master
+actually sent in it (counted on the wire; the backup receives the same ones). RSS is the sum over the
+process tree at the end of the window. Run: ``python -m bench vrrp_cpu``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from tandemlab import Lab
+
+from bench.harness import (
+    KINDS,
+    WireCapture,
+    alternate,
+    cpu_seconds,
+    harness_pinned,
+    load_note,
+    ratio,
+    rss_mb,
+    settled,
+    spread,
+    start_pair,
+    stop_all,
+    table,
+    wait_for,
+)
+
+INSTANCES = 200
+# (VRRP version, advert interval s, window s, repetitions per daemon); v2 cannot advertise below 1 s
+SETTINGS = ((2, 1.0, 20.0, 4), (3, 0.1, 10.0, 4))
+ROLES = ("master", "backup")
+
+
+def _one(lab, kind: str, version: int, advert: float, window: float, workdir: Path) -> dict[str, float]:
+    """µs per advert and MB RSS, for the master and the backup."""
+    daemons = start_pair(
+        kind, lab, workdir, version=version, advert=advert, instances=INSTANCES, staggered=True
+    )
+    try:
+        wait_for(lambda: settled(lab, INSTANCES), 30, f"{kind} pair settles", poll=0.2)
+        time.sleep(1.0)
+        trees = [d.pids for d in daemons]
+        capture = WireCapture(lab, "vrrp")
+        try:
+            start, before = time.time(), [cpu_seconds(pids) for pids in trees]
+            time.sleep(window)
+            end, after = time.time(), [cpu_seconds(pids) for pids in trees]
+        finally:
+            frames = capture.stop()
+        if not settled(lab, INSTANCES):
+            raise RuntimeError(f"{kind} pair did not stay settled during the CPU window")
+        rss = [rss_mb(pids) for pids in trees]
+    finally:
+        stop_all(lab, daemons)
+    adverts = sum(1 for f in frames if f.sender == lab.hosts[0].name and f.priority and start <= f.ts <= end)
+    result = {"adverts/s": adverts / window}
+    for role, b, a, mb in zip(ROLES, before, after, rss, strict=True):
+        used = sum(a[pid] - b.get(pid, 0.0) for pid in a)
+        result[f"{role} µs"] = used / adverts * 1e6
+        result[f"{role} CPU %"] = used / window * 100
+        result[f"{role} MB"] = mb
+    return result
+
+
+def run() -> str:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, Lab(hosts=2) as lab, harness_pinned():
+        for version, advert, window, reps in SETTINGS:
+            runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in KINDS}
+            for _, kind in alternate(reps):
+                runs[kind].append(_one(lab, kind, version, advert, window, Path(tmp)))
+            for metric, fmt in (
+                ("adverts/s", "{:.0f}"),
+                ("master µs", "{:.1f}"),
+                ("backup µs", "{:.1f}"),
+                ("master CPU %", "{:.2f}"),
+                ("backup CPU %", "{:.2f}"),
+                ("master MB", "{:.1f}"),
+                ("backup MB", "{:.1f}"),
+            ):
+                ours, theirs = ([r[metric] for r in runs[kind]] for kind in KINDS)
+                label = f"{INSTANCES} × {advert:g} s (v{version}, {window:g} s window, {reps} runs each)"
+                rows.append([label, metric, spread(ours, fmt), spread(theirs, fmt), ratio(ours, theirs)])
+    header = ["setting", "metric", "tandemd", "keepalived", "median ratio (goal ≤ 1.5)"]
+    return (
+        "## VRRP CPU per advert and RSS, 200 instances\n\n"
+        "µs of CPU (utime + stime of the daemon's process tree) per advert sent (master) or received "
+        "(backup), CPU % of one core, and RSS in MB; min / median / max, pairs of daemons alternating "
+        f"(ABAB). {load_note()}.\n\n" + table(header, rows)
+    )
+
+
+if __name__ == "__main__":
+    print(run())
