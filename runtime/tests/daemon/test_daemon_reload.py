@@ -88,7 +88,8 @@ def test_100_reloads_of_an_unchanged_config_flap_nothing(make_lab, tmp_path):
 def test_broken_config_is_refused_with_its_line_and_a_valid_change_applies_in_place(make_lab, tmp_path):
     lab = make_lab(1)
     (h1,) = lab.hosts
-    original = GLOBAL + instance(h1, "VI_1", 51, VIP, 150) + instance(h1, "VI_3", 53, "198.51.100.103/24", 150)
+    doomed = instance(h1, "VI_3", 53, "198.51.100.103/24", 150)
+    original = GLOBAL + instance(h1, "VI_1", 51, VIP, 150) + doomed
     daemon = Daemon(h1, tmp_path).start(original)
     assert wait_for(lambda: h1.has_address(ADDRESS) and h1.has_address("198.51.100.103"), 5)
     transitions = daemon.request("stats")[0]["transitions"]

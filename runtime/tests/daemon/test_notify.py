@@ -52,7 +52,8 @@ def test_scripts_fifo_and_mail_get_every_transition_in_order(make_lab, tmp_path)
             chk
         }}"""
     reader = open_fifo(fifo)
-    config = global_defs + script("chk", healthy, weight=0) + instance(h1, "VI_1", 51, "198.51.100.100/24", 100, notify)
+    vi_1 = instance(h1, "VI_1", 51, "198.51.100.100/24", 100, notify)
+    config = global_defs + script("chk", healthy, weight=0) + vi_1
     daemon = Daemon(h1, tmp_path).start(config)
     assert wait_for(lambda: daemon.state() == "MASTER", 5)
     healthy.unlink()
