@@ -32,12 +32,19 @@ class SystemdNotifier:
         return None if self._watchdog_usec is None else self._watchdog_usec / 2e6
 
     def notify(self, **fields: str | int) -> bool:
-        """Send ``KEY=value`` lines (keys upper-cased); False when there is no socket to send to."""
+        """Send ``KEY=value`` lines (keys upper-cased); False when there is no socket to send to.
+
+        Never blocks: a receiver whose queue is full loses the message (the daemon must not stall).
+        """
         if not self.address:
             return False
         message = "".join(f"{key.upper()}={value}\n" for key, value in fields.items())
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-            sock.sendto(message.encode(), self.address)
+        kind = socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
+        with socket.socket(socket.AF_UNIX, kind) as sock:
+            try:
+                sock.sendto(message.encode(), self.address)
+            except BlockingIOError:
+                return False
         return True
 
     def ready(self, status: str | None = None) -> bool:
