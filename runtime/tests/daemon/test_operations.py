@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from daemon_lab import GLOBAL, TANDEMCTL, Daemon, instance
@@ -139,7 +140,7 @@ def test_missing_interface_is_fault_and_recovers_with_systemd_dump_metrics_and_w
 
     daemon.signal(signal.SIGUSR1)
     assert wait_for(lambda: "state written to /tmp/tandemd.data" in daemon.log_text(), 5)
-    dump = json.loads(open("/tmp/tandemd.data").read())
+    dump = json.loads(Path("/tmp/tandemd.data").read_text())
     assert {s["name"]: s["state"] for s in dump["status"]} == {"VI_1": "MASTER", "VI_2": "MASTER"}
     assert {s["name"] for s in dump["stats"]} == {"VI_1", "VI_2"}
 
