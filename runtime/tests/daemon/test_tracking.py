@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -51,7 +52,8 @@ def test_failing_script_moves_the_vip_and_rise_brings_it_back(lab2, tmp_path):
 
 def test_a_hung_script_is_killed_as_failed_and_never_delays_adverts(lab2, tmp_path):
     h1, h2 = lab2.hosts
-    hung = 'vrrp_script chk_hung {\n    script "/usr/bin/sleep 30"\n    interval 0.2\n    timeout 0.3\n}\n'
+    sleep = f"/usr/bin/sleep 30.{os.getpid()}"  # an argv no other process on the machine has
+    hung = f'vrrp_script chk_hung {{\n    script "{sleep}"\n    interval 0.2\n    timeout 0.3\n}}\n'
     tracked = "track_script {\n    chk_hung weight 10\n}"
     d1 = Daemon(h1, tmp_path).start(GLOBAL + hung + instance(h1, "VI_1", 51, VIP, 150, tracked))
     d2 = Daemon(h2, tmp_path).start(GLOBAL + instance(h2, "VI_1", 51, VIP, 100))
@@ -61,7 +63,7 @@ def test_a_hung_script_is_killed_as_failed_and_never_delays_adverts(lab2, tmp_pa
     assert d2.request("stats")[0]["became_master"] == 0
     assert d1.state() == "MASTER" and d1.status()["VI_1"]["priority"] == 150  # failed: no +10
     # killed with its process group: at most the current run is alive
-    sleeps = h1.run(["pgrep", "-c", "-x", "sleep"], check=False).stdout.strip()
+    sleeps = h1.run(["pgrep", "-c", "-f", "-x", sleep], check=False).stdout.strip()
     assert int(sleeps or 0) <= 1
 
 
