@@ -61,7 +61,7 @@ def build_id(src: Path, files: list[Path], constraints: list[str]) -> str:
     return digest.hexdigest()[:20]
 
 
-def build(src: Path, files: list[Path], constraints: list[str], dest: Path) -> None:
+def build(src: Path, files: list[Path], constraints: list[str], extras: list[str], dest: Path) -> None:
     scratch = Path(tempfile.mkdtemp(prefix=".build-", dir=dest.parent))
     try:
         tree = scratch / "src"
@@ -82,7 +82,7 @@ def build(src: Path, files: list[Path], constraints: list[str], dest: Path) -> N
             str(wheels),
             "--constraint",
             str(scratch / "constraints.txt"),
-            str(tree),
+            f"{tree}[{','.join(extras)}]" if extras else str(tree),
         ]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
@@ -91,7 +91,7 @@ def build(src: Path, files: list[Path], constraints: list[str], dest: Path) -> N
         tandem = [n for n in names if n.startswith("tandem-")]
         if len(tandem) != 1:
             raise RuntimeError(f"expected one tandem wheel, got {names}")
-        manifest = {"version": tandem[0].split("-")[1], "wheels": names}
+        manifest = {"version": tandem[0].split("-")[1], "extras": extras, "wheels": names}
         (wheels / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
         try:
             os.rename(wheels, dest)
@@ -114,10 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", required=True, type=Path, help="the runtime project directory")
     parser.add_argument("--cache", required=True, type=Path, help="directory holding built wheelhouses")
+    parser.add_argument("--extra", action="append", default=[], help="optional runtime feature (repeatable)")
     parser.add_argument(
         "--pin",
         action="append",
-        default=["pyroute2", "voluptuous"],
+        default=["pyroute2", "voluptuous", "prometheus-client"],
         help="dependency to pin to the controller's installed version (repeatable)",
     )
     args = parser.parse_args(argv)
@@ -127,14 +128,15 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"failed": True, "msg": f"{src} holds no pyproject.toml"}))
         return 1
     files = source_files(src)
+    extras = sorted(set(args.extra))
     constraints = pins(args.pin)
-    bid = build_id(src, files, constraints)
+    bid = build_id(src, files, [*constraints, f"extras={','.join(extras)}"])
     args.cache.mkdir(parents=True, exist_ok=True)
     dest = args.cache.resolve() / bid
     changed = False
     if not (dest / MANIFEST).is_file():
         try:
-            build(src, files, constraints, dest)
+            build(src, files, constraints, extras, dest)
         except RuntimeError as exc:
             print(json.dumps({"failed": True, "msg": str(exc)}))
             return 1

@@ -13,11 +13,13 @@ import secrets
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
+HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 CONTAINERS_CONF = ROOT / "scripts" / "containers.conf"
 
@@ -35,66 +37,118 @@ def _missing() -> str | None:
     return None
 
 
-def _cleanup(prefix: str, env: dict[str, str]) -> list[str]:
-    """Remove containers and namespaces of this run's prefix; return what had been left behind."""
-    left = []
-    out = subprocess.run(
-        ["podman", "ps", "-a", "--filter", f"label=org.tandem.lab={prefix}", "--format", "{{.Names}}"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    ).stdout.split()
-    for name in out:
-        left.append(name)
-        subprocess.run(["podman", "rm", "-f", "-t", "2", name], capture_output=True, env=env, check=False)
-    netns = Path("/run/netns")
-    for ns in sorted(netns.glob(f"{prefix}-*")) if netns.is_dir() else []:
-        left.append(ns.name)
-        pids = subprocess.run(["ip", "netns", "pids", ns.name], capture_output=True, text=True, check=False)
-        for pid in pids.stdout.split():
-            subprocess.run(["kill", "-9", pid], check=False)
-        subprocess.run(["ip", "netns", "del", ns.name], check=False)
-    return left
+class Lab:
+    """One molecule run: its prefix, ephemeral directory, runtime snapshot and environment."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.prefix = f"tm{secrets.token_hex(3)}"
+        self.ephemeral = tmp_path / "molecule"
+        # Converge and idempotence must install the same runtime even while others edit runtime/.
+        snapshot = tmp_path / "runtime"
+        skip = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "tests")
+        shutil.copytree(ROOT / "runtime", snapshot, ignore=skip)
+        self.env = dict(os.environ)
+        self.env.update(
+            PATH=f"{BIN}{os.pathsep}{self.env.get('PATH', '')}",
+            CONTAINERS_CONF=str(CONTAINERS_CONF),
+            TANDEM_LAB_PREFIX=self.prefix,
+            TANDEM_RUNTIME_SOURCE=str(snapshot),
+            MOLECULE_EPHEMERAL_DIRECTORY=str(self.ephemeral),
+            ANSIBLE_FORCE_COLOR="0",
+            NO_COLOR="1",
+            PY_COLORS="0",
+        )
+
+    def run(self, *argv: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            list(argv), cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+
+    def molecule(self, *args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+        return self.run(str(BIN / "molecule"), *args, timeout=timeout)
+
+    def container(self, host: str) -> str:
+        return f"{self.prefix}-{host}"
+
+    def cleanup(self) -> list[str]:
+        """Remove containers and namespaces of this prefix; return what had been left behind."""
+        left = []
+        listed = self.run(
+            "podman", "ps", "-a", "--filter", f"label=org.tandem.lab={self.prefix}", "--format", "{{.Names}}"
+        )
+        for name in listed.stdout.split():
+            left.append(name)
+            self.run("podman", "rm", "-f", "-t", "2", name)
+        netns = Path("/run/netns")
+        for ns in sorted(netns.glob(f"{self.prefix}-*")) if netns.is_dir() else []:
+            left.append(ns.name)
+            for pid in self.run("ip", "netns", "pids", ns.name).stdout.split():
+                self.run("kill", "-9", pid)
+            self.run("ip", "netns", "del", ns.name)
+        return left
 
 
-@pytest.mark.parametrize("scenario", ["default"])
-def test_scenario(scenario: str, tmp_path: Path) -> None:
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
     reason = _missing()
     if reason:
         pytest.skip(reason)
-    prefix = f"tm{secrets.token_hex(3)}"
-    # Converge and idempotence must install the same runtime even while others edit runtime/.
-    snapshot = tmp_path / "runtime"
-    skip = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "tests")
-    shutil.copytree(ROOT / "runtime", snapshot, ignore=skip)
-    env = dict(os.environ)
-    env.update(
-        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        CONTAINERS_CONF=str(CONTAINERS_CONF),
-        TANDEM_LAB_PREFIX=prefix,
-        TANDEM_RUNTIME_SOURCE=str(snapshot),
-        MOLECULE_EPHEMERAL_DIRECTORY=str(tmp_path / "molecule"),
-        ANSIBLE_FORCE_COLOR="0",
-        NO_COLOR="1",
-        PY_COLORS="0",
-    )
-    # The image is built once per machine; the first run pays ~1 min for it.
-    subprocess.run([str(ROOT / "scripts" / "build-image.sh")], check=True, env=env)
+    # The image is built once per machine; the first run pays about a minute for it.
+    subprocess.run([str(ROOT / "scripts" / "build-image.sh")], check=True)
+    lab = Lab(tmp_path)
     try:
-        proc = subprocess.run(
-            [str(BIN / "molecule"), "test", "-s", scenario],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
+        yield lab
     finally:
-        leftovers = _cleanup(prefix, env)
-    log = proc.stdout + proc.stderr
-    (tmp_path / "molecule.log").write_text(log)
-    assert proc.returncode == 0, f"molecule test -s {scenario} failed:\n{log[-12000:]}"
-    assert "idempotence" in log and "Executed: Successful" in log
-    assert not leftovers, f"destroy left {leftovers}"
+        lab.cleanup()
+
+
+def _log(proc: subprocess.CompletedProcess[str]) -> str:
+    return (proc.stdout + proc.stderr)[-12000:]
+
+
+@pytest.mark.parametrize("scenario", ["default"])
+def test_scenario(lab: Lab, scenario: str) -> None:
+    """The whole sequence: create, converge, idempotence, verify, side effect (failover, reload), verify."""
+    proc = lab.molecule("test", "-s", scenario)
+    assert proc.returncode == 0, f"molecule test -s {scenario} failed:\n{_log(proc)}"
+    for step in ("converge", "idempotence", "verify", "side_effect"):
+        assert f"{step}: Executed: Successful" in proc.stdout + proc.stderr
+    assert not lab.cleanup(), "molecule destroy left containers or namespaces behind"
+
+
+def test_check_mode_on_fresh_hosts_changes_nothing(lab: Lab) -> None:
+    """A --check --diff converge on fresh hosts fails nothing, shows the config, and leaves no trace."""
+    try:
+        assert lab.molecule("create", "-s", "default").returncode == 0
+        proc = lab.molecule("converge", "-s", "default", "--", "--check", "--diff")
+        assert proc.returncode == 0, _log(proc)
+        out = proc.stdout + proc.stderr
+        assert "+vrrp_instance web {" in out, "the --diff of tandemd.conf is missing"
+        for host in ("tandem-a", "tandem-b"):
+            traces = lab.run(
+                "podman",
+                "exec",
+                lab.container(host),
+                "sh",
+                "-c",
+                "ls -d /opt/tandem /etc/tandem /etc/systemd/system/tandemd.service /usr/local/sbin/tandemd"
+                " 2>/dev/null; true",
+            )
+            assert traces.stdout.split() == [], f"check mode changed {host}: {traces.stdout}"
+    finally:
+        lab.molecule("destroy", "-s", "default")
+
+
+def test_verify_fails_on_a_wrong_vip(lab: Lab) -> None:
+    """verify.yml is not a rubber stamp: a deployment with a VIP the inventory lacks makes it fail."""
+    try:
+        assert lab.molecule("create", "-s", "default").returncode == 0
+        wrong = f"@{HERE / 'wrong_vip_plan.yml'}"
+        broken = lab.molecule("converge", "-s", "default", "--", "--extra-vars", wrong)
+        assert broken.returncode == 0, _log(broken)
+        proc = lab.molecule("verify", "-s", "default")
+        out = proc.stdout + proc.stderr
+        assert proc.returncode != 0, "verify passed although the hosts carry the wrong VIP"
+        assert "Check that the configuration carries the group" in out and "failed=1" in out, _log(proc)
+    finally:
+        lab.molecule("destroy", "-s", "default")
