@@ -126,9 +126,12 @@ def test_missing_interface_is_fault_and_recovers_with_systemd_dump_metrics_and_w
     )
     time.sleep(0.3)
     h1.ip("link", "add", "late0", "type", "veth", "peer", "name", "late1")
-    h1.ip("addr", "add", "203.0.113.1/24", "dev", "late0")
     for link in ("late1", "late0"):
         h1.ip("link", "set", link, "up")
+    no_source = "fault: late0 has no IPv4 address to send from"
+    assert wait_for(lambda: daemon.status()["VI_2"]["reason"] == no_source, 1.0 + MARGIN)
+    assert daemon.state("VI_2") == "FAULT"
+    h1.ip("addr", "add", "203.0.113.1/24", "dev", "late0")
     assert wait_for(lambda: daemon.state("VI_2") == "MASTER", 1.0 + MDI + MARGIN)
     assert h1.has_address("203.0.113.102")
     watch.terminate()

@@ -114,10 +114,12 @@ class Service:
             else:
                 self._reconcile(name)
 
+    def _fault_cause(self, name: str) -> str | None:
+        return self.driver.unprepared.get(name) or self.tracking.fault_of(name)
+
     def _reconcile(self, name: str) -> None:
         instance = self._instance(name)
-        cause = self.tracking.fault_of(name) or self.driver.unprepared.get(name)
-        if cause is not None:
+        if (cause := self._fault_cause(name)) is not None:
             if instance.state is not State.FAULT:
                 self.history[name].reason = f"fault: {cause}"
                 self.driver.act(name, lambda i, now: i.fault(now))
@@ -214,6 +216,9 @@ class Service:
     def _status(self, instance: Instance) -> InstanceStatus:
         params, name = instance.params, instance.params.name
         maintenance = self.tracking.maintenance_of(name)
+        reason = self.history[name].reason
+        if instance.state is State.FAULT and (cause := self._fault_cause(name)):
+            reason = f"fault: {cause}"  # what keeps it there now, which may differ from what put it there
         return InstanceStatus(
             name=name,
             state=instance.state.value,
@@ -222,7 +227,7 @@ class Service:
             master=str(instance.master_address) if instance.master_address else None,
             vips=tuple(str(v.address) for v in (*params.vips, *params.excluded_vips)),
             since=self.history[name].since,
-            reason=self.history[name].reason,
+            reason=reason,
             maintenance=describe(maintenance),
         )
 
