@@ -58,6 +58,7 @@ def test_100_reloads_of_an_unchanged_config_flap_nothing(make_lab, tmp_path):
     d1 = Daemon(h1, tmp_path).start(GLOBAL + instance(h1, "VI_1", 51, VIP, 150))
     d2 = Daemon(h2, tmp_path).start(GLOBAL + instance(h2, "VI_1", 51, VIP, 100))
     assert wait_for(lambda: holders(lab.hosts, VIP) == ["h1"], 5)
+    time.sleep(1.2)  # past the takeover's second GARP burst (vrrp_garp_master_delay 1)
     before = d1.request("stats")[0]
     capture = lab.capture("vrrp or arp", hosts=[h1, h2])
     ping = client.spawn(["ping", "-n", "-i", "0.01", ADDRESS], stdout=-1, text=True)

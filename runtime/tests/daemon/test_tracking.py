@@ -134,3 +134,33 @@ def read_lines(fd) -> list[str]:
             break
         data += chunk
     return data.decode().splitlines()
+
+
+def test_sync_group_members_never_split_across_nodes(lab2, tmp_path):
+    """One member's priority drop alone moves nothing (its peer still hears h1's other member);
+    dropping all moves both, clearing brings both back: keepalived's sync group semantics."""
+    h1, h2 = lab2.hosts
+    group = "vrrp_sync_group G1 {\n    group {\n        VI_1\n        VI_2\n    }\n}\n"
+
+    def config(host, priority):
+        return (
+            GLOBAL
+            + instance(host, "VI_1", 51, VIP, priority)
+            + instance(host, "VI_2", 52, VIP2, priority)
+            + group
+        )
+
+    d1 = Daemon(h1, tmp_path).start(config(h1, 150))
+    d2 = Daemon(h2, tmp_path).start(config(h2, 100))
+    both = lambda host: [host.has_address(v.split("/")[0]) for v in (VIP, VIP2)]  # noqa: E731
+    assert wait_for(lambda: both(h1) == [True, True] and both(h2) == [False, False], 5)
+    assert d1.ctl("maintenance", "VI_2", "--lower-by", "100").returncode == 0
+    time.sleep(10 * MDI)  # h2's VI_2 is ready, but its VI_1 keeps hearing h1's VI_1 at 150
+    assert both(h1) == [True, True] and both(h2) == [False, False]
+    assert {s["name"]: s["state"] for s in d2.request("status")} == {"VI_1": "BACKUP", "VI_2": "BACKUP"}
+    assert d1.ctl("maintenance", "--lower-by", "100").returncode == 0
+    assert wait_for(lambda: both(h1) == [False, False] and both(h2) == [True, True], MDI + MARGIN)
+    assert d1.ctl("maintenance", "--clear").returncode == 0
+    assert wait_for(lambda: both(h1) == [True, True] and both(h2) == [False, False], MDI + MARGIN)
+    reasons = {s["name"]: s["reason"] for s in d1.request("status")}
+    assert set(reasons.values()) == {"sync group"}  # went Master together once both were ready

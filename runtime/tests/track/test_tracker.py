@@ -188,6 +188,17 @@ def test_sync_group_fault_in_one_member_faults_all():
     assert tracking.script_result("chk_weighted", True) == [Recover("VI_1"), Recover("VI_2")]
 
 
+def test_sync_group_goes_master_when_every_member_is_ready_and_backup_together():
+    groups = SyncGroups([("G", ("VI_1", "VI_2", "VI_3"))])
+    waiting = {"VI_1": ("BACKUP", True), "VI_2": ("BACKUP", False), "VI_3": ("MASTER", False)}
+    assert groups.moving_master("VI_1", waiting) == ()  # VI_2 still hears a master
+    ready = {**waiting, "VI_2": ("BACKUP", True)}
+    assert groups.moving_master("VI_2", ready) == ("VI_1", "VI_2")
+    assert groups.moving_master("VI_2", {**ready, "VI_3": ("FAULT", False)}) == ()
+    assert groups.following("VI_2") == ("VI_1", "VI_3")
+    assert SyncGroups([]).moving_master("VI_9", {"VI_9": ("BACKUP", True)}) == ("VI_9",)
+
+
 def test_group_state_for_group_notifies():
     assert SyncGroups.group_state(["MASTER", "MASTER"]) == "MASTER"
     assert SyncGroups.group_state(["BACKUP", "FAULT"]) == "FAULT"

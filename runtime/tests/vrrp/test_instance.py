@@ -14,6 +14,7 @@ from tandem.vrrp.instance import (
     SendAdvert,
     State,
     Transition,
+    WantMaster,
 )
 from tandem.vrrp.packet import Drop, Received, pass_auth_data
 from vrrp_helpers import GROUP, ME, OTHER, PEER, V2, V3, advert_from, packet
@@ -318,3 +319,29 @@ def test_unicast_accepts_routed_ttl_from_a_peer():
     instance = started(replace(V3, unicast_peers=(PEER,)))
     instance.receive(packet(advert_from(V3, 150), ttl=60, dst=ME), 1.0)
     assert instance.counters.adverts_received == 1
+
+
+# --- vrrp_sync_group members ------------------------------------------------------------------------
+
+
+def test_sync_group_member_waits_for_its_group_instead_of_becoming_master():
+    instance = Instance(V3, ME)
+    instance.sync_group = True
+    instance.start(0.0)
+    assert instance.timer(instance.deadline) == [WantMaster()]
+    assert (instance.state, instance.ready, instance.deadline) == (State.BACKUP, True, None)
+    # hearing a master again: no longer ready, the timer runs again
+    instance.receive(packet(advert_from(V3, 200)), 1.0)
+    assert not instance.ready and instance.deadline == pytest.approx(1.0 + instance.master_down_interval)
+    instance.timer(instance.deadline)
+    assert kinds(instance.sync_master(2.0)) == [SendAdvert, AddVips, Announce, Transition]
+    assert (instance.state, instance.ready) == (State.MASTER, False)
+    assert instance.sync_master(2.1) == []
+
+
+def test_sync_backup_makes_a_master_follow_and_leaves_others_alone():
+    instance = master()
+    actions = instance.sync_backup(0.05)
+    assert actions == [RemoveVips(), Transition(State.MASTER, State.BACKUP, "sync group")]
+    assert instance.deadline == pytest.approx(0.05 + instance.master_down_interval)
+    assert instance.sync_backup(0.06) == []

@@ -32,7 +32,7 @@ from tandem.reload import plan_reload
 from tandem.systemd import SystemdNotifier
 from tandem.track.tracker import Decision, Maintenance, SetPriority, SyncGroups, Tracking
 from tandem.vrrp.driver import Driver
-from tandem.vrrp.instance import Instance, State, Transition
+from tandem.vrrp.instance import Instance, State, Transition, WantMaster
 from tandem.vrrp.params import params_from_config
 
 log = logging.getLogger("tandem")
@@ -61,7 +61,7 @@ class Service:
         self.path = path
         self.config = config
         self.systemd = systemd
-        self.driver = Driver(on_transition=self._on_transition)
+        self.driver = Driver(on_report=self._on_report)
         self.broadcaster = Broadcaster()
         self.history: dict[str, History] = {}
         self._group_states: dict[str, str | None] = {}
@@ -91,7 +91,8 @@ class Service:
 
     async def _add(self, name: str) -> None:
         params = params_from_config(self.config, self.config.instance(name))
-        await self.driver.add(params)
+        instance = await self.driver.add(params)
+        instance.sync_group = name in self.tracking.groups.group_of
         self.history[name] = History(time.time(), "created")
 
     async def _retry_unprepared(self) -> None:
@@ -132,6 +133,18 @@ class Service:
         return self.driver.units[name].instance
 
     # --- transitions out --------------------------------------------------------------------
+
+    def _on_report(self, instance: Instance, report: Transition | WantMaster) -> None:
+        groups, name = self.tracking.groups, instance.params.name
+        if isinstance(report, WantMaster):
+            members = {m: (u.instance.state.value, u.instance.ready) for m, u in self.driver.units.items()}
+            for member in groups.moving_master(name, members):
+                self.driver.act(member, lambda i, now: i.sync_master(now))
+            return
+        self._on_transition(instance, report)
+        if report.old is State.MASTER and report.new is State.BACKUP:
+            for member in groups.following(name):
+                self.driver.act(member, lambda i, now: i.sync_backup(now))
 
     def _on_transition(self, instance: Instance, transition: Transition) -> None:
         name, now = instance.params.name, time.time()
@@ -194,6 +207,10 @@ class Service:
                 await self.driver.update(params_from_config(new, new.instance(change.name)))
         for name in (*plan.restarted, *plan.added):
             await self._add(name)
+        for name, unit in self.driver.units.items():
+            unit.instance.sync_group = name in self.tracking.groups.group_of
+            if unit.instance.ready and not unit.instance.sync_group:  # left its group while waiting
+                self.driver.act(name, lambda i, now: i.sync_master(now))
         self._apply(self.tracking.start())
         for name in self.driver.units:
             self._reconcile(name)

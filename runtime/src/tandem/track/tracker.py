@@ -20,14 +20,15 @@ Rules (keepalived.conf(5), "VRRP script(s)", "Track files", track_interface in v
   * Effective priority = configured priority + the sum, kept within 1..254. The address owner (255)
     is never moved by tracking, and — like members of a sync group without
     ``sync_group_tracking_weight`` — has every tracking weight forced to 0 (failure → FAULT).
-  * A sync group member is in FAULT when any member is (see :class:`SyncGroups`).
+  * A sync group member is in FAULT when any member is; members go Master together once every one
+    is ready, and leave Master together (see :class:`SyncGroups`).
   * Maintenance (control interface) lowers the effective priority by N or pins it at 1 for a drill.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from tandem.config.model import Config, TrackedFile, TrackedInterface, TrackedScript, VrrpInstance
@@ -220,6 +221,18 @@ class SyncGroups:
             if own_faults.get(peer):
                 return f"sync group {self.group_of[instance]} ({peer}: {own_faults[peer][0]})"
         return None
+
+    def moving_master(self, instance: str, members: Mapping[str, tuple[str, bool]]) -> tuple[str, ...]:
+        """``instance``'s Master_Down_Timer ran out: the members to make Master together now, or ()
+        while another member still hears a master (or is not running). ``members``: (state, ready)."""
+        peers = self.peers(instance)
+        if all(members.get(m, ("INIT", False))[0] == "MASTER" or members[m][1] for m in peers):
+            return tuple(m for m in peers if members[m][0] != "MASTER")
+        return ()
+
+    def following(self, instance: str) -> tuple[str, ...]:
+        """The members that leave Master when ``instance`` does."""
+        return tuple(m for m in self.peers(instance) if m != instance)
 
     @staticmethod
     def group_state(member_states: Iterable[str]) -> str | None:

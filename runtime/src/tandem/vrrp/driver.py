@@ -31,6 +31,7 @@ from tandem.vrrp.instance import (
     SendAdvert,
     State,
     Transition,
+    WantMaster,
 )
 from tandem.vrrp.netlink import Interface, Netlink
 from tandem.vrrp.packet import Drop, Dropped, encode
@@ -75,7 +76,8 @@ class Driver:
     :attr:`unprepared`); the caller keeps it in FAULT and calls :meth:`prepare` again later.
     """
 
-    on_transition: Callable[[Instance, Transition], None] | None = None
+    # what the instances report to their owner rather than to the wire: transitions, sync group wishes
+    on_report: Callable[[Instance, Transition | WantMaster], None] | None = None
     unclaimed: Counter[Drop] = field(default_factory=Counter)  # drops before an instance was known
 
     def __post_init__(self) -> None:
@@ -287,10 +289,12 @@ class Driver:
                     except OSError as error:
                         unit.send_errors += 1
                         log.warning("(%s) GARP/NA not sent: %s", instance.params.name, error)
-        elif isinstance(action, Transition):
-            log.info("(%s) Entering %s STATE (%s)", instance.params.name, action.new.value, action.reason)
-            if self.on_transition is not None:
-                self.on_transition(instance, action)
+        else:
+            if isinstance(action, Transition):
+                name, state = instance.params.name, action.new.value
+                log.info("(%s) Entering %s STATE (%s)", name, state, action.reason)
+            if self.on_report is not None:
+                self.on_report(instance, action)
 
     async def _change_addresses(self, unit: Unit, add: bool, addresses: list, routes: list) -> None:
         name = unit.instance.params.name

@@ -31,6 +31,16 @@ any         Fault (keepalived's FAULT)  as Shutdown, but → Fault; Fault cleare
 any         Reload changed parameters   adopt them; a Master re-advertises and re-adds/announces VIPs
 ==========  ==========================  ==========================================================
 
+keepalived's vrrp_sync_group: a member's Master_Down_Timer does not make it Master on its own; it
+reports :class:`WantMaster` and the group moves when every member is ready (``sync_master``).
+A member that leaves Master makes the others follow (``sync_backup``):
+
+==========  ==========================  ==========================================================
+Backup      Master_Down_Timer, member   ready, WantMaster (no timer: the group decides)
+Backup      sync_master                 as Master_Down_Timer fires → Master
+Master      sync_backup                 remove VIPs, Master_Down_Timer = MDI → Backup
+==========  ==========================  ==========================================================
+
 Timers (RFC 5798 §6.1 for v3, RFC 3768 §6.1 for v2), in seconds:
   v3: Skew_Time = (256 − Priority) × Master_Adver_Interval / 256
   v2: Skew_Time = (256 − Priority) / 256
@@ -102,7 +112,12 @@ class Transition:
     reason: str
 
 
-Action = SendAdvert | AddVips | RemoveVips | Announce | Transition
+@dataclass(frozen=True, slots=True)
+class WantMaster:
+    """A sync group member's Master_Down_Timer ran out: the group decides (see ``sync_master``)."""
+
+
+Action = SendAdvert | AddVips | RemoveVips | Announce | Transition | WantMaster
 
 
 @dataclass
@@ -129,6 +144,8 @@ class Instance:
         self.counters = Counters()
         self.master_address: IPAddress | None = None  # who we last accepted as master
         self.master_adver_interval = params.advert_int
+        self.sync_group = False  # member of a vrrp_sync_group: Master_Down only makes it ready
+        self.ready = False  # a member whose Master_Down_Timer ran out, waiting for its group
         self._auth_type = AUTH_PASS if params.auth_pass is not None else AUTH_NONE
         self._auth_data = pass_auth_data(params.auth_pass) if params.auth_pass is not None else bytes(8)
         self._advertised = frozenset(params.advertised)
@@ -209,11 +226,27 @@ class Instance:
         self.priority = priority
         return self._advertise(now) if self.state is State.MASTER else []
 
+    def sync_master(self, now: float) -> list[Action]:
+        """The sync group goes Master together: every member is ready or Master already."""
+        if self.state is not State.BACKUP:
+            return []
+        return self._become_master(now, "sync group")
+
+    def sync_backup(self, now: float) -> list[Action]:
+        """Another member of the sync group left Master: follow it."""
+        if self.state is not State.MASTER:
+            return []
+        return [RemoveVips(), *self._become_backup(now, "sync group")]
+
     def timer(self, now: float) -> list[Action]:
         """Run every timer that is due at ``now``."""
         actions: list[Action] = []
         if self._master_down_at is not None and now >= self._master_down_at:
-            actions += self._become_master(now, "master down")
+            if self.sync_group:
+                self._master_down_at, self.ready = None, True
+                actions.append(WantMaster())
+            else:
+                actions += self._become_master(now, "master down")
         if self._adver_at is not None and now >= self._adver_at:
             due = self._adver_at
             actions += self._advertise(now)
@@ -275,7 +308,7 @@ class Instance:
 
     def _backup_hears(self, src: IPAddress, advert: Advert, now: float) -> list[Action]:
         if advert.priority == STOP_PRIORITY:
-            self._master_down_at = now + self.skew_time
+            self._master_down_at, self.ready = now + self.skew_time, False
             return []
         if advert.priority > self.priority:
             self._preempt_at = None
@@ -284,7 +317,7 @@ class Instance:
         self.master_address = src
         if self.params.version == 3:
             self.master_adver_interval = advert.interval_cs / 100
-        self._master_down_at = now + self.master_down_interval
+        self._master_down_at, self.ready = now + self.master_down_interval, False
         return []
 
     def _tolerate(self, now: float) -> bool:
@@ -337,6 +370,7 @@ class Instance:
     def _become_master(self, now: float, reason: str) -> list[Action]:
         old, self.state = self.state, State.MASTER
         self._master_down_at = self._preempt_at = None
+        self.ready = False
         self.master_address = self.local_address
         self.counters.became_master += 1
         actions = [*self._advertise(now), AddVips(), Announce(self.params.garp_repeat)]
@@ -347,6 +381,7 @@ class Instance:
     def _become_backup(self, now: float, reason: str) -> list[Action]:
         old, self.state = self.state, State.BACKUP
         self._adver_at = self._garp_at = self._refresh_at = None
+        self.ready = False
         if old is not State.MASTER:
             self.master_adver_interval = self.params.advert_int
         self._master_down_at = now + self.master_down_interval
@@ -359,7 +394,7 @@ class Instance:
         actions: list[Action] = []
         if old is State.MASTER:
             actions += [*self._advertise(now, STOP_PRIORITY), RemoveVips()]
-        self.state = new
+        self.state, self.ready = new, False
         self._adver_at = self._master_down_at = self._garp_at = self._refresh_at = self._preempt_at = None
         self.master_address = None
         return [*actions, Transition(old, new, reason)]
