@@ -128,3 +128,10 @@ def test_broken_config_is_refused_with_its_line_and_a_valid_change_applies_in_pl
     zero = {(vrid, prio) for _, vrid, prio in adverts(packets) if prio == 0}
     assert zero == {(53, 0)}  # only the removed instance said goodbye
     assert (51, 120) in {(vrid, prio) for _, vrid, prio in adverts(packets)}
+
+    daemon.conf.write_text(changed.replace(f"{VIP}\n", ""))  # VI_1 keeps only .101
+    result = daemon.ctl("reload")
+    assert result.stdout.strip() == "reloaded; unchanged: VI_4; changed: VI_1 (vips)"
+    assert not h1.has_address(ADDRESS) and h1.has_address("198.51.100.101")
+    assert daemon.state("VI_1") == "MASTER"
+    assert daemon.request("stats")[0]["transitions"] == transitions

@@ -44,7 +44,18 @@ def start_trackers(
         runners.append(FileWatcher(track_file, lambda n, v: apply(tracking.file_value(n, v))).run())
     if interfaces := tracking.watched(INTERFACE):
         runners.append(LinkMonitor(interfaces, lambda i, up: apply(tracking.link_state(i, up))).run())
-    return [asyncio.create_task(runner) for runner in runners]
+    return [watched(asyncio.create_task(runner)) for runner in runners]
+
+
+def watched(task: asyncio.Task) -> asyncio.Task:
+    """``task``, whose crash (a bug) is logged at once instead of silently ending what it runs."""
+
+    def report(done: asyncio.Task) -> None:
+        if not done.cancelled() and done.exception() is not None:
+            log.error("%s crashed", done.get_coro().__qualname__, exc_info=done.exception())
+
+    task.add_done_callback(report)
+    return task
 
 
 async def cancel(tasks: list[asyncio.Task]) -> None:
@@ -77,7 +88,7 @@ class Notifications:
         if settings is not None:
             self.mailer = Mailer(settings)
         self.notifier = Notifier(config, ScriptPolicy.from_global_defs(defs), self.fifos, self.mailer)
-        self._task = asyncio.create_task(self._run(after))
+        self._task = watched(asyncio.create_task(self._run(after)))
 
     async def _run(self, after: asyncio.Task | None) -> None:
         if after is not None:

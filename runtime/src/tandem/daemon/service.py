@@ -26,7 +26,7 @@ from tandem.control.protocol import (
     Subscription,
     TransitionEvent,
 )
-from tandem.daemon.runners import Notifications, cancel, start_trackers
+from tandem.daemon.runners import Notifications, cancel, start_trackers, watched
 from tandem.notify.notifier import NotifyEvent
 from tandem.reload import plan_reload
 from tandem.systemd import SystemdNotifier
@@ -80,7 +80,7 @@ class Service:
         for name in self.driver.units:
             self._reconcile(name)
         self._trackers = start_trackers(self.config, self.tracking, self._apply)
-        self._retry = asyncio.create_task(self._retry_unprepared())
+        self._retry = watched(asyncio.create_task(self._retry_unprepared()))
 
     async def stop(self) -> None:
         self._retry.cancel()
