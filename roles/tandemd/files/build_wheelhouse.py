@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Build (once per runtime source state) the wheelhouse the tandemd role installs on offline targets.
 
 Runs on the controller with the controller's Python. The runtime source (``runtime/`` in the collection)
