@@ -56,18 +56,15 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Validate the VRRP design and plan it
-  hosts: loadbalancers
-  gather_facts: false
-  tasks:
-    - name: Plan all VRRP groups and active-active sets of the inventory
-      tandem.ha.vrrp_plan:
-      run_once: true
-      register: tandem_plan
+# In a play over the load balancers: plan once for the whole inventory, every host sees the result.
+- name: Plan all VRRP groups and active-active sets of the inventory
+  tandem.ha.vrrp_plan:
+  run_once: true
+  register: tandem_plan
 
-    - name: Show the instances this host runs
-      ansible.builtin.debug:
-        var: tandem_plan.plan.hosts[inventory_hostname].instances
+- name: Show the instances this host runs
+  ansible.builtin.debug:
+    var: tandem_plan.plan.hosts[inventory_hostname].instances
 
 - name: Validate a design given explicitly instead of the inventory variables
   tandem.ha.vrrp_plan:
@@ -78,7 +75,6 @@ EXAMPLES = r"""
         vips: [198.51.100.10/24]
         members: [lb1, lb2]
     active_active: []
-  run_once: true
 """
 
 RETURN = r"""
