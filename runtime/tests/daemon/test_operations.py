@@ -152,6 +152,17 @@ def test_missing_interface_is_fault_and_recovers_with_systemd_dump_metrics_and_w
     assert 'tandem_vrrp_state{instance="VI_2",state="MASTER"} 1.0' in metrics
     assert 'tandem_vrrp_priority{instance="VI_1"} 100.0' in metrics
 
+    h1.ip("link", "del", "late0")  # and the interface comes back as a new link: reopened, not stale
+    gone = "fault: no interface late0"
+    assert wait_for(lambda: daemon.status()["VI_2"]["reason"] == gone, 1.0 + MARGIN)
+    assert "(VI_2) interface late0 is gone: reopening when it is back" in daemon.log_text()
+    h1.ip("link", "add", "late0", "type", "veth", "peer", "name", "late1")
+    h1.ip("addr", "add", "203.0.113.1/24", "dev", "late0")
+    for link in ("late1", "late0"):
+        h1.ip("link", "set", link, "up")
+    assert wait_for(lambda: h1.has_address("203.0.113.102"), 1.0 + MDI + MARGIN)
+    assert daemon.state("VI_2") == "MASTER"
+
     notifications(systemd)
     daemon.signal(signal.SIGHUP)
     assert wait_for(lambda: "reloaded: unchanged: VI_1, VI_2" in daemon.log_text(), 5)

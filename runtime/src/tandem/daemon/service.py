@@ -36,7 +36,7 @@ from tandem.vrrp.instance import Instance, State, Transition, WantMaster
 from tandem.vrrp.params import params_from_config
 
 log = logging.getLogger("tandem")
-PREPARE_RETRY = 1.0  # seconds between attempts to open an instance whose interface/address is missing
+PREPARE_RETRY = 1.0  # seconds between checks of FAULT instances' interfaces (missing, re-created)
 IN_PLACE = {"vips", "timers"}  # reload aspects the instance itself adopts (priority is tracking's)
 
 
@@ -98,6 +98,9 @@ class Service:
     async def _retry_unprepared(self) -> None:
         while True:
             await asyncio.sleep(PREPARE_RETRY)
+            for name, unit in list(self.driver.units.items()):
+                if unit.instance.state is State.FAULT:
+                    await self.driver.revalidate(name)
             for name in list(self.driver.unprepared):
                 if await self.driver.prepare(name):
                     log.info("(%s) interface and address available again", name)

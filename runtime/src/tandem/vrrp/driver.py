@@ -147,12 +147,41 @@ class Driver:
             unit.timer.cancel()
         del self.units[name]
         self.unprepared.pop(name, None)
+        self._release(unit)
+
+    async def revalidate(self, name: str) -> None:
+        """Drop the I/O of ``name`` (not running) if its interface is gone or was re-created, so that
+        :meth:`prepare` opens it anew; every instance sharing that socket is released with it."""
+        unit = self.units[name]
+        if unit.sock is None:
+            return
+        try:
+            index = (await self._netlink.interface(unit.sock.ifname)).index
+        except LookupError:
+            index = None
+        if index == unit.sock.ifindex:
+            return
+        reason = f"interface {unit.sock.ifname} {'is gone' if index is None else 'was re-created'}"
+        self._loop.remove_reader(unit.sock.fileno())
+        del self._sockets[unit.key[0]]
+        if (link := self._links.pop(unit.sock.ifname, None)) is not None:
+            link.close()
+        for other in [u for u in self.units.values() if u.sock is unit.sock]:
+            self._release(other)
+            self.unprepared[other.instance.params.name] = reason
+        log.warning("(%s) %s: reopening when it is back", name, reason)
+
+    def _release(self, unit: Unit) -> None:
+        """Forget ``unit``'s I/O; its socket closes with the last unit using it."""
+        sock, unit.sock = unit.sock, None
         if self._receivers.get(unit.key) is unit:
             del self._receivers[unit.key]
-        key = unit.key[0]
-        if unit.sock is not None and not any(u.sock is unit.sock for u in self.units.values()):
-            self._loop.remove_reader(unit.sock.fileno())
-            self._sockets.pop(key).close()
+        if sock is None or any(u.sock is sock for u in self.units.values()):
+            return
+        if self._sockets.get(unit.key[0]) is sock:
+            self._loop.remove_reader(sock.fileno())
+            del self._sockets[unit.key[0]]
+        sock.close()
 
     async def close(self) -> None:
         """Shutdown every instance and release every resource."""
