@@ -122,7 +122,8 @@ def test_broken_config_is_refused_with_its_line_and_a_valid_change_applies_in_pl
     assert h1.has_address(ADDRESS) and h1.has_address("198.51.100.101")
     assert not h1.has_address("198.51.100.103")  # released
     status = daemon.status()
-    assert (status["VI_1"]["state"], status["VI_1"]["priority"]) == ("MASTER", 120)
+    vi_1 = status["VI_1"]
+    assert (vi_1["state"], vi_1["priority"], vi_1["base_priority"]) == ("MASTER", 120, 120)
     assert "VI_3" not in status
     assert daemon.request("stats")[0]["transitions"] == transitions  # VI_1 never left MASTER
     zero = {(vrid, prio) for _, vrid, prio in adverts(packets) if prio == 0}

@@ -216,6 +216,8 @@ def test_update_on_master_readvertises_new_vips_and_adds_them():
     assert instance.receive(packet(advert_from(more, 50)), 0.06)[0] == SendAdvert(advert_from(more, 100))
     assert instance.receive(packet(advert_from(V3, 50)), 0.07) == []
     assert instance.counters.drops[Drop.ADDRESS_LIST] == 1
+    assert instance.update(replace(more, priority=150, advert_int=0.2), 0.08) == []  # same addresses
+    assert instance.params.priority == 150 and instance.priority == 100
 
 
 def test_update_on_backup_keeps_state_and_sends_nothing():

@@ -37,7 +37,7 @@ from tandem.vrrp.params import params_from_config
 
 log = logging.getLogger("tandem")
 PREPARE_RETRY = 1.0  # seconds between checks of FAULT instances' interfaces (missing, re-created)
-IN_PLACE = {"vips", "timers"}  # reload aspects the instance itself adopts (priority is tracking's)
+IN_PLACE = {"priority", "vips", "timers"}  # reload aspects carried by InstanceParams
 
 
 def errors_of(result) -> list[str]:
@@ -98,13 +98,14 @@ class Service:
     async def _retry_unprepared(self) -> None:
         while True:
             await asyncio.sleep(PREPARE_RETRY)
-            for name, unit in list(self.driver.units.items()):
-                if unit.instance.state is State.FAULT:
-                    await self.driver.revalidate(name)
-            for name in list(self.driver.unprepared):
-                if await self.driver.prepare(name):
-                    log.info("(%s) interface and address available again", name)
-                    self._reconcile(name)
+            async with self._reload_lock:  # a reload adds and removes instances
+                for name, unit in list(self.driver.units.items()):
+                    if unit.instance.state is State.FAULT:
+                        await self.driver.revalidate(name)
+                for name in list(self.driver.unprepared):
+                    if await self.driver.prepare(name):
+                        log.info("(%s) interface and address available again", name)
+                        self._reconcile(name)
 
     # --- tracking ---------------------------------------------------------------------------
 
@@ -195,11 +196,11 @@ class Service:
             return ReloadOutcome(False, tuple(errors))
         new = result.config
         plan = plan_reload(self.config, new)
+        await cancel(self._trackers)  # first: none of them may report on an instance being removed
         for name in (*plan.removed, *plan.restarted):
             self._leaving[name] = "DELETED" if name in plan.removed else "STOP"
             await self.driver.remove(name)
             del self.history[name]
-        await cancel(self._trackers)
         closing = asyncio.create_task(self.notifications.close())
         self.notifications = Notifications(new, after=closing)
         old_tracking, self.config = self.tracking, new

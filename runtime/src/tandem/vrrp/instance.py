@@ -204,14 +204,19 @@ class Instance:
         """A reload changed this instance in place (same VRID, interface, family, version, auth).
 
         The effective priority is left to the caller (tracking derives it from the new base priority
-        and follows with :meth:`set_priority`). A Master advertises the new VIP list at once and adds and
-        announces its addresses, so added VIPs appear without a flap; the driver removes dropped ones.
+        and follows with :meth:`set_priority`). When the addresses changed, a Master advertises the new
+        VIP list at once and adds and announces its addresses, so added VIPs appear without a flap; the
+        driver removes dropped ones.
         """
         old, self.params = self.params, params
         self._advertised = frozenset(params.advertised)
         if self.state is State.BACKUP and old.advert_int != params.advert_int:
             self.master_adver_interval = params.advert_int
-        if self.state is not State.MASTER:
+
+        def addresses(p: InstanceParams):
+            return p.vips, p.excluded_vips, p.routes
+
+        if self.state is not State.MASTER or addresses(old) == addresses(params):
             return []
         self._refresh_at = now + params.garp_refresh if params.garp_refresh > 0 else None
         return [*self._advertise(now), AddVips(), Announce(params.garp_repeat)]
