@@ -4,6 +4,10 @@ One raw socket per (interface, family) is shared by the instances on it; receive
 instance of their VRID. Each instance has one timer armed with ``loop.call_at`` at its own monotonic
 deadline (``loop.time()`` is ``time.monotonic()``), so advert cadence never drifts.
 
+Instances are added, updated in place and removed by name (reloads); one whose interface or source
+address is missing stays *unprepared* until :meth:`Driver.prepare` succeeds. Transitions and sync
+group wishes go to ``on_report``: deciding about them is the owner's business.
+
 Actions run in the order returned. Sends happen at once inside the callback; netlink changes are
 awaited, so an instance's later actions (its GARP/NA after adding addresses, or a removal that
 follows an add) queue behind them and never overtake.
