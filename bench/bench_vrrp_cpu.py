@@ -93,8 +93,8 @@ def run() -> str:
     return (
         "## VRRP CPU per advert and RSS, 200 instances\n\n"
         "µs of CPU (utime + stime, from schedstat, of the daemon's process tree) per advert sent "
-        "(master) or received (backup), CPU % of one core, and RSS in MB; min / median / max, pairs of daemons alternating "
-        f"(ABAB). {load_note()}.\n\n" + table(header, rows)
+        "(master) or received (backup), CPU % of one core, and RSS in MB; min / median / max, pairs of "
+        f"daemons alternating (ABAB). {load_note()}.\n\n" + table(header, rows)
     )
 
 
