@@ -13,7 +13,7 @@ description:
   - Steers the C(tandemd) running on the target through C(tandemctl maintenance) without touching its
     configuration. O(mode=force_backup) makes the node give up mastership (priority 1, peers take over),
     O(mode=lower) lowers its effective priority by O(lower_by), O(mode=clear) ends maintenance.
-  - Idempotent: nothing is sent when the instances already are in the asked mode.
+  - Idempotent, nothing is sent when the instances already are in the asked mode.
 author:
   - Tandem team (@tandem)
 options:
@@ -39,8 +39,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reports what would change without sending it.
   diff_mode:
     support: none
+    description: No diff is shown.
 requirements:
   - tandemd running on the target (role M(tandem.ha.tandemd)).
 seealso:

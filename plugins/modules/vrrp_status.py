@@ -43,8 +43,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Only reads; the same in check mode.
   diff_mode:
     support: none
+    description: No diff is shown.
 requirements:
   - tandemd running on the target (role M(tandem.ha.tandemd)).
 """

@@ -138,7 +138,7 @@ def test_status_waits_for_master_and_a_drill_moves_the_vip_and_back(pair, tmp_pa
 
 
 def test_status_reports_an_unknown_instance_a_timeout_and_a_missing_daemon(pair, tmp_path):
-    _, sockets = pair
+    sockets = pair[1]
     results = play(
         tmp_path,
         [
