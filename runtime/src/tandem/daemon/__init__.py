@@ -42,7 +42,6 @@ def write_state(service) -> None:
 
 
 async def _serve(args: argparse.Namespace, config) -> int:
-    from tandem.control.metrics import MetricsServer
     from tandem.control.server import ControlServer
     from tandem.daemon.service import Service
     from tandem.systemd import SystemdNotifier
@@ -65,19 +64,27 @@ async def _serve(args: argparse.Namespace, config) -> int:
     await service.start()
     control = ControlServer(args.control_socket, service)
     metrics = None
+    exit_code = 0
     try:
         await control.start()
         if (listen := config.global_defs.metrics_listen) is not None:
+            # prometheus-client is an optional dependency (extra "metrics"): imported only when asked for.
+            from tandem.control.metrics import MetricsServer
+
             metrics = MetricsServer(service, *listen)
             await metrics.start()
             log.info("metrics on http://%s:%d/metrics", metrics.host, metrics.port)
-    except OSError as error:
+    except (OSError, ImportError) as error:
         log.error("cannot serve the control socket or metrics: %s", error)
-        stopping.set()
-    watchdog = loop.create_task(_watchdog(systemd)) if systemd.watchdog_interval else None
-    log.info("running %d VRRP instance(s); control socket %s", len(service.driver.units), args.control_socket)
-    systemd.ready(f"{len(service.driver.units)} VRRP instance(s)")
-    await stopping.wait()
+        exit_code = 1
+    watchdog = None
+    if exit_code == 0:
+        watchdog = loop.create_task(_watchdog(systemd)) if systemd.watchdog_interval else None
+        log.info(
+            "running %d VRRP instance(s); control socket %s", len(service.driver.units), args.control_socket
+        )
+        systemd.ready(f"{len(service.driver.units)} VRRP instance(s)")
+        await stopping.wait()
     log.info("stopping")
     systemd.stopping()
     if watchdog is not None:
@@ -87,7 +94,7 @@ async def _serve(args: argparse.Namespace, config) -> int:
         await metrics.close()
     await asyncio.gather(*reloads, return_exceptions=True)
     await service.stop()
-    return 0
+    return exit_code
 
 
 async def _watchdog(systemd) -> None:
