@@ -119,7 +119,7 @@ def main() -> int:
             f"every {PROBE_INTERVAL * 1000:.0f} ms"
         )
         probe = demo.start_probe()
-        demo.molecule("side_effect")
+        demo.molecule("side-effect")
         replies, silence = demo.longest_silence(probe)
         banner("5/5 Back to normal after preemption")
         demo.status()
