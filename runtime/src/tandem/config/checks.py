@@ -211,6 +211,10 @@ def _check_sync_groups(config: Config, findings: Findings) -> None:
 
 def _check_virtual_server(config: Config, server: VirtualServer, findings: Findings) -> None:
     name = f"virtual_server {server.label}"
+    # Parsed and checked so a keepalived.conf migrates whole, but nothing serves it yet: say so.
+    findings.warning(
+        server.pos, f"{name}: not supported yet (no load-balancing data plane or health checks); ignored"
+    )
     if server.group is not None and server.group not in {g.name for g in config.virtual_server_groups}:
         findings.error(server.pos, f"{name}: '{server.group}' is not a defined virtual_server_group")
     if server.address is not None and server.port is None:
