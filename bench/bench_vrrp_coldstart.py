@@ -5,7 +5,9 @@ capture decides: an instance has converged once h1 advertises it and h2 never do
 converged at the latest instance's moment. It is watched until h1 holds every VIP and h2 none, then
 HOLD seconds more ("stays so"), at most TIMEOUT seconds. Goal: every start within 2 × MDI.
 Reported from process start (includes each daemon's own start-up) and from the first advert on the
-wire (the protocol's part), with h2's stray adverts and the CPU both daemons burned by then.
+wire (the protocol's part), with h2's stray adverts and the CPU both daemons burned by then. Both
+daemons share one pinned CPU, so each one's start-up is slowed by the other's. The switch capture can
+miss a few % of frames in 200-advert bursts (see harness.WireCapture): stray counts are lower bounds.
 tandemd is started STARTS times; keepalived, whose bad starts take tens of seconds, KEEPALIVED_STARTS
 times, interleaved with tandemd's first ones. Run: ``python -m bench vrrp_coldstart``.
 """
