@@ -28,14 +28,6 @@ options:
   lower_by:
     description: With O(mode=lower), how much to lower the effective priority.
     type: int
-  tandemctl:
-    description: The C(tandemctl) command (a name looked up in PATH, /usr/local/bin and the runtime venv).
-    type: path
-    default: tandemctl
-  socket:
-    description: The daemon's control socket.
-    type: path
-    default: /run/tandem/tandemd.sock
 attributes:
   check_mode:
     support: full
@@ -43,8 +35,8 @@ attributes:
   diff_mode:
     support: none
     description: No diff is shown.
-requirements:
-  - tandemd running on the target (role M(tandem.ha.tandemd)).
+extends_documentation_fragment:
+  - tandem.ha.tandemctl
 seealso:
   - module: tandem.ha.vrrp_status
 """

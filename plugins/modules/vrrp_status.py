@@ -32,14 +32,6 @@ options:
     description: Seconds between two reads while waiting.
     type: float
     default: 0.5
-  tandemctl:
-    description: The C(tandemctl) command (a name looked up in PATH, /usr/local/bin and the runtime venv).
-    type: path
-    default: tandemctl
-  socket:
-    description: The daemon's control socket.
-    type: path
-    default: /run/tandem/tandemd.sock
 attributes:
   check_mode:
     support: full
@@ -47,8 +39,8 @@ attributes:
   diff_mode:
     support: none
     description: No diff is shown.
-requirements:
-  - tandemd running on the target (role M(tandem.ha.tandemd)).
+extends_documentation_fragment:
+  - tandem.ha.tandemctl
 """
 
 EXAMPLES = r"""
