@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -162,3 +163,22 @@ def test_root_namespace_addresses_are_untouched(make_lab):
     before = run(["ip", "-o", "addr"]).stdout
     make_lab(2).close()
     assert run(["ip", "-o", "addr"]).stdout == before
+
+
+def test_a_run_that_leaves_a_lab_behind_fails(tmp_path):
+    leaking = tmp_path / "test_leak.py"
+    leaking.write_text("from tandemlab import Lab\n\ndef test_leak():\n    Lab(1).start()\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "tandemlab.pytest_plugin", str(leaking)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout
+    report = re.search(r"the run left 2 lab namespaces behind \(now removed\): (.+)", result.stdout)
+    assert report, result.stdout
+    left = report.group(1).split(", ")
+    assert all(naming.owner_pid(name) not in (None, os.getpid()) for name in left)
+    assert not set(left) & set(run(["ip", "netns", "list"]).stdout.split())

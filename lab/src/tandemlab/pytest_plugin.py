@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from tandemlab import cleanup, naming
 from tandemlab.topology import Lab
 
 
@@ -29,3 +30,14 @@ def make_lab():
 def lab2(make_lab) -> Lab:
     """Two hosts, h1 and h2."""
     return make_lab(2)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The suite must leave no lab behind: a namespace this run made and did not remove fails the run."""
+    if os.geteuid() != 0:
+        return
+    mine = [name for name in cleanup.lab_namespaces() if naming.owner_pid(name) == os.getpid()]
+    if mine:
+        cleanup.remove_namespaces(mine)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print(f"\ntandemlab: the run left {len(mine)} lab namespaces behind (now removed): {', '.join(mine)}")
