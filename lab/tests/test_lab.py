@@ -107,22 +107,31 @@ def test_loss_drops_about_the_asked_fraction(make_lab):
     assert lab.filter.dropped() == 600 - got
 
 
+def reachable(src, dst) -> bool:
+    """Any of up to 5 pings answered (ARP and a loaded machine may cost the first ones)."""
+    return src.run(["ping", "-c5", "-i0.2", "-W1", dst.ipv4], check=False).returncode == 0
+
+
+def unreachable(src, dst) -> bool:
+    return src.run(["ping", "-c2", "-i0.2", "-W1", dst.ipv4], check=False).returncode != 0
+
+
 def test_partition_and_heal(make_lab):
     lab = make_lab(3)
     h1, h2, h3 = lab.hosts
     lab.partition([h1], [h2, h3])
-    assert h1.run(["ping", "-c1", "-W1", h2.ipv4], check=False).returncode != 0
-    assert h2.run(["ping", "-c1", "-W1", h3.ipv4], check=False).returncode == 0
+    assert unreachable(h1, h2)
+    assert reachable(h2, h3)
     lab.heal()
-    assert h1.run(["ping", "-c1", "-W1", h2.ipv4], check=False).returncode == 0
+    assert reachable(h1, h2)
 
 
 def test_link_down_cuts_the_host_off_and_up_restores_it(lab2):
     h1, h2 = lab2.hosts
     h1.link_down()
-    assert h2.run(["ping", "-c1", "-W1", h1.ipv4], check=False).returncode != 0
+    assert unreachable(h2, h1)
     h1.link_up()
-    assert h2.run(["ping", "-c1", "-W2", h1.ipv4], check=False).returncode == 0
+    assert reachable(h2, h1)
 
 
 def test_processes_are_stopped_by_pid(lab2):
