@@ -197,6 +197,7 @@ class Service:
         new = result.config
         plan = plan_reload(self.config, new)
         await cancel(self._trackers)  # first: none of them may report on an instance being removed
+        self.driver.forget_interfaces()
         for name in (*plan.removed, *plan.restarted):
             self._leaving[name] = "DELETED" if name in plan.removed else "STOP"
             await self.driver.remove(name)

@@ -2,7 +2,13 @@
 
 One raw socket per (interface, family) is shared by the instances on it; received packets go to the
 instance of their VRID. Each instance has one timer armed with ``loop.call_at`` at its own monotonic
-deadline (``loop.time()`` is ``time.monotonic()``), so advert cadence never drifts.
+deadline (``loop.time()`` is ``time.monotonic()``), so advert cadence never drifts. A handle that
+would fire before the deadline is kept rather than re-armed (a backup's deadline moves later with
+every advert); it re-arms when it fires early. Master_Down_Timer is woken ``TAKEOVER_LEAD`` early
+and the rest slept precisely: the loop's timers fire up to a millisecond late (epoll's resolution).
+
+Interfaces are looked up once and cached; :meth:`Driver.revalidate` refreshes an entry, a failed
+:meth:`Driver.prepare` drops its interface's, and :meth:`Driver.forget_interfaces` drops them all.
 
 Instances are added, updated in place and removed by name (reloads); one whose interface or source
 address is missing stays *unprepared* until :meth:`Driver.prepare` succeeds. Transitions and sync
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +52,7 @@ from tandem.vrrp.sockets import LinkSocket, VrrpSocket
 log = logging.getLogger("tandem.vrrp")
 
 SocketKey = tuple[str, int]  # (interface, family)
+TAKEOVER_LEAD = 0.0015  # s: how early the loop wakes for Master_Down_Timer; slept away with time.sleep
 
 
 class DriverError(Exception):
@@ -90,6 +98,7 @@ class Driver:
         self._receivers: dict[tuple[SocketKey, int], Unit] = {}
         self._sockets: dict[SocketKey, VrrpSocket] = {}
         self._links: dict[str, LinkSocket] = {}
+        self._interfaces: dict[str, Interface] = {}
 
     @property
     def instances(self) -> list[Instance]:
@@ -117,6 +126,7 @@ class Driver:
         try:
             await self._prepare(unit)
         except (DriverError, OSError) as error:
+            self._interfaces.pop(unit.instance.params.interface, None)  # look again at the next try
             if self.unprepared.get(name) != str(error):
                 log.error("(%s) cannot run: %s", name, error)
             self.unprepared[name] = str(error)
@@ -159,9 +169,10 @@ class Driver:
         unit = self.units[name]
         if unit.sock is None:
             return
+        self._interfaces.pop(unit.sock.ifname, None)
         try:
-            index = (await self._netlink.interface(unit.sock.ifname)).index
-        except LookupError:
+            index = (await self._interface(unit.sock.ifname)).index
+        except DriverError:
             index = None
         if index == unit.sock.ifindex:
             return
@@ -186,6 +197,10 @@ class Driver:
             self._loop.remove_reader(sock.fileno())
             del self._sockets[unit.key[0]]
         sock.close()
+
+    def forget_interfaces(self) -> None:
+        """Look interfaces up afresh from now on (a reload may follow changed links)."""
+        self._interfaces.clear()
 
     async def close(self) -> None:
         """Shutdown every instance and release every resource."""
@@ -213,10 +228,13 @@ class Driver:
     # --- set-up ---------------------------------------------------------------------------------
 
     async def _interface(self, name: str) -> Interface:
+        if (cached := self._interfaces.get(name)) is not None:
+            return cached
         try:
-            return await self._netlink.interface(name)
+            found = self._interfaces[name] = await self._netlink.interface(name)
         except LookupError as error:
             raise DriverError(str(error)) from None
+        return found
 
     async def _prepare(self, unit: Unit) -> None:
         params = unit.instance.params
@@ -279,7 +297,31 @@ class Driver:
 
     def _on_timer(self, unit: Unit) -> None:
         unit.timer = None
-        self._dispatch(unit, unit.instance.timer(self._loop.time()))
+        instance, now = unit.instance, self._loop.time()
+        deadline = instance.deadline
+        if deadline is not None and deadline > now:
+            if deadline != instance.master_down_at or deadline - now > TAKEOVER_LEAD:
+                self._arm(unit)
+                return
+            time.sleep(deadline - now)
+            now = self._loop.time()
+        self._dispatch(unit, instance.timer(now))
+
+    def _arm(self, unit: Unit) -> None:
+        """Make sure a timer handle fires by ``unit``'s deadline (early for Master_Down_Timer)."""
+        instance = unit.instance
+        deadline = instance.deadline
+        if deadline is None:
+            if unit.timer is not None:
+                unit.timer.cancel()
+                unit.timer = None
+            return
+        when = deadline - TAKEOVER_LEAD if deadline == instance.master_down_at else deadline
+        if unit.timer is not None:
+            if unit.timer.when() <= when:
+                return
+            unit.timer.cancel()
+        unit.timer = self._loop.call_at(when, self._on_timer, unit)
 
     # --- actions out ----------------------------------------------------------------------------
 
@@ -290,10 +332,7 @@ class Driver:
                 self._do(unit, actions.pop(0))
         if actions:
             unit.busy = self._loop.create_task(self._do_after(unit, actions, previous))
-        if unit.timer is not None:
-            unit.timer.cancel()
-        deadline = unit.instance.deadline
-        unit.timer = None if deadline is None else self._loop.call_at(deadline, self._on_timer, unit)
+        self._arm(unit)
 
     async def _do_after(self, unit: Unit, actions: list[Action], previous: asyncio.Task | None) -> None:
         if previous is not None:

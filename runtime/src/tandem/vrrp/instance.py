@@ -169,6 +169,11 @@ class Instance:
         return 3 * interval + self.skew_time
 
     @property
+    def master_down_at(self) -> float | None:
+        """When Master_Down_Timer runs out (None: not running)."""
+        return self._master_down_at
+
+    @property
     def deadline(self) -> float | None:
         """When :meth:`timer` must be called next (None: nothing pending)."""
         pending = [
