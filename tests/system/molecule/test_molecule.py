@@ -115,17 +115,24 @@ SCENARIOS = {
 }
 
 
-@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
-def test_scenario(lab: Lab, scenario: str) -> None:
-    proc = lab.molecule("test", "-s", scenario)
+def check_scenario(
+    lab: Lab, scenario: str, steps: tuple[str, ...], texts: tuple[str, ...], timeout: int = 900
+) -> str:
+    """Run ``molecule test -s SCENARIO``; assert success, the given steps and texts, and a clean destroy."""
+    proc = lab.molecule("test", "-s", scenario, timeout=timeout)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"molecule test -s {scenario} failed:\n{_log(proc)}"
-    steps, texts = SCENARIOS[scenario]
     for step in steps:
         assert f"{step}: Executed: Successful" in out, f"{step} did not run"
     for text in texts:
         assert text in out, f"{text!r} missing from the output"
     assert not lab.cleanup(), "molecule destroy left containers or namespaces behind"
+    return out
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_scenario(lab: Lab, scenario: str) -> None:
+    check_scenario(lab, scenario, *SCENARIOS[scenario])
 
 
 def test_verify_fails_on_a_wrong_vip(lab: Lab) -> None:
