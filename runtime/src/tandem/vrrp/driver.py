@@ -289,9 +289,9 @@ class Driver:
                 self.unclaimed[Drop.VRID] += 1
                 continue
             counters = unit.instance.counters
-            drops = counters.drops.total()
+            accepted = counters.adverts_received
             self._dispatch(unit, unit.instance.receive(packet, self._loop.time()))
-            if counters.drops.total() != drops:
+            if counters.adverts_received == accepted:
                 name, reason = unit.instance.params.name, counters.last_drop.value
                 log.debug("(%s) dropped a packet from %s: %s", name, packet.src, reason)
 

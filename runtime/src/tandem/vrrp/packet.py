@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 from ipaddress import IPv4Address, ip_address
 
 from tandem.config.model import IPAddress
@@ -25,6 +26,10 @@ AUTH_DATA_LEN = 8  # VRRPv2 carries 8 octets of authentication data, whatever th
 
 _HEADER = struct.Struct("!BBBBBBH")  # version/type, vrid, priority, count, v2 auth|v3 rsvd+interval, csum
 _IPV4_HEADER = struct.Struct("!BBHHHBBH4s4s")
+
+# Peers send the same few addresses over and over; building an ip_address costs more than the rest
+# of a packet's checks. Bounded, so random addresses from the wire cannot grow it.
+_address = lru_cache(maxsize=1024)(ip_address)
 
 
 class Drop(enum.Enum):
@@ -85,9 +90,11 @@ def internet_checksum(data: bytes) -> int:
     """RFC 1071 one's-complement sum, as an int to put on the wire."""
     if len(data) % 2:
         data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
+    # 2**16 ≡ 1 (mod 0xFFFF): the number the bytes spell is congruent to the sum of their 16-bit words,
+    # and the folded one's-complement sum is that residue, except 0xFFFF for non-zero data
+    total = int.from_bytes(data, "big") % 0xFFFF
+    if total == 0 and data.count(0) != len(data):
+        total = 0xFFFF
     return ~total & 0xFFFF
 
 
@@ -147,7 +154,7 @@ def decode(packet: Received) -> Advert:
     if not valid:
         raise Dropped(Drop.CHECKSUM)
     end = _HEADER.size + count * address_len
-    addresses = tuple(ip_address(data[i : i + address_len]) for i in range(_HEADER.size, end, address_len))
+    addresses = tuple(_address(data[i : i + address_len]) for i in range(_HEADER.size, end, address_len))
     if version == 2:
         return Advert(2, vrid, priority, sixth * 100, addresses, fifth, data[end:])
     return Advert(3, vrid, priority, ((fifth & 0x0F) << 8) | sixth, addresses)
@@ -162,7 +169,7 @@ def split_ipv4(datagram: bytes) -> Received:
     if version_ihl >> 4 != 4 or proto != IPPROTO_VRRP or header_len < 20 or header_len > len(datagram):
         raise Dropped(Drop.NOT_VRRP)
     end = min(total, len(datagram)) if total >= header_len else len(datagram)
-    return Received(IPv4Address(src), IPv4Address(dst), ttl, datagram[header_len:end])
+    return Received(_address(src), _address(dst), ttl, datagram[header_len:end])
 
 
 def ipv4_header(src: IPv4Address, dst: IPv4Address, payload_len: int, ttl: int = VRRP_TTL) -> bytes:
