@@ -1,5 +1,6 @@
 """The lab demo (``scripts/demo.sh``): deploy with the collection onto local systemd hosts, then drill a
-failover while a client keeps pinging the VIP, and say how long the client went unanswered.
+failover and a rolling upgrade while a client keeps pinging the VIP, and say how long the client went
+unanswered.
 
 The hosts, the design and the plays are molecule's ``demo`` scenario (molecule/demo): two podman
 containers running systemd on our own network namespaces, one VRRP group per address family, and the
@@ -115,7 +116,8 @@ def main() -> int:
         banner("3/5 What the daemons say (tandemctl status): tandem-a masters both VIPs")
         demo.status()
         banner(
-            f"4/5 Failover drill (playbooks/failover_drill.yml) while the client pings {VIP} "
+            "4/5 Failover drill (playbooks/failover_drill.yml), then a rolling upgrade "
+            f"(playbooks/rolling_upgrade.yml), while the client pings {VIP} "
             f"every {PROBE_INTERVAL * 1000:.0f} ms"
         )
         probe = demo.start_probe()
@@ -125,7 +127,7 @@ def main() -> int:
         demo.status()
         print(
             f"\nThe client got {replies} replies from {VIP}; the longest time without one was "
-            f"{silence * 1000:.0f} ms while the VIP moved from tandem-a to tandem-b and back."
+            f"{silence * 1000:.0f} ms while the VIP moved from tandem-a to tandem-b and back, twice."
         )
     finally:
         banner("Tearing the lab down")
