@@ -27,9 +27,10 @@ AUTH_DATA_LEN = 8  # VRRPv2 carries 8 octets of authentication data, whatever th
 _HEADER = struct.Struct("!BBBBBBH")  # version/type, vrid, priority, count, v2 auth|v3 rsvd+interval, csum
 _IPV4_HEADER = struct.Struct("!BBHHHBBH4s4s")
 
-# Peers send the same few addresses over and over; building an ip_address costs more than the rest
-# of a packet's checks. Bounded, so random addresses from the wire cannot grow it.
-_address = lru_cache(maxsize=1024)(ip_address)
+# ip_address for what arrives from the wire (packed bytes or text): peers send the same few addresses
+# over and over, and building one costs more than the rest of a packet's checks. Bounded, so random
+# addresses from the wire cannot grow it.
+cached_ip_address = lru_cache(maxsize=1024)(ip_address)
 
 
 class Drop(enum.Enum):
@@ -154,7 +155,9 @@ def decode(packet: Received) -> Advert:
     if not valid:
         raise Dropped(Drop.CHECKSUM)
     end = _HEADER.size + count * address_len
-    addresses = tuple(_address(data[i : i + address_len]) for i in range(_HEADER.size, end, address_len))
+    addresses = tuple(
+        cached_ip_address(data[i : i + address_len]) for i in range(_HEADER.size, end, address_len)
+    )
     if version == 2:
         return Advert(2, vrid, priority, sixth * 100, addresses, fifth, data[end:])
     return Advert(3, vrid, priority, ((fifth & 0x0F) << 8) | sixth, addresses)
@@ -169,7 +172,7 @@ def split_ipv4(datagram: bytes) -> Received:
     if version_ihl >> 4 != 4 or proto != IPPROTO_VRRP or header_len < 20 or header_len > len(datagram):
         raise Dropped(Drop.NOT_VRRP)
     end = min(total, len(datagram)) if total >= header_len else len(datagram)
-    return Received(_address(src), _address(dst), ttl, datagram[header_len:end])
+    return Received(cached_ip_address(src), cached_ip_address(dst), ttl, datagram[header_len:end])
 
 
 def ipv4_header(src: IPv4Address, dst: IPv4Address, payload_len: int, ttl: int = VRRP_TTL) -> bytes:

@@ -13,7 +13,7 @@ import struct
 from ipaddress import IPv6Address
 
 from tandem.config.model import IPAddress
-from tandem.vrrp.packet import IPPROTO_VRRP, VRRP_TTL, Received, ipv4_header, split_ipv4
+from tandem.vrrp.packet import IPPROTO_VRRP, VRRP_TTL, Received, cached_ip_address, ipv4_header, split_ipv4
 
 TOS_INTERNETWORK_CONTROL = 0xC0
 _RECV_SIZE = 4096
@@ -83,8 +83,8 @@ class VrrpSocket:
             if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_HOPLIMIT:
                 (hop_limit,) = struct.unpack("@i", value[:4])
             elif level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO:
-                dst = IPv6Address(value[:16])
-        return Received(IPv6Address(address[0].split("%")[0]), dst, hop_limit, data)
+                dst = cached_ip_address(value[:16])
+        return Received(cached_ip_address(address[0].split("%")[0]), dst, hop_limit, data)
 
 
 class LinkSocket:
