@@ -220,6 +220,20 @@ def test_update_on_master_readvertises_new_vips_and_adds_them():
     assert instance.params.priority == 150 and instance.priority == 100
 
 
+def test_same_advert_again_is_judged_again_after_an_update():
+    instance = started()
+    same = packet(advert_from(V3, 200))
+    for t in (0.1, 0.2):
+        instance.receive(same, t)
+    assert instance.counters.adverts_received == 2
+    assert instance.receive(replace(same, ttl=1), 0.3) == []  # the bytes are the same, the TTL is not
+    assert instance.counters.drops[Drop.TTL] == 1
+    more = replace(V3, vips=(*V3.vips, replace(V3.vips[0], address=IPv4Interface("198.51.100.101/24"))))
+    instance.update(more, 0.4)
+    instance.receive(same, 0.5)
+    assert instance.counters.drops[Drop.ADDRESS_LIST] == 1 and instance.counters.adverts_received == 2
+
+
 def test_update_on_backup_keeps_state_and_sends_nothing():
     instance = started()
     slower = replace(V3, advert_int=0.2, priority=120)

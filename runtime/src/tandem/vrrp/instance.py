@@ -149,6 +149,8 @@ class Instance:
         self._auth_type = AUTH_PASS if params.auth_pass is not None else AUTH_NONE
         self._auth_data = pass_auth_data(params.auth_pass) if params.auth_pass is not None else bytes(8)
         self._advertised = frozenset(params.advertised)
+        # a master sends the same bytes every interval: the last accepted ones skip decoding and checks
+        self._accepted: tuple[tuple[IPAddress, IPAddress, bytes], Advert] | None = None
         self._adver_at: float | None = None
         self._master_down_at: float | None = None
         self._garp_at: float | None = None
@@ -215,6 +217,7 @@ class Instance:
         """
         old, self.params = self.params, params
         self._advertised = frozenset(params.advertised)
+        self._accepted = None
         if self.state is State.BACKUP and old.advert_int != params.advert_int:
             self.master_adver_interval = params.advert_int
 
@@ -298,6 +301,9 @@ class Instance:
             raise Dropped(Drop.NOT_PEER)
         if packet.src == self.local_address:
             raise Dropped(Drop.OWN)
+        seen = (packet.src, packet.dst, packet.payload)
+        if self._accepted is not None and self._accepted[0] == seen:
+            return self._accepted[1]
         advert = decode(packet)
         if advert.version != params.version:
             raise Dropped(Drop.VERSION)
@@ -312,6 +318,7 @@ class Instance:
                 raise Dropped(Drop.INTERVAL)
         if len(advert.addresses) != len(self._advertised) or frozenset(advert.addresses) != self._advertised:
             raise Dropped(Drop.ADDRESS_LIST)
+        self._accepted = (seen, advert)
         return advert
 
     # --- per-state handling of an accepted advert -------------------------------------------
