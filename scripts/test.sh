@@ -11,4 +11,4 @@ bash scripts/setup.sh
 .venv/bin/python -m tandemlab.cleanup
 markers=""
 if [ "${FAST:-0}" = 1 ]; then markers="not slow"; fi
-exec .venv/bin/python -m pytest -m "$markers" "$@"
+exec .venv/bin/python -m pytest -m "$markers" --durations=20 "$@"
