@@ -142,8 +142,9 @@ def test_missing_interface_is_fault_and_recovers_with_systemd_dump_metrics_and_w
     ]
 
     daemon.signal(signal.SIGUSR1)
-    assert wait_for(lambda: "state written to /tmp/tandemd.data" in daemon.log_text(), 5)
-    dump = json.loads(Path("/tmp/tandemd.data").read_text())
+    data_file = Path(daemon.socket).parent / "tandemd.data"
+    assert wait_for(lambda: f"state written to {data_file}" in daemon.log_text(), 5)
+    dump = json.loads(data_file.read_text())
     assert {s["name"]: s["state"] for s in dump["status"]} == {"VI_1": "MASTER", "VI_2": "MASTER"}
     assert {s["name"] for s in dump["stats"]} == {"VI_1", "VI_2"}
 

@@ -2,7 +2,9 @@
 the control socket (and metrics when enabled), talk to systemd, and handle signals:
 
 SIGTERM/SIGINT stop (each Master sends its priority-0 advert before removing its addresses, so a
-backup takes over after Skew_Time), SIGHUP reloads, SIGUSR1 writes the state to :data:`DATA_FILE`.
+backup takes over after Skew_Time), SIGHUP reloads, SIGUSR1 writes the state to ``tandemd.data`` beside the
+control socket (keepalived writes /tmp/keepalived.data; under systemd /tmp is private to the unit, so
+/run/tandem/tandemd.data is where an operator can read it).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import sys
 from pathlib import Path
 
 log = logging.getLogger("tandem")
-DATA_FILE = "/tmp/tandemd.data"  # keepalived's SIGUSR1 habit writes /tmp/keepalived.data
+DATA_FILE_NAME = "tandemd.data"
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
@@ -32,13 +34,13 @@ def _setup_logging(args: argparse.Namespace) -> None:
     log.setLevel(logging.DEBUG if args.log_detail else logging.INFO)
 
 
-def write_state(service) -> None:
+def write_state(service, path: Path) -> None:
     """SIGUSR1: every instance's status and counters as JSON (as ``tandemctl status/stats --json``)."""
     from tandem.control.server import encode
 
     state = json.loads(encode({"status": service.status(), "stats": service.stats()}))
-    Path(DATA_FILE).write_text(json.dumps(state, indent=2) + "\n")
-    log.info("state written to %s", DATA_FILE)
+    path.write_text(json.dumps(state, indent=2) + "\n")
+    log.info("state written to %s", path)
 
 
 async def _serve(args: argparse.Namespace, config) -> int:
@@ -60,7 +62,8 @@ async def _serve(args: argparse.Namespace, config) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     loop.add_signal_handler(signal.SIGHUP, reload)
-    loop.add_signal_handler(signal.SIGUSR1, write_state, service)
+    data_file = Path(args.control_socket).parent / DATA_FILE_NAME
+    loop.add_signal_handler(signal.SIGUSR1, write_state, service, data_file)
     await service.start()
     control = ControlServer(args.control_socket, service)
     metrics = None
