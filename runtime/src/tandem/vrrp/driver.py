@@ -7,8 +7,8 @@ would fire before the deadline is kept rather than re-armed (a backup's deadline
 every advert); it re-arms when it fires early. Master_Down_Timer is woken ``TAKEOVER_LEAD`` early
 and the rest slept precisely: the loop's timers fire up to a millisecond late (epoll's resolution).
 
-Interfaces are looked up once and cached; :meth:`Driver.revalidate` refreshes an entry, a failed
-:meth:`Driver.prepare` drops its interface's, and :meth:`Driver.forget_interfaces` drops them all.
+Interfaces are looked up once and cached; :meth:`Driver.revalidate` looks again (and forgets them
+all when one changed), a failed :meth:`Driver.prepare` forgets its interface, a reload all of them.
 
 Instances are added, updated in place and removed by name (reloads); one whose interface or source
 address is missing stays *unprepared* until :meth:`Driver.prepare` succeeds. Transitions and sync
@@ -176,6 +176,7 @@ class Driver:
             index = None
         if index == unit.sock.ifindex:
             return
+        self.forget_interfaces()  # links changed: the other cached ones may be stale too
         reason = f"interface {unit.sock.ifname} {'is gone' if index is None else 'was re-created'}"
         self._loop.remove_reader(unit.sock.fileno())
         del self._sockets[unit.key[0]]
