@@ -13,7 +13,6 @@ import base64
 import ipaddress
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -39,14 +38,6 @@ class TsigKey:
 
     def named_conf(self) -> str:
         return f'key "{self.name}" {{\n  algorithm {self.algorithm};\n  secret "{self.secret}";\n}};\n'
-
-
-def free_port(address: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on at ``address`` right now (for named, or as a closed port)."""
-    family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
-    with socket.socket(family) as probe:
-        probe.bind((address, 0))
-        return probe.getsockname()[1]
 
 
 def zone_file(zone: str, listen_address: str) -> str:

@@ -1,5 +1,5 @@
 import sys
 from pathlib import Path
 
-# the VRRP lab helpers (how tandemd is started on lab hosts, wait_for, holders) are shared
+# the VRRP lab helpers (how tandemd is started on lab hosts, holders) are shared
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "vrrp"))

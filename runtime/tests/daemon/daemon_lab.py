@@ -11,7 +11,8 @@ import textwrap
 from pathlib import Path
 
 from tandem.control.client import ControlError, request
-from vrrp_lab import TANDEMD, wait_for
+from tandemlab.polling import wait_for
+from vrrp_lab import TANDEMD
 
 TANDEMCTL = [sys.executable, "-m", "tandem.cli.tandemctl"]
 GLOBAL = """\

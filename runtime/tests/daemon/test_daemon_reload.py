@@ -12,7 +12,8 @@ import pytest
 from daemon_lab import GLOBAL, Daemon, instance
 from scapy.layers.l2 import ARP
 from scapy.layers.vrrp import VRRP, VRRPv3
-from vrrp_lab import holders, wait_for
+from tandemlab.polling import wait_for
+from vrrp_lab import holders
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 from daemon_lab import GLOBAL, Daemon, instance
+from tandemlab.polling import wait_for
 from test_tracking import open_fifo, read_lines, script
-from vrrp_lab import wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

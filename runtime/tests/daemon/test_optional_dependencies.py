@@ -8,7 +8,8 @@ import subprocess
 
 import pytest
 from daemon_lab import GLOBAL, Daemon, instance
-from vrrp_lab import TANDEMD, wait_for
+from tandemlab.polling import wait_for
+from vrrp_lab import TANDEMD
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

@@ -7,7 +7,8 @@ import time
 
 import pytest
 from daemon_lab import GLOBAL, Daemon, instance
-from vrrp_lab import holders, wait_for
+from tandemlab.polling import wait_for
+from vrrp_lab import holders
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

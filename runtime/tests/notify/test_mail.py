@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from tandem.config.model import GlobalDefs
 from tandem.notify.mail import Mailer, SmtpSettings
+from tandemlab.ports import free_port
 
 LOOPBACK = "127.0.0.1"
 
@@ -28,12 +29,6 @@ class Inbox:
     async def handle_DATA(self, server, session, envelope):
         self.messages.append((envelope.mail_from, envelope.rcpt_tos, envelope.content.decode()))
         return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ import pytest
 from scapy.layers.inet6 import ICMPv6ND_NA
 from scapy.layers.l2 import ARP
 from scapy.layers.vrrp import VRRP, VRRPv3
-from vrrp_lab import Group, holders, start, wait_for
+from tandemlab.polling import wait_for
+from vrrp_lab import Group, holders, start
 
 pytestmark = [pytest.mark.lab, pytest.mark.interop, pytest.mark.slow]
 

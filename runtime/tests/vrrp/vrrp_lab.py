@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,15 +66,6 @@ def start(kind: str, host, config: str, workdir: Path):
     else:
         argv = [*TANDEMD, "-f", str(conf), "-p", str(pids[0]), "-l", "-D", "-n"]
     return host.spawn(argv, stdout=log, stderr=subprocess.STDOUT)
-
-
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 def holders(hosts, vip: str) -> list[str]:

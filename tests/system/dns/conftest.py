@@ -18,7 +18,8 @@ import dns.query
 import dns.rdatatype
 import pytest
 import yaml
-from tandemlab.bind9 import Bind9, TsigKey, free_port
+from tandemlab.bind9 import Bind9, TsigKey
+from tandemlab.ports import free_port
 from tandemlab.shell import netns_exec
 
 ZONE = "tandem.test"

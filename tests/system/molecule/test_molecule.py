@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tandemlab.cleanup import remove_namespaces
 
 ROOT = Path(__file__).resolve().parents[3]
 HERE = Path(__file__).resolve().parent
@@ -81,12 +82,9 @@ class Lab:
             left.append(name)
             self.run("podman", "rm", "-f", "-t", "2", name)
         netns = Path("/run/netns")
-        for ns in sorted(netns.glob(f"{self.prefix}-*")) if netns.is_dir() else []:
-            left.append(ns.name)
-            for pid in self.run("ip", "netns", "pids", ns.name).stdout.split():
-                self.run("kill", "-9", pid)
-            self.run("ip", "netns", "del", ns.name)
-        return left
+        namespaces = sorted(ns.name for ns in netns.glob(f"{self.prefix}-*")) if netns.is_dir() else []
+        remove_namespaces(namespaces)
+        return left + namespaces
 
 
 @pytest.fixture

@@ -12,11 +12,11 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 import yaml
+from tandemlab.polling import wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -91,15 +91,6 @@ def maintenance(socket: str, mode: str) -> dict:
     return {
         "tandem.ha.vrrp_maintenance": {"socket": socket, "tandemctl": str(BIN / "tandemctl"), "mode": mode}
     }
-
-
-def wait_for(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_status_waits_for_master_and_a_drill_moves_the_vip_and_back(pair, tmp_path):

@@ -23,7 +23,8 @@ from ansible_collections.tandem.ha.plugins.module_utils.dns_rrset import (
     read_records,
     replace_records,
 )
-from tandemlab.bind9 import Bind9, TsigKey, free_port
+from tandemlab.bind9 import Bind9, TsigKey
+from tandemlab.ports import free_port
 
 ZONE = "client.test"
 

@@ -11,7 +11,7 @@ import json
 import pytest
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.tandem.ha.plugins.modules import dns_rrset
-from tandemlab.bind9 import free_port
+from tandemlab.ports import free_port
 
 VALID = {
     "name": "www.example.test",
