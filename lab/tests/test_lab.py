@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from tandemlab import cleanup, naming
@@ -191,3 +193,20 @@ def test_a_run_that_leaves_a_lab_behind_fails(tmp_path):
     left = report.group(1).split(", ")
     assert all(naming.owner_pid(name) not in (None, os.getpid()) for name in left)
     assert not set(left) & set(run(["ip", "netns", "list"]).stdout.split())
+
+
+def test_ping_gaps_reads_a_real_ping_log(lab2, tmp_path):
+    h1, h2 = lab2.hosts
+    log = tmp_path / "ping.log"
+    with open(log, "w") as out:
+        pinger = h2.spawn(["ping", "-D", "-n", "-i", "0.05", "-c", "40", h1.ipv4], stdout=out)
+        time.sleep(0.6)
+        h1.link_down()
+        time.sleep(0.5)
+        h1.link_up()
+        pinger.wait(15)
+    summary = json.loads(h2.run([*PROBE, "ping-gaps", "--log", str(log)]).stdout)
+    assert summary["sent"] == 40
+    assert 0 < summary["replies"] < 40
+    # the link was down for 0.5 s: the longest silence spans it, and the pings around it are 50 ms apart
+    assert 0.5 <= summary["longest_gap"] < 5

@@ -10,7 +10,6 @@ shows what matters of their output, and always tears the lab down.
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import secrets
@@ -18,6 +17,8 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+
+from tandemlab.probe import ping_gaps
 
 ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
@@ -87,13 +88,11 @@ class Demo:
         return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
     @staticmethod
-    def longest_silence(probe: subprocess.Popen) -> tuple[int, float]:
-        """Stop the probe; return (replies, longest time in seconds between two replies)."""
+    def stop_probe(probe: subprocess.Popen) -> dict:
+        """Stop the probe; return its :func:`~tandemlab.probe.ping_gaps` summary."""
         probe.send_signal(signal.SIGINT)
         out, _ = probe.communicate(timeout=10)
-        stamps = [float(m) for m in re.findall(r"^\[(\d+\.\d+)\] \d+ bytes from", out, re.MULTILINE)]
-        gaps = [later - earlier for earlier, later in itertools.pairwise(stamps)]
-        return len(stamps), max(gaps, default=float("inf"))
+        return ping_gaps(out)
 
 
 def banner(text: str) -> None:
@@ -122,12 +121,13 @@ def main() -> int:
         )
         probe = demo.start_probe()
         demo.molecule("side-effect")
-        replies, silence = demo.longest_silence(probe)
+        summary = demo.stop_probe(probe)
         banner("5/5 Back to normal after preemption")
         demo.status()
         print(
-            f"\nThe client got {replies} replies from {VIP}; the longest time without one was "
-            f"{silence * 1000:.0f} ms while the VIP moved from tandem-a to tandem-b and back, twice."
+            f"\nThe client got {summary['replies']} replies from {VIP}; the longest time without one was "
+            f"{summary['longest_gap'] * 1000:.0f} ms while the VIP moved from tandem-a to tandem-b and back, "
+            "twice."
         )
     finally:
         banner("Tearing the lab down")

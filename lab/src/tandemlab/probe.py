@@ -2,13 +2,17 @@
 
 Run inside a lab host: ``python -m tandemlab.probe recv --proto 112 --group 224.0.0.18 --seconds 2``
 prints how many packets arrived; ``send`` sends ``--count`` packets ``--interval`` apart;
-``udp-recv`` prints the first datagram and its sender, ``udp-send`` sends one.
+``udp-recv`` prints the first datagram and its sender, ``udp-send`` sends one; ``ping-gaps --log FILE``
+prints, as JSON, how long a client running ``ping -D`` went without a reply (see :func:`ping_gaps`).
 """
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import itertools
+import json
+import re
 import socket
 import struct
 import time
@@ -77,9 +81,33 @@ def udp_send(address: str, port: int, message: str) -> None:
         sock.sendto(message.encode(), (address, port))
 
 
+PING_REPLY = re.compile(r"^\[(\d+\.\d+)\] \d+ bytes from ")
+PING_SENT = re.compile(r"^(\d+) packets transmitted", re.MULTILINE)
+
+
+def ping_gaps(ping_output: str) -> dict:
+    """Summary of ``ping -D`` output: replies (duplicates not counted), pings sent, and the longest time
+    between two replies (``longest_gap``, seconds) with the time it began (``gap_started``)."""
+    stamps = [
+        float(match[1])
+        for line in ping_output.splitlines()
+        if (match := PING_REPLY.match(line)) and "DUP!" not in line
+    ]
+    gaps = [(later - earlier, earlier) for earlier, later in itertools.pairwise(stamps)]
+    longest_gap, gap_started = max(gaps, default=(0.0, stamps[0] if stamps else 0.0))
+    sent = PING_SENT.search(ping_output)
+    return {
+        "replies": len(stamps),
+        "sent": int(sent[1]) if sent else None,
+        "longest_gap": round(longest_gap, 3),
+        "gap_started": gap_started,
+        "span": round(stamps[-1] - stamps[0], 1) if stamps else 0.0,
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tandemlab.probe")
-    parser.add_argument("mode", choices=["send", "recv", "udp-send", "udp-recv"])
+    parser.add_argument("mode", choices=["send", "recv", "udp-send", "udp-recv", "ping-gaps"])
     parser.add_argument("--proto", type=int, default=112)
     parser.add_argument("--dst", "--group", dest="address", default="224.0.0.18")
     parser.add_argument("--count", type=int, default=10)
@@ -88,11 +116,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ifname", default="eth0")
     parser.add_argument("--port", type=int, default=5353)
     parser.add_argument("--message", default="hello")
+    parser.add_argument("--log", help="ping-gaps: the file holding ping -D's output")
     args = parser.parse_args(argv)
     if args.mode == "send":
         send(args.address, args.proto, args.count, args.interval, args.ifname)
     elif args.mode == "recv":
         print(receive(args.address, args.proto, args.seconds, args.ifname), flush=True)
+    elif args.mode == "ping-gaps":
+        with open(args.log) as log:
+            print(json.dumps(ping_gaps(log.read())))
     elif args.mode == "udp-send":
         udp_send(args.address, args.port, args.message)
     else:
