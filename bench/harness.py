@@ -111,6 +111,9 @@ def _tandem_env(workdir: Path) -> dict[str, str] | None:
         ).stdout
         source.mkdir()
         subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
+        # bytecode as an installed wheel has it: with PYTHONDONTWRITEBYTECODE set, every start would
+        # otherwise compile the whole package again
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(source)], check=True)
     return {**os.environ, "PYTHONPATH": str(source / "runtime" / "src")}
 
 
