@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from pyroute2 import AsyncIPRoute
-from pyroute2.netlink.rtnl import RTM_DELLINK, RTM_NEWLINK, RTMGRP_LINK
+from tandem.rtnetlink import RTM_DELLINK, RTM_NEWLINK, RTMGRP_LINK, AsyncIPRoute
 
 IFF_UP = 0x1
 IFF_RUNNING = 0x40  # carrier: what keepalived calls a link being up

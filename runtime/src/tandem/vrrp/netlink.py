@@ -7,10 +7,8 @@ import socket
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
-from pyroute2 import AsyncIPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
 from tandem.config.model import IPAddress, VirtualAddress, VirtualRoute
+from tandem.rtnetlink import AsyncIPRoute, NetlinkError
 
 # `ip` accepts these names for scopes (rt_scopes); numbers are taken as they are.
 SCOPES = {"global": 0, "universe": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
