@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import smtplib
 import socket
 import ssl
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import formatdate
+from typing import TYPE_CHECKING
 
 from tandem.config.model import GlobalDefs
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
 
 log = logging.getLogger(__name__)
 QUEUE_LIMIT = 100  # mails waiting beyond this are dropped (and logged): a dead server must not hoard memory
@@ -97,6 +98,10 @@ class Mailer:
     def alert(self, kind: str, name: str, state: str) -> None:
         if state not in ALERT_STATES:
             return
+        # email and smtplib load only once there is mail to send: most daemons never send any
+        from email.message import EmailMessage
+        from email.utils import formatdate
+
         subject, body = alert_text(self.settings.router_id, kind, name, state)
         message = EmailMessage()
         message["Date"] = formatdate(localtime=True)
@@ -118,7 +123,7 @@ class Mailer:
                 # the socket timeout bounds every step; wait_for is the backstop for the whole exchange
                 await asyncio.wait_for(asyncio.to_thread(self._send, message), 2 * self.settings.timeout)
                 self.sent += 1
-            except (OSError, smtplib.SMTPException, TimeoutError) as error:
+            except OSError as error:  # SMTPException and TimeoutError are OSErrors
                 self.failed += 1
                 log.error("smtp alert %r via %s failed: %s", message["Subject"], self.settings.server, error)
             finally:
@@ -129,6 +134,8 @@ class Mailer:
         await self._queue.join()
 
     def _send(self, message: EmailMessage) -> None:
+        import smtplib
+
         settings = self.settings
         with smtplib.SMTP(
             settings.server, settings.port, local_hostname=settings.helo, timeout=settings.timeout
