@@ -6,6 +6,7 @@ Deliberate difference from keepalived: ``-t`` on a missing or unreadable file ex
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 
 from tandem import __version__
@@ -68,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         from tandem.config.configtest import run_config_test
 
         return run_config_test(args.config, as_json=args.json)
+    # start-up allocates much and frees little: no collections until the instances run (see _serve)
+    gc.disable()
     from tandem.daemon import run_daemon
 
     return run_daemon(args)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import logging.handlers
@@ -65,6 +66,10 @@ async def _serve(args: argparse.Namespace, config) -> int:
     data_file = Path(args.control_socket).parent / DATA_FILE_NAME
     loop.add_signal_handler(signal.SIGUSR1, write_state, service, data_file)
     await service.start()
+    # tandemd.main paused the collector for the start-up, whose objects live as long as the daemon:
+    # frozen, no later collection walks them again
+    gc.freeze()
+    gc.enable()
     control = ControlServer(args.control_socket, service)
     metrics = None
     exit_code = 0
