@@ -25,4 +25,4 @@ bench: setup
 	.venv/bin/python -m bench
 
 cleanup:
-	.venv/bin/python -m tandemlab.cleanup
+	.venv/bin/python -m tandemlab cleanup

@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/python -m tandemlab.cleanup >/dev/null
+.venv/bin/python -m tandemlab cleanup >/dev/null
 exec .venv/bin/python -m tandemlab.demo "$@"

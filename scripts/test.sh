@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/python -m tandemlab.cleanup
+.venv/bin/python -m tandemlab cleanup
 markers=""
 if [ "${FAST:-0}" = 1 ]; then markers="not slow"; fi
 exec .venv/bin/python -m pytest -m "$markers" --durations=20 "$@"

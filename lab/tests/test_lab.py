@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -161,13 +162,32 @@ def test_close_leaves_no_namespace_process_or_rule_behind(make_lab):
         os.kill(orphan.pid, 0)
 
 
+DEAD_PID = 2**22 + 7  # above the default pid_max of small machines, so never a live process
+HOST_IMAGE = "localhost/tandem-host:bookworm"  # scripts/build-image.sh
+
+
 def test_stale_namespaces_of_dead_runs_are_removed():
-    dead_pid = 2**22 + 7  # above the default pid_max of small machines, so never a live process
-    name = f"{naming.PREFIX}-{dead_pid}-1-h1"
+    name = f"{naming.PREFIX}-{DEAD_PID}-1-h1"
     run(["ip", "netns", "add", name])
     assert name in cleanup.stale_namespaces()
     cleanup.remove_namespaces(cleanup.stale_namespaces())
     assert name not in run(["ip", "netns", "list"]).stdout
+
+
+def test_stale_containers_of_dead_runs_are_removed():
+    if (
+        shutil.which("podman") is None
+        or run(["podman", "image", "exists", HOST_IMAGE], check=False).returncode
+    ):
+        pytest.skip(f"needs podman and {HOST_IMAGE}")
+    prefix = f"{naming.PREFIX}-{DEAD_PID}-1"
+    name = f"{prefix}-web-a"
+    run(["podman", "create", "--name", name, "--label", f"{cleanup.CONTAINER_LABEL}={prefix}", HOST_IMAGE])
+    try:
+        assert name in cleanup.remove_stale()
+        assert name not in cleanup.lab_containers()
+    finally:
+        run(["podman", "rm", "--force", name], check=False)
 
 
 def test_root_namespace_addresses_are_untouched(make_lab):
@@ -210,3 +230,61 @@ def test_ping_gaps_reads_a_real_ping_log(lab2, tmp_path):
     assert 0 < summary["replies"] < 40
     # the link was down for 0.5 s: the longest silence spans it, and the pings around it are 50 ms apart
     assert 0.5 <= summary["longest_gap"] < 5
+
+
+LAB_CLI = [sys.executable, "-m", "tandemlab"]
+
+
+def lab_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*LAB_CLI, *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_cli_builds_a_named_lab_that_destroy_removes(tmp_path):
+    prefix, state = naming.new_lab_prefix(), tmp_path / "lab.json"
+    hosts = ["--host", "web-a=203.0.113.11/24,2001:db8:7::11/64", "--host", "client=203.0.113.100/24"]
+    created = lab_cli("create", "--prefix", prefix, "--state", str(state), *hosts)
+    assert created.returncode == 0, created.stderr
+    names = [f"{prefix}-sw", f"{prefix}-web-a", f"{prefix}-client"]
+    assert json.loads(state.read_text()) == {"prefix": prefix, "namespaces": names}
+    listed = run(["ip", "netns", "list"]).stdout
+    assert all(name in listed for name in names)
+    # the IPv6 address is usable at once (no DAD), and the client reaches the host through the bridge
+    addresses = run(["ip", "-n", f"{prefix}-web-a", "-o", "addr", "show", "dev", "eth0"]).stdout
+    assert "203.0.113.11/24" in addresses and "2001:db8:7::11/64" in addresses
+    assert "tentative" not in addresses
+    ping = run(["ip", "netns", "exec", f"{prefix}-client", "ping", "-c3", "-i0.2", "-W1", "203.0.113.11"])
+    assert " 0% packet loss" in ping.stdout
+    again = lab_cli("create", "--prefix", prefix, "--state", str(state), *hosts)
+    assert again.returncode == 1 and "exists: destroy that lab first" in again.stderr
+
+    orphan = subprocess.Popen(["ip", "netns", "exec", f"{prefix}-web-a", "sleep", "60"])
+    run(["ip", "netns", "del", f"{prefix}-client"])  # a piece already gone
+    destroyed = lab_cli("destroy", "--state", str(state))
+    assert destroyed.returncode == 0, destroyed.stderr
+    assert orphan.wait(5) == -signal.SIGKILL
+    assert not state.exists()
+    assert not any(name in run(["ip", "netns", "list"]).stdout for name in names)
+    assert lab_cli("destroy", "--state", str(state)).stdout.strip() == "no lab"
+
+
+def test_cli_create_that_fails_says_why_and_leaves_nothing(tmp_path):
+    prefix, state = naming.new_lab_prefix(), tmp_path / "lab.json"
+    too_long = "h-name-over-15-chars=203.0.113.12/24"  # fine as a namespace, not as an interface name
+    failed = lab_cli(
+        "create", "--prefix", prefix, "--state", str(state), "--host", "a=203.0.113.11/24", "--host", too_long
+    )
+    assert failed.returncode == 1
+    assert "not a valid ifname" in failed.stderr and "Traceback" not in failed.stderr
+    assert f"{prefix}-" not in run(["ip", "netns", "list"]).stdout
+    assert json.loads(state.read_text())["namespaces"][1] == f"{prefix}-a"
+    assert lab_cli("destroy", "--state", str(state)).returncode == 0
+    bad = lab_cli("create", "--prefix", prefix, "--state", str(state), "--host", "a=203.0.113.11")
+    assert bad.returncode == 2 and "NAME=ADDRESS/PLEN" in bad.stderr
+
+
+def test_cli_cleanup_runs_without_warnings():
+    result = subprocess.run(
+        [sys.executable, "-W", "error", *LAB_CLI[1:], "cleanup"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout.startswith("removed ")

@@ -9,18 +9,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from tandemlab import cleanup
 
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.slow, pytest.mark.molecule, pytest.mark.lab]
-
-
-def lab_leftovers(prefix: str) -> list[str]:
-    containers = subprocess.run(
-        ["podman", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True, check=True
-    )
-    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
-    return [name for name in (containers.stdout + namespaces.stdout).split() if name.startswith(prefix)]
 
 
 def test_demo_deploys_drills_a_failover_and_cleans_up():
@@ -40,5 +33,5 @@ def test_demo_deploys_drills_a_failover_and_cleans_up():
     # tandemd is stopped on the master: its priority-0 advert hands over after Skew_Time (0.61 s here),
     # far below Master_Down_Interval (3.6 s), the bound for any failover of this group.
     assert silence_ms < 3600
-    prefix = re.search(r"(tmdemo[0-9a-f]{4})-tandem-a", out).group(1)
-    assert lab_leftovers(prefix) == []
+    prefix = re.search(r"(tandemlab-\d+-\d+)-tandem-a", out).group(1)
+    assert cleanup.lab_parts(prefix) == ([], [])

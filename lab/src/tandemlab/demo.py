@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+from tandemlab import naming
 from tandemlab.probe import ping_gaps
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -31,7 +31,7 @@ SHOWN = re.compile(r"^(PLAY|TASK|ok:|changed:|fatal:|failed:|skipping:|\S+\s+: o
 
 class Demo:
     def __init__(self) -> None:
-        self.prefix = f"tmdemo{secrets.token_hex(2)}"
+        self.prefix = naming.new_lab_prefix()
         self.env = {
             **os.environ,
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",

@@ -5,14 +5,16 @@
     ...                    ┘
 
 Nothing is created in the root namespace: veth pairs are made directly between the namespaces.
-Host i gets 198.51.100.(10+i)/24 and 2001:db8::(10+i)/64 (h1: .11 and ::11), without DAD so
-addresses work at once.
+:class:`Layout` builds this for any host names and addresses (``python -m tandemlab create`` builds
+molecule's labs with it); :class:`Lab` numbers its hosts: host i gets 198.51.100.(10+i)/24 and
+2001:db8::(10+i)/64 (h1: .11 and ::11). IPv6 addresses skip DAD so they work at once.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import subprocess
+from dataclasses import dataclass
 from functools import cached_property
 
 from tandemlab import cleanup, naming
@@ -25,12 +27,72 @@ IPV4_NET = ipaddress.ip_network("198.51.100.0/24")
 IPV6_NET = ipaddress.ip_network("2001:db8::/64")
 HOST_OFFSET = 10
 BRIDGE = "br0"
+HOST_IFNAME = "eth0"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The namespaces of one lab: ``<prefix>-sw`` with the bridge, and ``<prefix>-<host>`` per host, whose
+    ``eth0`` is a veth into the bridge carrying ``hosts[host]`` (``address/prefixlen`` each)."""
+
+    prefix: str
+    hosts: dict[str, list[str]]
+
+    @property
+    def switch_netns(self) -> str:
+        return f"{self.prefix}-sw"
+
+    def netns(self, host: str) -> str:
+        return f"{self.prefix}-{host}"
+
+    @staticmethod
+    def switch_port(host: str) -> str:
+        """The switch-side end of a host's veth."""
+        return host
+
+    @property
+    def namespaces(self) -> list[str]:
+        return [self.switch_netns, *map(self.netns, self.hosts)]
+
+    def create(self) -> None:
+        """Create every namespace; if one step fails, remove what was made and raise."""
+        try:
+            self._create_switch()
+            for host, addresses in self.hosts.items():
+                self._create_host(host, addresses)
+        except BaseException:
+            cleanup.remove_namespaces(self.namespaces)
+            raise
+
+    def _create_switch(self) -> None:
+        sw = ["ip", "-n", self.switch_netns]
+        run(["ip", "netns", "add", self.switch_netns])
+        run([*sw, "link", "set", "lo", "up"])
+        run([*sw, "link", "add", BRIDGE, "type", "bridge", "mcast_snooping", "0"])
+        run([*sw, "link", "set", BRIDGE, "up"])
+
+    def _create_host(self, host: str, addresses: list[str]) -> None:
+        netns = self.netns(host)
+        ip = ["ip", "-n", netns]
+        run(["ip", "netns", "add", netns])
+        # DAD off before eth0 exists: otherwise its link-local address stays "tentative" for about a
+        # second and IPv6 multicast sends from it fail with EINVAL.
+        for scope in ("all", "default"):
+            run(netns_exec(netns, ["sysctl", "-q", "-w", f"net.ipv6.conf.{scope}.accept_dad=0"]))
+        run([*ip, "link", "set", "lo", "up"])
+        port, sw = self.switch_port(host), self.switch_netns
+        run([*ip, "link", "add", HOST_IFNAME, "type", "veth", "peer", "name", port, "netns", sw])
+        run(["ip", "-n", sw, "link", "set", "dev", port, "master", BRIDGE, "up"])
+        for address in addresses:
+            nodad = ["nodad"] if ipaddress.ip_interface(address).version == 6 else []
+            run([*ip, "addr", "add", address, "dev", HOST_IFNAME, *nodad])
+        run([*ip, "link", "set", HOST_IFNAME, "up"])
 
 
 class Host:
     """One lab host. ``ifname`` is its only link, on the lab's bridge."""
 
-    ifname = "eth0"
+    ifname = HOST_IFNAME
     prefix4 = IPV4_NET.prefixlen
     prefix6 = IPV6_NET.prefixlen
 
@@ -38,34 +100,18 @@ class Host:
         self.lab = lab
         self.index = index
         self.name = f"h{index}"
-        self.netns = f"{lab.prefix}-{self.name}"
         self.ipv4 = str(IPV4_NET[HOST_OFFSET + index])
         # Written as decimal digits (2001:db8::11 for h1) so v4 and v6 addresses read alike.
         self.ipv6 = str(ipaddress.ip_address(f"2001:db8::{HOST_OFFSET + index}"))
-        self.mac = f"02:00:5e:10:00:{index:02x}"
-        self.switch_port = self.name
+        self.switch_port = Layout.switch_port(self.name)
         self.processes: list[LabProcess] = []
 
-    def _create(self) -> None:
-        sw = self.lab.switch_netns
-        run(["ip", "netns", "add", self.netns])
-        # DAD off before eth0 exists: otherwise its link-local address stays "tentative" for about a
-        # second and IPv6 multicast sends from it fail with EINVAL.
-        for scope in ("all", "default"):
-            self.sysctl(f"net.ipv6.conf.{scope}.accept_dad", "0")
-        self.ip("link", "set", "lo", "up")
-        veth = ["link", "add", self.ifname, "address", self.mac, "type", "veth"]
-        self.ip(*veth, "peer", "name", self.switch_port, "netns", sw)
-        run(["ip", "-n", sw, "link", "set", self.switch_port, "master", BRIDGE, "up"])
-        self.ip("addr", "add", f"{self.ipv4}/{self.prefix4}", "dev", self.ifname)
-        self.ip("addr", "add", f"{self.ipv6}/{self.prefix6}", "dev", self.ifname, "nodad")
-        self.link_up()
+    @property
+    def netns(self) -> str:
+        return self.lab.layout.netns(self.name)
 
     def ip(self, *args: str) -> subprocess.CompletedProcess:
         return run(["ip", "-n", self.netns, *args])
-
-    def sysctl(self, key: str, value: str) -> None:
-        run(netns_exec(self.netns, ["sysctl", "-q", "-w", f"{key}={value}"]))
 
     def run(self, argv: list[str], check: bool = True) -> subprocess.CompletedProcess:
         """Run a command inside this host and wait for it."""
@@ -106,10 +152,16 @@ class Lab:
         if not 1 <= hosts <= 200:
             raise ValueError(f"a lab has 1 to 200 hosts, not {hosts}")
         self.prefix = naming.new_lab_prefix()
-        self.switch_netns = f"{self.prefix}-sw"
         self.hosts = [Host(self, i) for i in range(1, hosts + 1)]
+        self.layout = Layout(
+            self.prefix, {h.name: [f"{h.ipv4}/{h.prefix4}", f"{h.ipv6}/{h.prefix6}"] for h in self.hosts}
+        )
         self._captures: list[Capture] = []
         self._created = False
+
+    @property
+    def switch_netns(self) -> str:
+        return self.layout.switch_netns
 
     def __enter__(self) -> Lab:
         self.start()
@@ -119,18 +171,8 @@ class Lab:
         self.close()
 
     def start(self) -> Lab:
+        self.layout.create()
         self._created = True
-        try:
-            run(["ip", "netns", "add", self.switch_netns])
-            sw = ["ip", "-n", self.switch_netns]
-            run([*sw, "link", "set", "lo", "up"])
-            run([*sw, "link", "add", BRIDGE, "type", "bridge", "mcast_snooping", "0"])
-            run([*sw, "link", "set", BRIDGE, "up"])
-            for host in self.hosts:
-                host._create()
-        except BaseException:
-            self.close()
-            raise
         return self
 
     def host(self, name: str) -> Host:
@@ -175,4 +217,4 @@ class Lab:
         for host in self.hosts:
             for process in host.processes:
                 process.stop(timeout=2)
-        cleanup.remove_namespaces([h.netns for h in self.hosts] + [self.switch_netns])
+        cleanup.remove_namespaces(self.layout.namespaces)

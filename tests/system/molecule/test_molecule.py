@@ -2,15 +2,15 @@
 
 Each scenario builds its own network namespaces and systemd podman containers (see
 molecule/resources/create.yml), converges the tandemd role, checks idempotence, verifies VIP ownership
-from a third namespace and drills a failover. Every run gets its own name prefix and ephemeral
-directory, so concurrent runs do not meet; whatever a failed run leaves is removed here by that prefix.
+from a third namespace and drills a failover. Every run gets its own name prefix (tandemlab.naming's,
+owned by this process) and ephemeral directory, so concurrent runs do not meet; whatever a failed run
+leaves is removed here by that prefix, and what a killed run leaves by `python -m tandemlab cleanup`.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import sys
@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tandemlab.cleanup import remove_namespaces
+from tandemlab import cleanup, naming
 
 ROOT = Path(__file__).resolve().parents[3]
 HERE = Path(__file__).resolve().parent
@@ -43,7 +43,7 @@ class Lab:
     """One molecule run: its prefix, ephemeral directory, runtime snapshot and environment."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.prefix = f"tm{secrets.token_hex(3)}"
+        self.prefix = naming.new_lab_prefix()
         self.ephemeral = tmp_path / "molecule"
         # Converge and idempotence must install the same runtime even while others edit runtime/.
         snapshot = tmp_path / "runtime"
@@ -74,17 +74,7 @@ class Lab:
 
     def cleanup(self) -> list[str]:
         """Remove containers and namespaces of this prefix; return what had been left behind."""
-        left = []
-        listed = self.run(
-            "podman", "ps", "-a", "--filter", f"label=org.tandem.lab={self.prefix}", "--format", "{{.Names}}"
-        )
-        for name in listed.stdout.split():
-            left.append(name)
-            self.run("podman", "rm", "-f", "-t", "2", name)
-        netns = Path("/run/netns")
-        namespaces = sorted(ns.name for ns in netns.glob(f"{self.prefix}-*")) if netns.is_dir() else []
-        remove_namespaces(namespaces)
-        return left + namespaces
+        return cleanup.remove_lab(self.prefix)
 
 
 @pytest.fixture
