@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tandemlab import Lab
+from tandemlab.vrrp_config import vip, vrrp_config
 
 from bench.harness import (
     KINDS,
@@ -32,9 +33,7 @@ from bench.harness import (
     spread,
     start_daemon,
     table,
-    vip,
     vip_count,
-    vrrp_config,
     wait_for,
 )
 

@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 from scapy.utils import RawPcapReader
 from tandemlab.capture import Capture
+from tandemlab.vrrp_config import VIP_NET, vrrp_config
 
 REPO = Path(__file__).resolve().parent.parent
 REV = os.environ.get("TANDEM_BENCH_REV", "HEAD")
@@ -38,7 +39,6 @@ COMMIT = (
     ).stdout.strip()
 )
 KINDS = ("tandemd", "keepalived")
-VIP_NET = "203.0.113.0/24"  # every VIP is 203.0.113.<vrid>/32; flushing this prefix cleans up
 DAEMON_CPU = os.cpu_count() - 1 if (os.cpu_count() or 1) > 1 else None
 
 
@@ -54,25 +54,6 @@ def mdi(version: int, advert: float, priority: int) -> float:
 
 
 # --- configs and daemons ---------------------------------------------------------------------------
-
-
-def vip(vrid: int) -> str:
-    return f"203.0.113.{vrid}"
-
-
-def vrrp_config(
-    host, *, version: int, advert: float, priority: int, instances: int = 1, state: str = "BACKUP"
-) -> str:
-    """keepalived.conf text with ``instances`` instances (VRID n holds VIP 203.0.113.n/32)."""
-    interval = f"{advert:g}"
-    blocks = [f"global_defs {{\n  vrrp_version {version}\n}}\n"]
-    for vrid in range(1, instances + 1):
-        blocks.append(
-            f"vrrp_instance VI_{vrid} {{\n  state {state}\n  interface {host.ifname}\n"
-            f"  virtual_router_id {vrid}\n  priority {priority}\n  advert_int {interval}\n"
-            f"  virtual_ipaddress {{\n    {vip(vrid)}/32\n  }}\n}}\n"
-        )
-    return "".join(blocks)
 
 
 @dataclass

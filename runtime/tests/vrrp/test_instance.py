@@ -226,7 +226,7 @@ def test_same_advert_again_is_judged_again_after_an_update():
     for t in (0.1, 0.2):
         instance.receive(same, t)
     assert instance.counters.adverts_received == 2
-    assert instance.receive(replace(same, ttl=1), 0.3) == []  # the bytes are the same, the TTL is not
+    assert instance.receive(same._replace(ttl=1), 0.3) == []  # the bytes are the same, the TTL is not
     assert instance.counters.drops[Drop.TTL] == 1
     more = replace(V3, vips=(*V3.vips, replace(V3.vips[0], address=IPv4Interface("198.51.100.101/24"))))
     instance.update(more, 0.4)

@@ -1,11 +1,21 @@
 """The asyncio driver: carries out what the sans-IO instances ask, and feeds them packets and time.
 
-One raw socket per (interface, family) is shared by the instances on it; received packets go to the
-instance of their VRID. Each instance has one timer armed with ``loop.call_at`` at its own monotonic
-deadline (``loop.time()`` is ``time.monotonic()``), so advert cadence never drifts. A handle that
-would fire before the deadline is kept rather than re-armed (a backup's deadline moves later with
-every advert); it re-arms when it fires early. Master_Down_Timer is woken ``TAKEOVER_LEAD`` early
-and the rest slept precisely: the loop's timers fire up to a millisecond late (epoll's resolution).
+One raw socket per (interface, family), a :class:`Channel`, is shared by the instances on it; received
+packets go to the instance of their VRID, stamped with their arrival time (SO_TIMESTAMPNS), so their
+deadlines do not depend on when they are read. An idle channel is read as soon as a packet arrives;
+once packets keep coming (a backup hears its masters), it is polled every ``poll_interval`` instead
+and reads what queued up at once: one wake-up per batch rather than per packet, which is most of a
+backup's CPU. The interval is at most half of each instance's Skew_Time (and POLL_INTERVAL_MAX), so a
+priority-0 advert is read before the takeover it triggers is due; a Master_Down takeover reads its
+channel first, so it never happens over an advert waiting unread.
+
+Timers: one queue (a heap of wake times) for all instances behind a single ``loop.call_at`` handle, at
+monotonic deadlines (``loop.time()`` is ``time.monotonic()``), so advert cadence never drifts. A
+backup's deadline moves later with every advert it hears; its queue entry is left alone then and only
+moved when it reaches the front of the queue, together with every other moved entry before the first
+one still valid: hundreds of backups cost a few wake-ups a second, not one per instance per
+Master_Down_Interval. Master_Down_Timer is woken ``TAKEOVER_LEAD`` early and the rest slept
+precisely: the loop's timers fire up to a millisecond late (epoll's resolution).
 
 Interfaces are looked up once and cached; :meth:`Driver.revalidate` looks again (and forgets them
 all when one changed), a failed :meth:`Driver.prepare` forgets its interface, a reload all of them.
@@ -22,6 +32,8 @@ follows an add) queue behind them and never overtake.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import time
 from collections import Counter
@@ -29,9 +41,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 
-from pyroute2.netlink.exceptions import NetlinkError
-
 from tandem.config.model import IPAddress, VirtualAddress, VirtualRoute
+from tandem.rtnetlink import NetlinkError
 from tandem.vrrp.announce import announcement
 from tandem.vrrp.instance import (
     Action,
@@ -53,31 +64,50 @@ log = logging.getLogger("tandem.vrrp")
 
 SocketKey = tuple[str, int]  # (interface, family)
 TAKEOVER_LEAD = 0.0015  # s: how early the loop wakes for Master_Down_Timer; slept away with time.sleep
+POLL_INTERVAL_MAX = 0.01  # s: the longest a busy channel's packets wait to be read
+# s: below this a busy channel is still read at once: a poll may fire up to 1 ms late, and must stay
+# within Skew_Time (the interval is at most half of it, so 1 ms is at most a quarter)
+POLL_INTERVAL_MIN = 0.002
+STAMP_TRUST = 1.0  # s: an arrival time further back than this (a wall clock step) counts as "now"
 
 
 class DriverError(Exception):
     """An instance cannot run as configured (missing interface or source address)."""
 
 
-@dataclass
+@dataclass(eq=False)
+class Channel:
+    """A VRRP socket, the units receiving on it (by VRID) and how it is being read."""
+
+    sock: VrrpSocket
+    units: dict[int, Unit] = field(default_factory=dict)
+    poll: asyncio.TimerHandle | None = None  # while polling (its reader is removed)
+    poll_interval: float | None = None  # None: to be worked out again (the units changed)
+
+
+@dataclass(eq=False)
 class Unit:
     """One instance and the I/O resources it uses (none until it could be prepared)."""
 
     instance: Instance
-    sock: VrrpSocket | None = None
+    channel: Channel | None = None
     destinations: tuple[IPAddress, ...] = ()
     addresses: list[tuple[VirtualAddress, int]] = field(default_factory=list)  # (address, ifindex)
     routes: list[tuple[VirtualRoute, int | None]] = field(default_factory=list)
     announcements: list[tuple[LinkSocket, bytes]] = field(default_factory=list)
-    timer: asyncio.TimerHandle | None = None
+    wake: float | None = None  # the time of this unit's live entry in the driver's timer queue
     busy: asyncio.Task | None = None
     netlink_errors: int = 0
     send_errors: int = 0
 
     @property
-    def key(self) -> tuple[SocketKey, int]:
+    def sock(self) -> VrrpSocket | None:
+        return None if self.channel is None else self.channel.sock
+
+    @property
+    def channel_key(self) -> SocketKey:
         params = self.instance.params
-        return (params.interface, params.family), params.vrid
+        return params.interface, params.family
 
 
 @dataclass
@@ -95,10 +125,12 @@ class Driver:
     def __post_init__(self) -> None:
         self.units: dict[str, Unit] = {}
         self.unprepared: dict[str, str] = {}
-        self._receivers: dict[tuple[SocketKey, int], Unit] = {}
-        self._sockets: dict[SocketKey, VrrpSocket] = {}
+        self._channels: dict[SocketKey, Channel] = {}
         self._links: dict[str, LinkSocket] = {}
         self._interfaces: dict[str, Interface] = {}
+        self._queue: list[tuple[float, int, Unit]] = []  # heap of (wake time, tie-break, unit)
+        self._tie_break = itertools.count()
+        self._wake_handle: asyncio.TimerHandle | None = None
 
     @property
     def instances(self) -> list[Instance]:
@@ -137,6 +169,8 @@ class Driver:
     def act(self, name: str, event: Callable[[Instance, float], list[Action]]) -> None:
         """Feed ``event(instance, now)`` to ``name`` and carry out the actions it returns."""
         unit = self.units[name]
+        if unit.channel is not None:
+            unit.channel.poll_interval = None  # priority or timers may have changed
         self._dispatch(unit, event(unit.instance, self.now()))
 
     async def update(self, params: InstanceParams) -> None:
@@ -157,8 +191,7 @@ class Driver:
         unit = self.units[name]
         self.act(name, lambda instance, now: instance.stop(now))
         await self._settle(unit)
-        if unit.timer is not None:
-            unit.timer.cancel()
+        unit.wake = None
         del self.units[name]
         self.unprepared.pop(name, None)
         self._release(unit)
@@ -178,26 +211,25 @@ class Driver:
             return
         self.forget_interfaces()  # links changed: the other cached ones may be stale too
         reason = f"interface {unit.sock.ifname} {'is gone' if index is None else 'was re-created'}"
-        self._loop.remove_reader(unit.sock.fileno())
-        del self._sockets[unit.key[0]]
         if (link := self._links.pop(unit.sock.ifname, None)) is not None:
             link.close()
-        for other in [u for u in self.units.values() if u.sock is unit.sock]:
+        for other in list(unit.channel.units.values()):
             self._release(other)
             self.unprepared[other.instance.params.name] = reason
         log.warning("(%s) %s: reopening when it is back", name, reason)
 
     def _release(self, unit: Unit) -> None:
         """Forget ``unit``'s I/O; its socket closes with the last unit using it."""
-        sock, unit.sock = unit.sock, None
-        if self._receivers.get(unit.key) is unit:
-            del self._receivers[unit.key]
-        if sock is None or any(u.sock is sock for u in self.units.values()):
+        channel, unit.channel = unit.channel, None
+        if channel is None:
             return
-        if self._sockets.get(unit.key[0]) is sock:
-            self._loop.remove_reader(sock.fileno())
-            del self._sockets[unit.key[0]]
-        sock.close()
+        if channel.units.get(unit.instance.params.vrid) is unit:
+            del channel.units[unit.instance.params.vrid]
+        channel.poll_interval = None
+        if not channel.units:
+            self._stop_reading(channel)
+            del self._channels[unit.channel_key]
+            channel.sock.close()
 
     def forget_interfaces(self) -> None:
         """Look interfaces up afresh from now on (a reload may follow changed links)."""
@@ -208,15 +240,15 @@ class Driver:
         for name in list(self.units):
             self.act(name, lambda instance, now: instance.stop(now))
         await asyncio.gather(*(self._settle(u) for u in self.units.values()))
-        for unit in self.units.values():
-            if unit.timer is not None:
-                unit.timer.cancel()
-        for sock in self._sockets.values():
-            self._loop.remove_reader(sock.fileno())
-            sock.close()
+        if self._wake_handle is not None:
+            self._wake_handle.cancel()
+        self._queue.clear()
+        for channel in self._channels.values():
+            self._stop_reading(channel)
+            channel.sock.close()
         for link in self._links.values():
             link.close()
-        self._sockets.clear()
+        self._channels.clear()
         self._links.clear()
         self._netlink.close()
 
@@ -244,17 +276,18 @@ class Driver:
         if local is None:
             raise DriverError(f"{params.interface} has no IPv{params.family} address to send from")
         addresses, routes, announcements = await self._resources(params)
-        key = (params.interface, params.family)
-        if key not in self._sockets:
+        channel = self._channels.get(unit.channel_key)
+        if channel is None:
             # one multicast group per family (global_defs): the first instance's is everyone's
             sock = VrrpSocket(params.family, params.interface, link.index, (params.group,))
-            self._sockets[key] = sock
-            self._loop.add_reader(sock.fileno(), self._on_readable, key, sock)
+            channel = self._channels[unit.channel_key] = Channel(sock)
+            self._loop.add_reader(sock.fileno(), self._on_readable, channel)
         unit.instance.local_address = local
-        unit.sock = self._sockets[key]
+        unit.channel = channel
+        channel.units[params.vrid] = unit
+        channel.poll_interval = None
         unit.destinations = params.unicast_peers or (params.group,)
         unit.addresses, unit.routes, unit.announcements = addresses, routes, announcements
-        self._receivers[unit.key] = unit
 
     async def _resources(self, params: InstanceParams):
         """The addresses (with interface index), routes and GARP/NA frames of ``params``."""
@@ -270,69 +303,133 @@ class Driver:
 
     # --- events in ------------------------------------------------------------------------------
 
-    def _on_readable(self, key: SocketKey, sock: VrrpSocket) -> None:
+    def _on_readable(self, channel: Channel) -> None:
+        """An idle channel got a packet: read it, and poll the channel while packets keep coming."""
+        if self._read(channel) and self._poll_interval(channel) >= POLL_INTERVAL_MIN:
+            self._loop.remove_reader(channel.sock.fileno())
+            channel.poll = self._loop.call_later(channel.poll_interval, self._on_poll, channel)
+
+    def _on_poll(self, channel: Channel) -> None:
+        if self._read(channel) and self._poll_interval(channel) >= POLL_INTERVAL_MIN:
+            channel.poll = self._loop.call_later(channel.poll_interval, self._on_poll, channel)
+        else:  # idle again, or the interval became too short to poll
+            channel.poll = None
+            self._loop.add_reader(channel.sock.fileno(), self._on_readable, channel)
+
+    @staticmethod
+    def _poll_interval(channel: Channel) -> float:
+        if channel.poll_interval is None:
+            skews = (unit.instance.skew_time for unit in channel.units.values())
+            channel.poll_interval = min(POLL_INTERVAL_MAX, *(skew / 2 for skew in skews))
+        return channel.poll_interval
+
+    def _stop_reading(self, channel: Channel) -> None:
+        if channel.poll is not None:
+            channel.poll.cancel()
+            channel.poll = None
+        else:
+            self._loop.remove_reader(channel.sock.fileno())
+
+    def _read(self, channel: Channel) -> int:
+        """Feed every queued packet to its instance at its arrival time; how many there were."""
+        sock, units, unclaimed = channel.sock, channel.units, self.unclaimed
+        debug = log.isEnabledFor(logging.DEBUG)
+        now = self._loop.time()
+        to_loop_time = now - time.time()  # arrival times are on the wall clock's scale
+        count = 0
         while True:
             try:
-                packet = sock.receive()
+                packet, arrived = sock.receive()
             except BlockingIOError:
-                return
+                return count
             except Dropped as dropped:
-                self.unclaimed[dropped.reason] += 1
+                unclaimed[dropped.reason] += 1
+                count += 1
                 continue
             except OSError as error:
                 log.warning("receive on %s: %s", sock.ifname, error)
-                return
+                return count
+            count += 1
             if len(packet.payload) < 2:
-                self.unclaimed[Drop.TRUNCATED] += 1
+                unclaimed[Drop.TRUNCATED] += 1
                 continue
-            unit = self._receivers.get((key, packet.payload[1]))
+            unit = units.get(packet.payload[1])
             if unit is None:
-                self.unclaimed[Drop.VRID] += 1
+                unclaimed[Drop.VRID] += 1
                 continue
-            counters = unit.instance.counters
-            accepted = counters.adverts_received
-            self._dispatch(unit, unit.instance.receive(packet, self._loop.time()))
-            if counters.adverts_received == accepted:
-                name, reason = unit.instance.params.name, counters.last_drop.value
-                log.debug("(%s) dropped a packet from %s: %s", name, packet.src, reason)
+            at = arrived + to_loop_time
+            if not now - STAMP_TRUST <= at <= now:
+                at = now
+            instance = unit.instance
+            accepted = instance.counters.adverts_received
+            self._dispatch(unit, instance.receive(packet, at))
+            if debug and instance.counters.adverts_received == accepted:
+                reason = instance.counters.last_drop.value
+                log.debug("(%s) dropped a packet from %s: %s", instance.params.name, packet.src, reason)
 
-    def _on_timer(self, unit: Unit) -> None:
-        unit.timer = None
-        instance, now = unit.instance, self._loop.time()
-        deadline = instance.deadline
-        if deadline is not None and deadline > now:
-            if deadline != instance.master_down_at or deadline - now > TAKEOVER_LEAD:
-                self._arm(unit)
-                return
-            time.sleep(deadline - now)
-            now = self._loop.time()
-        self._dispatch(unit, instance.timer(now))
+    def _on_wake(self) -> None:
+        """Run the timers that are due; move entries whose deadline moved on; re-arm the loop handle."""
+        self._wake_handle = None
+        queue = self._queue
+        while queue:
+            when, _, unit = queue[0]
+            if unit.wake != when:  # superseded by an earlier entry, or disarmed
+                heapq.heappop(queue)
+                continue
+            wanted = _wake_time(unit.instance)
+            if wanted is None:
+                heapq.heappop(queue)
+                unit.wake = None
+            elif wanted > when:  # the deadline moved on (a backup heard its master)
+                heapq.heapreplace(queue, (wanted, next(self._tie_break), unit))
+                unit.wake = wanted
+            elif when <= self._loop.time():
+                heapq.heappop(queue)
+                unit.wake = None
+                self._fire(unit)
+            else:
+                break
+        if queue and (self._wake_handle is None or self._wake_handle.when() != queue[0][0]):
+            self._schedule(queue[0][0])
+
+    def _fire(self, unit: Unit) -> None:
+        instance = unit.instance
+        if instance.deadline == instance.master_down_at:
+            late = self._loop.time() - instance.deadline
+            if late < 0:  # woken TAKEOVER_LEAD early
+                time.sleep(-late)
+            if unit.channel is not None:
+                self._read(unit.channel)  # the master's last advert may be waiting unread
+        self._dispatch(unit, instance.timer(self._loop.time()))
 
     def _arm(self, unit: Unit) -> None:
-        """Make sure a timer handle fires by ``unit``'s deadline (early for Master_Down_Timer)."""
-        instance = unit.instance
-        deadline = instance.deadline
-        if deadline is None:
-            if unit.timer is not None:
-                unit.timer.cancel()
-                unit.timer = None
+        """Make sure the queue wakes ``unit`` by its deadline (a live entry that wakes earlier will do)."""
+        wanted = _wake_time(unit.instance)
+        if wanted is None:
+            unit.wake = None
             return
-        when = deadline - TAKEOVER_LEAD if deadline == instance.master_down_at else deadline
-        if unit.timer is not None:
-            if unit.timer.when() <= when:
-                return
-            unit.timer.cancel()
-        unit.timer = self._loop.call_at(when, self._on_timer, unit)
+        if unit.wake is not None and unit.wake <= wanted:
+            return
+        unit.wake = wanted
+        heapq.heappush(self._queue, (wanted, next(self._tie_break), unit))
+        if self._wake_handle is None or wanted < self._wake_handle.when():
+            self._schedule(wanted)
+
+    def _schedule(self, when: float) -> None:
+        if self._wake_handle is not None:
+            self._wake_handle.cancel()
+        self._wake_handle = self._loop.call_at(when, self._on_wake)
 
     # --- actions out ----------------------------------------------------------------------------
 
     def _dispatch(self, unit: Unit, actions: list[Action]) -> None:
-        previous = unit.busy if unit.busy is not None and not unit.busy.done() else None
-        if previous is None:
-            while actions and not isinstance(actions[0], AddVips | RemoveVips):
-                self._do(unit, actions.pop(0))
-        if actions:
-            unit.busy = self._loop.create_task(self._do_after(unit, actions, previous))
+        if actions:  # most packets ask for nothing: a backup hearing its master only moves a deadline
+            previous = unit.busy if unit.busy is not None and not unit.busy.done() else None
+            if previous is None:
+                while actions and not isinstance(actions[0], AddVips | RemoveVips):
+                    self._do(unit, actions.pop(0))
+            if actions:
+                unit.busy = self._loop.create_task(self._do_after(unit, actions, previous))
         self._arm(unit)
 
     async def _do_after(self, unit: Unit, actions: list[Action], previous: asyncio.Task | None) -> None:
@@ -385,3 +482,11 @@ class Driver:
                 unit.netlink_errors += 1
                 log.error("(%s) %s virtual address/route: %s", name, "add" if add else "remove", error)
         log.info("(%s) %s %d virtual addresses", name, "added" if add else "removed", len(addresses))
+
+
+def _wake_time(instance: Instance) -> float | None:
+    """When the driver must wake for ``instance``: its deadline, ``TAKEOVER_LEAD`` early for Master_Down."""
+    deadline = instance.deadline
+    if deadline is not None and deadline == instance.master_down_at:
+        return deadline - TAKEOVER_LEAD
+    return deadline

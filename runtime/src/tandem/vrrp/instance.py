@@ -138,7 +138,8 @@ class Instance:
 
     def __init__(self, params: InstanceParams, local_address: IPAddress) -> None:
         self.params = params
-        self.local_address = local_address  # our primary address: source of adverts, tie-breaker
+        self._accepted: tuple[Received, Advert] | None = None
+        self.local_address = local_address
         self.priority = params.priority  # effective priority; tracking may move it
         self.state = State.INITIALIZE
         self.counters = Counters()
@@ -149,13 +150,21 @@ class Instance:
         self._auth_type = AUTH_PASS if params.auth_pass is not None else AUTH_NONE
         self._auth_data = pass_auth_data(params.auth_pass) if params.auth_pass is not None else bytes(8)
         self._advertised = frozenset(params.advertised)
-        # a master sends the same bytes every interval: the last accepted ones skip decoding and checks
-        self._accepted: tuple[tuple[IPAddress, IPAddress, bytes], Advert] | None = None
         self._adver_at: float | None = None
         self._master_down_at: float | None = None
         self._garp_at: float | None = None
         self._refresh_at: float | None = None
         self._preempt_at: float | None = None  # preempt_delay: when a lower-priority master stops counting
+
+    @property
+    def local_address(self) -> IPAddress:
+        """Our primary address: the source of our adverts, the tie-breaker between equal priorities."""
+        return self._local_address
+
+    @local_address.setter
+    def local_address(self, address: IPAddress) -> None:
+        self._local_address = address
+        self._accepted = None  # whether a packet is our own depends on it
 
     # --- timers -------------------------------------------------------------------------------
 
@@ -178,12 +187,11 @@ class Instance:
     @property
     def deadline(self) -> float | None:
         """When :meth:`timer` must be called next (None: nothing pending)."""
-        pending = [
-            t
-            for t in (self._adver_at, self._master_down_at, self._garp_at, self._refresh_at)
-            if t is not None
-        ]
-        return min(pending, default=None)
+        deadline = self._master_down_at  # a backup's only timer: checked for every packet it hears
+        for t in (self._adver_at, self._garp_at, self._refresh_at):
+            if t is not None and (deadline is None or t < deadline):
+                deadline = t
+        return deadline
 
     # --- events ---------------------------------------------------------------------------------
 
@@ -292,18 +300,19 @@ class Instance:
     # --- receive checks (RFC 5798 §7.1, RFC 3768 §7.1, and keepalived's address-list check) ---
 
     def _accept(self, packet: Received) -> Advert:
-        params = self.params
-        if self.state not in (State.BACKUP, State.MASTER):
+        if self.state is not State.BACKUP and self.state is not State.MASTER:
             raise Dropped(Drop.FAULT)
+        # a master sends the same packet every interval: the last one accepted passed every check below
+        # (they depend on the packet, params and local_address only; changing those forgets it)
+        if self._accepted is not None and self._accepted[0] == packet:
+            return self._accepted[1]
+        params = self.params
         if not params.unicast and packet.ttl != VRRP_TTL:
             raise Dropped(Drop.TTL)
         if params.unicast and packet.src not in params.unicast_peers:
             raise Dropped(Drop.NOT_PEER)
         if packet.src == self.local_address:
             raise Dropped(Drop.OWN)
-        seen = (packet.src, packet.dst, packet.payload)
-        if self._accepted is not None and self._accepted[0] == seen:
-            return self._accepted[1]
         advert = decode(packet)
         if advert.version != params.version:
             raise Dropped(Drop.VERSION)
@@ -318,7 +327,7 @@ class Instance:
                 raise Dropped(Drop.INTERVAL)
         if len(advert.addresses) != len(self._advertised) or frozenset(advert.addresses) != self._advertised:
             raise Dropped(Drop.ADDRESS_LIST)
-        self._accepted = (seen, advert)
+        self._accepted = (packet, advert)
         return advert
 
     # --- per-state handling of an accepted advert -------------------------------------------

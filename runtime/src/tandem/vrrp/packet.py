@@ -15,6 +15,7 @@ import struct
 from dataclasses import dataclass
 from functools import lru_cache
 from ipaddress import IPv4Address, ip_address
+from typing import NamedTuple
 
 from tandem.config.model import IPAddress
 
@@ -72,8 +73,7 @@ class Advert:
     auth_data: bytes = b""  # VRRPv2 only, padded with NULs to 8 octets on the wire
 
 
-@dataclass(frozen=True, slots=True)
-class Received:
+class Received(NamedTuple):  # a tuple: cheap to build for every packet, compared field by field
     """A VRRP message as the socket gave it: IP source, destination, TTL / hop limit and payload."""
 
     src: IPAddress

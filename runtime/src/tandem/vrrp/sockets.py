@@ -16,7 +16,12 @@ from tandem.config.model import IPAddress
 from tandem.vrrp.packet import IPPROTO_VRRP, VRRP_TTL, Received, cached_ip_address, ipv4_header, split_ipv4
 
 TOS_INTERNETWORK_CONTROL = 0xC0
+# Linux's SO_TIMESTAMPNS (not in Python's socket module): each datagram carries its arrival time, a
+# struct timespec on the CLOCK_REALTIME scale, as SCM_TIMESTAMPNS ancillary data
+SO_TIMESTAMPNS = SCM_TIMESTAMPNS = 35
+_TIMESPEC = struct.Struct("@qq")
 _RECV_SIZE = 4096
+_ANCILLARY_SIZE = socket.CMSG_SPACE(_TIMESPEC.size) + socket.CMSG_SPACE(64)
 
 
 class VrrpSocket:
@@ -28,6 +33,7 @@ class VrrpSocket:
         self.sock = socket.socket(af, socket.SOCK_RAW | socket.SOCK_NONBLOCK, IPPROTO_VRRP)
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
             if family == 4:
                 self._setup_ipv4(groups)
             else:
@@ -73,18 +79,26 @@ class VrrpSocket:
         ancillary = [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, pktinfo)]
         self.sock.sendmsg([payload], ancillary, 0, (str(dst), 0, 0, self.ifindex))
 
-    def receive(self) -> Received:
-        """One packet; raises BlockingIOError when none is queued, Dropped for a bad IPv4 header."""
-        if self.family == 4:
-            return split_ipv4(self.sock.recv(_RECV_SIZE))
-        data, ancillary, _, address = self.sock.recvmsg(_RECV_SIZE, socket.CMSG_SPACE(64))
-        hop_limit, dst = 0, IPv6Address(0)
+    def receive(self) -> tuple[Received, float]:
+        """One packet and its arrival time (``time.time()`` scale); raises BlockingIOError when none is
+        queued, Dropped for a bad IPv4 header."""
+        data, ancillary, _, address = self.sock.recvmsg(_RECV_SIZE, _ANCILLARY_SIZE)
+        if self.family == 4:  # the timestamp is the only ancillary data asked for
+            return split_ipv4(data), _seconds(ancillary[0][2]) if ancillary else 0.0
+        arrived, hop_limit, dst = 0.0, 0, IPv6Address(0)
         for level, kind, value in ancillary:
-            if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_HOPLIMIT:
+            if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS:
+                arrived = _seconds(value)
+            elif level == socket.IPPROTO_IPV6 and kind == socket.IPV6_HOPLIMIT:
                 (hop_limit,) = struct.unpack("@i", value[:4])
             elif level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO:
                 dst = cached_ip_address(value[:16])
-        return Received(cached_ip_address(address[0].split("%")[0]), dst, hop_limit, data)
+        return Received(cached_ip_address(address[0].split("%")[0]), dst, hop_limit, data), arrived
+
+
+def _seconds(timespec: bytes) -> float:
+    seconds, nanoseconds = _TIMESPEC.unpack(timespec)
+    return seconds + nanoseconds * 1e-9
 
 
 class LinkSocket:
