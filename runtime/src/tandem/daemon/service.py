@@ -66,6 +66,7 @@ class Service:
         self.history: dict[str, History] = {}
         self._group_states: dict[str, str | None] = {}
         self._leaving: dict[str, str] = {}  # instance → notify state of its coming INITIALIZE
+        self._faulted: set[str] = set()  # instances in FAULT: their interfaces are looked at again
         self._reload_lock = asyncio.Lock()
 
     # --- life cycle -------------------------------------------------------------------------
@@ -99,9 +100,8 @@ class Service:
         while True:
             await asyncio.sleep(PREPARE_RETRY)
             async with self._reload_lock:  # a reload adds and removes instances
-                for name, unit in list(self.driver.units.items()):
-                    if unit.instance.state is State.FAULT:
-                        await self.driver.revalidate(name)
+                for name in list(self._faulted):
+                    await self.driver.revalidate(name)
                 for name in list(self.driver.unprepared):
                     if await self.driver.prepare(name):
                         log.info("(%s) interface and address available again", name)
@@ -154,6 +154,10 @@ class Service:
         name, now = instance.params.name, time.time()
         history = self.history[name]
         reason = history.reason if transition.new is State.FAULT else transition.reason
+        if transition.new is State.FAULT:
+            self._faulted.add(name)
+        else:
+            self._faulted.discard(name)
         history.since, history.reason, history.transitions = now, reason, history.transitions + 1
         old, new = transition.old.value, transition.new.value
         self.broadcaster.publish(TransitionEvent(name, old, new, reason, instance.priority, now))
