@@ -75,7 +75,7 @@ class DriverError(Exception):
     """An instance cannot run as configured (missing interface or source address)."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Channel:
     """A VRRP socket, the units receiving on it (by VRID) and how it is being read."""
 
@@ -85,7 +85,7 @@ class Channel:
     poll_interval: float | None = None  # None: to be worked out again (the units changed)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Unit:
     """One instance and the I/O resources it uses (none until it could be prepared)."""
 

@@ -120,7 +120,7 @@ class WantMaster:
 Action = SendAdvert | AddVips | RemoveVips | Announce | Transition | WantMaster
 
 
-@dataclass
+@dataclass(slots=True)
 class Counters:
     """What the instance has seen and done; ``drops`` counts rejected packets by reason."""
 
@@ -135,6 +135,12 @@ class Counters:
 
 class Instance:
     """One virtual router on one interface and address family."""
+
+    __slots__ = (  # attributes: a backup touches several for every advert it hears
+        "_accepted", "_adver_at", "_advertised", "_auth_data", "_auth_type", "_garp_at", "_local_address",
+        "_master_down_at", "_preempt_at", "_refresh_at", "counters", "master_address",
+        "master_adver_interval", "params", "priority", "ready", "state", "sync_group",
+    )  # fmt: skip
 
     def __init__(self, params: InstanceParams, local_address: IPAddress) -> None:
         self.params = params
