@@ -481,7 +481,7 @@ class Driver:
             except (OSError, NetlinkError) as error:
                 unit.netlink_errors += 1
                 log.error("(%s) %s virtual address/route: %s", name, "add" if add else "remove", error)
-        log.info("(%s) %s %d virtual addresses", name, "added" if add else "removed", len(addresses))
+        log.debug("(%s) %s %d virtual addresses", name, "added" if add else "removed", len(addresses))
 
 
 def _wake_time(instance: Instance) -> float | None:
