@@ -67,7 +67,7 @@ async def main():
     await asyncio.sleep(0.3)  # nothing arrives any more (our own adverts are not looped back)
     report["polled_when_quiet"] = channel.poll is not None
     print(json.dumps(report))
-    await driver.close()
+    driver.close()
 
 asyncio.run(main())
 """

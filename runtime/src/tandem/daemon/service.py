@@ -87,7 +87,7 @@ class Service:
         self._retry.cancel()
         await cancel(self._trackers)
         self._leaving = dict.fromkeys(self.driver.units, "STOP")
-        await self.driver.close()
+        self.driver.close()
         await self.notifications.close()
 
     async def _add(self, name: str) -> None:
@@ -204,7 +204,7 @@ class Service:
         self.driver.forget_interfaces()
         for name in (*plan.removed, *plan.restarted):
             self._leaving[name] = "DELETED" if name in plan.removed else "STOP"
-            await self.driver.remove(name)
+            self.driver.remove(name)
             del self.history[name]
         closing = asyncio.create_task(self.notifications.close())
         self.notifications = Notifications(new, after=closing)

@@ -5,9 +5,10 @@ packets go to the instance of their VRID, stamped with their arrival time (SO_TI
 deadlines do not depend on when they are read. An idle channel is read as soon as a packet arrives;
 once packets keep coming (a backup hears its masters), it is polled every ``poll_interval`` instead
 and reads what queued up at once: one wake-up per batch rather than per packet, which is most of a
-backup's CPU. The interval is at most half of each instance's Skew_Time (and POLL_INTERVAL_MAX), so a
-priority-0 advert is read before the takeover it triggers is due; a Master_Down takeover reads its
-channel first, so it never happens over an advert waiting unread.
+backup's CPU. The interval is at most half of each instance's Skew_Time (as it stands when the
+channel starts polling or its instances change) and POLL_INTERVAL_MAX, so a priority-0 advert is read
+before the takeover it triggers is due; a Master_Down takeover reads its channel first, so it never
+happens over an advert waiting unread.
 
 Timers: one queue (a heap of wake times) for all instances behind a single ``loop.call_at`` handle, at
 monotonic deadlines (``loop.time()`` is ``time.monotonic()``), so advert cadence never drifts. A
@@ -24,9 +25,9 @@ Instances are added, updated in place and removed by name (reloads); one whose i
 address is missing stays *unprepared* until :meth:`Driver.prepare` succeeds. Transitions and sync
 group wishes go to ``on_report``: deciding about them is the owner's business.
 
-Actions run in the order returned. Sends happen at once inside the callback; netlink changes are
-awaited, so an instance's later actions (its GARP/NA after adding addresses, or a removal that
-follows an add) queue behind them and never overtake.
+Actions run at once, in the order returned, inside the callback that produced them: adverts and
+GARP/NA are sent, and address and route changes are made synchronously (see :mod:`tandem.vrrp.netlink`),
+so a takeover's addresses exist before its GARP/NA leave and nothing can overtake.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 
 from tandem.config.model import IPAddress, VirtualAddress, VirtualRoute
-from tandem.rtnetlink import NetlinkError
 from tandem.vrrp.announce import announcement
 from tandem.vrrp.instance import (
     Action,
@@ -96,7 +96,6 @@ class Unit:
     routes: list[tuple[VirtualRoute, int | None]] = field(default_factory=list)
     announcements: list[tuple[LinkSocket, bytes]] = field(default_factory=list)
     wake: float | None = None  # the time of this unit's live entry in the driver's timer queue
-    busy: asyncio.Task | None = None
     netlink_errors: int = 0
     send_errors: int = 0
 
@@ -182,15 +181,13 @@ class Driver:
             stale = [(vip, index) for vip, index in unit.addresses if (vip.address, index) not in kept]
             unit.addresses, unit.routes, unit.announcements = addresses, routes, announcements
             if stale and unit.instance.state is State.MASTER:
-                await self._settle(unit)
-                await self._change_addresses(unit, False, stale, [])
+                self._change_addresses(unit, False, stale, [])
         self.act(params.name, lambda instance, now: instance.update(params, now))
 
-    async def remove(self, name: str) -> None:
+    def remove(self, name: str) -> None:
         """Shutdown ``name`` (priority-0 advert, address removal) and forget it."""
         unit = self.units[name]
         self.act(name, lambda instance, now: instance.stop(now))
-        await self._settle(unit)
         unit.wake = None
         del self.units[name]
         self.unprepared.pop(name, None)
@@ -235,11 +232,10 @@ class Driver:
         """Look interfaces up afresh from now on (a reload may follow changed links)."""
         self._interfaces.clear()
 
-    async def close(self) -> None:
+    def close(self) -> None:
         """Shutdown every instance and release every resource."""
         for name in list(self.units):
             self.act(name, lambda instance, now: instance.stop(now))
-        await asyncio.gather(*(self._settle(u) for u in self.units.values()))
         if self._wake_handle is not None:
             self._wake_handle.cancel()
         self._queue.clear()
@@ -251,12 +247,6 @@ class Driver:
         self._channels.clear()
         self._links.clear()
         self._netlink.close()
-
-    @staticmethod
-    async def _settle(unit: Unit) -> None:
-        """Wait for the unit's queued address changes."""
-        if unit.busy is not None:
-            await asyncio.wait([unit.busy])
 
     # --- set-up ---------------------------------------------------------------------------------
 
@@ -423,23 +413,9 @@ class Driver:
     # --- actions out ----------------------------------------------------------------------------
 
     def _dispatch(self, unit: Unit, actions: list[Action]) -> None:
-        if actions:  # most packets ask for nothing: a backup hearing its master only moves a deadline
-            previous = unit.busy if unit.busy is not None and not unit.busy.done() else None
-            if previous is None:
-                while actions and not isinstance(actions[0], AddVips | RemoveVips):
-                    self._do(unit, actions.pop(0))
-            if actions:
-                unit.busy = self._loop.create_task(self._do_after(unit, actions, previous))
-        self._arm(unit)
-
-    async def _do_after(self, unit: Unit, actions: list[Action], previous: asyncio.Task | None) -> None:
-        if previous is not None:
-            await asyncio.wait([previous])
         for action in actions:
-            if isinstance(action, AddVips | RemoveVips):
-                await self._change_addresses(unit, isinstance(action, AddVips), unit.addresses, unit.routes)
-            else:
-                self._do(unit, action)
+            self._do(unit, action)
+        self._arm(unit)
 
     def _do(self, unit: Unit, action: Action) -> None:
         instance = unit.instance
@@ -451,6 +427,8 @@ class Driver:
                 except OSError as error:
                     unit.send_errors += 1
                     log.warning("(%s) advert to %s not sent: %s", instance.params.name, dst, error)
+        elif isinstance(action, AddVips | RemoveVips):
+            self._change_addresses(unit, isinstance(action, AddVips), unit.addresses, unit.routes)
         elif isinstance(action, Announce):
             for _ in range(action.repeat):
                 for link, frame in unit.announcements:
@@ -466,22 +444,21 @@ class Driver:
             if self.on_report is not None:
                 self.on_report(instance, action)
 
-    async def _change_addresses(self, unit: Unit, add: bool, addresses: list, routes: list) -> None:
-        name = unit.instance.params.name
+    def _change_addresses(self, unit: Unit, add: bool, addresses: list, routes: list) -> None:
         netlink = self._netlink
         change_address = netlink.add_address if add else netlink.remove_address
         change_route = netlink.add_route if add else netlink.remove_route
         changes = [
-            *(change_address(vip, index) for vip, index in addresses),
-            *(change_route(route, index) for route, index in routes),
+            *((change_address, vip, index) for vip, index in addresses),
+            *((change_route, route, index) for route, index in routes),
         ]
-        for change in changes:
+        for change, what, index in changes:
             try:
-                await change
-            except (OSError, NetlinkError) as error:
+                change(what, index)
+            except OSError as error:
                 unit.netlink_errors += 1
-                log.error("(%s) %s virtual address/route: %s", name, "add" if add else "remove", error)
-        log.debug("(%s) %s %d virtual addresses", name, "added" if add else "removed", len(addresses))
+                name, verb = unit.instance.params.name, "add" if add else "remove"
+                log.error("(%s) %s virtual address/route: %s", name, verb, error)
 
 
 def _wake_time(instance: Instance) -> float | None:

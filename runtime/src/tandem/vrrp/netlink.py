@@ -1,18 +1,35 @@
-"""Interfaces, virtual addresses and virtual routes through rtnetlink (pyroute2's asyncio API)."""
+"""Interfaces, virtual addresses and virtual routes through rtnetlink.
+
+Interfaces are looked up with pyroute2's asyncio API. Address and route changes are encoded with
+pyroute2's message classes and sent synchronously on a socket of their own: the kernel handles an
+rtnetlink request inside the sender's send() and has queued its acknowledgement when send() returns,
+so a takeover's addresses are in place with no event-loop round trip (and none of pyroute2's request
+processing, ~0.25 ms a request) before its gratuitous ARPs. Encoded requests are cached: a takeover
+sends bytes ready since the first time.
+"""
 
 from __future__ import annotations
 
 import errno
+import itertools
+import os
 import socket
+import struct
 from dataclasses import dataclass
+from functools import lru_cache
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 from tandem.config.model import IPAddress, VirtualAddress, VirtualRoute
-from tandem.rtnetlink import AsyncIPRoute, NetlinkError
+from tandem.rtnetlink import AsyncIPRoute, ifaddrmsg, rtmsg
 
 # `ip` accepts these names for scopes (rt_scopes); numbers are taken as they are.
 SCOPES = {"global": 0, "universe": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
 IFA_F_NODAD = 0x02  # IPv6 virtual addresses are usable at once, as keepalived adds them
+RTM_NEWADDR, RTM_DELADDR, RTM_NEWROUTE, RTM_DELROUTE = 20, 21, 24, 25
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
+RT_TABLE_MAIN, RTPROT_STATIC, RTN_UNICAST = 254, 4, 1
+_ERROR = struct.Struct("=i")  # nlmsgerr.error after the 16-octet header: 0 or a negative errno
+CHANGE_TIMEOUT = 1.0  # s: the answer is queued within send(); this only bounds a kernel that is not
 
 
 def scope_number(scope: str | None) -> int:
@@ -40,9 +57,15 @@ class Netlink:
 
     def __init__(self) -> None:
         self._ipr = AsyncIPRoute()
+        self._changes = socket.socket(
+            socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE
+        )
+        self._changes.settimeout(CHANGE_TIMEOUT)
+        self._sequence = itertools.count(1)
 
     def close(self) -> None:
         self._ipr.close()
+        self._changes.close()
 
     async def interface(self, name: str) -> Interface:
         """Look ``name`` up; raises LookupError when there is no such link."""
@@ -62,53 +85,80 @@ class Netlink:
         mac = bytes.fromhex((link.get("IFLA_ADDRESS") or "00:00:00:00:00:00").replace(":", ""))
         return Interface(name, index, mac, ipv4, link_local)
 
-    async def add_address(self, vip: VirtualAddress, index: int) -> None:
-        kwargs = {"scope": scope_number(vip.scope)}
-        if vip.label:
-            kwargs["label"] = vip.label
-        if vip.brd is not None:
-            kwargs["broadcast"] = str(vip.brd)
-        if vip.address.version == 6:
-            kwargs["flags"] = IFA_F_NODAD
-        await self._tolerate(errno.EEXIST, self._ipr.addr("add", index=index, **_address_of(vip), **kwargs))
+    # address and route changes raise OSError; the one that means "already done" is not one
 
-    async def remove_address(self, vip: VirtualAddress, index: int) -> None:
-        await self._tolerate(errno.EADDRNOTAVAIL, self._ipr.addr("del", index=index, **_address_of(vip)))
+    def add_address(self, vip: VirtualAddress, index: int) -> None:
+        self._change(address_request(vip, index, add=True), errno.EEXIST)
 
-    async def add_route(self, route: VirtualRoute, index: int | None) -> None:
-        await self._tolerate(errno.EEXIST, self._ipr.route("add", **_route_of(route, index)))
+    def remove_address(self, vip: VirtualAddress, index: int) -> None:
+        self._change(address_request(vip, index, add=False), errno.EADDRNOTAVAIL)
 
-    async def remove_route(self, route: VirtualRoute, index: int | None) -> None:
-        await self._tolerate(errno.ESRCH, self._ipr.route("del", **_route_of(route, index)))
+    def add_route(self, route: VirtualRoute, index: int | None) -> None:
+        self._change(route_request(route, index, add=True), errno.EEXIST)
 
-    @staticmethod
-    async def _tolerate(code: int, request) -> None:
-        """Run ``request``; the error that means "already done" is not one."""
-        try:
-            await request
-        except NetlinkError as error:
-            if error.code != code:
-                raise
+    def remove_route(self, route: VirtualRoute, index: int | None) -> None:
+        self._change(route_request(route, index, add=False), errno.ESRCH)
+
+    def _change(self, request: bytes, tolerated: int) -> None:
+        sequence = struct.pack("=I", next(self._sequence) & 0xFFFFFFFF)
+        self._changes.send(request[:8] + sequence + request[12:])
+        reply = self._changes.recv(65536)
+        while reply[8:12] != sequence:  # the answer to an earlier request that timed out
+            reply = self._changes.recv(65536)
+        (error,) = _ERROR.unpack_from(reply, 16)
+        if error and -error != tolerated:
+            raise OSError(-error, os.strerror(-error))
 
 
-def _address_of(vip: VirtualAddress) -> dict[str, object]:
-    return {"address": str(vip.address.ip), "prefixlen": vip.address.network.prefixlen}
+@lru_cache(maxsize=4096)
+def address_request(vip: VirtualAddress, index: int, add: bool) -> bytes:
+    """RTM_NEWADDR / RTM_DELADDR for ``vip`` on link ``index``, as pyroute2's ``addr()`` encodes it."""
+    ip = str(vip.address.ip)
+    msg = ifaddrmsg()
+    msg["header"]["type"] = RTM_NEWADDR if add else RTM_DELADDR
+    msg["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK | (NLM_F_CREATE | NLM_F_EXCL if add else 0)
+    msg["family"] = socket.AF_INET if vip.address.version == 4 else socket.AF_INET6
+    msg["prefixlen"] = vip.address.network.prefixlen
+    msg["scope"] = scope_number(vip.scope) if add else 0
+    msg["index"] = index
+    attrs: list[tuple[str, object]] = [("IFA_ADDRESS", ip)]
+    if add and vip.label:
+        attrs.append(("IFA_LABEL", vip.label))
+    if add and vip.brd is not None:
+        attrs.append(("IFA_BROADCAST", str(vip.brd)))
+    if vip.address.version == 4:
+        attrs.append(("IFA_LOCAL", ip))
+    elif add:
+        attrs.append(("IFA_FLAGS", IFA_F_NODAD))
+    msg["attrs"] = attrs
+    msg.encode()
+    return bytes(msg.data)
 
 
-def _route_of(route: VirtualRoute, index: int | None) -> dict[str, object]:
-    spec: dict[str, object] = {
-        "dst": str(route.destination),
-        "family": socket.AF_INET if route.destination.version == 4 else socket.AF_INET6,
-        "scope": scope_number(route.scope),
-    }
+@lru_cache(maxsize=4096)
+def route_request(route: VirtualRoute, index: int | None, add: bool) -> bytes:
+    """RTM_NEWROUTE / RTM_DELROUTE for ``route`` (via link ``index``), as pyroute2's ``route()`` does."""
+    table = int(route.table) if route.table is not None and route.table.isdigit() else None
+    msg = rtmsg()
+    msg["header"]["type"] = RTM_NEWROUTE if add else RTM_DELROUTE
+    msg["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK | (NLM_F_CREATE | NLM_F_EXCL if add else 0)
+    msg["family"] = socket.AF_INET if route.destination.version == 4 else socket.AF_INET6
+    msg["dst_len"] = route.destination.prefixlen
+    msg["table"] = table if table is not None and table < 256 else RT_TABLE_MAIN  # RTA_TABLE has it whole
+    msg["proto"] = RTPROT_STATIC if add else 0
+    msg["scope"] = scope_number(route.scope)
+    msg["type"] = RTN_UNICAST if add else 0
+    attrs: list[tuple[str, object]] = [("RTA_DST", str(route.destination.network_address))]
     if index is not None:
-        spec["oif"] = index
+        attrs.append(("RTA_OIF", index))
     if route.via is not None:
-        spec["gateway"] = str(route.via)
-    if route.src is not None:
-        spec["prefsrc"] = str(route.src)
+        attrs.append(("RTA_GATEWAY", str(route.via)))
     if route.metric is not None:
-        spec["priority"] = route.metric
-    if route.table is not None and route.table.isdigit():
-        spec["table"] = int(route.table)
-    return spec
+        attrs.append(("RTA_PRIORITY", route.metric))
+    if table is not None:
+        attrs.append(("RTA_TABLE", table))
+    if route.src is not None:
+        attrs.append(("RTA_PREFSRC", str(route.src)))
+    msg["attrs"] = attrs
+    msg.encode()
+    return bytes(msg.data)
