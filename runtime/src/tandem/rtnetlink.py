@@ -18,7 +18,7 @@ PACKAGE = "pyroute2"
 
 class _DeferredPackage(types.ModuleType):
     def __getattr__(self, name: str) -> object:
-        if name.startswith("__"):
+        if name.startswith("__") and name not in ("__all__", "__version__"):  # probes, not the package's
             raise AttributeError(name)
         submodule = f"{PACKAGE}.{name}"
         if importlib.util.find_spec(submodule) is not None:  # from pyroute2 import config: no __init__ needed

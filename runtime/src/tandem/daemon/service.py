@@ -105,7 +105,7 @@ class Service:
                 for name in list(self.driver.unprepared):
                     if await self.driver.prepare(name):
                         log.info("(%s) interface and address available again", name)
-                        self._reconcile(name)
+                    self._reconcile(name)  # into FAULT while it cannot run (revalidate released it)
 
     # --- tracking ---------------------------------------------------------------------------
 

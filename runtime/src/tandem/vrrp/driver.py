@@ -68,7 +68,6 @@ POLL_INTERVAL_MAX = 0.01  # s: the longest a busy channel's packets wait to be r
 # s: below this a busy channel is still read at once: a poll may fire up to 1 ms late, and must stay
 # within Skew_Time (the interval is at most half of it, so 1 ms is at most a quarter)
 POLL_INTERVAL_MIN = 0.002
-STAMP_TRUST = 1.0  # s: an arrival time further back than this (a wall clock step) counts as "now"
 
 
 class DriverError(Exception):
@@ -83,6 +82,9 @@ class Channel:
     units: dict[int, Unit] = field(default_factory=dict)
     poll: asyncio.TimerHandle | None = None  # while polling (its reader is removed)
     poll_interval: float | None = None  # None: to be worked out again (the units changed)
+    # when the socket was last found empty: what it holds now arrived after that, whatever the wall
+    # clock (which arrival times are stamped on) did meanwhile
+    drained_at: float = 0.0
 
 
 @dataclass(eq=False, slots=True)
@@ -188,7 +190,6 @@ class Driver:
         """Shutdown ``name`` (priority-0 advert, address removal) and forget it."""
         unit = self.units[name]
         self.act(name, lambda instance, now: instance.stop(now))
-        unit.wake = None
         del self.units[name]
         self.unprepared.pop(name, None)
         self._release(unit)
@@ -300,11 +301,15 @@ class Driver:
             channel.poll = self._loop.call_later(channel.poll_interval, self._on_poll, channel)
 
     def _on_poll(self, channel: Channel) -> None:
-        if self._read(channel) and self._poll_interval(channel) >= POLL_INTERVAL_MIN:
-            channel.poll = self._loop.call_later(channel.poll_interval, self._on_poll, channel)
-        else:  # idle again, or the interval became too short to poll
-            channel.poll = None
-            self._loop.add_reader(channel.sock.fileno(), self._on_readable, channel)
+        busy = False
+        try:
+            busy = self._read(channel) > 0 and self._poll_interval(channel) >= POLL_INTERVAL_MIN
+        finally:  # whatever went wrong with a packet, the channel is read again
+            if busy:
+                channel.poll = self._loop.call_later(channel.poll_interval, self._on_poll, channel)
+            else:  # idle again, or the interval became too short to poll
+                channel.poll = None
+                self._loop.add_reader(channel.sock.fileno(), self._on_readable, channel)
 
     @staticmethod
     def _poll_interval(channel: Channel) -> float:
@@ -331,6 +336,7 @@ class Driver:
             try:
                 packet, arrived = sock.receive()
             except BlockingIOError:
+                channel.drained_at = self._loop.time()
                 return count
             except Dropped as dropped:
                 unclaimed[dropped.reason] += 1
@@ -347,12 +353,12 @@ class Driver:
             if unit is None:
                 unclaimed[Drop.VRID] += 1
                 continue
-            at = arrived + to_loop_time
-            if not now - STAMP_TRUST <= at <= now:
-                at = now
+            at = min(max(arrived + to_loop_time, channel.drained_at), now)
             instance = unit.instance
-            accepted = instance.counters.adverts_received
+            accepted, interval = instance.counters.adverts_received, instance.master_adver_interval
             self._dispatch(unit, instance.receive(packet, at))
+            if instance.master_adver_interval != interval:  # a v3 backup adopted its master's: new Skew
+                channel.poll_interval = None
             if debug and instance.counters.adverts_received == accepted:
                 reason = instance.counters.last_drop.value
                 log.debug("(%s) dropped a packet from %s: %s", instance.params.name, packet.src, reason)
@@ -360,6 +366,14 @@ class Driver:
     def _on_wake(self) -> None:
         """Run the timers that are due; move entries whose deadline moved on; re-arm the loop handle."""
         self._wake_handle = None
+        try:
+            self._run_due()
+        finally:  # a timer that failed must not stop the others
+            queue = self._queue
+            if queue and (self._wake_handle is None or self._wake_handle.when() != queue[0][0]):
+                self._schedule(queue[0][0])
+
+    def _run_due(self) -> None:
         queue = self._queue
         while queue:
             when, _, unit = queue[0]
@@ -379,8 +393,6 @@ class Driver:
                 self._fire(unit)
             else:
                 break
-        if queue and (self._wake_handle is None or self._wake_handle.when() != queue[0][0]):
-            self._schedule(queue[0][0])
 
     def _fire(self, unit: Unit) -> None:
         instance = unit.instance
@@ -420,6 +432,9 @@ class Driver:
     def _do(self, unit: Unit, action: Action) -> None:
         instance = unit.instance
         if isinstance(action, SendAdvert):
+            if unit.channel is None:  # released (its interface went away): nothing to send on
+                unit.send_errors += 1
+                return
             for dst in unit.destinations:
                 wire = encode(action.advert, instance.local_address, dst)
                 try:

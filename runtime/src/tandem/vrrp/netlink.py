@@ -28,8 +28,12 @@ IFA_F_NODAD = 0x02  # IPv6 virtual addresses are usable at once, as keepalived a
 RTM_NEWADDR, RTM_DELADDR, RTM_NEWROUTE, RTM_DELROUTE = 20, 21, 24, 25
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
 RT_TABLE_MAIN, RTPROT_STATIC, RTN_UNICAST = 254, 4, 1
+_TYPE = struct.Struct("=H")  # nlmsghdr.nlmsg_type, after the length
 _ERROR = struct.Struct("=i")  # nlmsgerr.error after the 16-octet header: 0 or a negative errno
-CHANGE_TIMEOUT = 1.0  # s: the answer is queued within send(); this only bounds a kernel that is not
+NLMSG_ERROR = 2  # the acknowledgement's type: an error code, 0 for success
+# s: the answer is queued within send(), so this only bounds a kernel that fails to answer; the event
+# loop waits for it, as keepalived's does for its netlink requests
+CHANGE_TIMEOUT = 1.0
 
 
 def scope_number(scope: str | None) -> int:
@@ -105,6 +109,8 @@ class Netlink:
         reply = self._changes.recv(65536)
         while reply[8:12] != sequence:  # the answer to an earlier request that timed out
             reply = self._changes.recv(65536)
+        if _TYPE.unpack_from(reply, 4)[0] != NLMSG_ERROR:
+            raise OSError(errno.EPROTO, "rtnetlink answered without an acknowledgement")
         (error,) = _ERROR.unpack_from(reply, 16)
         if error and -error != tolerated:
             raise OSError(-error, os.strerror(-error))
