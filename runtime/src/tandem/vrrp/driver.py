@@ -296,20 +296,27 @@ class Driver:
 
     def _on_readable(self, channel: Channel) -> None:
         """An idle channel got a packet: read it, and poll the channel while packets keep coming."""
-        if self._read(channel) and self._poll_interval(channel) >= POLL_INTERVAL_MIN:
+        if self._read_busy(channel):
             self._loop.remove_reader(channel.sock.fileno())
-            channel.poll = self._loop.call_later(channel.poll_interval, self._on_poll, channel)
+            self._poll_later(channel)
 
     def _on_poll(self, channel: Channel) -> None:
         busy = False
         try:
-            busy = self._read(channel) > 0 and self._poll_interval(channel) >= POLL_INTERVAL_MIN
+            busy = self._read_busy(channel)
         finally:  # whatever went wrong with a packet, the channel is read again
             if busy:
-                channel.poll = self._loop.call_later(channel.poll_interval, self._on_poll, channel)
+                self._poll_later(channel)
             else:  # idle again, or the interval became too short to poll
                 channel.poll = None
                 self._loop.add_reader(channel.sock.fileno(), self._on_readable, channel)
+
+    def _read_busy(self, channel: Channel) -> bool:
+        """Read ``channel``; whether to poll it from now on (packets came, and Skew_Time allows it)."""
+        return self._read(channel) > 0 and self._poll_interval(channel) >= POLL_INTERVAL_MIN
+
+    def _poll_later(self, channel: Channel) -> None:
+        channel.poll = self._loop.call_later(channel.poll_interval, self._on_poll, channel)
 
     @staticmethod
     def _poll_interval(channel: Channel) -> float:

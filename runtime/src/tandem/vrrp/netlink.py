@@ -121,8 +121,6 @@ def address_request(vip: VirtualAddress, index: int, add: bool) -> bytes:
     """RTM_NEWADDR / RTM_DELADDR for ``vip`` on link ``index``, as pyroute2's ``addr()`` encodes it."""
     ip = str(vip.address.ip)
     msg = ifaddrmsg()
-    msg["header"]["type"] = RTM_NEWADDR if add else RTM_DELADDR
-    msg["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK | (NLM_F_CREATE | NLM_F_EXCL if add else 0)
     msg["family"] = socket.AF_INET if vip.address.version == 4 else socket.AF_INET6
     msg["prefixlen"] = vip.address.network.prefixlen
     msg["scope"] = scope_number(vip.scope) if add else 0
@@ -136,9 +134,7 @@ def address_request(vip: VirtualAddress, index: int, add: bool) -> bytes:
         attrs.append(("IFA_LOCAL", ip))
     elif add:
         attrs.append(("IFA_FLAGS", IFA_F_NODAD))
-    msg["attrs"] = attrs
-    msg.encode()
-    return bytes(msg.data)
+    return _encoded(msg, RTM_NEWADDR if add else RTM_DELADDR, add, attrs)
 
 
 @lru_cache(maxsize=4096)
@@ -146,8 +142,6 @@ def route_request(route: VirtualRoute, index: int | None, add: bool) -> bytes:
     """RTM_NEWROUTE / RTM_DELROUTE for ``route`` (via link ``index``), as pyroute2's ``route()`` does."""
     table = int(route.table) if route.table is not None and route.table.isdigit() else None
     msg = rtmsg()
-    msg["header"]["type"] = RTM_NEWROUTE if add else RTM_DELROUTE
-    msg["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK | (NLM_F_CREATE | NLM_F_EXCL if add else 0)
     msg["family"] = socket.AF_INET if route.destination.version == 4 else socket.AF_INET6
     msg["dst_len"] = route.destination.prefixlen
     msg["table"] = table if table is not None and table < 256 else RT_TABLE_MAIN  # RTA_TABLE has it whole
@@ -165,6 +159,14 @@ def route_request(route: VirtualRoute, index: int | None, add: bool) -> bytes:
         attrs.append(("RTA_TABLE", table))
     if route.src is not None:
         attrs.append(("RTA_PREFSRC", str(route.src)))
+    return _encoded(msg, RTM_NEWROUTE if add else RTM_DELROUTE, add, attrs)
+
+
+def _encoded(msg, kind: int, add: bool, attrs: list[tuple[str, object]]) -> bytes:
+    """``msg`` with ``attrs`` as a request of type ``kind`` that asks for an acknowledgement; an add
+    creates and fails with EEXIST when the object is there already."""
+    msg["header"]["type"] = kind
+    msg["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK | (NLM_F_CREATE | NLM_F_EXCL if add else 0)
     msg["attrs"] = attrs
     msg.encode()
     return bytes(msg.data)
