@@ -47,8 +47,7 @@ async def main():
     stall_end = loop.time()
     # white box: the Master_Down wake-up runs before the channel's next read (as when a deadline falls
     # between two polls); the adverts waiting unread must count
-    driver._wake_handle.cancel()
-    driver._on_wake()
+    driver._timers.wake()
     report = {
         "polled": polled,
         "states_after_stall": sorted({u.instance.state.value for u in units}),

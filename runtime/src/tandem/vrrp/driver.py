@@ -10,13 +10,12 @@ channel starts polling or its instances change) and POLL_INTERVAL_MAX, so a prio
 before the takeover it triggers is due; a Master_Down takeover reads its channel first, so it never
 happens over an advert waiting unread.
 
-Timers: one queue (a heap of wake times) for all instances behind a single ``loop.call_at`` handle, at
-monotonic deadlines (``loop.time()`` is ``time.monotonic()``), so advert cadence never drifts. A
-backup's deadline moves later with every advert it hears; its queue entry is left alone then and only
-moved when it reaches the front of the queue, together with every other moved entry before the first
-one still valid: hundreds of backups cost a few wake-ups a second, not one per instance per
-Master_Down_Interval. Master_Down_Timer is woken ``TAKEOVER_LEAD`` early and the rest slept
-precisely: the loop's timers fire up to a millisecond late (epoll's resolution).
+Timers: one :class:`tandem.timers.TimerQueue` for all instances behind a single ``loop.call_at``
+handle, at monotonic deadlines (``loop.time()`` is ``time.monotonic()``), so advert cadence never
+drifts. A backup's deadline moves later with every advert it hears; its queue entry is left alone then
+and only moved when it reaches the front of the queue: hundreds of backups cost a few wake-ups a
+second, not one per instance per Master_Down_Interval. Master_Down_Timer is woken ``TAKEOVER_LEAD``
+early and the rest slept precisely: the loop's timers fire up to a millisecond late (epoll's resolution).
 
 Interfaces are looked up once and cached; :meth:`Driver.revalidate` looks again (and forgets them
 all when one changed), a failed :meth:`Driver.prepare` forgets its interface, a reload all of them.
@@ -33,8 +32,6 @@ so a takeover's addresses exist before its GARP/NA leave and nothing can overtak
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import logging
 import time
 from collections import Counter
@@ -43,6 +40,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 
 from tandem.config.model import IPAddress, VirtualAddress, VirtualRoute
+from tandem.timers import TimerQueue
 from tandem.vrrp.announce import announcement
 from tandem.vrrp.instance import (
     Action,
@@ -97,7 +95,6 @@ class Unit:
     addresses: list[tuple[VirtualAddress, int]] = field(default_factory=list)  # (address, ifindex)
     routes: list[tuple[VirtualRoute, int | None]] = field(default_factory=list)
     announcements: list[tuple[LinkSocket, bytes]] = field(default_factory=list)
-    wake: float | None = None  # the time of this unit's live entry in the driver's timer queue
     netlink_errors: int = 0
     send_errors: int = 0
 
@@ -129,17 +126,20 @@ class Driver:
         self._channels: dict[SocketKey, Channel] = {}
         self._links: dict[str, LinkSocket] = {}
         self._interfaces: dict[str, Interface] = {}
-        self._queue: list[tuple[float, int, Unit]] = []  # heap of (wake time, tie-break, unit)
-        self._tie_break = itertools.count()
-        self._wake_handle: asyncio.TimerHandle | None = None
 
     @property
     def instances(self) -> list[Instance]:
         return [unit.instance for unit in self.units.values()]
 
     def open(self) -> None:
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
         self._netlink = Netlink()
+        self._timers: TimerQueue[Unit] = TimerQueue(
+            now=loop.time,
+            call_at=loop.call_at,
+            deadline=lambda unit: _wake_time(unit.instance),
+            fire=self._fire,
+        )
 
     def now(self) -> float:
         return self._loop.time()
@@ -237,9 +237,7 @@ class Driver:
         """Shutdown every instance and release every resource."""
         for name in list(self.units):
             self.act(name, lambda instance, now: instance.stop(now))
-        if self._wake_handle is not None:
-            self._wake_handle.cancel()
-        self._queue.clear()
+        self._timers.close()
         for channel in self._channels.values():
             self._stop_reading(channel)
             channel.sock.close()
@@ -370,37 +368,6 @@ class Driver:
                 reason = instance.counters.last_drop.value
                 log.debug("(%s) dropped a packet from %s: %s", instance.params.name, packet.src, reason)
 
-    def _on_wake(self) -> None:
-        """Run the timers that are due; move entries whose deadline moved on; re-arm the loop handle."""
-        self._wake_handle = None
-        try:
-            self._run_due()
-        finally:  # a timer that failed must not stop the others
-            queue = self._queue
-            if queue and (self._wake_handle is None or self._wake_handle.when() != queue[0][0]):
-                self._schedule(queue[0][0])
-
-    def _run_due(self) -> None:
-        queue = self._queue
-        while queue:
-            when, _, unit = queue[0]
-            if unit.wake != when:  # superseded by an earlier entry, or disarmed
-                heapq.heappop(queue)
-                continue
-            wanted = _wake_time(unit.instance)
-            if wanted is None:
-                heapq.heappop(queue)
-                unit.wake = None
-            elif wanted > when:  # the deadline moved on (a backup heard its master)
-                heapq.heapreplace(queue, (wanted, next(self._tie_break), unit))
-                unit.wake = wanted
-            elif when <= self._loop.time():
-                heapq.heappop(queue)
-                unit.wake = None
-                self._fire(unit)
-            else:
-                break
-
     def _fire(self, unit: Unit) -> None:
         instance = unit.instance
         if instance.deadline == instance.master_down_at:
@@ -411,30 +378,12 @@ class Driver:
                 self._read(unit.channel)  # the master's last advert may be waiting unread
         self._dispatch(unit, instance.timer(self._loop.time()))
 
-    def _arm(self, unit: Unit) -> None:
-        """Make sure the queue wakes ``unit`` by its deadline (a live entry that wakes earlier will do)."""
-        wanted = _wake_time(unit.instance)
-        if wanted is None:
-            unit.wake = None
-            return
-        if unit.wake is not None and unit.wake <= wanted:
-            return
-        unit.wake = wanted
-        heapq.heappush(self._queue, (wanted, next(self._tie_break), unit))
-        if self._wake_handle is None or wanted < self._wake_handle.when():
-            self._schedule(wanted)
-
-    def _schedule(self, when: float) -> None:
-        if self._wake_handle is not None:
-            self._wake_handle.cancel()
-        self._wake_handle = self._loop.call_at(when, self._on_wake)
-
     # --- actions out ----------------------------------------------------------------------------
 
     def _dispatch(self, unit: Unit, actions: list[Action]) -> None:
         for action in actions:
             self._do(unit, action)
-        self._arm(unit)
+        self._timers.arm(unit)
 
     def _do(self, unit: Unit, action: Action) -> None:
         instance = unit.instance
