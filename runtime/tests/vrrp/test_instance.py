@@ -206,6 +206,30 @@ def test_master_hearing_lower_priority_readvertises_and_announces_at_once():
     assert quiet.receive(packet(advert_from(V3, 50)), 0.05) == []
 
 
+def test_master_answers_a_flood_of_lower_priority_adverts_at_most_once_a_second():
+    """20,000 adverts made keepalived (and tandemd) send 20,000 adverts and 100,000 GARPs."""
+    instance = master()
+    answers = [
+        a for i in range(2000) for a in instance.receive(packet(advert_from(V3, 50)), 0.05 + i * 0.001)
+    ]
+    # at 0.05 and 1.05: one advert and one GARP/NA burst each; the timer's own adverts are not answers
+    assert answers == [SendAdvert(advert_from(V3, 100)), Announce(5)] * 2
+    assert instance.counters.adverts_received == 2000
+    assert instance.state is State.MASTER
+
+
+@pytest.mark.parametrize("params", [V3, V2])
+def test_advert_interval_zero_is_dropped_and_never_shortens_master_down(params):
+    """A single interval-0 advert made Master_Down_Interval 0: a backup took over at once."""
+    instance = started(params)
+    instance.receive(packet(advert_from(params, 200)), 0.5)
+    deadline, mdi = instance.deadline, instance.master_down_interval
+    assert instance.receive(packet(advert_from(params, 200, interval_cs=0)), 0.6) == []
+    assert instance.counters.drops == {Drop.INTERVAL: 1}
+    assert (instance.deadline, instance.master_down_interval) == (deadline, mdi)
+    assert instance.timer(0.61) == [] and instance.state is State.BACKUP
+
+
 def test_update_on_master_readvertises_new_vips_and_adds_them():
     instance = master()
     more = replace(V3, vips=(*V3.vips, replace(V3.vips[0], address=IPv4Interface("198.51.100.101/24"))))

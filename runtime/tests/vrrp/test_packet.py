@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 import pytest
@@ -96,7 +97,8 @@ def test_v3_ipv6_matches_scapy():
         (lambda w: bytes([0x41]) + w[1:], Drop.VERSION),
         (lambda w: bytes([0x32]) + w[1:], Drop.TYPE),
         (lambda w: w + b"\0\0\0\0", Drop.LENGTH),
-        (lambda w: w[:3] + bytes([3]) + w[4:], Drop.LENGTH),
+        (lambda w: w[:3] + bytes([3]) + w[4:], Drop.TRUNCATED),
+        (lambda w: w[:3] + bytes([1]) + w[4:], Drop.LENGTH),
         (lambda w: w[:2] + bytes([w[2] ^ 1]) + w[3:], Drop.CHECKSUM),
     ],
 )
@@ -105,6 +107,30 @@ def test_malformed_v3_dropped_by_reason(mutate, reason):
     with pytest.raises(Dropped) as caught:
         decode(Received(SRC4, DST4, 255, mutate(wire)))
     assert caught.value.reason is reason
+
+
+def carp(vhid: int) -> bytes:
+    """A CARP advertisement (version 2, type 1, authlen 7, advbase 1, counter and HMAC), 36 octets."""
+    header = struct.pack("!BBBBBBH", 0x21, vhid, 0, 7, 0, 1, 0) + bytes(28)
+    return header[:6] + internet_checksum(header).to_bytes(2, "big") + header[8:]
+
+
+@pytest.mark.parametrize("addresses", [(SRC4, DST4), (SRC6, DST6)])
+def test_carp_sharing_protocol_112_is_its_own_drop(addresses):
+    with pytest.raises(Dropped) as caught:
+        decode(Received(*addresses, 255, carp(9)))
+    assert caught.value.reason is Drop.CARP
+    # a VRRPv2 message of the same length carries 5 addresses: never taken for CARP
+    five = Advert(2, 9, 100, 100, tuple(IPv4Address(f"198.51.100.{i}") for i in range(1, 6)), 0, bytes(8))
+    assert decode(Received(SRC4, DST4, 255, encode(five, SRC4, DST4))) == five
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_advert_interval_zero_is_an_interval_drop(version):
+    wire = encode(Advert(version, 9, 100, 0, VIPS4), SRC4, DST4)
+    with pytest.raises(Dropped) as caught:
+        decode(Received(SRC4, DST4, 255, wire))
+    assert caught.value.reason is Drop.INTERVAL
 
 
 def test_v2_over_ipv6_is_a_version_drop():

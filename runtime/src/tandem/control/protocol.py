@@ -26,6 +26,9 @@ class InstanceStatus:
     maintenance: str | None = None  # e.g. "lower_by 50", "force_backup"
 
 
+UNCLAIMED = "(unclaimed)"  # the stats row of received packets no instance claimed (its drops only)
+
+
 @dataclass(frozen=True, slots=True)
 class InstanceStats:
     name: str

@@ -1,4 +1,9 @@
-"""ControlServer: the daemon's unix socket (mode 0600 in a 0700 directory), one JSON request per line."""
+"""ControlServer: the daemon's unix socket (mode 0600: root only), one JSON request per line.
+
+Every request line is answered: garbage (bad JSON or UTF-8, deep nesting, non-finite numbers, wrong
+argument types, a line over MAX_REQUEST) gets an error, never a traceback. The socket's directory is
+created 0700 when missing; one that exists (possibly shared, such as /tmp) is left as it is.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,47 @@ from tandem.control.protocol import Handler
 
 log = logging.getLogger(__name__)
 MAX_REQUEST = 64 * 1024
+MAX_LOWER_BY = 255  # maintenance: lowering by more than any priority changes nothing
+
+
+class BadRequest(Exception):
+    """A request line that cannot be acted on; its message is the answer."""
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):  # 1e999 parses as inf
+        raise BadRequest(f"number out of range: {text[:40]}")
+    return value
+
+
+def _no_constant(name: str):
+    raise BadRequest(f"not JSON: {name}")
+
+
+def parse_request(line: bytes) -> tuple[str, dict]:
+    """The command and arguments of one request line; raises BadRequest."""
+    try:
+        request = json.loads(line, parse_float=_finite, parse_constant=_no_constant)
+    except RecursionError:
+        raise BadRequest("request nested too deeply") from None
+    except ValueError as error:  # includes bad UTF-8 and integers too long to convert
+        raise BadRequest(f"not JSON: {str(error)[:200]}") from None
+    if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
+        raise BadRequest("expected a JSON object with a 'cmd' string")
+    return request.pop("cmd"), request
+
+
+def maintenance_arguments(args: dict) -> tuple[str | None, int, bool]:
+    """``instance`` (a name, or absent for all), ``lower_by`` (0..255) and ``force_backup`` (a bool)."""
+    instance, lower_by, force = args.get("instance"), args.get("lower_by", 0), args.get("force_backup", False)
+    if instance is not None and not isinstance(instance, str):
+        raise BadRequest("bad arguments: 'instance' must be a string")
+    if isinstance(lower_by, bool) or not isinstance(lower_by, int) or not 0 <= lower_by <= MAX_LOWER_BY:
+        raise BadRequest(f"bad arguments: 'lower_by' must be an integer from 0 to {MAX_LOWER_BY}")
+    if not isinstance(force, bool):
+        raise BadRequest("bad arguments: 'force_backup' must be true or false")
+    return instance, lower_by, force
 
 
 def encode(obj) -> bytes:
@@ -33,8 +79,9 @@ class ControlServer:
 
     async def start(self) -> None:
         directory = os.path.dirname(self.path) or "."
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        os.chmod(directory, 0o700)
+        if not os.path.isdir(directory):
+            os.makedirs(directory, exist_ok=True)
+            os.chmod(directory, 0o700)  # ours: whatever the umask did
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)  # a stale socket of a previous run
         old_umask = os.umask(0o177)  # the socket is created 0600: no window where others can connect
@@ -52,19 +99,27 @@ class ControlServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            while line := await reader.readline():
+            while True:
                 try:
-                    request = json.loads(line)
-                    command = request.pop("cmd")
-                except (ValueError, KeyError, AttributeError, TypeError):
-                    writer.write(encode({"ok": False, "error": "expected a JSON object with a 'cmd'"}))
+                    line = await reader.readline()
+                except ValueError:  # a line over MAX_REQUEST: no telling where the next one starts
+                    writer.write(encode({"ok": False, "error": f"request over {MAX_REQUEST} bytes"}))
+                    await writer.drain()
+                    return
+                if not line:
+                    return
+                try:
+                    command, args = parse_request(line)
+                except BadRequest as error:
+                    writer.write(encode({"ok": False, "error": str(error)}))
+                    await writer.drain()
                     continue
                 if command == "watch":
                     await self._watch(writer)
                     return
-                writer.write(encode(await self._answer(command, request)))
+                writer.write(encode(await self._answer(command, args)))
                 await writer.drain()
-        except (ConnectionError, ValueError) as error:  # ValueError: a line over MAX_REQUEST
+        except ConnectionError as error:
             log.debug("control client dropped: %s", error)
         finally:
             writer.close()
@@ -79,15 +134,12 @@ class ControlServer:
             if command == "reload":
                 return {"ok": True, "result": await handler.reload()}
             if command == "maintenance":
-                affected = await handler.maintenance(
-                    args.get("instance"), int(args.get("lower_by", 0)), bool(args.get("force_backup", False))
-                )
-                return {"ok": True, "result": affected}
+                return {"ok": True, "result": await handler.maintenance(*maintenance_arguments(args))}
+        except BadRequest as error:
+            return {"ok": False, "error": str(error)}
         except KeyError as error:
             return {"ok": False, "error": f"unknown instance {error.args[0]}"}
-        except (TypeError, ValueError) as error:
-            return {"ok": False, "error": f"bad arguments: {error}"}
-        return {"ok": False, "error": f"unknown command {command!r}"}
+        return {"ok": False, "error": f"unknown command {command[:100]!r}"}
 
     async def _watch(self, writer: asyncio.StreamWriter) -> None:
         subscription = self.handler.subscribe()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from tandem.config import load_config
 from tandem.config.model import Config
 from tandem.control.protocol import (
+    UNCLAIMED,
     Broadcaster,
     InstanceStats,
     InstanceStatus,
@@ -258,7 +259,11 @@ class Service:
         )
 
     def stats(self) -> list[InstanceStats]:
-        return [
+        """Per instance; packets no instance claimed (unknown VRID, CARP, bad IP header) in UNCLAIMED."""
+        unclaimed = InstanceStats(
+            UNCLAIMED, 0, 0, 0, 0, 0, 0, {drop.value: count for drop, count in self.driver.unclaimed.items()}
+        )
+        rows = [
             InstanceStats(
                 name=name,
                 adverts_sent=(c := unit.instance.counters).adverts_sent,
@@ -271,6 +276,7 @@ class Service:
             )
             for name, unit in self.driver.units.items()
         ]
+        return [unclaimed, *rows] if unclaimed.drops else rows
 
     async def maintenance(self, instance: str | None, lower_by: int, force_backup: bool) -> list[str]:
         names = list(self.driver.units) if instance is None else [instance]

@@ -24,7 +24,8 @@ Master      advert, priority 0          advert, Adver_Timer = Advertisement_Inte
 Master      advert, higher priority,    remove VIPs, Master_Down_Timer = MDI → Backup     (§6.4.3)
             or equal and higher address
 Master      advert, lower priority      advert at once, Adver_Timer reset (RFC 9568 §6.4.3);
-                                        GARP/NA (keepalived: heals a split brain's ARP caches)
+                                        GARP/NA (keepalived: heals a split brain's ARP caches);
+                                        at most once per LOWER_PRIO_ANSWER_INTERVAL (below)
 Backup,     Shutdown                    Master: priority-0 advert, remove VIPs → Initialize
 Master                                                                                    (§6.4.2/3)
 any         Fault (keepalived's FAULT)  as Shutdown, but → Fault; Fault cleared → as Startup
@@ -73,6 +74,10 @@ from tandem.vrrp.params import InstanceParams
 
 OWNER_PRIORITY = 255  # the address owner (RFC 5798 §5.2.4)
 STOP_PRIORITY = 0  # "I am leaving": backups take over after Skew_Time
+# s: a Master answers lower-priority adverts (advert + GARP/NA burst) at most this often. keepalived
+# answers every one: a flood of them made it send an advert and 5 GARPs per packet. One answer heals a
+# split brain; the Master's regular adverts keep doing so.
+LOWER_PRIO_ANSWER_INTERVAL = 1.0
 
 
 class State(enum.Enum):
@@ -137,7 +142,8 @@ class Instance:
     """One virtual router on one interface and address family."""
 
     __slots__ = (  # attributes: a backup touches several for every advert it hears
-        "_accepted", "_adver_at", "_advertised", "_auth_data", "_auth_type", "_garp_at", "_local_address",
+        "_accepted", "_adver_at", "_advertised", "_answered_at", "_auth_data", "_auth_type", "_garp_at",
+        "_local_address",
         "_master_down_at", "_preempt_at", "_refresh_at", "counters", "master_address",
         "master_adver_interval", "params", "priority", "ready", "state", "sync_group",
     )  # fmt: skip
@@ -161,6 +167,7 @@ class Instance:
         self._garp_at: float | None = None
         self._refresh_at: float | None = None
         self._preempt_at: float | None = None  # preempt_delay: when a lower-priority master stops counting
+        self._answered_at: float | None = None  # when we last answered a lower-priority advert
 
     @property
     def local_address(self) -> IPAddress:
@@ -368,6 +375,9 @@ class Instance:
             if self.params.version == 3:
                 self.master_adver_interval = advert.interval_cs / 100
             return [RemoveVips(), *self._become_backup(now, "higher priority advert")]
+        if self._answered_at is not None and now - self._answered_at < LOWER_PRIO_ANSWER_INTERVAL:
+            return []
+        self._answered_at = now
         repeat = self.params.garp_lower_prio_repeat
         announce: list[Action] = [Announce(repeat)] if repeat else []
         if self.params.lower_prio_no_advert:

@@ -27,6 +27,9 @@ AUTH_DATA_LEN = 8  # VRRPv2 carries 8 octets of authentication data, whatever th
 
 _HEADER = struct.Struct("!BBBBBBH")  # version/type, vrid, priority, count, v2 auth|v3 rsvd+interval, csum
 _IPV4_HEADER = struct.Struct("!BBHHHBBH4s4s")
+# CARP (version 2, type 1 like VRRPv2) always sends 36 octets with authlen 7 (in VRRPv2's address count
+# field); a VRRPv2 message of 36 octets carries 5 addresses, so the two never look alike
+_CARP_LENGTH, _CARP_AUTHLEN = 36, 7
 
 # ip_address for what arrives from the wire (packed bytes or text): peers send the same few addresses
 # over and over, and building one costs more than the rest of a packet's checks. Bounded, so random
@@ -37,21 +40,23 @@ cached_ip_address = lru_cache(maxsize=1024)(ip_address)
 class Drop(enum.Enum):
     """Why a received packet was not accepted; each reason has its own counter."""
 
-    TRUNCATED = "truncated"  # shorter than a header
+    TRUNCATED = "truncated"  # shorter than a header, or than its address count needs
+    OVERSIZED = "oversized"  # larger than any VRRP packet (cut short by the receive buffer)
     NOT_VRRP = "not_vrrp"  # IP header says another protocol or is malformed
     TTL = "ttl"  # TTL / hop limit not 255
     VERSION = "version"  # not the configured VRRP version (or v2 over IPv6)
     VRID = "vrid"  # no instance with this virtual router id here
     TYPE = "type"  # not an ADVERTISEMENT
-    LENGTH = "length"  # length does not match the address count
+    LENGTH = "length"  # longer than its address count needs
     CHECKSUM = "checksum"
     AUTH_TYPE = "auth_type"  # VRRPv2 authentication type differs from ours
     AUTH = "auth"  # VRRPv2 password differs
-    INTERVAL = "interval"  # VRRPv2 advert interval differs from ours (RFC 3768 §7.1)
+    INTERVAL = "interval"  # advert interval 0, or (VRRPv2) differs from ours (RFC 3768 §7.1)
     ADDRESS_LIST = "address_list"  # virtual addresses differ from ours (as keepalived)
     NOT_PEER = "not_peer"  # unicast configured and the sender is not a unicast peer
     OWN = "own"  # our own advertisement looped back
     FAULT = "fault"  # received while the instance is in Fault or Initialize
+    CARP = "carp"  # an OpenBSD/FreeBSD CARP advertisement: it shares IP protocol 112 with VRRP
 
 
 class Dropped(Exception):
@@ -130,6 +135,11 @@ def encode(advert: Advert, src: IPAddress, dst: IPAddress) -> bytes:
     return header[:6] + struct.pack("!H", checksum) + body
 
 
+def is_carp(data: bytes) -> bool:
+    """Whether a protocol-112 message is a CARP advertisement rather than VRRP."""
+    return len(data) == _CARP_LENGTH and data[0] == 0x21 and data[3] == _CARP_AUTHLEN
+
+
 def decode(packet: Received) -> Advert:
     """Parse and verify the VRRP message of ``packet``; raise :class:`Dropped` when unacceptable."""
     data = packet.payload
@@ -137,6 +147,8 @@ def decode(packet: Received) -> Advert:
         raise Dropped(Drop.TRUNCATED)
     version_type, vrid, priority, count, fifth, sixth, _ = _HEADER.unpack_from(data)
     version = version_type >> 4
+    if is_carp(data):
+        raise Dropped(Drop.CARP)
     ipv6 = packet.src.version == 6
     if version not in (2, 3) or (version == 2 and ipv6):
         raise Dropped(Drop.VERSION)
@@ -144,8 +156,9 @@ def decode(packet: Received) -> Advert:
         raise Dropped(Drop.TYPE)
     address_len = 16 if ipv6 else 4
     trailer = AUTH_DATA_LEN if version == 2 else 0
-    if len(data) != _HEADER.size + count * address_len + trailer:
-        raise Dropped(Drop.LENGTH)
+    expected = _HEADER.size + count * address_len + trailer
+    if len(data) != expected:
+        raise Dropped(Drop.TRUNCATED if len(data) < expected else Drop.LENGTH)
     if version == 2:
         valid = internet_checksum(data) == 0
     else:
@@ -154,13 +167,17 @@ def decode(packet: Received) -> Advert:
             valid = internet_checksum(data) == 0  # RFC 9568 message-only form
     if not valid:
         raise Dropped(Drop.CHECKSUM)
+    # an interval of 0 would make Master_Down_Interval 0: a backup hearing it takes over at once
+    interval_cs = sixth * 100 if version == 2 else ((fifth & 0x0F) << 8) | sixth
+    if interval_cs == 0:
+        raise Dropped(Drop.INTERVAL)
     end = _HEADER.size + count * address_len
     addresses = tuple(
         cached_ip_address(data[i : i + address_len]) for i in range(_HEADER.size, end, address_len)
     )
     if version == 2:
-        return Advert(2, vrid, priority, sixth * 100, addresses, fifth, data[end:])
-    return Advert(3, vrid, priority, ((fifth & 0x0F) << 8) | sixth, addresses)
+        return Advert(2, vrid, priority, interval_cs, addresses, fifth, data[end:])
+    return Advert(3, vrid, priority, interval_cs, addresses)
 
 
 def split_ipv4(datagram: bytes) -> Received:

@@ -13,14 +13,23 @@ import struct
 from ipaddress import IPv6Address
 
 from tandem.config.model import IPAddress
-from tandem.vrrp.packet import IPPROTO_VRRP, VRRP_TTL, Received, cached_ip_address, ipv4_header, split_ipv4
+from tandem.vrrp.packet import (
+    IPPROTO_VRRP,
+    VRRP_TTL,
+    Drop,
+    Dropped,
+    Received,
+    cached_ip_address,
+    ipv4_header,
+    split_ipv4,
+)
 
 TOS_INTERNETWORK_CONTROL = 0xC0
 # Linux's SO_TIMESTAMPNS (not in Python's socket module): each datagram carries its arrival time, a
 # struct timespec on the CLOCK_REALTIME scale, as SCM_TIMESTAMPNS ancillary data
 SO_TIMESTAMPNS = SCM_TIMESTAMPNS = 35
 _TIMESPEC = struct.Struct("@qq")
-_RECV_SIZE = 4096
+_RECV_SIZE = 4096  # more than any VRRP packet: IPv6 8 + 255 × 16 octets, IPv4 with its header ≤ 1096
 _ANCILLARY_SIZE = socket.CMSG_SPACE(_TIMESPEC.size) + socket.CMSG_SPACE(64)
 
 
@@ -81,8 +90,10 @@ class VrrpSocket:
 
     def receive(self) -> tuple[Received, float]:
         """One packet and its arrival time (``time.time()`` scale); raises BlockingIOError when none is
-        queued, Dropped for a bad IPv4 header."""
-        data, ancillary, _, address = self.sock.recvmsg(_RECV_SIZE, _ANCILLARY_SIZE)
+        queued, Dropped for a bad IPv4 header or a datagram larger than any VRRP packet."""
+        data, ancillary, flags, address = self.sock.recvmsg(_RECV_SIZE, _ANCILLARY_SIZE)
+        if flags & socket.MSG_TRUNC:
+            raise Dropped(Drop.OVERSIZED)
         if self.family == 4:  # the timestamp is the only ancillary data asked for
             return split_ipv4(data), _seconds(ancillary[0][2]) if ancillary else 0.0
         arrived, hop_limit, dst = 0.0, 0, IPv6Address(0)
