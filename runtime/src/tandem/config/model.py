@@ -320,6 +320,10 @@ class CheckerUrl:
     status_code: tuple[int, ...] = ()  # empty: any 2xx
     virtualhost: str | None = None
     regex: str | None = None
+    regex_no_match: bool = False  # up when the regex does NOT match
+    regex_options: tuple[str, ...] = ()  # PCRE2 option names (caseless, multiline, dotall, extended)
+    regex_min_offset: int = 0  # the match must start at or after this body offset
+    regex_max_offset: int | None = None  # ... and at or before this one
     pos: Position = NOWHERE
 
 
