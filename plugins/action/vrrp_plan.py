@@ -2,23 +2,22 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin of tandem.ha.vrrp_plan: validate the whole inventory's VRRP design and plan it.
 
-Runs on the controller only. The rules live in the runtime package (``tandem.inventory``), which the
-controller's Python must be able to import; this file only gathers the inputs and reports.
+Runs on the controller only. The rules live in the runtime (``tandem.inventory``), imported from the
+collection itself (plugin_utils/runtime.py); this file gathers the inputs and reports. The plan keeps
+the secrets the role writes into tandemd.conf, so the task result is never displayed: the plugin shows
+a readable summary itself, and the whole plan with secrets masked at -v.
 """
 
 from __future__ import annotations
 
-import sys
+import json
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+from ansible_collections.tandem.ha.plugins.plugin_utils.runtime import import_runtime
 
-try:
-    from tandem.inventory import plan_inventory
-except ImportError as exc:
-    TANDEM_IMPORT_ERROR: ImportError | None = exc
-else:
-    TANDEM_IMPORT_ERROR = None
+display = Display()
 
 ARGUMENT_SPEC = {
     "vrrp_groups": {"type": "raw"},
@@ -35,32 +34,73 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
-        if TANDEM_IMPORT_ERROR is not None:
-            raise AnsibleActionFail(
-                "tandem.ha.vrrp_plan needs the tandem runtime package in the Python that runs Ansible "
-                f"({sys.executable}), which cannot import it ({TANDEM_IMPORT_ERROR}); install it there with "
-                "'pip install <collection path>/runtime'"
+        try:
+            inventory = import_runtime("inventory")
+            report = import_runtime("inventory.report")
+        except ImportError as exc:
+            raise AnsibleActionFail(f"tandem.ha.vrrp_plan: {exc}") from None
+        warnings = []
+        if not self._task.run_once:
+            warnings.append(
+                "tandem.ha.vrrp_plan plans the whole inventory on every host of the play without "
+                "run_once: true (the same plan, once per host); add run_once: true to the task"
             )
-        design = {
-            key: args[key] if args.get(key) is not None else self._templar.template(task_vars.get(var))
-            for key, var in DEFAULT_VARS.items()
-        }
-        plan = plan_inventory(design["vrrp_groups"], design["active_active"], task_vars["hostvars"])
-        result.update(
-            changed=False,
-            plan=plan.as_dict(),
-            findings=[finding.as_dict() for finding in plan.findings],
-        )
-        if plan.warnings:
-            result["warnings"] = [str(f) for f in plan.warnings]
-        if plan.errors:
+        design = {}
+        for key, var in DEFAULT_VARS.items():
+            if args.get(key) is not None:
+                design[key] = args[key]
+                continue
+            design[key] = self._templar.template(task_vars.get(var))
+        hostvars = task_vars["hostvars"]
+        findings = [
+            *self._unseen_design(design, args, hostvars, task_vars["inventory_hostname"], inventory),
+        ]
+        plan = inventory.plan_inventory(design["vrrp_groups"], design["active_active"], hostvars)
+        findings += plan.findings
+        errors = [f for f in findings if f.severity is inventory.Severity.ERROR]
+        warnings += [str(f) for f in findings if f.severity is inventory.Severity.WARNING]
+        planned = {"hosts": {}, "instances": [], "dns_records": []} if errors else plan.as_dict()
+        result.update(changed=False, plan=planned, findings=[f.as_dict() for f in findings])
+        if warnings:
+            result["warnings"] = warnings
+        if errors:
             result["failed"] = True
-            result["msg"] = f"{len(plan.errors)} error(s) in the VRRP design:\n" + "\n".join(
-                f"- {f}" for f in plan.errors
+            result["msg"] = f"{len(errors)} error(s) in the VRRP design:\n" + "\n".join(
+                f"- {line}" for line in report.grouped(errors)
             )
-        else:
-            result["msg"] = (
-                f"{len(plan.instances)} VRRP instance(s) on {len(plan.hosts)} host(s), "
-                f"{len(plan.dns_records)} DNS record set(s)"
-            )
+            return result
+        result["msg"] = report.summary(planned, []).splitlines()[0]
+        # The registered result keeps the secrets for the role; what is shown never does.
+        result["_ansible_no_log"] = True
+        display.display(report.summary(planned, []))
+        display.v("full plan (secrets masked):\n" + json.dumps(report.redacted(planned), indent=2))
         return result
+
+    def _unseen_design(self, design, args, hostvars, planner, inventory):
+        """The design is read from the planning host: a host that sees another value of a design
+        variable (set in its own host or group vars) would be planned with what it does not see."""
+        findings = []
+        for key, var in DEFAULT_VARS.items():
+            if args.get(key) is not None:
+                continue
+            for host in hostvars:
+                if host == planner:
+                    continue
+                theirs = self._templar.template(hostvars[host].get(var))
+                if theirs == design[key]:
+                    continue
+                if design[key] is None:
+                    message = f"{var} is set for {host} but not for the planning host {planner}"
+                else:
+                    message = f"{host} sees another {var} than the planning host {planner}"
+                findings.append(
+                    inventory.Finding(
+                        inventory.Severity.ERROR,
+                        None,
+                        host,
+                        var,
+                        f"{message} (host or group vars): the plan is made from what {planner} sees; "
+                        "define the design once, where every host sees it (group_vars/all)",
+                    )
+                )
+        return findings

@@ -22,8 +22,12 @@ description:
   - Returns the plan the C(tandem.ha.tandemd) role renders C(/etc/tandem/tandemd.conf) from and the DNS
     record sets the C(tandem.ha.dns_round_robin) role publishes. The data format is described in
     C(docs/inventory.md).
-  - Runs on the controller only and needs the C(tandem) runtime package importable by the controller's Python.
-    Run it once per play (C(run_once=true)).
+  - Runs on the controller only, with the runtime shipped in the collection (C(runtime/src)); the controller's
+    Python needs the collection's C(requirements.txt) (voluptuous). Run it once per play (C(run_once=true));
+    without it the task warns.
+  - Shows a summary (per instance its VIPs, master and backups with priorities, DNS names, warnings); with
+    C(-v) the whole plan with passwords masked. The task result itself is never displayed, because the
+    plan carries the VRRP passwords the C(tandem.ha.tandemd) role writes into the configuration.
 options:
   vrrp_groups:
     description:
@@ -49,10 +53,16 @@ attributes:
 notes:
   - Members are inventory host names; a Jinja expression such as C("{{ groups['lb_web'] }}") lists an
     inventory group.
+  - The complete inventory model (every field, rule and the plan format) is C(docs/inventory.md) in the
+    installed collection (C(ansible_collections/tandem/ha/docs/inventory.md)).
 seealso:
-  - name: Inventory model
-    description: The fields of groups, sets and host vars, the rules and the plan format (docs/inventory.md).
-    link: https://example.invalid/tandem/ha/docs/inventory.md
+  - module: tandem.ha.vrrp_status
+  - name: RFC 9568
+    description: Virtual Router Redundancy Protocol (VRRP) Version 3 for IPv4 and IPv6.
+    link: https://www.rfc-editor.org/rfc/rfc9568
+  - name: keepalived.conf(5)
+    description: The configuration language tandemd reads and the role writes.
+    link: https://www.keepalived.org/manpage.html
 """
 
 EXAMPLES = r"""

@@ -48,4 +48,17 @@ def test_galaxy_build_ships_the_runtime_source(tmp_path):
         names = set(archive.getnames())
     assert {"MANIFEST.json", "runtime/pyproject.toml", "runtime/src/tandem/__init__.py"} <= names
     assert "runtime/src/tandem/cli/tandemd.py" in names
-    assert not any(name.startswith((".venv", ".ansible", "lab/", ".git/")) for name in names)
+    assert {"requirements.txt", "plugins/plugin_utils/runtime.py", "docs/inventory.md"} <= names
+    left_out = (
+        ".venv",
+        ".ansible",
+        ".git/",
+        "lab/",
+        "bench/",
+        "scripts/",
+        "molecule/",
+        "tests/",
+        "runtime/tests/",
+    )
+    assert not [name for name in names if name.startswith(left_out) or "__pycache__" in name]
+    assert not {"Makefile", "ruff.toml", "pytest.ini", "requirements-dev.txt", ".ansible-lint"} & names

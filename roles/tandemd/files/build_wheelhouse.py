@@ -18,8 +18,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from importlib import metadata
 from pathlib import Path
+
+from packaging.requirements import Requirement
 
 KEEP = 5  # wheelhouses kept in the cache (newest first); older ones are pruned after a build
 SKIP_PARTS = {"__pycache__", "build", "dist", ".pytest_cache", ".ruff_cache"}
@@ -49,6 +52,23 @@ def pins(names: list[str]) -> list[str]:
         except metadata.PackageNotFoundError:
             continue
     return out
+
+
+def missing_build_requirements(src: Path) -> list[str]:
+    """The runtime's build-system requirements the controller's Python does not satisfy (the wheels
+    are built without build isolation, so with what is installed there), each with what it has."""
+    requires = tomllib.loads((src / "pyproject.toml").read_text())["build-system"]["requires"]
+    missing = []
+    for text in requires:
+        requirement = Requirement(text)
+        try:
+            installed = metadata.version(requirement.name)
+        except metadata.PackageNotFoundError:
+            missing.append(f"{text} (not installed)")
+            continue
+        if not requirement.specifier.contains(installed, prereleases=True):
+            missing.append(f"{text} (has {installed})")
+    return missing
 
 
 def build_id(src: Path, files: list[Path], constraints: list[str]) -> str:
@@ -125,6 +145,15 @@ def main(argv: list[str] | None = None) -> int:
     src = args.source.resolve()
     if not (src / "pyproject.toml").is_file():
         print(json.dumps({"failed": True, "msg": f"{src} holds no pyproject.toml"}))
+        return 1
+    missing = missing_build_requirements(src)
+    if missing:
+        wanted = " ".join(f"'{m.split(' (')[0]}'" for m in missing)
+        msg = (
+            f"the controller Python {sys.executable} builds the runtime's wheels and lacks "
+            f"{', '.join(missing)}: {sys.executable} -m pip install {wanted}"
+        )
+        print(json.dumps({"failed": True, "msg": msg}))
         return 1
     files = source_files(src)
     extras = sorted(set(args.extra))

@@ -2,23 +2,60 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from voluptuous import Invalid, MultipleInvalid, Schema
 
 from .findings import Finding, error, field_path
-from .schema import ACTIVE_ACTIVE_SET, HOST_VARS, VRRP_GROUP
+from .schema import ACTIVE_ACTIVE_SET, FIELD_NAMES, HOST_VARS, VRRP_GROUP
 
 _PLAIN_MESSAGES = {
-    "extra keys not allowed": "unknown field (see docs/inventory.md for the fields)",
     "required key not provided": "required field is missing",
     "expected a dictionary": "expected a mapping of fields",
+    "expected list": "expected a list",
+    "expected str": "expected a string",
+    "expected int": "expected an integer",
+    "expected bool": "expected true or false",
 }
+_KINDS = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer"}
+
+
+def kind(value: Any) -> str:
+    """What a YAML value is, in the words of the inventory (not Python's type names)."""
+    if value is None:
+        return "nothing (null)"
+    for python_type, words in _KINDS.items():
+        if isinstance(value, python_type):
+            return words
+    return "a number" if isinstance(value, float) else f"a {type(value).__name__}"
+
+
+def _at(raw: Any, path: list) -> Any:
+    for part in path:
+        try:
+            raw = raw[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return raw
+
+
+def _message(err: Invalid, raw: Any) -> str:
+    if err.msg == "extra keys not allowed":
+        unknown = str(err.path[-1]) if err.path else ""
+        close = difflib.get_close_matches(unknown, FIELD_NAMES, n=1, cutoff=0.7)
+        hint = f"; did you mean '{close[0]}'?" if close else " (see docs/inventory.md for the fields)"
+        return f"unknown field{hint}"
+    message = _PLAIN_MESSAGES.get(err.msg, err.msg)
+    if re.fullmatch(r"expected (a list|a string|an integer|true or false|a mapping of fields)", message):
+        message += f", got {kind(_at(raw, err.path))}"
+    return message
 
 
 def _findings(
-    exc: Invalid, group: str | None, host: str | None, prefix: tuple, members: list
+    exc: Invalid, group: str | None, host: str | None, prefix: tuple, members: list, raw: Any = None
 ) -> list[Finding]:
     found = []
     for err in exc.errors if isinstance(exc, MultipleInvalid) else [exc]:
@@ -30,7 +67,7 @@ def _findings(
             where = (
                 entry if isinstance(entry, str) else entry.get("host") if isinstance(entry, dict) else None
             )
-        found.append(error(group, where, field_path(*path) or "(top)", _PLAIN_MESSAGES.get(err.msg, err.msg)))
+        found.append(error(group, where, field_path(*path) or "(top)", _message(err, raw)))
     return found
 
 
@@ -38,7 +75,7 @@ def _definitions(raw: Any, schema: Schema, var_name: str, hosts_key: str) -> tup
     if raw is None:
         return [], []
     if not isinstance(raw, list):
-        return [], [error(None, None, var_name, f"expected a list of definitions, got {type(raw).__name__}")]
+        return [], [error(None, None, var_name, f"expected a list of definitions, got {kind(raw)}")]
     valid, findings = [], []
     for index, definition in enumerate(raw):
         name = definition.get("name") if isinstance(definition, Mapping) else None
@@ -47,7 +84,9 @@ def _definitions(raw: Any, schema: Schema, var_name: str, hosts_key: str) -> tup
         try:
             valid.append(schema(dict(definition) if isinstance(definition, Mapping) else definition))
         except Invalid as exc:
-            findings += _findings(exc, group, None, (), members if isinstance(members, list) else [])
+            findings += _findings(
+                exc, group, None, (), members if isinstance(members, list) else [], definition
+            )
     return valid, findings
 
 
@@ -81,5 +120,5 @@ class HostVars:
             try:
                 parsed[name] = validator(value)
             except Invalid as exc:
-                self.findings += _findings(exc, None, host, (name,), [])
+                self.findings += _findings(exc, None, host, (name,), [], value)
         return parsed

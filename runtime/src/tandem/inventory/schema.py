@@ -247,3 +247,20 @@ HOST_VARS = {
     "tandem_addresses": Schema({INTERFACE: _address_list}),
     "tandem_vrrp_defaults": Schema({Optional(key): validator for key, validator in SETTINGS.items()}),
 }
+
+
+def _field_names(*schemas: Any) -> tuple[str, ...]:
+    names = set()
+    for schema in schemas:
+        mapping = schema.schema if isinstance(schema, Schema) else schema
+        if isinstance(mapping, All):
+            mapping = mapping.validators[0]
+        if isinstance(mapping, dict):
+            names |= {str(key) for key in mapping if isinstance(getattr(key, "schema", key), str)}
+    return tuple(sorted(names))
+
+
+# Every field name of the design, for "did you mean" on an unknown one.
+FIELD_NAMES = _field_names(
+    VRRP_GROUP, ACTIVE_ACTIVE_SET, MEMBER, TRACK_SCRIPT, DNS, AUTH, *HOST_VARS.values(), _COMMON
+)

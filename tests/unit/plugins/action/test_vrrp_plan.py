@@ -36,7 +36,7 @@ sys.meta_path.insert(0, _NoTandem())
 def play(tmp_path: Path, task_args: dict | None, env: dict | None = None) -> subprocess.CompletedProcess:
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(INVENTORY))
     task = {"tandem.ha.vrrp_plan": task_args, "run_once": True, "register": "planned"}
-    summary = "1 VRRP instance(s) on 2 host(s), 0 DNS record set(s)"
+    summary = "VRRP plan: 1 instance(s) on 2 host(s), 0 DNS record set(s)"
     check = {
         "ansible.builtin.assert": {
             "that": ["planned.plan.instances[0].master == 'lb1'", f"planned.msg == {summary!r}"]
@@ -67,8 +67,62 @@ def test_missing_runtime_on_the_controller_is_explained(tmp_path):
     pythonpath = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
     run = play(tmp_path, {"vrrp_groups": [GROUP]}, env={"PYTHONPATH": pythonpath})
     assert run.returncode == 2
-    assert (
-        "tandem.ha.vrrp_plan needs the tandem runtime package in the Python that runs Ansible" in run.stdout
-    )
-    assert "pip install <collection path>/runtime" in run.stdout
+    assert "the tandem.ha controller plugins run the collection's runtime" in run.stdout
+    assert "-m pip install -r " in run.stdout and "requirements.txt" in run.stdout
     assert "Traceback" not in run.stdout + run.stderr
+
+
+def run_playbook(tmp_path: Path, tasks: list, inventory: dict, *options: str) -> subprocess.CompletedProcess:
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    (tmp_path / "play.yml").write_text(
+        yaml.safe_dump([{"hosts": "all", "gather_facts": False, "tasks": tasks}])
+    )
+    command = [
+        str(Path(sys.executable).with_name("ansible-playbook")),
+        *options,
+        "-i",
+        "hosts.yml",
+        "play.yml",
+    ]
+    env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
+    return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+
+
+SECRET = "s3cr3t-pw"
+
+
+def test_summary_by_default_secrets_never_shown(tmp_path):
+    group = {**GROUP, "auth": {"type": "PASS", "password": SECRET}}
+    plan_task = {"tandem.ha.vrrp_plan": {"vrrp_groups": [group]}, "run_once": True, "register": "planned"}
+    uses_secret = {
+        "ansible.builtin.assert": {
+            "that": [f"planned.plan.hosts.lb1.instances[0].auth.password == {SECRET!r}"]
+        }
+    }
+    default = run_playbook(tmp_path, [plan_task, uses_secret], INVENTORY)
+    assert default.returncode == 0, default.stdout
+    summary = "  web (VRID 51): 198.51.100.100/24 -> master lb1 (150) -> backups lb2 (140)"
+    assert summary in default.stdout
+    assert "full plan" not in default.stdout
+    verbose = run_playbook(tmp_path, [plan_task, uses_secret], INVENTORY, "-vvvv")
+    assert verbose.returncode == 0, verbose.stdout
+    assert "full plan (secrets masked)" in verbose.stdout and '"password": "********"' in verbose.stdout
+    assert SECRET not in verbose.stdout + verbose.stderr
+
+
+def test_planning_without_run_once_warns(tmp_path):
+    task = {"tandem.ha.vrrp_plan": {"vrrp_groups": [GROUP]}}
+    run = run_playbook(tmp_path, [task], INVENTORY)
+    assert run.returncode == 0, run.stdout
+    assert "without run_once: true" in run.stdout + run.stderr
+
+
+def test_design_the_planning_host_cannot_see_is_an_error(tmp_path):
+    inventory = yaml.safe_load(yaml.safe_dump(INVENTORY))
+    inventory["all"]["hosts"]["lb2"]["tandem_vrrp_groups"] = [GROUP]
+    run = run_playbook(tmp_path, [{"tandem.ha.vrrp_plan": None, "run_once": True}], inventory)
+    assert run.returncode == 2
+    assert (
+        "host 'lb2', field 'tandem_vrrp_groups': tandem_vrrp_groups is set for lb2 but not for the planning "
+        "host lb1" in run.stdout
+    )
