@@ -1,0 +1,277 @@
+"""The IPVS plane's generic netlink requests read as pyroute2's own IPVS API writes them (no kernel
+needed: pyroute2 encodes into its batch buffer). The plane against a real kernel: the VM lane
+(runtime/tests/vm/test_ipvs_vm.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from ipaddress import ip_address
+
+import pytest
+import tandem.lb.ipvs as ipvs
+from pyroute2.ipvs import AsyncIPVS, IPVSDest, IPVSService
+from pyroute2.netlink.generic.ipvs import ipvsmsg
+from pyroute2.netlink.nlsocket import AsyncNetlinkSocket
+from tandem.lb.plane import Destination, PlaneError, Service, ServiceKey
+
+FAMILY_ID = 42  # any generic netlink family id: the kernel assigns IPVS's at module load
+V4 = ServiceKey(4, "TCP", ip_address("198.51.100.10"), 80)
+V6 = ServiceKey(6, "UDP", ip_address("2001:db8::10"), 53)
+MARK = ServiceKey(4, fwmark=7)
+MARK6 = ServiceKey(6, fwmark=8)
+SCTP = ServiceKey(4, "SCTP", ip_address("198.51.100.11"), 3868)
+ALL_PORTS = ServiceKey(4, "TCP", ip_address("198.51.100.12"), None)
+HOST_MASK = {"flags": 0, "mask": 0xFFFFFFFF}
+
+# each service with the keywords pyroute2's IPVSService takes for it, written out by hand
+SERVICES = [
+    (Service(V4), dict(addr="198.51.100.10", port=80, protocol=6, sched_name="wlc", flags=HOST_MASK)),
+    *[
+        (
+            Service(V4, scheduler=scheduler),
+            dict(addr="198.51.100.10", port=80, protocol=6, sched_name=scheduler, flags=HOST_MASK),
+        )
+        for scheduler in ipvs.SCHEDULERS
+    ],
+    (
+        Service(V4, scheduler="sh", scheduler_flags=("sh-port", "sh-fallback")),
+        dict(
+            addr="198.51.100.10",
+            port=80,
+            protocol=6,
+            sched_name="sh",
+            flags={"flags": 0x18, "mask": 0xFFFFFFFF},
+        ),
+    ),
+    (
+        Service(V4, scheduler="mh", scheduler_flags=("mh-port",)),
+        dict(
+            addr="198.51.100.10",
+            port=80,
+            protocol=6,
+            sched_name="mh",
+            flags={"flags": 0x10, "mask": 0xFFFFFFFF},
+        ),
+    ),
+    (
+        Service(V4, scheduler="mh", scheduler_flags=("mh-fallback", "flag-3")),
+        dict(
+            addr="198.51.100.10",
+            port=80,
+            protocol=6,
+            sched_name="mh",
+            flags={"flags": 0x28, "mask": 0xFFFFFFFF},
+        ),
+    ),
+    (
+        Service(
+            V4, scheduler="rr", persistence_timeout=300, persistence_granularity=ip_address("255.255.255.0")
+        ),
+        dict(
+            addr="198.51.100.10",
+            port=80,
+            protocol=6,
+            sched_name="rr",
+            flags={"flags": 1, "mask": 0xFFFFFFFF},
+            timeout=300,
+            netmask="255.255.255.0",
+        ),
+    ),
+    (
+        Service(ALL_PORTS, scheduler="wrr", persistence_timeout=60),
+        dict(
+            addr="198.51.100.12",
+            port=0,
+            protocol=6,
+            sched_name="wrr",
+            flags={"flags": 1, "mask": 0xFFFFFFFF},
+            timeout=60,
+        ),
+    ),
+    (
+        Service(V6, scheduler="lc", ops=True),
+        # IPv6: the netmask attribute carries the prefix length (128) as a host-order u32
+        dict(
+            addr="2001:db8::10",
+            port=53,
+            protocol=17,
+            sched_name="lc",
+            flags={"flags": 4, "mask": 0xFFFFFFFF},
+            netmask=socket.inet_ntoa((128).to_bytes(4, "little")),
+        ),
+    ),
+    (
+        Service(V6, persistence_timeout=30, persistence_granularity=ip_address("ffff:ffff:ffff:ffff::")),
+        dict(
+            addr="2001:db8::10",
+            port=53,
+            protocol=17,
+            sched_name="wlc",
+            flags={"flags": 1, "mask": 0xFFFFFFFF},
+            timeout=30,
+            netmask=socket.inet_ntoa((64).to_bytes(4, "little")),
+        ),
+    ),
+    (
+        Service(MARK, scheduler="dh"),
+        dict(af=2, fwmark=7, sched_name="dh", flags=HOST_MASK, netmask="255.255.255.255"),
+    ),
+    (
+        Service(MARK6, scheduler="rr"),
+        dict(
+            af=10,
+            fwmark=8,
+            sched_name="rr",
+            flags=HOST_MASK,
+            netmask=socket.inet_ntoa((128).to_bytes(4, "little")),
+        ),
+    ),
+    (
+        Service(SCTP, scheduler="nq"),
+        dict(addr="198.51.100.11", port=3868, protocol=132, sched_name="nq", flags=HOST_MASK),
+    ),
+]
+
+# each destination (of service V4, or the one named) with pyroute2's IPVSDest keywords
+DESTINATIONS = [
+    (V4, Destination(ip_address("203.0.113.1"), None), dict(addr="203.0.113.1", port=80, fwd_method=0)),
+    (
+        V4,
+        Destination(ip_address("203.0.113.2"), 8080, weight=0, method="DR"),
+        dict(addr="203.0.113.2", port=8080, fwd_method=3, weight=0),
+    ),
+    (
+        V4,
+        Destination(ip_address("203.0.113.3"), 80, weight=5, method="TUN"),
+        dict(addr="203.0.113.3", port=80, fwd_method=2, weight=5),
+    ),
+    (
+        V4,
+        Destination(
+            ip_address("203.0.113.4"),
+            80,
+            method="TUN",
+            tunnel_type="gue",
+            tunnel_port=6080,
+            tunnel_flags=("csum", "remcsum"),
+        ),
+        # the kernel reads the tunnel port in network order
+        dict(addr="203.0.113.4", port=80, fwd_method=2, tun_type=1, tun_port=socket.htons(6080), tun_flags=3),
+    ),
+    (
+        V4,
+        Destination(ip_address("203.0.113.5"), 80, method="TUN", tunnel_type="gre", tunnel_flags=("nocsum",)),
+        dict(addr="203.0.113.5", port=80, fwd_method=2, tun_type=2),
+    ),
+    (
+        V4,
+        Destination(ip_address("203.0.113.6"), 80, weight=3, upper_threshold=100, lower_threshold=10),
+        dict(addr="203.0.113.6", port=80, fwd_method=0, weight=3, u_thresh=100, l_thresh=10),
+    ),
+    (V6, Destination(ip_address("2001:db8:1::1"), None), dict(addr="2001:db8:1::1", port=53, fwd_method=0)),
+    (
+        MARK,
+        Destination(ip_address("203.0.113.7"), None, method="DR"),
+        dict(addr="203.0.113.7", port=0, fwd_method=3),
+    ),
+    (MARK, Destination(ip_address("203.0.113.8"), 443), dict(addr="203.0.113.8", port=443, fwd_method=0)),
+]
+
+
+class _Compiler(AsyncIPVS):
+    """pyroute2's IPVS API with no kernel behind it: no family lookup, requests go to its batch."""
+
+    async def setup_endpoint(self):
+        if getattr(self.local, "transport", None) is None:
+            await AsyncNetlinkSocket.setup_endpoint(self)
+
+
+def pyroute2_encoding(method: str, command: str, **arguments) -> bytes:
+    async def compile_request() -> bytes:
+        compiler = _Compiler()
+        compiler._prid = FAMILY_ID
+        compiler.batch = bytearray()
+        try:
+            await getattr(compiler, method)(command, **arguments)
+            return bytes(compiler.batch)
+        finally:
+            compiler.close()
+
+    return asyncio.run(compile_request())
+
+
+def decoded(data: bytes) -> dict:
+    """What the kernel reads: header type and flags, command, version, nested attributes (any order)."""
+    msg = ipvsmsg(data)
+    msg.decode()
+
+    def attrs(nla) -> list:
+        return sorted(
+            (name, str(attrs(value) if isinstance(value, dict) and "attrs" in value else value))
+            for name, value in nla["attrs"]
+        )
+
+    header = msg["header"]
+    return {
+        "type": header["type"],
+        "flags": header["flags"],
+        "cmd": msg["cmd"],
+        "version": msg["version"],
+    } | {"attrs": attrs(msg)}
+
+
+COMMANDS = {
+    "add": ipvs.IPVS_CMD_NEW_SERVICE,
+    "set": ipvs.IPVS_CMD_SET_SERVICE,
+    "del": ipvs.IPVS_CMD_DEL_SERVICE,
+}
+DEST_COMMANDS = {"add": ipvs.IPVS_CMD_NEW_DEST, "set": ipvs.IPVS_CMD_SET_DEST, "del": ipvs.IPVS_CMD_DEL_DEST}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize(("service", "keywords"), SERVICES, ids=lambda v: str(getattr(v, "key", "")) or None)
+def test_service_requests_read_as_pyroute2_writes_them(service, keywords, command):
+    expected = pyroute2_encoding("service", command, service=IPVSService(**keywords))
+    assert decoded(ipvs.service_request(FAMILY_ID, COMMANDS[command], service)) == decoded(expected)
+
+
+@pytest.mark.parametrize("command", DEST_COMMANDS)
+@pytest.mark.parametrize(("key", "destination", "keywords"), DESTINATIONS, ids=lambda v: str(v)[:40])
+def test_destination_requests_read_as_pyroute2_writes_them(key, destination, keywords, command):
+    service = next(keywords for service, keywords in SERVICES if service.key == key)
+    expected = pyroute2_encoding("dest", command, service=IPVSService(**service), dest=IPVSDest(**keywords))
+    got = ipvs.destination_request(FAMILY_ID, DEST_COMMANDS[command], key, destination)
+    assert decoded(got) == decoded(expected)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        Service(V4, scheduler="sh", scheduler_flags=("sh-portt",)),
+        Service(V4, destinations=(Destination(ip_address("203.0.113.1"), 80, method="MASQ"),)),
+        Service(
+            V4, destinations=(Destination(ip_address("203.0.113.1"), 80, method="TUN", tunnel_type="vxlan"),)
+        ),
+    ],
+)
+def test_unknown_values_are_plane_errors_not_requests(bad):
+    with pytest.raises(PlaneError, match="unknown"):
+        ipvs.service_request(FAMILY_ID, ipvs.IPVS_CMD_NEW_SERVICE, bad)
+        for destination in bad.destinations:
+            ipvs.destination_request(FAMILY_ID, ipvs.IPVS_CMD_NEW_DEST, bad.key, destination)
+
+
+def test_no_ip_vs_is_one_clear_plane_error():
+    """This machine's kernel has no IP_VS (where it has, the plane opens: nothing to show here)."""
+    from tandem.lb.ipvs import GenericNetlink
+
+    netlink = GenericNetlink()
+    try:
+        has_ipvs = netlink.family("IPVS") is not None
+    finally:
+        netlink.close()
+    if has_ipvs:
+        pytest.skip("this kernel has IP_VS: the plane opens (the VM lane tests it)")
+    with pytest.raises(PlaneError, match=r"^the kernel has no IP_VS \(modprobe ip_vs: .+\)$"):
+        ipvs.IpvsPlane()
