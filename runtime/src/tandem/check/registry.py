@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from tandem.check import http, tcp
+from tandem.check import dns, file, http, misc, ping, smtp, tcp, udp
 from tandem.check.result import CheckResult
 from tandem.lb.params import CheckParams
 
@@ -24,4 +24,10 @@ RUNNERS: dict[str, Runner] = {
     "TCP_CHECK": tcp,
     "HTTP_GET": http,
     "SSL_GET": http,
+    "MISC_CHECK": misc,
+    "SMTP_CHECK": smtp,
+    "DNS_CHECK": dns,
+    "PING_CHECK": ping,
+    "UDP_CHECK": udp,
+    "FILE_CHECK": file,
 }

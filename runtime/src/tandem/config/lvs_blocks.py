@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import voluptuous as vol
 
+from tandem.check.http import REGEX_FLAGS, compile_regex
 from tandem.config.findings import Findings
 from tandem.config.model import (
     Checker,
@@ -51,19 +53,64 @@ SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq"
 METHOD = one(vol.All(vol.Upper, vol.In(("NAT", "DR", "TUN"))), "NAT, DR or TUN")
 
 
-def _hex_bytes(text: str) -> bytes:
-    return bytes.fromhex(text.removeprefix("0x"))
+def hex_bytes(node: Node, _findings: Findings) -> bytes:
+    """``payload 0a0b 0c``: hex digits, in one word or several."""
+    text = "".join(node.args).removeprefix("0x")
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise Invalid(f"expected hex digits, got {' '.join(node.args)!r}") from None
+
+
+def reply_bytes(node: Node, findings: Findings) -> bytes:
+    """``require_reply [HEX]``: alone, any reply will do (b"")."""
+    return hex_bytes(node, findings) if node.args else b""
 
 
 def status_codes(node: Node, _findings: Findings) -> tuple[int, ...]:
-    """``status_code 200 301-302 ...``"""
+    """``status_code 200 301-302 ...`` (keepalived: 100..599)"""
     codes: list[int] = []
-    code = integer(100, 999)
+    code = integer(100, 599)
     for arg in node.args or ("",):
         low, _, high = arg.partition("-")
-        first = check(code, low, "an HTTP status code or range")
-        codes.extend(range(first, check(code, high, "an HTTP status code") + 1) if high else (first,))
+        first = check(code, low, "an HTTP status code 100..599 or a range")
+        last = check(code, high, "an HTTP status code 100..599") if high else first
+        if last < first:
+            raise Invalid(f"range {arg} ends before it starts")
+        codes.extend(range(first, last + 1))
     return tuple(codes)
+
+
+def regex(node: Node, _findings: Findings) -> str:
+    pattern = one(str, "a regular expression")(node, _findings)
+    try:
+        compile_regex(pattern)
+    except re.error as error:
+        raise Invalid(f"not a valid regular expression: {error}") from None
+    return pattern
+
+
+# keepalived's other PCRE2 options: Python's re has no equivalent (warned, ignored)
+PCRE2_ONLY = frozenset(
+    {
+        "allow_empty_class", "alt_bsux", "auto_callout", "dollar_endonly", "dupnames", "firstline",
+        "match_unset_backref", "never_ucp", "never_utf", "no_auto_capture", "no_auto_possess",
+        "no_dotstar_anchor", "no_start_optimize", "ucp", "ungreedy", "utf", "never_backslash_c",
+        "alt_circumflex", "alt_verbnames", "use_offset_limit",
+    }
+)  # fmt: skip
+
+
+def regex_options(node: Node, findings: Findings) -> tuple[str, ...]:
+    options = []
+    for option in node.args:
+        if option in REGEX_FLAGS:
+            options.append(option)
+        elif option in PCRE2_ONLY:
+            findings.warning(node.pos, f"regex_options {option}: Python's re has no equivalent; ignored")
+        else:
+            raise Invalid(f"unknown regex option {option!r} (Tandem has {', '.join(REGEX_FLAGS)})")
+    return tuple(options)
 
 
 URL = Block(
@@ -73,14 +120,27 @@ URL = Block(
         "digest": Key("digest", one(vol.Match(r"^[0-9A-Fa-f]{32}$"), "an MD5 digest (32 hex digits)")),
         "status_code": Key("status_code", status_codes),
         "virtualhost": Key("virtualhost", one(WORD, "a host name")),
-        "regex": Key("regex", one(str, "a regular expression")),
+        "regex": Key("regex", regex),
+        "regex_no_match": Key("regex_no_match", flag),
+        "regex_options": Key("regex_options", regex_options),
+        "regex_min_offset": count_key("regex_min_offset"),
+        "regex_max_offset": count_key("regex_max_offset"),
     },
-    frozenset({"regex_no_match", "regex_options", "regex_stack", "regex_min_offset", "regex_max_offset"}),
+    frozenset({"regex_stack"}),  # PCRE2 JIT stack sizes: nothing to set in Python's re
 )
+REGEX_ONLY = ("regex_no_match", "regex_options", "regex_min_offset", "regex_max_offset")
 
 
 def url(node: Node, findings: Findings) -> tuple[CheckerUrl, ...]:
     values = read_block(node.children, URL, findings)
+    if "regex" not in values and any(key in values for key in REGEX_ONLY):
+        findings.warning(node.pos, "url: regex parameters without a regex; ignored")
+        for key in REGEX_ONLY:
+            values.pop(key, None)
+    if values.get("regex_min_offset", 0) > values.get("regex_max_offset", float("inf")):
+        findings.warning(node.pos, "url: regex_min_offset is beyond regex_max_offset; both ignored")
+        values.pop("regex_min_offset")
+        values.pop("regex_max_offset")
     built = make(CheckerUrl, values, node.pos, "url", findings)
     return (built,) if built else ()
 
@@ -105,7 +165,9 @@ COMMON_UNSUPPORTED = frozenset({"log_all_failures", "dynamic"})
 HTTP = {
     "url": Key("urls", url, block=True, repeat=True),
     "virtualhost": Key("virtualhost", one(WORD, "a host name")),
-    "http_protocol": Key("http_protocol", one(vol.In(("1.0", "1.0C", "1.1")), "1.0, 1.0C or 1.1")),
+    "http_protocol": Key(
+        "http_protocol", one(vol.All(vol.Upper, vol.In(("1.0", "1.0C", "1.1"))), "1.0, 1.0C or 1.1")
+    ),
     "enable_sni": Key("enable_sni", flag),
     "fast_recovery": Key("fast_recovery", flag),
 }
@@ -164,10 +226,10 @@ CHECKERS: dict[str, tuple[type[Checker], Block]] = {
             "UDP_CHECK",
             {
                 **COMMON,
-                "payload": Key("payload", one(vol.Coerce(_hex_bytes), "hex digits")),
-                "require_reply": Key("require_reply", one(vol.Coerce(_hex_bytes), "hex digits")),
-                "min_reply_length": count_key("min_reply_length"),
-                "max_reply_length": count_key("max_reply_length"),
+                "payload": Key("payload", hex_bytes),
+                "require_reply": Key("require_reply", reply_bytes),
+                "min_reply_length": count_key("min_reply_length", 0, 65535),
+                "max_reply_length": count_key("max_reply_length", 0, 65535),
             },
             COMMON_UNSUPPORTED,
         ),
@@ -185,6 +247,16 @@ CHECKERS: dict[str, tuple[type[Checker], Block]] = {
 }
 
 
+# keepalived checker kinds Tandem does not run: an error, so a config never silently loses a check
+UNSUPPORTED_CHECKERS = {
+    "BFD_CHECK": "BFD_CHECK is not supported by Tandem (no BFD); use PING_CHECK or TCP_CHECK"
+}
+
+
+def unsupported_checker(node: Node, _findings: Findings) -> tuple[Checker, ...]:
+    raise Invalid(UNSUPPORTED_CHECKERS[node.keyword])
+
+
 def checker(node: Node, findings: Findings) -> tuple[Checker, ...]:
     cls, block = CHECKERS[node.keyword]
     if node.args:
@@ -194,7 +266,10 @@ def checker(node: Node, findings: Findings) -> tuple[Checker, ...]:
     misc: Script | None = values.get("misc_path")
     if misc and user:
         values["misc_path"] = Script(command=misc.command, user=user, group=group, pos=misc.pos)
-    values.pop("weight_reverse", None)
+    if values.get("min_reply_length", 0) > values.get("max_reply_length", 255):
+        findings.warning(
+            node.pos, f"{node.keyword}: min_reply_length > max_reply_length: it will always fail"
+        )
     built = make(cls, {"kind": node.keyword, **values}, node.pos, node.keyword, findings)
     return (built,) if built else ()
 
@@ -215,6 +290,10 @@ REAL_SERVER = Block(
         "notify_down": Key("notify_down", script),
         "lvs_method": Key("lvs_method", METHOD),
         **{kind: Key("checkers", checker, block=True, repeat=True) for kind in CHECKERS},
+        **{
+            kind: Key("checkers", unsupported_checker, block=True, repeat=True)
+            for kind in UNSUPPORTED_CHECKERS
+        },
     },
     frozenset(
         {

@@ -407,7 +407,8 @@ class FileCheck(Checker):
     """FILE_CHECK: a track_file's value decides the real server's weight (0: down)."""
 
     track_file: str = ""
-    weight: int | None = None
+    weight: int | None = None  # None: the track_file's weight and reverse
+    weight_reverse: bool = False
 
 
 @dataclass(**_FROZEN)

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tandem.config.model import Checker, IPAddress
+from tandem.config.model import Checker, IPAddress, TrackFile
+from tandem.notify.scripts import ScriptPolicy
+
+DEFAULT_SCRIPT_POLICY = ScriptPolicy()
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +34,9 @@ class CheckParams:
     warmup: float = 0.0
     alpha: bool = False
     virtualhost: str | None = None  # the checker's, else the virtual server's
+    weight: int = 1  # the real server's configured weight (FILE_CHECK offsets it)
+    script_policy: ScriptPolicy = DEFAULT_SCRIPT_POLICY  # global_defs' script user and security (MISC_CHECK)
+    track_file: TrackFile | None = None  # FILE_CHECK: the track_file it names
 
     @property
     def kind(self) -> str:
