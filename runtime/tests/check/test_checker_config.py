@@ -131,3 +131,19 @@ def test_file_check_keeps_weight_reverse(tmp_path):
     )
     assert not errors(found), found
     assert (file_check.weight, file_check.weight_reverse) == (-3, True)
+
+
+def test_every_checker_module_imports_first_in_a_fresh_interpreter():
+    """The config uses tandem.check.regex and the checkers use the config: no import order may break."""
+    import subprocess
+    import sys
+
+    from tandem.check.registry import RUNNERS
+
+    modules = sorted({runner.__name__ for runner in RUNNERS.values()} | {"tandem.check.registry"})
+    for module in modules:
+        subprocess.run([sys.executable, "-c", f"import {module}"], check=True)
+    assert set(RUNNERS) == {
+        "HTTP_GET", "SSL_GET", "TCP_CHECK", "MISC_CHECK", "SMTP_CHECK", "DNS_CHECK", "PING_CHECK",
+        "UDP_CHECK", "FILE_CHECK",
+    }  # fmt: skip

@@ -23,11 +23,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-import re
 import ssl
 from collections.abc import Iterable
 
 from tandem.check.net import tcp_connect
+from tandem.check.regex import compile_regex
 from tandem.check.result import CheckFailed, CheckResult, Outcome, Stage, bounded
 from tandem.config.model import CheckerUrl, HttpCheck
 from tandem.lb.params import CheckParams
@@ -36,23 +36,6 @@ HEADER_LIMIT = 64 * 1024  # a header longer than this fails the check
 READ_CHUNK = 64 * 1024
 REGEX_WINDOW = 1024 * 1024  # body bytes a regex is matched against
 DEFAULT_STATUS = tuple(range(200, 300))
-
-# keepalived's regex_options (PCRE2 flags) that Python's re has; others are refused by `tandemd -t`.
-REGEX_FLAGS = {
-    "caseless": re.IGNORECASE,
-    "multiline": re.MULTILINE,
-    "dotall": re.DOTALL,
-    "extended": re.VERBOSE,
-}
-
-
-@functools.lru_cache(maxsize=1024)
-def compile_regex(pattern: str, options: tuple[str, ...] = ()) -> re.Pattern[bytes]:
-    """The url's regex, compiled once; raises ValueError (re.error) or KeyError for a bad option."""
-    flags = 0
-    for option in options:
-        flags |= REGEX_FLAGS[option]
-    return re.compile(pattern.encode(), flags)
 
 
 def code_ranges(codes: Iterable[int]) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 import voluptuous as vol
 
-from tandem.check.http import REGEX_FLAGS, compile_regex
+from tandem.check.regex import REGEX_FLAGS, compile_regex
 from tandem.config.findings import Findings
 from tandem.config.model import (
     Checker,
