@@ -209,6 +209,11 @@ def _check_sync_groups(config: Config, findings: Findings) -> None:
         _check_tracked_files(config, group.track_files, name, findings)
 
 
+def _has_fwmarks(config: Config, server: VirtualServer) -> bool:
+    groups = (g for g in config.virtual_server_groups if g.name == server.group)
+    return any(entry.fwmark is not None for group in groups for entry in group.entries)
+
+
 def _check_virtual_server(config: Config, server: VirtualServer, findings: Findings) -> None:
     name = f"virtual_server {server.label}"
     # Parsed and checked so a keepalived.conf migrates whole, but nothing serves it yet: say so.
@@ -222,6 +227,23 @@ def _check_virtual_server(config: Config, server: VirtualServer, findings: Findi
     if not server.real_servers and server.sorry_server is None:
         findings.warning(server.pos, f"{name}: no real_server")
     _unique(findings, f"{name}: real_server", (((rs.address, rs.port), rs) for rs in server.real_servers))
+    weights = sum(rs.weight for rs in server.real_servers)
+    quorum = server.quorum
+    if server.real_servers and quorum > weights:
+        findings.warning(
+            server.pos,
+            f"{name}: quorum {quorum} exceeds the real servers' total weight {weights}; using {weights}",
+        )
+        quorum = weights
+    if server.hysteresis and server.hysteresis >= quorum:
+        findings.warning(
+            server.pos,
+            f"{name}: hysteresis {server.hysteresis} >= quorum {quorum}; using {max(quorum - 1, 0)}",
+        )
+    if server.ha_suspend and (
+        server.fwmark is not None or (server.group is not None and _has_fwmarks(config, server))
+    ):
+        findings.warning(server.pos, f"{name}: ha_suspend cannot apply to fwmark services; ignored")
     track_files = {track.name for track in config.track_files}
     for real in server.real_servers:
         method = real.lvs_method or server.lvs_method

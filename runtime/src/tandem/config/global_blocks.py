@@ -96,6 +96,9 @@ GLOBAL_DEFS = Block(
         "smtp_auth_user": Key("smtp_auth_user", one(WORD, "a user name")),
         "smtp_auth_password_file": Key("smtp_auth_password_file", one(WORD, "a file path")),
         "tandem_metrics_listen": Key("tandem_metrics_listen", listen_address),
+        "tandem_lb_plane": Key(
+            "tandem_lb_plane", one(vol.In(("auto", "ipvs", "nftables")), "auto, ipvs or nftables")
+        ),
         "script_user": Key(None, user_group("script_")),
         "enable_script_security": Key("enable_script_security", flag),
         "notify_fifo": Key("notify_fifo", one(WORD, "a FIFO path")),

@@ -281,6 +281,15 @@ def address_port(node: Node, what: str) -> tuple[Any, int | None]:
     return check(IP, node.args[0], "an IP address"), port
 
 
+# what a real_server and a virtual_server may set for their checkers to inherit
+INHERITED = {
+    "delay_loop": timer_key("delay_loop"),
+    "connect_timeout": timer_key("connect_timeout"),
+    "retry": count_key("retry"),
+    "delay_before_retry": timer_key("delay_before_retry"),
+    "warmup": timer_key("warmup"),
+}
+
 REAL_SERVER = Block(
     "real_server",
     {
@@ -294,22 +303,13 @@ REAL_SERVER = Block(
             kind: Key("checkers", unsupported_checker, block=True, repeat=True)
             for kind in UNSUPPORTED_CHECKERS
         },
+        **INHERITED,
+        "alpha": Key("alpha", flag),
+        "smtp_alert": Key("smtp_alert", flag),
+        "virtualhost": Key("virtualhost", one(WORD, "a host name")),
+        "uthreshold": count_key("uthreshold", 0, 65535),
+        "lthreshold": count_key("lthreshold", 0, 65535),
     },
-    frozenset(
-        {
-            "uthreshold",
-            "lthreshold",
-            "smtp_alert",
-            "virtualhost",
-            "delay_loop",
-            "alpha",
-            "retry",
-            "delay_before_retry",
-            "warmup",
-            "connect_timeout",
-            "BFD_CHECK",
-        }
-    ),
 )
 
 
@@ -327,7 +327,8 @@ def sorry_server(node: Node, _findings: Findings) -> tuple[Any, int | None]:
 VIRTUAL_SERVER = Block(
     "virtual_server",
     {
-        "delay_loop": timer_key("delay_loop"),
+        **INHERITED,
+        "smtp_alert": Key("smtp_alert", flag),
         "lb_algo": Key("lvs_sched", one(vol.In(SCHEDULERS), f"a scheduler ({', '.join(SCHEDULERS)})")),
         "lvs_sched": Key("lvs_sched", one(vol.In(SCHEDULERS), f"a scheduler ({', '.join(SCHEDULERS)})")),
         "lb_kind": Key("lvs_method", METHOD),
@@ -356,11 +357,6 @@ VIRTUAL_SERVER = Block(
             "persistence_engine",
             "ip_family",
             "sorry_server_lvs_method",
-            "smtp_alert",
-            "retry",
-            "delay_before_retry",
-            "warmup",
-            "connect_timeout",
             "snmp_name",
             "lvs_sync_daemon_interface",
         }

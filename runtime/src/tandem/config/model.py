@@ -68,6 +68,7 @@ class GlobalDefs:
     smtp_auth_user: str | None = None
     smtp_auth_password_file: str | None = None  # the password stays out of the config
     tandem_metrics_listen: str | None = None  # "ADDRESS:PORT" ("[v6]:PORT"); None: no metrics endpoint
+    tandem_lb_plane: str = "auto"  # auto (IPVS where the kernel has it, else nftables), ipvs, nftables
     script_user: str | None = None
     script_group: str | None = None
     enable_script_security: bool = False
@@ -337,11 +338,12 @@ class Checker:
     bindto: IPAddress | None = None
     bind_port: int | None = None
     bind_if: str | None = None
-    connect_timeout: float = 5.0
-    retry: int | None = None  # None: 1 (keepalived's nb_get_retry)
-    delay_before_retry: float = 1.0
+    # None: inherited from the real server, then the virtual server (see tandem.lb.params)
+    connect_timeout: float | None = None
+    retry: int | None = None  # keepalived's nb_get_retry
+    delay_before_retry: float | None = None
     warmup: float | None = None
-    delay_loop: float | None = None  # None: the virtual server's delay_loop
+    delay_loop: float | None = None
     alpha: bool | None = None
     fwmark: int | None = None
     pos: Position = NOWHERE
@@ -423,6 +425,17 @@ class RealServer:
     notify_down: Script | None = None
     lvs_method: str | None = None  # None: the virtual server's
     checkers: tuple[Checker, ...] = ()
+    # None: the virtual server's (checker values inherit these, see tandem.lb.params)
+    delay_loop: float | None = None
+    connect_timeout: float | None = None
+    retry: int | None = None
+    delay_before_retry: float | None = None
+    warmup: float | None = None
+    alpha: bool | None = None
+    smtp_alert: bool | None = None  # None: global_defs smtp_alert_checker, smtp_alert, else on
+    virtualhost: str | None = None  # HTTP checkers' Host when theirs is unset
+    uthreshold: int = 0  # most connections the plane sends it (0: no limit)
+    lthreshold: int = 0  # it takes new connections again below this
     pos: Position = NOWHERE
 
 
@@ -452,6 +465,11 @@ class VirtualServer:
     omega: bool = False
     ha_suspend: bool = False
     ops: bool = False
+    connect_timeout: float = 5.0
+    retry: int | None = None  # None: each checker kind's default (1; MISC_CHECK 0, DNS_CHECK 3)
+    delay_before_retry: float | None = None  # None: the checker kind's default (1 s; DNS_CHECK delay_loop)
+    warmup: float | None = None  # None: the checker's delay_loop
+    smtp_alert: bool | None = None  # None: global_defs smtp_alert_checker, else smtp_alert, else off
     real_servers: tuple[RealServer, ...] = ()
     pos: Position = NOWHERE
 
