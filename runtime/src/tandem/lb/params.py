@@ -289,6 +289,11 @@ def _pick(*values):
     return next((value for value in values if value is not None), None)
 
 
+# not part of a check's identity: where it was written, and the real server's weight (a weight
+# change is applied to the running check, not a reason to restart it)
+UNDIGESTED = frozenset({"pos", "id", "weight"})
+
+
 def _digest(check: CheckParams) -> str:
     """A short digest of every resolved value of ``check`` except where it was written."""
     return hashlib.sha256(repr(_stable(check)).encode()).hexdigest()[:12]
@@ -296,7 +301,7 @@ def _digest(check: CheckParams) -> str:
 
 def _stable(value):
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = (f.name for f in dataclasses.fields(value) if f.name not in {"pos", "id"})
+        fields = (f.name for f in dataclasses.fields(value) if f.name not in UNDIGESTED)
         return (type(value).__name__, *((name, _stable(getattr(value, name))) for name in fields))
     if isinstance(value, tuple):
         return tuple(_stable(item) for item in value)
