@@ -5,15 +5,11 @@ runs there: ``worker.call("module:function", ...)`` imports and calls a function
 ``worker.new("module:Class", ...)`` makes an object that stays there and returns a proxy whose method
 calls run remotely. Requests and replies are pickled over the child's stdin/stdout; an exception is
 raised again in the caller. Both ends are this checkout's own code, so pickle is fine here.
-
-The child is ``python -m tandemlab.worker``; ``path`` entries are added to its ``sys.path`` so it can
-import a test module's own helpers.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
 import pickle
 import struct
 import subprocess
@@ -56,10 +52,11 @@ class Remote:
 
 
 class Worker:
-    def __init__(self, host, path: tuple[str, ...] = ()):
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([*path, os.environ.get("PYTHONPATH", "")]))
+    """``python -m tandemlab.worker`` in a lab host (stopped with the lab, or by :meth:`close`)."""
+
+    def __init__(self, host):
         argv = [sys.executable, "-m", "tandemlab.worker"]
-        self.process = host.spawn(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self.process = host.spawn(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
     def _request(self, request: tuple) -> Any:
         _send(self.process.popen.stdin, request)

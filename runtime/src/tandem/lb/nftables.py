@@ -49,6 +49,7 @@ one transaction; if that fails too, the kernel keeps its previous state and Plan
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
 import logging
 import math
@@ -138,8 +139,7 @@ def _runs(service: Service) -> str:
 # --- the table as data --------------------------------------------------------------------------------
 
 
-def _key(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)
+_key = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode  # canonical: for comparing
 
 
 @dataclass
@@ -161,7 +161,16 @@ class _Table:
 
     def element(self, name: str, key: Any, value: Any = None) -> None:
         elem = key if value is None else [key, value]
-        self.elements[name].setdefault(_key(key), (key, elem))
+        self.elements.setdefault(name, {}).setdefault(_key(key), (key, elem))
+
+    def merge(self, part: _Table) -> None:
+        """Add ``part`` (its chains are its own; an element key already here keeps its first value)."""
+        self.objects |= part.objects
+        self.rules |= part.rules
+        self.counters |= part.counters
+        for name, items in part.elements.items():
+            mine = self.elements.setdefault(name, {})
+            mine |= {k: v for k, v in items.items() if k not in mine}
 
 
 def _addr(family: int) -> str:
@@ -254,18 +263,12 @@ def _service_name(key: ServiceKey) -> str:
     return f"{key.protocol.lower()}_{key.address}_{key.port or 0}"
 
 
-def _mask(service: Service) -> IPAddress | None:
-    """The persistence netmask, or None where it keeps the whole address."""
-    mask = service.persistence_granularity
-    if mask is None or int(mask) == (1 << mask.max_prefixlen) - 1:
-        return None
-    return mask
-
-
-def _client(service: Service) -> dict:
-    saddr = _payload(_addr(service.key.family), "saddr")
-    mask = _mask(service)
-    return saddr if mask is None else {"&": [saddr, str(mask)]}
+def _client(family: int, granularity: IPAddress | None) -> dict:
+    """The client as persistence sees it: its source address, masked by persistence_granularity."""
+    saddr = _payload(_addr(family), "saddr")
+    if granularity is None or int(granularity) == (1 << granularity.max_prefixlen) - 1:
+        return saddr
+    return {"&": [saddr, str(granularity)]}
 
 
 def _chooser(service: Service, n: int) -> dict:
@@ -288,56 +291,73 @@ def _add_service(t: _Table, service: Service) -> None:
     name = _service_name(key)
     chain = f"s/{name}"
     t.add("chain", chain)
-    proto = None if key.fwmark is not None else key.protocol.lower()
     if key.fwmark is not None:
         t.element(f"fwm{family}", key.fwmark, _goto(chain))
     elif key.port:
-        t.element(f"svc{family}", {"concat": [str(key.address), proto, key.port]}, _goto(chain))
+        t.element(f"svc{family}", {"concat": [str(key.address), _proto(key), key.port]}, _goto(chain))
     else:
-        t.element(f"svc{family}_any", {"concat": [str(key.address), proto]}, _goto(chain))
-
+        t.element(f"svc{family}_any", {"concat": [str(key.address), _proto(key)]}, _goto(chain))
     live = []
+    sticky = service.persistence_timeout, service.persistence_granularity
     for d in service.destinations:
-        dchain = f"d/{name}/{d.address}_{d.port or 0}"
-        t.add("chain", dchain)
-        conns, traffic = f"n/{name}/{d.address}_{d.port or 0}", f"t/{name}/{d.address}_{d.port or 0}"
-        t.add("counter", conns)
-        t.add("counter", traffic)
-        t.counters[conns] = ("connections", (key, d.address, d.port))
-        t.counters[traffic] = ("traffic", (key, d.address, d.port))
-        port = d.port or key.port or None
-        if service.persistence_timeout:
-            # the timeout is in the name: a set's timeout cannot change, a new set replaces it
-            clients = f"p/{name}/{d.address}_{d.port or 0}/{service.persistence_timeout}"
-            timeout = service.persistence_timeout
-            t.add(
-                "set",
-                clients,
-                type=ADDRESS_TYPE[family],
-                flags=["timeout"],
-                timeout=timeout,
-                size=PERSISTENCE_SIZE,
-            )
-            t.rule(dchain, {"set": {"op": "update", "elem": _client(service), "set": f"@{clients}"}})
-            if d.weight > 0:
-                t.rule(chain, _match(_client(service), f"@{clients}"), _goto(dchain))
-        t.rule(dchain, {"counter": conns})
-        nat: dict[str, Any] = {"family": _addr(family), "addr": str(d.address)}
-        if port:
-            nat["port"] = port
-            l4 = proto or {"set": list(PROTOCOLS)}
-            t.rule(dchain, _match(_meta("l4proto"), l4), {"dnat": nat})
-        else:
-            t.rule(dchain, {"dnat": nat})
-        counted = port or ALL_PORTS
-        if key.fwmark is None:
-            t.element(f"cnt{family}", {"concat": [str(key.address), proto, str(d.address), counted]}, traffic)
-        else:
-            for p in PROTOCOLS:
-                t.element(f"cntf{family}", {"concat": [p, str(d.address), counted]}, traffic)
+        t.merge(_destination_part(key, *sticky, d.address, d.port))
         if d.weight > 0:
-            live.append((d, dchain))
+            live.append((d, _destination_name("d", key, d.address, d.port)))
+            if service.persistence_timeout:
+                clients = _destination_name("p", key, d.address, d.port, service.persistence_timeout)
+                t.rule(chain, _match(_client(family, sticky[1]), f"@{clients}"), _goto(live[-1][1]))
     _add_scheduler(t, service, chain, live)
+
+
+def _proto(key: ServiceKey) -> str | None:
+    return None if key.fwmark is not None else key.protocol.lower()
+
+
+def _destination_name(kind: str, key: ServiceKey, address: IPAddress, port: int | None, *more: object) -> str:
+    """``d/`` chain, ``n/``, ``t/`` counters, ``p/`` persistence set of one real server of one service."""
+    return "/".join([kind, _service_name(key), f"{address}_{port or 0}", *map(str, more)])
+
+
+@functools.lru_cache(maxsize=65536)
+def _destination_part(
+    key: ServiceKey, timeout: int | None, granularity: IPAddress | None, address: IPAddress, port: int | None
+) -> _Table:
+    """One real server's chain, counters, persistence set and counter-map elements (not its weight)."""
+    t = _Table()
+    family, proto = key.family, _proto(key)
+    dchain, conns, traffic = (_destination_name(kind, key, address, port) for kind in "dnt")
+    t.add("chain", dchain)
+    t.add("counter", conns)
+    t.add("counter", traffic)
+    t.counters[conns] = ("connections", (key, address, port))
+    t.counters[traffic] = ("traffic", (key, address, port))
+    if timeout:
+        # the timeout is in the name: a set's timeout cannot change, a new set replaces it
+        clients = _destination_name("p", key, address, port, timeout)
+        t.add(
+            "set",
+            clients,
+            type=ADDRESS_TYPE[family],
+            flags=["timeout"],
+            timeout=timeout,
+            size=PERSISTENCE_SIZE,
+        )
+        t.rule(dchain, {"set": {"op": "update", "elem": _client(family, granularity), "set": f"@{clients}"}})
+    t.rule(dchain, {"counter": conns})
+    nat: dict[str, Any] = {"family": _addr(family), "addr": str(address)}
+    port = port or key.port or None
+    if port:
+        nat["port"] = port
+        t.rule(dchain, _match(_meta("l4proto"), proto or {"set": list(PROTOCOLS)}), {"dnat": nat})
+    else:
+        t.rule(dchain, {"dnat": nat})
+    counted = port or ALL_PORTS
+    if key.fwmark is None:
+        t.element(f"cnt{family}", {"concat": [str(key.address), proto, str(address), counted]}, traffic)
+    else:
+        for p in PROTOCOLS:
+            t.element(f"cntf{family}", {"concat": [p, str(address), counted]}, traffic)
+    return t
 
 
 def _add_scheduler(t: _Table, service: Service, chain: str, live: list) -> None:
@@ -371,7 +391,15 @@ def desired(services: tuple[Service, ...], masquerade: bool = False) -> _Table:
         if problems:
             raise PlaneError("; ".join(problems))
         keys.add(service.key)
-        _add_service(t, service)
+        t.merge(_service_part(service))
+    return t
+
+
+@functools.lru_cache(maxsize=4096)
+def _service_part(service: Service) -> _Table:
+    """One service's chains, sets, counters and elements; cached, so an unchanged service costs a lookup."""
+    t = _Table()
+    _add_service(t, service)
     return t
 
 
