@@ -43,6 +43,10 @@ def test_rr_and_wrr_spread_new_connections_by_weight(lb):
     lb.plane.apply((weighted,))
     assert Counter(lb.call("get_many", VIP, 8)) == {"rs1": 6, "rs2": 2}
 
+    # IPVS's wrr order, not just its ratio: weights 3, 2 go A A B A B
+    lb.plane.apply((service(HTTP, rs(lb, 1, weight=3), rs(lb, 2, weight=2), scheduler="wrr"),))
+    assert lb.call("get_many", VIP, 5) == ["rs1", "rs1", "rs2", "rs1", "rs2"]
+
 
 def test_udp_service_to_another_port(lb):
     dns = ServiceKey(4, "UDP", A(VIP), 53)

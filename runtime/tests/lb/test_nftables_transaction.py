@@ -7,7 +7,7 @@ import json
 import re
 
 import pytest
-from tandem.lb.nftables import approximations, desired, transaction, unsupported
+from tandem.lb.nftables import MAX_WRR_STEPS, approximations, desired, transaction, unsupported, wrr_order
 from tandem.lb.plane import Destination, PlaneError, Service, ServiceKey
 
 A = ipaddress.ip_address
@@ -73,3 +73,12 @@ def test_what_the_plane_refuses_and_what_it_approximates():
     assert approximations(Service(KEY, "rr")) == []
     six = Destination(A("2001:db8::11"), 80)
     assert "is not IPv4" in unsupported(Service(KEY, "rr", destinations=(six,)))[0]
+
+
+def test_wrr_order_is_ipvs_order_and_falls_back_to_runs_when_too_long():
+    assert wrr_order([3, 2]) == [0, 0, 1, 0, 1]
+    assert wrr_order([100, 50, 50]) == [0, 0, 1, 2]  # the gcd steps the current weight
+    assert wrr_order([MAX_WRR_STEPS, 1]) is None
+    table = desired((Service(KEY, "wrr", destinations=(rs(11, MAX_WRR_STEPS), rs(12))),))
+    (rule,) = table.rules["s/tcp_203.0.113.100_80"]
+    assert '"mod":65537' in rule and '"range":[0,65535]' in rule  # one run each: two elements

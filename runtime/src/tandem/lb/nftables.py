@@ -13,8 +13,9 @@ connection and DNATs it::
 Schedulers (``lb_algo``), each over the real servers with weight > 0 (weight 0 keeps a real server's
 chain and counters, so its established connections flow on, but gives it no new connection):
 
-- rr: ``numgen inc mod N``; wrr: ``numgen inc mod W`` over weights reduced by their gcd, each real
-  server owning a run of ``weight`` values (exact ratios; the order is in runs, not IPVS's interleave);
+- rr: ``numgen inc mod N``; wrr: ``numgen inc mod W`` (W: the weights' sum over their gcd) through a
+  map that spells out IPVS's wrr order over one cycle (``A A B A B`` for weights 3, 2), or, when the
+  cycle is too long for that, gives each real server one run of values (same ratios, coarser order);
 - sh: ``jhash`` of the source address (and source port with sh-port) over the weights; dh: of the
   destination address; fo: the highest weight takes everything;
 - approximations (a warning each, :func:`approximations`): lc → rr, wlc/sed/nq → wrr (nftables does
@@ -37,7 +38,9 @@ IPVS NAT; the plane does not change sysctls.
 Counters: each real server has two named counters: ``n/...`` counted in its chain (connections) and
 ``t/...`` (packets, bytes of both directions) counted in filter chains on the forward, input and output
 hooks through maps keyed by the conntrack entry (``ct original ip daddr . meta l4proto`` plus the
-real server's address and port). A real server shared by two fwmark services is counted on the first.
+real server's address and port). A real server shared by two fwmark services is counted on the
+first; where a port-0 service and a port service of one address share a real server, the kernel
+picks which of the two counters a packet hits.
 
 Every change is one transaction of nft JSON run through libnftables (a small ctypes binding): the
 first apply replaces any table left by a crashed run (add, delete, build: atomic); later applies add
@@ -50,6 +53,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import itertools
 import json
 import logging
 import math
@@ -66,6 +70,7 @@ FAMILY = "inet"
 PROTOCOLS = ("tcp", "udp", "sctp")
 HASH_SEED = 0x7A3D  # fixed, so a rebuilt table hashes clients as before
 PERSISTENCE_SIZE = 65535  # clients remembered per real server
+MAX_WRR_STEPS = 1 << 16  # IPVS's wrr order is spelt out up to (largest weight / gcd) x servers steps
 
 # scheduler -> (what runs, warning or None)
 SCHEDULERS: dict[str, tuple[str, str | None]] = {
@@ -369,15 +374,28 @@ def _add_scheduler(t: _Table, service: Service, chain: str, live: list) -> None:
         t.rule(chain, _goto(next(dchain for d, dchain in live if d.weight == best)))
         return
     weights = [1 if runs == "rr" else d.weight for d, _ in live]
-    divisor = math.gcd(*weights)
+    order = wrr_order(weights) if runs == "wrr" else None
+    if order is None:  # hashing, random, or too long a cycle: each real server owns one run of values
+        divisor = math.gcd(*weights)
+        order = [i for i, weight in enumerate(weights) for _ in range(weight // divisor)]
     # An anonymous map in the rule: libnftables' JSON (1.0.6) cannot declare a named map keyed by
     # numgen/jhash (it needs "typeof"), so a change of weights replaces this one rule.
-    choices, start = [], 0
-    for (_, dchain), weight in zip(live, weights, strict=True):
-        span = weight // divisor
-        choices.append([start if span == 1 else {"range": [start, start + span - 1]}, _goto(dchain)])
-        start += span
-    t.rule(chain, {"vmap": {"key": _chooser(service, start), "data": {"set": choices}}})
+    choices = []
+    for start, picks in itertools.groupby(range(len(order)), key=order.__getitem__):
+        first, *rest = picks
+        value = {"range": [first, rest[-1]]} if rest else first
+        choices.append([value, _goto(live[start][1])])
+    t.rule(chain, {"vmap": {"key": _chooser(service, len(order)), "data": {"set": choices}}})
+
+
+def wrr_order(weights: list[int]) -> list[int] | None:
+    """IPVS wrr's picks over one cycle (indexes into ``weights``): the current weight steps down from the
+    largest by their gcd, and each pass takes, in order, every server weighing at least that much.
+    None when the cycle would be too long to spell out (then runs keep the ratios, not the order)."""
+    divisor, top = math.gcd(*weights), max(weights)
+    if top // divisor * len(weights) > MAX_WRR_STEPS:
+        return None
+    return [i for cw in range(top, 0, -divisor) for i, weight in enumerate(weights) if weight >= cw]
 
 
 def desired(services: tuple[Service, ...], masquerade: bool = False) -> _Table:
