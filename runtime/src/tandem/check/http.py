@@ -24,7 +24,7 @@ import asyncio
 import functools
 import hashlib
 import ssl
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from tandem.check.net import tcp_connect
 from tandem.check.regex import compile_regex
@@ -36,6 +36,7 @@ HEADER_LIMIT = 64 * 1024  # a header longer than this fails the check
 READ_CHUNK = 64 * 1024
 REGEX_WINDOW = 1024 * 1024  # body bytes a regex is matched against
 DEFAULT_STATUS = tuple(range(200, 300))
+Recv = Callable[[int], Awaitable[bytes]]
 
 
 def code_ranges(codes: Iterable[int]) -> str:
@@ -113,17 +114,54 @@ def judge(url: CheckerUrl, status: int, digest: str, body: bytes) -> Outcome:
     return Outcome(reason=f"{url.path}: HTTP {status}")
 
 
+async def read_response(recv: Recv, url: CheckerUrl, stage: Stage) -> Outcome:
+    """Header, then the body hashed as it arrives; ``recv(n)`` returns b"" at end of stream."""
+    stage.name = f"{url.path}: reading the response header"
+    buffer = bytearray()
+    while (end := buffer.find(b"\r\n\r\n")) < 0:
+        if len(buffer) > HEADER_LIMIT:
+            raise CheckFailed(f"{url.path}: response header longer than {HEADER_LIMIT} bytes")
+        chunk = await recv(READ_CHUNK)
+        if not chunk:
+            raise CheckFailed(
+                f"{url.path}: " + ("response header incomplete" if buffer else "no data received")
+            )
+        buffer += chunk
+    status, length = parse_header(bytes(buffer[:end]))
+    stage.name = f"{url.path}: reading the response body"
+    md5, window = hashlib.md5(usedforsecurity=False), bytearray()
+    chunk, remaining = bytes(buffer[end + 4 :]), length
+    while True:
+        if remaining is not None:
+            chunk = chunk[:remaining]
+            remaining -= len(chunk)
+        md5.update(chunk)
+        if url.regex is not None and len(window) < REGEX_WINDOW:
+            window += chunk[: REGEX_WINDOW - len(window)]
+        if remaining == 0:
+            break
+        chunk = await recv(READ_CHUNK)
+        if not chunk:
+            break
+    return judge(url, status, md5.hexdigest(), bytes(window))
+
+
 async def fetch(check: CheckParams, url: CheckerUrl, stage: Stage) -> Outcome:
     checker: HttpCheck = check.checker  # type: ignore[assignment]
     stage.name = f"{url.path}: connecting"
     sock = await tcp_connect(check)
-    tls = None
-    if checker.kind == "SSL_GET":
-        stage.name = f"{url.path}: TLS handshake"
-        vhost = url.virtualhost or check.virtualhost
-        tls = {"ssl": _TLS(), "server_hostname": vhost if checker.enable_sni and vhost else ""}
+    if checker.kind != "SSL_GET":  # plain HTTP: the loop's socket calls, no stream machinery
+        loop = asyncio.get_running_loop()
+        with sock:
+            stage.name = f"{url.path}: sending the request"
+            await loop.sock_sendall(sock, request(check, url))
+            return await read_response(functools.partial(loop.sock_recv, sock), url, stage)
+    stage.name = f"{url.path}: TLS handshake"
+    vhost = url.virtualhost or check.virtualhost
     try:
-        reader, writer = await asyncio.open_connection(sock=sock, limit=HEADER_LIMIT, **(tls or {}))
+        reader, writer = await asyncio.open_connection(
+            sock=sock, ssl=_TLS(), server_hostname=vhost if checker.enable_sni and vhost else ""
+        )
     except BaseException:
         sock.close()
         raise
@@ -131,31 +169,9 @@ async def fetch(check: CheckParams, url: CheckerUrl, stage: Stage) -> Outcome:
         stage.name = f"{url.path}: sending the request"
         writer.write(request(check, url))
         await writer.drain()
-        stage.name = f"{url.path}: reading the response header"
-        try:
-            header = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError as error:
-            raise CheckFailed(
-                f"{url.path}: " + ("no data received" if not error.partial else "response header incomplete")
-            ) from None
-        except asyncio.LimitOverrunError:
-            raise CheckFailed(f"{url.path}: response header longer than {HEADER_LIMIT} bytes") from None
-        status, length = parse_header(header)
-        stage.name = f"{url.path}: reading the response body"
-        md5, window = hashlib.md5(usedforsecurity=False), bytearray()
-        remaining = length
-        while remaining is None or remaining > 0:
-            chunk = await reader.read(READ_CHUNK if remaining is None else min(READ_CHUNK, remaining))
-            if not chunk:
-                break
-            if remaining is not None:
-                remaining -= len(chunk)
-            md5.update(chunk)
-            if url.regex is not None and len(window) < REGEX_WINDOW:
-                window += chunk[: REGEX_WINDOW - len(window)]
+        return await read_response(reader.read, url, stage)
     finally:
         writer.transport.abort()
-    return judge(url, status, md5.hexdigest(), bytes(window))
 
 
 async def run(check: CheckParams) -> CheckResult:
