@@ -69,11 +69,12 @@ def http_answer(status: int, body: bytes, extra: str = "", length: bool = True) 
     return handle
 
 
-def self_signed(directory: Path, name: str = "web.test") -> tuple[Path, Path]:
-    """A certificate for ``name`` and its key, made by the openssl CLI."""
-    cert, key = directory / "cert.pem", directory / "key.pem"
+def self_signed(directory: Path, name: str = "web.test", password: str | None = None) -> tuple[Path, Path]:
+    """A certificate for ``name`` and its key (encrypted with ``password`` if given), by the openssl CLI."""
+    cert, key = directory / f"{name}.pem", directory / f"{name}.key"
+    protect = ["-passout", f"pass:{password}"] if password else ["-nodes"]
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", *protect,
          "-days", "1", "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}",
          "-keyout", str(key), "-out", str(cert)],
         check=True, capture_output=True,

@@ -147,3 +147,20 @@ def test_every_checker_module_imports_first_in_a_fresh_interpreter():
         "HTTP_GET", "SSL_GET", "TCP_CHECK", "MISC_CHECK", "SMTP_CHECK", "DNS_CHECK", "PING_CHECK",
         "UDP_CHECK", "FILE_CHECK",
     }  # fmt: skip
+
+
+def test_ssl_block_parses_warns_and_dumps(tmp_path):
+    from tandem.config.dump import dump_config
+
+    ssl_block = (
+        "SSL {\n    password s3cret\n    ca /etc/ssl/ca.pem\n    certificate /c.pem\n    key /k.pem\n}\n"
+    )
+    found, _ = load(tmp_path, "SSL_GET {\n    url {\n        path /\n    }\n}\n", ssl_block)
+    assert not errors(found), found
+    assert any("1: warning: SSL ca: server certificates are not verified" in f for f in found)
+    config = load_config(tmp_path / "keepalived.conf", config_id="n1").config
+    (settings,) = config.ssl
+    assert (settings.certificate, settings.key, settings.password) == ("/c.pem", "/k.pem", "s3cret")
+    (tmp_path / "again.conf").write_text(dump_config(config))
+    again = load_config(tmp_path / "again.conf", config_id="n1").config
+    assert again.ssl[0].certificate == "/c.pem" and again.ssl[0].key == "/k.pem"

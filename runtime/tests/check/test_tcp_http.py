@@ -13,7 +13,7 @@ from ipaddress import ip_address
 import pytest
 from check_helpers import closed_port, http_answer, params, self_signed, serve
 from tandem.check.registry import RUNNERS
-from tandem.config.model import CheckerUrl, HttpCheck, TcpCheck
+from tandem.config.model import CheckerSsl, CheckerUrl, HttpCheck, TcpCheck
 
 
 def run(check):
@@ -242,3 +242,27 @@ def test_ssl_get_against_tls_server_with_sni(tmp_path):
     assert sni.ok and names == [None, "web.test"]
     assert not http_on_tls.ok
     assert not tls_on_plain.ok and "TLS" in tls_on_plain.reason
+
+
+def test_ssl_get_presents_the_ssl_blocks_client_certificate(tmp_path):
+    cert, key = self_signed(tmp_path)
+    client_cert, client_key = self_signed(tmp_path, "lb.test", password="s3cret")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    context.verify_mode = ssl.CERT_REQUIRED  # a real server that wants client certificates
+    context.load_verify_locations(client_cert)
+    check = http_check(CheckerUrl(path="/"), kind="SSL_GET")
+    client = CheckerSsl(certificate=str(client_cert), key=str(client_key), password="s3cret")
+
+    async def scenario():
+        async with serve(http_answer(200, b"ok"), ssl=context) as port:
+            anonymous = await RUNNERS["SSL_GET"].run(params(check, port))
+            with_cert = await RUNNERS["SSL_GET"].run(params(check, port, ssl=client))
+            wrong_password = CheckerSsl(certificate=str(client_cert), key=str(client_key), password="nope")
+            bad_key = await RUNNERS["SSL_GET"].run(params(check, port, ssl=wrong_password))
+        return anonymous, with_cert, bad_key
+
+    anonymous, with_cert, bad_key = asyncio.run(scenario())
+    assert with_cert.ok, with_cert.reason
+    assert not anonymous.ok
+    assert not bad_key.ok and "s3cret" not in bad_key.reason and "nope" not in bad_key.reason

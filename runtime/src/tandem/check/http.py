@@ -15,6 +15,7 @@ The digest is the MD5 of the body, hashed as it arrives; the regex (Python's ``r
 keepalived's PCRE2) sees the first REGEX_WINDOW bytes, so a huge body costs no memory.
 
 SSL_GET does not verify the server's certificate, like keepalived (it never sets a verify mode);
+the top-level ``SSL { certificate key password }`` block gives the client certificate it presents;
 ``enable_sni`` sends the virtualhost as the TLS server name.
 """
 
@@ -29,7 +30,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from tandem.check.net import tcp_connect
 from tandem.check.regex import compile_regex
 from tandem.check.result import CheckFailed, CheckResult, Outcome, Stage, bounded
-from tandem.config.model import CheckerUrl, HttpCheck
+from tandem.config.model import CheckerSsl, CheckerUrl, HttpCheck
 from tandem.lb.params import CheckParams
 
 HEADER_LIMIT = 64 * 1024  # a header longer than this fails the check
@@ -54,14 +55,15 @@ def code_ranges(codes: Iterable[int]) -> str:
     return " ".join(parts)
 
 
-def _context() -> ssl.SSLContext:
+@functools.lru_cache(maxsize=8)
+def tls_context(settings: CheckerSsl | None) -> ssl.SSLContext:
+    """keepalived's SSL_GET context: no verification; the SSL block's client certificate if it has one."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # keepalived's SSL_GET verifies nothing
+    if settings is not None and settings.certificate and settings.key:
+        context.load_cert_chain(settings.certificate, settings.key, settings.password)
     return context
-
-
-_TLS = functools.cache(_context)
 
 
 def request(check: CheckParams, url: CheckerUrl) -> bytes:
@@ -160,7 +162,9 @@ async def fetch(check: CheckParams, url: CheckerUrl, stage: Stage) -> Outcome:
     vhost = url.virtualhost or check.virtualhost
     try:
         reader, writer = await asyncio.open_connection(
-            sock=sock, ssl=_TLS(), server_hostname=vhost if checker.enable_sni and vhost else ""
+            sock=sock,
+            ssl=tls_context(check.ssl),
+            server_hostname=vhost if checker.enable_sni and vhost else "",
         )
     except BaseException:
         sock.close()

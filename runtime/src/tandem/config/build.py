@@ -7,7 +7,7 @@ from typing import Any
 
 from tandem.config.findings import Findings
 from tandem.config.global_blocks import build_global_defs, build_track_file, build_vrrp_script
-from tandem.config.lvs_blocks import build_virtual_server, build_virtual_server_group
+from tandem.config.lvs_blocks import build_ssl, build_virtual_server, build_virtual_server_group
 from tandem.config.model import Config
 from tandem.config.parser import Node
 from tandem.config.schema import Block, entries, not_in_table
@@ -44,6 +44,7 @@ TOP_LEVEL: dict[str, tuple[str, Callable[[Node, Findings], Any], bool]] = {
     "static_rules": ("static_rules", _static(virtual_rule), True),
     "virtual_server_group": ("virtual_server_groups", build_virtual_server_group, False),
     "virtual_server": ("virtual_servers", build_virtual_server, False),
+    "SSL": ("ssl", build_ssl, False),
 }
 TOP_LEVEL_BLOCK = Block(
     "the top level",

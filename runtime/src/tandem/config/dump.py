@@ -16,6 +16,7 @@ from tandem.config import load_config
 from tandem.config.lvs_blocks import CHECKERS
 from tandem.config.model import (
     Checker,
+    CheckerSsl,
     CheckerUrl,
     Config,
     GlobalDefs,
@@ -48,6 +49,7 @@ KEYWORDS = {
     "track_files": "track_file",
     "real_servers": "real_server",
     "urls": "url",
+    "ssl": "SSL",
     "checkers": None,  # written by their own kind
     "vrrp_scripts": "vrrp_script",
     "vrrp_instances": "vrrp_instance",
@@ -70,6 +72,7 @@ BLOCK_TYPES = (
     RealServer,
     Checker,
     CheckerUrl,
+    CheckerSsl,
 )
 _NEEDS_QUOTES = re.compile(r"""[\s"'{}!#\\]|^$|^[@~$]""")  # [@~$] would start a directive
 

@@ -11,6 +11,7 @@ from tandem.check.regex import REGEX_FLAGS, compile_regex
 from tandem.config.findings import Findings
 from tandem.config.model import (
     Checker,
+    CheckerSsl,
     CheckerUrl,
     DnsCheck,
     FileCheck,
@@ -255,6 +256,29 @@ UNSUPPORTED_CHECKERS = {
 
 def unsupported_checker(node: Node, _findings: Findings) -> tuple[Checker, ...]:
     raise Invalid(UNSUPPORTED_CHECKERS[node.keyword])
+
+
+SSL = Block(
+    "SSL",
+    {
+        "password": Key("password", one(str, "the key's password")),
+        "ca": Key("ca", one(WORD, "a file")),
+        "certificate": Key("certificate", one(WORD, "a file")),
+        "key": Key("key", one(WORD, "a file")),
+    },
+)
+
+
+def build_ssl(node: Node, findings: Findings) -> CheckerSsl | None:
+    """``SSL { certificate/key/password/ca }``: what SSL_GET presents to real servers."""
+    if node.args:
+        findings.error(node.pos, "SSL takes no arguments before {")
+    values = read_block(node.children, SSL, findings)
+    if "ca" in values:  # keepalived loads it but sets no verify mode: server certificates are never checked
+        findings.warning(node.pos, "SSL ca: server certificates are not verified (as keepalived); no effect")
+    if ("key" in values) != ("certificate" in values):
+        findings.warning(node.pos, "SSL: certificate and key go together; the client certificate is not sent")
+    return make(CheckerSsl, values, node.pos, "SSL", findings)
 
 
 def checker(node: Node, findings: Findings) -> tuple[Checker, ...]:

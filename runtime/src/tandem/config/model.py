@@ -504,6 +504,17 @@ class VirtualServerGroup:
 
 
 @dataclass(**_FROZEN)
+class CheckerSsl:
+    """The top-level ``SSL`` block: SSL_GET's client certificate (keepalived never verifies servers)."""
+
+    password: str | None = None  # of the key
+    ca: str | None = None
+    certificate: str | None = None
+    key: str | None = None
+    pos: Position = NOWHERE
+
+
+@dataclass(**_FROZEN)
 class Config:
     """A whole configuration. Names are unique within each kind (checked at load time)."""
 
@@ -517,6 +528,7 @@ class Config:
     static_rules: tuple[VirtualRule, ...] = ()
     virtual_server_groups: tuple[VirtualServerGroup, ...] = ()
     virtual_servers: tuple[VirtualServer, ...] = ()
+    ssl: tuple[CheckerSsl, ...] = ()  # ``SSL { }``; the last one counts
 
     def instance(self, name: str) -> VrrpInstance | None:
         return next((i for i in self.vrrp_instances if i.name == name), None)

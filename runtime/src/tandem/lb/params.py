@@ -32,6 +32,7 @@ from ipaddress import IPv4Address, IPv6Address
 
 from tandem.config.model import (
     Checker,
+    CheckerSsl,
     Config,
     IPAddress,
     RealServer,
@@ -70,6 +71,7 @@ class CheckParams:
     weight: int = 1  # the real server's configured weight (FILE_CHECK offsets it)
     script_policy: ScriptPolicy = DEFAULT_SCRIPT_POLICY  # global_defs' script user and security (MISC_CHECK)
     track_file: TrackFile | None = None  # FILE_CHECK: the track_file it names
+    ssl: CheckerSsl | None = None  # SSL_GET: the top-level SSL block (client certificate)
 
     @property
     def kind(self) -> str:
@@ -154,6 +156,7 @@ def lb_params(config: Config) -> tuple[VirtualServerParams, ...]:
         track_files={track.name: track for track in config.track_files},
         checker_alert=_pick(defs.smtp_alert_checker, defs.smtp_alert),
         script_policy=ScriptPolicy.from_global_defs(defs),
+        ssl=config.ssl[-1] if config.ssl else None,
     )
     return tuple(_virtual_server(vs, context) for vs in config.virtual_servers)
 
@@ -166,6 +169,7 @@ class _Context:
     track_files: dict[str, TrackFile]
     checker_alert: bool | None  # global_defs smtp_alert_checker, else smtp_alert
     script_policy: ScriptPolicy
+    ssl: CheckerSsl | None = None
 
 
 def _virtual_server(vs: VirtualServer, context: _Context) -> VirtualServerParams:
@@ -281,6 +285,7 @@ def _check(
         weight=rs.weight,
         script_policy=context.script_policy,
         track_file=context.track_files.get(getattr(checker, "track_file", None)),
+        ssl=context.ssl,
     )
 
 
