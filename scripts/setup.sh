@@ -9,6 +9,7 @@ APT_PACKAGES=(
   iproute2 nftables iputils-ping procps psmisc tcpdump
   keepalived bind9 bind9-utils
   podman runc debootstrap
+  nginx haproxy
 )
 
 missing=()
@@ -25,6 +26,7 @@ fi
 # inside network namespaces, so the host-wide ones must not run.
 if [ -d /run/systemd/system ]; then
   systemctl disable --now keepalived.service named.service >/dev/null 2>&1 || true
+  systemctl disable --now nginx.service haproxy.service >/dev/null 2>&1 || true
 fi
 
 VENV=.venv
