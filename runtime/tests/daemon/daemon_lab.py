@@ -54,10 +54,11 @@ class Daemon:
         self.env = env
         self.process = None
 
-    def start(self, config: str | None = None) -> Daemon:
+    def start(self, config: str | None = None, flags: tuple[str, ...] = ()) -> Daemon:
+        """Start tandemd (``flags``: more command-line options) and wait until its socket answers."""
         if config is not None:
             self.conf.write_text(config)
-        argv = [*TANDEMD, "-f", str(self.conf), "-l", "-D", "-n", "--control-socket", self.socket]
+        argv = [*TANDEMD, "-f", str(self.conf), "-l", "-D", "-n", "--control-socket", self.socket, *flags]
         log = open(self.log, "ab")  # noqa: SIM115 - handed to the child process
         self.process = self.host.spawn(argv, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         assert wait_for(self._answers, 15), self.log.read_text()

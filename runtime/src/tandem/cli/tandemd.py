@@ -44,14 +44,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-D", "--log-detail", action="store_true", help="detailed logging")
     parser.add_argument("-p", "--pid", dest="pidfile", metavar="FILE", help="write the main pid to FILE")
     parser.add_argument(
-        "-r", "--vrrp_pid", dest="vrrp_pidfile", metavar="FILE", help="write the VRRP process pid to FILE"
+        "-r",
+        "--vrrp_pid",
+        dest="vrrp_pidfile",
+        metavar="FILE",
+        help="write the VRRP process pid to FILE (today the main process: VRRP runs in it)",
     )
     parser.add_argument(
         "-c",
         "--checkers_pid",
         dest="checkers_pidfile",
         metavar="FILE",
-        help="write the checker process pid to FILE",
+        help="pid file of the checker process: not written, there is none yet (a warning says so)",
     )
     parser.add_argument(
         "--control-socket",

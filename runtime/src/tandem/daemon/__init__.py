@@ -120,11 +120,21 @@ def run_daemon(args: argparse.Namespace) -> int:
     if errors := errors_of(result):
         log.error("%s: not started, %d error(s) in the configuration", args.config, len(errors))
         return 1
-    pidfile = Path(args.pidfile) if args.pidfile else None
-    if pidfile is not None:
+    pidfiles = pid_files(args)
+    for pidfile in pidfiles:
         pidfile.write_text(f"{os.getpid()}\n")
     try:
         return asyncio.run(_serve(args, result.config))
     finally:
-        if pidfile is not None:
+        for pidfile in pidfiles:
             pidfile.unlink(missing_ok=True)
+
+
+def pid_files(args: argparse.Namespace) -> list[Path]:
+    """The pid files this process writes: ``-p`` and ``-r`` (VRRP runs in this one process).
+
+    There is no checker process yet (virtual_server runs nothing): ``-c`` is said so, not written.
+    """
+    if args.checkers_pidfile:
+        log.warning("-c %s: not written, tandemd runs no checker process yet", args.checkers_pidfile)
+    return [Path(name) for name in (args.pidfile, args.vrrp_pidfile) if name]
