@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from tandem.config.model import Config, VrrpInstance
-from tandem.track.tracker import FILE, SCRIPT, instance_refs
+from tandem.track.tracker import FILE, PROCESS, SCRIPT, instance_refs
 from tandem.vrrp.params import InstanceParams, params_from_config
 
 # InstanceParams fields by what a change of them means; a field in none of these is a "timers" change.
@@ -92,12 +92,13 @@ def _timer_fields() -> tuple[str, ...]:
 
 
 def _tracking(config: Config, instance: VrrpInstance):
-    """What the instance tracks with which weights, and the definitions of the scripts and files."""
+    """What the instance tracks with which weights, and the definitions of what it tracks."""
     refs = instance_refs(config, instance)
     tracked = {(r.kind, r.name) for r in refs}
     scripts = [s for s in config.vrrp_scripts if (SCRIPT, s.name) in tracked]
     files = [f for f in config.track_files if (FILE, f.name) in tracked]
-    return refs, plain(tuple(scripts)), plain(tuple(files))
+    processes = [p for p in config.vrrp_track_processes if (PROCESS, p.name) in tracked]
+    return refs, plain(tuple(scripts)), plain(tuple(files)), plain(tuple(processes))
 
 
 def _sync_group(config: Config, name: str):

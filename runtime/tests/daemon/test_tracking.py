@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import time
 
 import pytest
@@ -165,3 +167,32 @@ def test_sync_group_members_never_split_across_nodes(lab2, tmp_path):
     assert wait_for(lambda: both(h1) == [True, True] and both(h2) == [False, False], MDI + MARGIN)
     reasons = {s["name"]: s["reason"] for s in d1.request("status")}
     assert set(reasons.values()) == {"sync group"}  # went Master together once both were ready
+
+
+@pytest.mark.interop
+def test_track_process_hands_the_vip_to_a_keepalived_peer_and_takes_it_back(lab2, tmp_path):
+    """In a network namespace the kernel sends no process events: tandemd scans /proc."""
+    from vrrp_lab import start
+
+    h1, h2 = lab2.hosts
+    name = f"tpi{os.getpid()}"[:15]  # comm: a name no other process on the machine has
+    program = tmp_path / name
+    shutil.copy("/usr/bin/sleep", program)
+    track = f"vrrp_track_process chk_app {{\n    process {name}\n    weight -100\n}}\n"
+    tracked = "track_process {\n    chk_app\n}"
+    app = subprocess.Popen([program, "60"])
+    try:
+        d1 = Daemon(h1, tmp_path).start(GLOBAL + track + instance(h1, "VI_1", 51, VIP, 150, tracked))
+        start("keepalived", h2, GLOBAL + instance(h2, "VI_1", 51, VIP, 100), tmp_path)
+        assert wait_for(lambda: holders(lab2.hosts, VIP) == ["h1"], 5)
+        app.kill()
+        app.wait()
+        # one /proc scan (1 s) + Master_Down_Interval, with margin
+        assert wait_for(lambda: holders(lab2.hosts, VIP) == ["h2"], 1.0 + MDI + MARGIN)
+        assert d1.status()["VI_1"]["priority"] == 50
+        app = subprocess.Popen([program, "60"])
+        assert wait_for(lambda: holders(lab2.hosts, VIP) == ["h1"], 1.0 + MDI + MARGIN)  # preempts back
+        assert "scanning /proc" in d1.log_text()
+    finally:
+        app.kill()
+        app.wait()

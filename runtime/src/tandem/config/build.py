@@ -6,7 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 from tandem.config.findings import Findings
-from tandem.config.global_blocks import build_global_defs, build_track_file, build_vrrp_script
+from tandem.config.global_blocks import (
+    build_global_defs,
+    build_track_file,
+    build_track_process,
+    build_vrrp_script,
+)
 from tandem.config.lvs_blocks import build_ssl, build_virtual_server, build_virtual_server_group
 from tandem.config.model import Config
 from tandem.config.parser import Node
@@ -37,6 +42,7 @@ TOP_LEVEL: dict[str, tuple[str, Callable[[Node, Findings], Any], bool]] = {
     "vrrp_script": ("vrrp_scripts", build_vrrp_script, False),
     "track_file": ("track_files", build_track_file, False),
     "vrrp_track_file": ("track_files", build_track_file, False),
+    "vrrp_track_process": ("vrrp_track_processes", build_track_process, False),
     "vrrp_instance": ("vrrp_instances", build_instance, False),
     "vrrp_sync_group": ("vrrp_sync_groups", build_sync_group, False),
     "static_ipaddress": ("static_ipaddresses", _static(virtual_address), True),
@@ -55,7 +61,6 @@ TOP_LEVEL_BLOCK = Block(
             "garp_group",
             "linkbeat_interfaces",
             "track_group",
-            "vrrp_track_process",
             "track_process",
             "net_namespace",
             "net_namespace_ipvs",

@@ -21,6 +21,7 @@ def check_config(config: Config, findings: Findings) -> None:
         ("vrrp_instance", config.vrrp_instances),
         ("vrrp_script", config.vrrp_scripts),
         ("track_file", config.track_files),
+        ("vrrp_track_process", config.vrrp_track_processes),
         ("vrrp_sync_group", config.vrrp_sync_groups),
         ("virtual_server_group", config.virtual_server_groups),
     ):
@@ -105,6 +106,7 @@ def _check_instance(config: Config, instance: VrrpInstance, findings: Findings) 
         if config.script(tracked.name) is None:
             findings.error(tracked.pos, f"{name}: track_script '{tracked.name}' is not a defined vrrp_script")
     _check_tracked_files(config, instance.track_files, name, findings)
+    _check_tracked_processes(config, instance.track_processes, name, findings)
 
 
 def _check_addresses(instance: VrrpInstance, name: str, family: int, findings: Findings) -> None:
@@ -149,6 +151,15 @@ def _check_tracked_files(config: Config, tracked: Iterable[Any], name: str, find
     for item in tracked:
         if item.name not in defined:
             findings.error(item.pos, f"{name}: track_file '{item.name}' is not a defined track_file")
+
+
+def _check_tracked_processes(config: Config, tracked: Iterable[Any], name: str, findings: Findings) -> None:
+    defined = {track.name for track in config.vrrp_track_processes}
+    for item in tracked:
+        if item.name not in defined:
+            findings.error(
+                item.pos, f"{name}: track_process '{item.name}' is not a defined vrrp_track_process"
+            )
 
 
 def _check_vrids(config: Config, findings: Findings) -> None:
@@ -207,6 +218,7 @@ def _check_sync_groups(config: Config, findings: Findings) -> None:
                     tracked.pos, f"{name}: track_script '{tracked.name}' is not a defined vrrp_script"
                 )
         _check_tracked_files(config, group.track_files, name, findings)
+        _check_tracked_processes(config, group.track_processes, name, findings)
 
 
 def _has_fwmarks(config: Config, server: VirtualServer) -> bool:

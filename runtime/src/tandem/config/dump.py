@@ -25,8 +25,10 @@ from tandem.config.model import (
     Script,
     TrackedFile,
     TrackedInterface,
+    TrackedProcess,
     TrackedScript,
     TrackFile,
+    TrackProcess,
     VirtualAddress,
     VirtualRoute,
     VirtualRule,
@@ -47,6 +49,8 @@ KEYWORDS = {
     "track_interfaces": "track_interface",
     "track_scripts": "track_script",
     "track_files": "track_file",
+    "track_processes": "track_process",
+    "vrrp_track_processes": "vrrp_track_process",
     "real_servers": "real_server",
     "urls": "url",
     "ssl": "SSL",
@@ -59,12 +63,22 @@ KEYWORDS = {
     "virtual_servers": "virtual_server",
 }
 # Fields written together with another one (by ``_special``), and tuples written on one line.
-COMBINED = {"smtp_port", "script_group", "vmac_name", "auth_pass", "weight_reverse", "init_file_overwrite"}
+COMBINED = {
+    "params",
+    "full_command",
+    "smtp_port",
+    "script_group",
+    "vmac_name",
+    "auth_pass",
+    "weight_reverse",
+    "init_file_overwrite",
+}
 INLINE_TUPLES = {"status_code", "sorry_server", "lvs_timeouts"}
 BLOCK_TYPES = (
     GlobalDefs,
     VrrpScript,
     TrackFile,
+    TrackProcess,
     VrrpInstance,
     VrrpSyncGroup,
     VirtualServerGroup,
@@ -136,7 +150,7 @@ def _entry(item: Any) -> str:
             if getattr(item, name) is not None:
                 parts += [word, value_text(getattr(item, name))]
         return " ".join(parts + ([item.action] if item.action else []))
-    if isinstance(item, TrackedInterface | TrackedScript | TrackedFile):
+    if isinstance(item, TrackedInterface | TrackedScript | TrackedFile | TrackedProcess):
         weight = f" weight {item.weight}" if item.weight is not None else ""
         return item.name + weight + (" reverse" if item.weight_reverse else "")
     if isinstance(item, VirtualServerGroupEntry):
@@ -183,6 +197,13 @@ def _special(obj: Any, field: str, value: Any) -> list[str] | None:
         return ["authentication {", *auth, "}"] if value else []
     if field == "weight" and hasattr(obj, "weight_reverse"):
         return [f"weight {value}" + (" reverse" if obj.weight_reverse else "")] if value is not None else []
+    if isinstance(obj, TrackProcess) and field == "process":
+        full = ["full_command"] if obj.full_command and not obj.params and not obj.param_match else []
+        return [f"process {value_text((value, *obj.params))}", *full]
+    if isinstance(obj, TrackProcess) and field == "quorum" and obj.quorum_max == 0:
+        return []  # implied by quorum_max 0 (and not writable: quorum is at least 1)
+    if isinstance(obj, TrackProcess) and field == "param_match":
+        return ["param_match" + ("" if value == "exact" else f" {value}")]
     if field == "init_file":
         overwrite = " overwrite" if obj.init_file_overwrite else ""
         return [f"init_file {value}{overwrite}"] if value is not None else []

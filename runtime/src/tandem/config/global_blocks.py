@@ -1,4 +1,5 @@
-"""Keyword tables of global_defs, vrrp_script and track_file (old spelling vrrp_track_file)."""
+"""Keyword tables of global_defs, vrrp_script, vrrp_track_process and track_file (old spelling
+vrrp_track_file)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import voluptuous as vol
 
 from tandem.config.findings import Findings
-from tandem.config.model import GlobalDefs, Script, TrackFile, VrrpScript
+from tandem.config.model import GlobalDefs, Script, TrackFile, TrackProcess, VrrpScript
 from tandem.config.parser import Node
 from tandem.config.schema import (
     IP,
@@ -240,6 +241,43 @@ VRRP_SCRIPT = Block(
 )
 
 
+def process(node: Node, _findings: Findings) -> dict[str, Any]:
+    """``process NAME [ARG ...]``: arguments make keepalived compare the whole command line."""
+    if not node.args:
+        raise Invalid("expected a process name or path, optionally followed by its arguments")
+    values: dict[str, Any] = {"process": node.args[0], "params": tuple(node.args[1:])}
+    if len(node.args) > 1:
+        values["full_command"] = True
+    return values
+
+
+def param_match(node: Node, _findings: Findings) -> dict[str, Any]:
+    """``param_match [initial|partial]`` (bare: exact); it compares the command line, so full_command."""
+    if len(node.args) > 1 or (node.args and node.args[0] not in ("initial", "partial")):
+        raise Invalid("expected nothing (exact match), 'initial' or 'partial'")
+    return {"param_match": node.args[0] if node.args else "exact", "full_command": True}
+
+
+PROCESS_DELAY = one(seconds(0.000001, 3600), "seconds 0.000001..3600")
+
+TRACK_PROCESS = Block(
+    "vrrp_track_process",
+    {
+        "process": Key(None, process),
+        "param_match": Key(None, param_match),
+        "weight": Key(None, weight),
+        "quorum": count_key("quorum", 1, 65535),
+        "quorum_max": count_key("quorum_max", 0, 65535),
+        "delay": Key(
+            None, lambda node, f: dict.fromkeys(("fork_delay", "terminate_delay"), PROCESS_DELAY(node, f))
+        ),
+        "fork_delay": Key("fork_delay", PROCESS_DELAY),
+        "terminate_delay": Key("terminate_delay", PROCESS_DELAY),
+        "full_command": Key("full_command", flag),
+    },
+)
+
+
 def init_file(node: Node, _findings: Findings) -> dict[str, Any]:
     args = list(node.args)
     overwrite = bool(args) and args[-1] == "overwrite"
@@ -288,3 +326,19 @@ def build_track_file(node: Node, findings: Findings) -> TrackFile | None:
     if name is None:
         return None
     return make(TrackFile, {"name": name, **values}, node.pos, f"track_file {name}", findings)
+
+
+def build_track_process(node: Node, findings: Findings) -> TrackProcess | None:
+    name = block_name(node, findings, "vrrp_track_process")
+    values = read_block(node.children, TRACK_PROCESS, findings)
+    if values.get("params") and "param_match" not in values:
+        values["param_match"] = "exact"
+    quorum_max = values.get("quorum_max")
+    if quorum_max == 0 and "quorum" not in values:
+        values["quorum"] = 0  # "no such process runs" is the wanted state
+    elif quorum_max is not None and quorum_max < values.get("quorum", 1):
+        findings.error(node.pos, f"vrrp_track_process {name}: quorum_max {quorum_max} is less than quorum")
+        return None
+    if name is None:
+        return None
+    return make(TrackProcess, {"name": name, **values}, node.pos, f"vrrp_track_process {name}", findings)

@@ -142,6 +142,30 @@ class TrackFile:
 
 
 @dataclass(**_FROZEN)
+class TrackProcess:
+    """``vrrp_track_process NAME``: how many processes match decides up/down for tracking instances.
+
+    Up while ``quorum`` ≤ matching processes ≤ ``quorum_max``. A process matches by its comm (the
+    kernel's 15-character name) or, with ``full_command``, by its command line's first word; with
+    ``param_match`` its further arguments are compared too (exact, initial: the last one given may be
+    a prefix, partial: those given are the first ones).
+    """
+
+    name: str
+    process: str
+    params: tuple[str, ...] = ()  # the arguments given after the process on the ``process`` line
+    param_match: str | None = None  # exact, initial, partial; None: arguments are not compared
+    full_command: bool = False
+    weight: int = 0  # 0: not enough (or too many) processes put tracking instances in FAULT
+    weight_reverse: bool = False
+    quorum: int = 1
+    quorum_max: int | None = None  # None: no upper bound
+    fork_delay: float = 0.0  # how long a gained quorum must last before it counts
+    terminate_delay: float = 0.0  # how long a lost quorum must last before it counts
+    pos: Position = NOWHERE
+
+
+@dataclass(**_FROZEN)
 class TrackedInterface:
     """An entry of ``track_interface``: link down lowers priority by ``weight`` (0: FAULT)."""
 
@@ -164,6 +188,16 @@ class TrackedScript:
 @dataclass(**_FROZEN)
 class TrackedFile:
     """An entry of ``track_file``: ``weight`` None means the track file's own weight."""
+
+    name: str
+    weight: int | None = None
+    weight_reverse: bool = False
+    pos: Position = NOWHERE
+
+
+@dataclass(**_FROZEN)
+class TrackedProcess:
+    """An entry of ``track_process``: ``weight`` None means the track process's own weight."""
 
     name: str
     weight: int | None = None
@@ -259,6 +293,7 @@ class VrrpInstance:
     track_interfaces: tuple[TrackedInterface, ...] = ()
     track_scripts: tuple[TrackedScript, ...] = ()
     track_files: tuple[TrackedFile, ...] = ()
+    track_processes: tuple[TrackedProcess, ...] = ()
     dont_track_primary: bool = False
     notify: Notify = NO_NOTIFY
     smtp_alert: bool | None = None  # None: global_defs.smtp_alert(_vrrp)
@@ -305,6 +340,7 @@ class VrrpSyncGroup:
     track_interfaces: tuple[TrackedInterface, ...] = ()
     track_scripts: tuple[TrackedScript, ...] = ()
     track_files: tuple[TrackedFile, ...] = ()
+    track_processes: tuple[TrackedProcess, ...] = ()
     notify: Notify = NO_NOTIFY
     smtp_alert: bool | None = None
     global_tracking: bool = False
@@ -521,6 +557,7 @@ class Config:
     global_defs: GlobalDefs = DEFAULT_GLOBAL_DEFS
     vrrp_scripts: tuple[VrrpScript, ...] = ()
     track_files: tuple[TrackFile, ...] = ()
+    vrrp_track_processes: tuple[TrackProcess, ...] = ()
     vrrp_instances: tuple[VrrpInstance, ...] = ()
     vrrp_sync_groups: tuple[VrrpSyncGroup, ...] = ()
     static_ipaddresses: tuple[VirtualAddress, ...] = ()

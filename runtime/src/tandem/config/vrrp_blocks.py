@@ -13,6 +13,7 @@ from tandem.config.model import (
     Notify,
     TrackedFile,
     TrackedInterface,
+    TrackedProcess,
     TrackedScript,
     VirtualAddress,
     VirtualRoute,
@@ -169,7 +170,7 @@ def virtual_rule(node: Node, findings: Findings) -> VirtualRule:
 
 
 def _tracked(cls: type) -> Any:
-    """``NAME [weight N [reverse]]`` entries of track_interface / track_script / track_file."""
+    """``NAME [weight N [reverse]]`` entries of track_interface/_script/_file/_process."""
 
     def parse(node: Node, _findings: Findings) -> Any:
         values: dict[str, Any] = {}
@@ -227,6 +228,7 @@ TRACKING = {
     "track_interface": Key("track_interfaces", entries(_tracked(TrackedInterface)), block=True, repeat=True),
     "track_script": Key("track_scripts", entries(_tracked(TrackedScript)), block=True, repeat=True),
     "track_file": Key("track_files", entries(_tracked(TrackedFile)), block=True, repeat=True),
+    "track_process": Key("track_processes", entries(_tracked(TrackedProcess)), block=True, repeat=True),
     "notify_master": Key("notify_master", script),
     "notify_backup": Key("notify_backup", script),
     "notify_fault": Key("notify_fault", script),
@@ -235,7 +237,7 @@ TRACKING = {
     "notify": Key("notify_any", script),
     "smtp_alert": Key("smtp_alert", flag),
 }
-TRACKING_UNSUPPORTED = {"track_bfd", "track_process", "notify_priority_changes"}
+TRACKING_UNSUPPORTED = {"track_bfd", "notify_priority_changes"}
 
 
 def take_notify(values: dict[str, Any]) -> Notify:

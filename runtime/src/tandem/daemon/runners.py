@@ -17,8 +17,9 @@ from tandem.notify.notifier import Notifier, NotifyEvent
 from tandem.notify.scripts import ScriptError, ScriptPolicy
 from tandem.track.files import FileWatcher
 from tandem.track.links import LinkMonitor
+from tandem.track.processes import ProcessWatcher
 from tandem.track.script import ScriptRunner
-from tandem.track.tracker import FILE, INTERFACE, SCRIPT, Decision, Tracking
+from tandem.track.tracker import FILE, INTERFACE, PROCESS, SCRIPT, Decision, Tracking
 
 log = logging.getLogger("tandem")
 DRAIN_TIMEOUT = 15.0  # notify scripts still queued at exit or reload get this long to finish
@@ -27,7 +28,8 @@ DRAIN_TIMEOUT = 15.0  # notify scripts still queued at exit or reload get this l
 def start_trackers(
     config: Config, tracking: Tracking, apply: Callable[[list[Decision]], None]
 ) -> list[asyncio.Task]:
-    """One task per tracked script and file, one link monitor: each reports into ``tracking``."""
+    """One task per tracked script and file, one link monitor, one process watcher: each reports into
+    ``tracking``."""
     policy = ScriptPolicy.from_global_defs(config.global_defs)
     runners = []
     for script in (s for s in config.vrrp_scripts if s.name in tracking.watched(SCRIPT)):
@@ -42,6 +44,8 @@ def start_trackers(
         runners.append(runner.run())
     for track_file in (f for f in config.track_files if f.name in tracking.watched(FILE)):
         runners.append(FileWatcher(track_file, lambda n, v: apply(tracking.file_value(n, v))).run())
+    if processes := [p for p in config.vrrp_track_processes if p.name in tracking.watched(PROCESS)]:
+        runners.append(ProcessWatcher(processes, lambda n, up: apply(tracking.process_quorum(n, up))).run())
     if interfaces := tracking.watched(INTERFACE):
         runners.append(LinkMonitor(interfaces, lambda i, up: apply(tracking.link_state(i, up))).run())
     return [watched(asyncio.create_task(runner)) for runner in runners]

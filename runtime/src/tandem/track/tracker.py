@@ -2,8 +2,9 @@
 
 Theory of operation
 -------------------
-Runners (``ScriptRunner``, ``FileWatcher``, ``LinkMonitor``) observe the world and call
-:class:`Tracking` with what they saw: a script's exit status, a link's up/down, a file's value.
+Runners (``ScriptRunner``, ``FileWatcher``, ``LinkMonitor``, ``ProcessWatcher``) observe the world and
+call :class:`Tracking` with what they saw: a script's exit status, a link's up/down, a file's value, a
+track process's quorum.
 ``Tracking`` keeps every observed object's status, knows which instances track what with which weight,
 and returns :class:`Decision` objects only for instances whose verdict changed. The daemon applies them
 to the VRRP :class:`~tandem.vrrp.instance.Instance`: ``SetPriority`` → ``set_priority``,
@@ -13,7 +14,7 @@ Rules (keepalived.conf(5), "VRRP script(s)", "Track files", track_interface in v
   * A script becomes OK after ``rise`` consecutive successes and failed after ``fall`` consecutive
     failures. Before its first run it is *unknown* (no weight applied, no FAULT) — one result decides;
     with ``init_fail`` it starts failed and needs ``rise`` successes.
-  * Binary objects (script OK, link up): weight 0 → FAULT while down (``reverse``: while up).
+  * Binary objects (script OK, link up, process quorum): weight 0 → FAULT while down (``reverse``: while up).
     Positive weight is added while up, negative weight while down; ``reverse`` negates the amount.
   * Track files: weight 0 → FAULT while the value is non-zero (``reverse``: while it is zero).
     Otherwise value × weight (negated by ``reverse``), capped at 253; below -253 → FAULT.
@@ -31,7 +32,14 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from tandem.config.model import Config, TrackedFile, TrackedInterface, TrackedScript, VrrpInstance
+from tandem.config.model import (
+    Config,
+    TrackedFile,
+    TrackedInterface,
+    TrackedProcess,
+    TrackedScript,
+    VrrpInstance,
+)
 
 OWNER_PRIORITY = 255
 MIN_PRIORITY, MAX_PRIORITY = 1, 254
@@ -71,14 +79,14 @@ class RiseFall:
 
 # --- what an instance tracks ------------------------------------------------------------------------
 
-SCRIPT, INTERFACE, FILE = "script", "interface", "file"
+SCRIPT, INTERFACE, FILE, PROCESS = "script", "interface", "file", "process"
 
 
 @dataclass(frozen=True, slots=True)
 class Ref:
     """One tracked object of one instance, with the weight that applies (already resolved)."""
 
-    kind: str  # SCRIPT, INTERFACE or FILE
+    kind: str  # SCRIPT, INTERFACE, FILE or PROCESS
     name: str
     weight: int
     reverse: bool = False
@@ -115,13 +123,14 @@ def instance_refs(config: Config, instance: VrrpInstance) -> tuple[Ref, ...]:
     """Everything ``instance`` tracks (its own lists, its sync group's, its interface) with final weights."""
     group = next((g for g in config.vrrp_sync_groups if instance.name in g.group), None)
     weighted = instance.priority != OWNER_PRIORITY and (group is None or group.sync_group_tracking_weight)
-    entries: list[TrackedInterface | TrackedScript | TrackedFile] = [
+    entries: list[TrackedInterface | TrackedScript | TrackedFile | TrackedProcess] = [
         *instance.track_interfaces,
         *instance.track_scripts,
         *instance.track_files,
+        *instance.track_processes,
     ]
     if group is not None:
-        entries += [*group.track_interfaces, *group.track_scripts, *group.track_files]
+        entries += [*group.track_interfaces, *group.track_scripts, *group.track_files, *group.track_processes]
     refs = [] if instance.dont_track_primary else [Ref(INTERFACE, instance.interface, 0)]
     for entry in entries:
         ref = _resolve(config, entry)
@@ -131,9 +140,18 @@ def instance_refs(config: Config, instance: VrrpInstance) -> tuple[Ref, ...]:
     return tuple(dict.fromkeys(refs))
 
 
-def _resolve(config: Config, entry: TrackedInterface | TrackedScript | TrackedFile) -> Ref | None:
+def _resolve(
+    config: Config, entry: TrackedInterface | TrackedScript | TrackedFile | TrackedProcess
+) -> Ref | None:
     if isinstance(entry, TrackedInterface):
         return Ref(INTERFACE, entry.name, entry.weight, entry.weight_reverse)
+    if isinstance(entry, TrackedProcess):
+        process = next((p for p in config.vrrp_track_processes if p.name == entry.name), None)
+        if process is None:
+            return None
+        if entry.weight is None:
+            return Ref(PROCESS, entry.name, process.weight, process.weight_reverse)
+        return Ref(PROCESS, entry.name, entry.weight, entry.weight_reverse)
     if isinstance(entry, TrackedScript):
         script = config.script(entry.name)
         if script is None:
@@ -252,6 +270,7 @@ class Tracking:
         self.scripts = {s.name: RiseFall.initial(s.rise, s.fall, s.init_fail) for s in config.vrrp_scripts}
         self.links: dict[str, bool | None] = {}
         self.files: dict[str, int] = {}
+        self.processes: dict[str, bool] = {}  # track process → has its quorum
         self.groups = SyncGroups.from_config(config)
         self._tracked = {
             i.name: _Tracked(i.priority, instance_refs(config, i)) for i in config.vrrp_instances
@@ -284,6 +303,7 @@ class Tracking:
                 )
         self.links.update(old.links)
         self.files.update(old.files)
+        self.processes.update(old.processes)
         for name, tracked in self._tracked.items():
             if name in old._tracked:
                 tracked.maintenance = old._tracked[name].maintenance
@@ -313,6 +333,12 @@ class Tracking:
         self.files[name] = value
         return self._decide()
 
+    def process_quorum(self, name: str, up: bool) -> list[Decision]:
+        if self.processes.get(name) == up:
+            return []
+        self.processes[name] = up
+        return self._decide()
+
     def set_maintenance(self, instance: str, maintenance: Maintenance) -> list[Decision]:
         self._tracked[instance].maintenance = maintenance
         return self._decide()
@@ -335,6 +361,8 @@ class Tracking:
             return binary_effect(ref, self.scripts[ref.name].ok)
         if ref.kind == INTERFACE:
             return binary_effect(ref, self.links.get(ref.name))
+        if ref.kind == PROCESS:
+            return binary_effect(ref, self.processes.get(ref.name))
         return file_effect(ref, self.files[ref.name]) if ref.name in self.files else 0
 
     @staticmethod
