@@ -90,7 +90,7 @@ def test_duplicate_names(files):
             "1: warning: vrrp_instance A: authentication is VRRPv2 only; ignored with version 3",
         ),
         (
-            ("strict_mode", "unicast_peer {", "    198.51.100.7", "}"),
+            ("strict_mode", "accept", "unicast_peer {", "    198.51.100.7", "}"),
             "1: error: vrrp_instance A: vrrp_strict does not allow unicast_peer",
         ),
     ],
@@ -210,3 +210,21 @@ def test_smtp_alert_without_server(files):
     assert errors_and_warnings(files, instance("A", 1, "smtp_alert")) == [
         "1: warning: smtp_alert is on but global_defs has no smtp_server"
     ]
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        (("use_vmac",), "use_vmac is not supported yet"),
+        (("use_vmac vrrp.7", "vmac_xmit_base"), "use_vmac is not supported yet"),
+        (("no_accept",), "no_accept: the VIPs are not protected yet"),
+        (("strict_mode on",), "vrrp_strict: the VIPs are not protected yet"),
+    ],
+)
+def test_keywords_not_carried_out_yet_are_said_not_ignored(files, lines, expected):
+    found = errors_and_warnings(files, instance("A", 7, *lines))
+    assert any(line.startswith("1: warning:") and expected in line for line in found), found
+
+
+def test_strict_mode_with_accept_needs_no_protection(files):
+    assert errors_and_warnings(files, instance("A", 7, "strict_mode on", "accept")) == []

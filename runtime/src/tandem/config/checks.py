@@ -96,6 +96,7 @@ def _check_instance(config: Config, instance: VrrpInstance, findings: Findings) 
         findings.error(pos, f"{name}: vrrp_strict does not allow authentication")
     if strict and instance.unicast_peers:
         findings.error(pos, f"{name}: vrrp_strict does not allow unicast_peer")
+    _not_carried_out(instance, name, strict, findings)
     if instance.priority == 255 and instance.state == "BACKUP":
         findings.warning(pos, f"{name}: priority 255 means address owner; it starts as MASTER, not BACKUP")
     if instance.nopreempt and instance.state == "MASTER":
@@ -107,6 +108,24 @@ def _check_instance(config: Config, instance: VrrpInstance, findings: Findings) 
             findings.error(tracked.pos, f"{name}: track_script '{tracked.name}' is not a defined vrrp_script")
     _check_tracked_files(config, instance.track_files, name, findings)
     _check_tracked_processes(config, instance.track_processes, name, findings)
+
+
+def _not_carried_out(instance: VrrpInstance, name: str, strict: bool, findings: Findings) -> None:
+    """Keywords keepalived acts on that tandemd reads but does not act on yet: said, never ignored."""
+    if instance.use_vmac or instance.vmac_xmit_base:
+        findings.warning(
+            instance.pos,
+            f"{name}: use_vmac is not supported yet: no macvlan interface with the VRRP virtual MAC "
+            "is made; adverts and VIPs use the interface's own MAC",
+        )
+    accept = instance.accept if instance.accept is not None else not strict
+    if not accept:
+        findings.warning(
+            instance.pos,
+            f"{name}: {'vrrp_strict' if strict else 'no_accept'}: the VIPs are not protected yet "
+            "(keepalived drops traffic to them with firewall rules while not accept); only strict "
+            "mode's configuration rules are applied",
+        )
 
 
 def _check_addresses(instance: VrrpInstance, name: str, family: int, findings: Findings) -> None:
