@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-PACKAGES = ("qemu-system-x86", "linux-image-amd64", "busybox-static", "ipvsadm", "keepalived")
+PACKAGES = ("qemu-system-x86", "linux-image-amd64", "busybox-static", "ipvsadm", "keepalived", "curl")
 CACHE = Path(os.environ.get("TANDEM_VM_CACHE", "/var/cache/tandem-vm"))
 BUSYBOX = Path("/bin/busybox")
 # the 9p root and the job share, and what loading them needs (dependencies come from modprobe)
