@@ -65,17 +65,17 @@ def transaction_costs(rounds: int) -> dict[str, list[float]]:
         for _ in range(rounds):
             old = None
             if before is not None:
-                old = nftables.desired(before)
-                nft.run(nftables.transaction(None, old))
+                commands, old = nftables.transaction(None, nftables.desired(before))
+                nft.run(commands)
             start = time.perf_counter()
-            commands = nftables.transaction(old, nftables.desired(after))
+            commands, _ = nftables.transaction(old, nftables.desired(after))
             computed = time.perf_counter()
             nft.run(commands)
             done = time.perf_counter()
             out.setdefault(f"{name}: python", []).append(computed - start)
             out.setdefault(f"{name}: commit", []).append(done - computed)
             out.setdefault(f"{name}: commands", []).append(len(commands))
-    build = nftables.transaction(None, nftables.desired(_services(True, target)))
+    build, _ = nftables.transaction(None, nftables.desired(_services(True, target)))
     for _ in range(2):
         nft.run(build[:3])  # an empty table, then every later command in a transaction of its own
         start = time.perf_counter()

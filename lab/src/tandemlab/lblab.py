@@ -18,6 +18,8 @@ import ipaddress
 import socket
 import subprocess
 import sys
+import time
+from collections import Counter
 
 from tandemlab.polling import wait_for
 from tandemlab.topology import Lab
@@ -82,6 +84,18 @@ def get(host: str, port: int = 80, source: str | None = None) -> str:
 
 def get_many(host: str, count: int, port: int = 80, source: str | None = None) -> list[str]:
     return [get(host, port, source) for _ in range(count)]
+
+
+def hammer(host: str, seconds: float, port: int = 80) -> tuple[Counter, list[str]]:
+    """New connections one after another for ``seconds``: answers by server name, and the failures."""
+    answers, failures = Counter(), []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            answers[get(host, port)] += 1
+        except (OSError, http.client.HTTPException) as e:
+            failures.append(repr(e))
+    return answers, failures
 
 
 def seen_as(host: str, port: int = 80) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from tandem.lb.plane import Destination, PlaneError, Service, ServiceKey
@@ -97,6 +98,26 @@ def test_weight_0_removal_and_readd_keep_established_connections(lb):
     assert set(lb.call("get_many", VIP, 6)) == {"rs1", "rs2", "rs3"}
     assert kept.get() == first
     kept.close()
+
+
+def test_changes_under_load_never_fail_a_request(lb):
+    """Each apply is one transaction: a client opening connections throughout never sees a gap."""
+    shapes = [
+        (rs(lb, 1), rs(lb, 2)),
+        (rs(lb, 1, weight=0), rs(lb, 2), rs(lb, 3)),
+        (rs(lb, 3, weight=5), rs(lb, 2, weight=1)),
+        (rs(lb, 1),),
+    ]
+    lb.plane.apply((service(HTTP, *shapes[0]),))
+    with ThreadPoolExecutor(1) as pool:
+        load = pool.submit(lb.call, "hammer", VIP, 2.0)
+        changes = 0
+        while not load.done():
+            lb.plane.apply((service(HTTP, *shapes[changes % len(shapes)], scheduler="wrr"),))
+            changes += 1
+        answers, failures = load.result()
+    assert failures == [] and changes > 20
+    assert set(answers) == {"rs1", "rs2", "rs3"}
 
 
 def test_fwmark_service_and_a_handmade_table_survives(lb):

@@ -14,8 +14,8 @@ Schedulers (``lb_algo``), each over the real servers with weight > 0 (weight 0 k
 chain and counters, so its established connections flow on, but gives it no new connection):
 
 - rr: ``numgen inc mod N``; wrr: ``numgen inc mod W`` (W: the weights' sum over their gcd) through a
-  map that spells out IPVS's wrr order over one cycle (``A A B A B`` for weights 3, 2), or, when the
-  cycle is too long for that, gives each real server one run of values (same ratios, coarser order);
+  map that spells out IPVS's wrr order over one cycle (``A A B A B`` for weights 3, 2); where W would
+  exceed 4,096 the weights are scaled down to fit (a warning says so);
 - sh: ``jhash`` of the source address (and source port with sh-port) over the weights; dh: of the
   destination address; fo: the highest weight takes everything;
 - approximations (a warning each, :func:`approximations`): lc → rr, wlc/sed/nq → wrr (nftables does
@@ -44,16 +44,18 @@ picks which of the two counters a packet hits.
 
 Every change is one transaction of nft JSON run through libnftables (a small ctypes binding): the
 first apply replaces any table left by a crashed run (add, delete, build: atomic); later applies add
-and delete only the chains, map elements and rules that differ from what was applied before. If such
+and delete only the chains, map elements and rules that differ from what was applied before (what
+is no longer wanted is deleted one transaction later: see :func:`transaction`). If such
 a change fails (the table was changed behind the plane's back), the table is rebuilt whole, again in
 one transaction; if that fails too, the kernel keeps its previous state and PlaneError says why.
 """
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 import functools
-import itertools
+import hashlib
 import json
 import logging
 import math
@@ -70,7 +72,7 @@ FAMILY = "inet"
 PROTOCOLS = ("tcp", "udp", "sctp")
 HASH_SEED = 0x7A3D  # fixed, so a rebuilt table hashes clients as before
 PERSISTENCE_SIZE = 65535  # clients remembered per real server
-MAX_WRR_STEPS = 1 << 16  # IPVS's wrr order is spelt out up to (largest weight / gcd) x servers steps
+MAX_CYCLE = 4096  # values of one scheduling cycle (one map element each): weights beyond are scaled
 
 # scheduler -> (what runs, warning or None)
 SCHEDULERS: dict[str, tuple[str, str | None]] = {
@@ -117,11 +119,11 @@ def unsupported(service: Service) -> list[str]:
 def approximations(service: Service) -> list[str]:
     """One-line warnings: where the nftables plane does something close to, not exactly, what IPVS does."""
     notes = []
-    warning = SCHEDULERS.get(service.scheduler, ("", None))[1]
+    runs, warning = SCHEDULERS.get(service.scheduler, ("", None))
     if warning:
         notes.append(f"{service.key}: {warning}")
     for flag in service.scheduler_flags:
-        if flag not in HASH_FLAGS or _runs(service) != "sh":
+        if flag not in HASH_FLAGS or runs != "sh":
             notes.append(f"{service.key}: scheduler flag {flag} has no effect with the nftables plane")
     if service.persistence_timeout:
         notes.append(
@@ -134,6 +136,9 @@ def approximations(service: Service) -> list[str]:
         )
     if any(d.upper_threshold or d.lower_threshold for d in service.destinations):
         notes.append(f"{service.key}: uthreshold/lthreshold are not enforced by the nftables plane")
+    weights = [d.weight for d in service.destinations if d.weight > 0]
+    if runs not in ("rr", "fo") and weights and sum(weights) // math.gcd(*weights) > MAX_CYCLE:
+        notes.append(f"{service.key}: weights are scaled to a cycle of {MAX_CYCLE} (ratios approximate)")
     return notes
 
 
@@ -155,6 +160,7 @@ class _Table:
     rules: dict[str, tuple[str, ...]] = field(default_factory=dict)  # chain -> rule exprs (json)
     elements: dict[str, dict[str, tuple[Any, Any]]] = field(default_factory=dict)  # name -> {id: (key, elem)}
     counters: dict[str, tuple[str, tuple[ServiceKey, IPAddress, int | None]]] = field(default_factory=dict)
+    lingering: frozenset[tuple[str, str]] = frozenset()  # unreferenced, deleted by the next transaction
 
     def add(self, kind: str, name: str, **definition: Any) -> None:
         self.objects[(kind, name)] = definition
@@ -373,29 +379,48 @@ def _add_scheduler(t: _Table, service: Service, chain: str, live: list) -> None:
         best = max(d.weight for d, _ in live)
         t.rule(chain, _goto(next(dchain for d, dchain in live if d.weight == best)))
         return
-    weights = [1 if runs == "rr" else d.weight for d, _ in live]
-    order = wrr_order(weights) if runs == "wrr" else None
-    if order is None:  # hashing, random, or too long a cycle: each real server owns one run of values
-        divisor = math.gcd(*weights)
-        order = [i for i, weight in enumerate(weights) for _ in range(weight // divisor)]
+    weights = cycle_weights([1 if runs == "rr" else d.weight for d, _ in live])
+    if runs == "wrr":
+        order = wrr_order(weights)
+    else:  # hashing, random: each real server owns a run of values
+        order = [i for i, weight in enumerate(weights) for _ in range(weight)]
     # An anonymous map in the rule: libnftables' JSON (1.0.6) cannot declare a named map keyed by
-    # numgen/jhash (it needs "typeof"), so a change of weights replaces this one rule.
-    choices = []
-    for start, picks in itertools.groupby(range(len(order)), key=order.__getitem__):
-        first, *rest = picks
-        value = {"range": [first, rest[-1]]} if rest else first
-        choices.append([value, _goto(live[start][1])])
-    t.rule(chain, {"vmap": {"key": _chooser(service, len(order)), "data": {"set": choices}}})
+    # numgen/jhash (it needs "typeof"). One element per value, no ranges: an interval map made in the
+    # commit that first uses it misses lookups for a moment on this kernel (seen under load). The rule
+    # lives in a chain named by its content, so a change of weights is a new chain and one new rule
+    # in the service chain; the old one lingers (see transaction).
+    choices = [[value, _goto(live[i][1])] for value, i in enumerate(order)]
+    rule = {"vmap": {"key": _chooser(service, len(order)), "data": {"set": choices}}}
+    pick = f"c/{chain[2:]}/{hashlib.blake2s(_key(rule).encode(), digest_size=6).hexdigest()}"
+    t.add("chain", pick)
+    t.rule(pick, rule)
+    t.rule(chain, _goto(pick))
 
 
-def wrr_order(weights: list[int]) -> list[int] | None:
-    """IPVS wrr's picks over one cycle (indexes into ``weights``): the current weight steps down from the
-    largest by their gcd, and each pass takes, in order, every server weighing at least that much.
-    None when the cycle would be too long to spell out (then runs keep the ratios, not the order)."""
-    divisor, top = math.gcd(*weights), max(weights)
-    if top // divisor * len(weights) > MAX_WRR_STEPS:
-        return None
-    return [i for cw in range(top, 0, -divisor) for i, weight in enumerate(weights) if weight >= cw]
+def cycle_weights(weights: list[int]) -> list[int]:
+    """The weights over their gcd, scaled down (each at least 1) where their sum, the values of one
+    scheduling cycle, would exceed MAX_CYCLE."""
+    divisor = math.gcd(*weights)
+    weights = [w // divisor for w in weights]
+    total = sum(weights)
+    if total <= MAX_CYCLE:
+        return weights
+    scaled = [max(1, w * MAX_CYCLE // total) for w in weights]
+    divisor = math.gcd(*scaled)
+    return [w // divisor for w in scaled]
+
+
+def wrr_order(weights: list[int]) -> list[int]:
+    """IPVS wrr's picks over one cycle (indexes into ``weights``, reduced by their gcd): the current
+    weight steps down from the largest, each step taking, in order, every server weighing at least it."""
+    heaviest_first = sorted(range(len(weights)), key=lambda i: -weights[i])
+    taking: list[int] = []
+    order: list[int] = []
+    for cw in range(max(weights), 0, -1):
+        while len(taking) < len(weights) and weights[heaviest_first[len(taking)]] >= cw:
+            bisect.insort(taking, heaviest_first[len(taking)])
+        order += taking
+    return order
 
 
 def desired(services: tuple[Service, ...], masquerade: bool = False) -> _Table:
@@ -431,16 +456,31 @@ def _ref(kind: str, name: str, **more: Any) -> dict:
     return {kind: {"family": FAMILY, "table": TABLE, "name": name, **more}}
 
 
-def transaction(old: _Table | None, new: _Table) -> list[dict]:
-    """nft JSON commands turning ``old`` (None: whatever is there, if anything) into ``new``."""
+def transaction(old: _Table | None, new: _Table) -> tuple[list[dict], _Table]:
+    """nft JSON commands turning ``old`` (None: whatever is there, if anything) into ``new``, and the
+    table the kernel holds after them.
+
+    What ``new`` no longer has is only unreferenced by these commands and deleted by the next
+    transaction: a packet that entered a chain just before the commit finishes in the previous
+    generation's rules, but looks set elements up in the new one, so a map deleted in the same commit
+    would miss it (seen here as a refused connection about once in a thousand changes under load).
+    """
     commands: list[dict] = []
     if old is None:  # replace a stale table atomically: add (no-op if present), delete, build
         table = {"table": {"family": FAMILY, "name": TABLE}}
         commands += [{"add": table}, {"delete": table}, {"add": table}]
         old = _Table()
-    added = sorted(new.objects.keys() - old.objects.keys(), key=lambda k: (ADD_ORDER[k[0]], k[1]))
-    removed = sorted(old.objects.keys() - new.objects.keys(), key=lambda k: (DELETE_ORDER[k[0]], k[1]))
-    commands += [{"add": _ref(kind, name, **new.objects[(kind, name)])} for kind, name in added]
+    later = old.objects.keys() - new.objects.keys() - old.lingering
+    held = _Table(
+        objects=new.objects | {k: old.objects[k] for k in later},
+        rules=new.rules | {name: old.rules[name] for kind, name in later if name in old.rules},
+        elements=new.elements | {name: old.elements[name] for kind, name in later if name in old.elements},
+        counters=new.counters,
+        lingering=frozenset(later),
+    )
+    added = sorted(held.objects.keys() - old.objects.keys(), key=lambda k: (ADD_ORDER[k[0]], k[1]))
+    removed = sorted(old.objects.keys() - held.objects.keys(), key=lambda k: (DELETE_ORDER[k[0]], k[1]))
+    commands += [{"add": _ref(kind, name, **held.objects[(kind, name)])} for kind, name in added]
 
     def elements(name: str, ids: set[str], source: _Table, verb: str) -> None:
         if ids:
@@ -450,23 +490,19 @@ def transaction(old: _Table | None, new: _Table) -> list[dict]:
             )
 
     for name, items in old.elements.items():
-        if name in new.elements:
-            elements(name, items.keys() - new.elements[name].keys(), old, "delete")
-    changed = {c for c in old.rules.keys() | new.rules.keys() if old.rules.get(c, ()) != new.rules.get(c, ())}
-    commands += [{"flush": _ref("chain", c)} for c in sorted(changed) if c in old.rules]
-    for name, items in new.elements.items():
-        elements(name, items.keys() - old.elements.get(name, {}).keys(), new, "add")
-    for chain in sorted(changed):
-        for expr in new.rules.get(chain, ()):
-            commands.append(
-                {
-                    "add": {
-                        "rule": {"family": FAMILY, "table": TABLE, "chain": chain, "expr": json.loads(expr)}
-                    }
-                }
-            )
+        if name in held.elements:
+            elements(name, items.keys() - held.elements[name].keys(), old, "delete")
+    chains = old.rules.keys() | held.rules.keys()
+    changed = sorted(c for c in chains if old.rules.get(c, ()) != held.rules.get(c, ()))
+    commands += [{"flush": _ref("chain", c)} for c in changed if c in old.rules and c in held.rules]
+    for name, items in held.elements.items():
+        elements(name, items.keys() - old.elements.get(name, {}).keys(), held, "add")
+    for chain in changed:
+        for expr in held.rules.get(chain, ()):
+            rule = {"family": FAMILY, "table": TABLE, "chain": chain, "expr": json.loads(expr)}
+            commands.append({"add": {"rule": rule}})
     commands += [{"delete": _ref(kind, name)} for kind, name in removed]
-    return commands
+    return commands, held
 
 
 # --- libnftables -----------------------------------------------------------------------------------------
@@ -535,7 +571,7 @@ class NftablesPlane:
                 if note not in self._warned:
                     self._warned.add(note)
                     log.warning("nftables plane: %s", note)
-        commands = transaction(self._applied, new)
+        commands, held = transaction(self._applied, new)
         if not commands:
             return
         try:
@@ -545,8 +581,9 @@ class NftablesPlane:
                 raise
             # the table is not what we applied (changed by hand?): rebuild it whole, in one transaction
             self._applied = None
-            self._nft.run(transaction(None, new))
-        self._applied = new
+            commands, held = transaction(None, new)
+            self._nft.run(commands)
+        self._applied = held
 
     def counters(self) -> dict[tuple[ServiceKey, IPAddress, int | None], DestinationCounters]:
         if self._applied is None:
