@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import struct
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 import pytest
@@ -25,6 +24,7 @@ from tandem.vrrp.packet import (
     pass_auth_data,
     split_ipv4,
 )
+from vrrp_helpers import carp
 
 SRC4, DST4 = IPv4Address("198.51.100.11"), IPv4Address("224.0.0.18")
 SRC6, DST6 = IPv6Address("fe80::11"), IPv6Address("ff02::12")
@@ -107,12 +107,6 @@ def test_malformed_v3_dropped_by_reason(mutate, reason):
     with pytest.raises(Dropped) as caught:
         decode(Received(SRC4, DST4, 255, mutate(wire)))
     assert caught.value.reason is reason
-
-
-def carp(vhid: int) -> bytes:
-    """A CARP advertisement (version 2, type 1, authlen 7, advbase 1, counter and HMAC), 36 octets."""
-    header = struct.pack("!BBBBBBH", 0x21, vhid, 0, 7, 0, 1, 0) + bytes(28)
-    return header[:6] + internet_checksum(header).to_bytes(2, "big") + header[8:]
 
 
 @pytest.mark.parametrize("addresses", [(SRC4, DST4), (SRC6, DST6)])

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Interface
 
 from tandem.config.model import VirtualAddress
-from tandem.vrrp.packet import AUTH_PASS, Advert, Received, encode, pass_auth_data
+from tandem.vrrp.packet import AUTH_PASS, Advert, Received, encode, internet_checksum, pass_auth_data
 from tandem.vrrp.params import InstanceParams
 
 ME, PEER, OTHER = IPv4Address("198.51.100.11"), IPv4Address("198.51.100.12"), IPv4Address("198.51.100.13")
@@ -33,3 +34,9 @@ def advert_from(params: InstanceParams, priority: int, interval_cs: int | None =
 
 def packet(advert: Advert, src=PEER, ttl=255, dst=GROUP) -> Received:
     return Received(src, dst, ttl, encode(advert, src, dst))
+
+
+def carp(vhid: int) -> bytes:
+    """A CARP advertisement (version 2, type 1, authlen 7, advbase 1, counter and HMAC), 36 octets."""
+    header = struct.pack("!BBBBBBH", 0x21, vhid, 0, 7, 0, 1, 0) + bytes(28)
+    return header[:6] + internet_checksum(header).to_bytes(2, "big") + header[8:]

@@ -326,7 +326,7 @@ class Instance:
             raise Dropped(Drop.NOT_PEER)
         if packet.src == self.local_address:
             raise Dropped(Drop.OWN)
-        advert = decode(packet)
+        advert = decode(packet, len(self._advertised))
         if advert.version != params.version:
             raise Dropped(Drop.VERSION)
         if advert.vrid != params.vrid:
