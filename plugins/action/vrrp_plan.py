@@ -72,7 +72,8 @@ class ActionModule(ActionBase):
         result["msg"] = report.summary(planned, []).splitlines()[0]
         # The registered result keeps the secrets for the role; what is shown never does.
         result["_ansible_no_log"] = True
-        display.display(report.summary(planned, []))
+        # stderr: stdout may be a machine-read callback's (json), which must stay parseable
+        display.display(report.summary(planned, []), stderr=True)
         display.v("full plan (secrets masked):\n" + json.dumps(report.redacted(planned), indent=2))
         return result
 
@@ -87,7 +88,8 @@ class ActionModule(ActionBase):
                 if host == planner:
                     continue
                 theirs = self._templar.template(hostvars[host].get(var))
-                if theirs == design[key]:
+                # a host without its own value sees the planner's (play vars are in no hostvars)
+                if theirs is None or theirs == design[key]:
                     continue
                 if design[key] is None:
                     message = f"{var} is set for {host} but not for the planning host {planner}"
