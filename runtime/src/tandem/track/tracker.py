@@ -145,26 +145,17 @@ def _resolve(
 ) -> Ref | None:
     if isinstance(entry, TrackedInterface):
         return Ref(INTERFACE, entry.name, entry.weight, entry.weight_reverse)
-    if isinstance(entry, TrackedProcess):
-        process = next((p for p in config.vrrp_track_processes if p.name == entry.name), None)
-        if process is None:
-            return None
-        if entry.weight is None:
-            return Ref(PROCESS, entry.name, process.weight, process.weight_reverse)
-        return Ref(PROCESS, entry.name, entry.weight, entry.weight_reverse)
-    if isinstance(entry, TrackedScript):
-        script = config.script(entry.name)
-        if script is None:
-            return None
-        if entry.weight is None:
-            return Ref(SCRIPT, entry.name, script.weight, script.weight_reverse)
-        return Ref(SCRIPT, entry.name, entry.weight, entry.weight_reverse)
-    track_file = next((f for f in config.track_files if f.name == entry.name), None)
-    if track_file is None:
+    kind, definitions = {
+        TrackedScript: (SCRIPT, config.vrrp_scripts),
+        TrackedFile: (FILE, config.track_files),
+        TrackedProcess: (PROCESS, config.vrrp_track_processes),
+    }[type(entry)]
+    definition = next((d for d in definitions if d.name == entry.name), None)
+    if definition is None:
         return None
-    if entry.weight is None:
-        return Ref(FILE, entry.name, track_file.weight, track_file.weight_reverse)
-    return Ref(FILE, entry.name, entry.weight, entry.weight_reverse)
+    if entry.weight is None:  # the entry inherits the definition's weight
+        return Ref(kind, entry.name, definition.weight, definition.weight_reverse)
+    return Ref(kind, entry.name, entry.weight, entry.weight_reverse)
 
 
 # --- decisions ---------------------------------------------------------------------------------------
