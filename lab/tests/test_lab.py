@@ -13,6 +13,7 @@ import time
 
 import pytest
 from tandemlab import cleanup, naming
+from tandemlab.polling import wait_for
 from tandemlab.shell import netns_pids, run
 
 pytestmark = pytest.mark.lab
@@ -140,7 +141,8 @@ def test_link_down_cuts_the_host_off_and_up_restores_it(lab2):
 def test_processes_are_stopped_by_pid(lab2):
     h1 = lab2.hosts[0]
     sleeper = h1.spawn(["sleep", "60"])
-    assert sleeper.pid in netns_pids(h1.netns)
+    # `ip netns exec` enters the namespace after Popen returns: wait for it, don't race it
+    assert wait_for(lambda: sleeper.pid in netns_pids(h1.netns), timeout=5)
     sleeper.terminate()
     assert sleeper.wait(5) == -signal.SIGTERM
     stubborn = h1.spawn(["sh", "-c", "trap '' TERM; sleep 60"])
