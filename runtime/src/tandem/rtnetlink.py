@@ -40,8 +40,28 @@ _defer_package_init()
 
 from pyroute2.iproute.linux import AsyncIPRoute  # noqa: E402
 from pyroute2.netlink.exceptions import NetlinkError  # noqa: E402
-from pyroute2.netlink.rtnl import RTM_DELLINK, RTM_NEWLINK, RTMGRP_LINK  # noqa: E402
+from pyroute2.netlink.rtnl import (  # noqa: E402
+    RTM_DELADDR,
+    RTM_DELLINK,
+    RTM_NEWADDR,
+    RTM_NEWLINK,
+    RTMGRP_IPV4_IFADDR,
+    RTMGRP_IPV6_IFADDR,
+    RTMGRP_LINK,
+)
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg  # noqa: E402
 from pyroute2.netlink.rtnl.rtmsg import rtmsg  # noqa: E402
 
-__all__ = ["RTMGRP_LINK", "RTM_DELLINK", "RTM_NEWLINK", "AsyncIPRoute", "NetlinkError", "ifaddrmsg", "rtmsg"]
+__all__ = [
+    "RTMGRP_IPV4_IFADDR",
+    "RTMGRP_IPV6_IFADDR",
+    "RTMGRP_LINK",
+    "RTM_DELADDR",
+    "RTM_DELLINK",
+    "RTM_NEWADDR",
+    "RTM_NEWLINK",
+    "AsyncIPRoute",
+    "NetlinkError",
+    "ifaddrmsg",
+    "rtmsg",
+]

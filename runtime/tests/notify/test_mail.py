@@ -167,3 +167,16 @@ async def _tick(loop, ticks):
     while True:
         ticks.append(loop.time())
         await asyncio.sleep(0.05)
+
+
+def test_load_balancer_alert_texts_are_keepalived_s():
+    from tandem.notify.mail import alert_text
+
+    assert alert_text("lb1", "REALSERVER", "[198.51.100.1]:80 of [203.0.113.1]:80", "DOWN") == (
+        "[lb1] Realserver [198.51.100.1]:80 of virtual server [203.0.113.1]:80 - DOWN",
+        "=> CHECK failed on service <=",
+    )
+    assert alert_text("lb1", "VIRTUALSERVER", "[203.0.113.1]:80", "UP") == (
+        "[lb1] Virtualserver [203.0.113.1]:80 - UP",
+        "=> Gained quorum <=",
+    )

@@ -1,6 +1,7 @@
 """What the control interface speaks: one JSON object per line each way.
 
-Request:  {"cmd": "status" | "stats" | "reload" | "maintenance" | "watch", ...arguments}
+Request:  {"cmd": "status" | "stats" | "reload" | "maintenance" | "watch", ...arguments}; with virtual
+          servers also "lb_status", "lb_stats" and "drain" (virtual_server, real_server, mode)
 Response: {"ok": true, "result": ...} or {"ok": false, "error": "..."}; ``watch`` answers with
 {"ok": true, "event": {...}} lines until the client goes away.
 """
@@ -39,6 +40,75 @@ class InstanceStats:
     became_master: int
     transitions: int
     drops: dict[str, int] = field(default_factory=dict)  # by reason
+
+
+@dataclass(frozen=True, slots=True)
+class CheckStatus:
+    """One health check of a real server and its last result."""
+
+    id: str
+    kind: str  # HTTP_GET, TCP_CHECK, ...
+    up: bool
+    ok: bool | None  # the last result (None: not run yet)
+    reason: str  # of the last result ("" before the first)
+    latency: float | None  # seconds the last check took
+    runs: int
+    failures: int
+
+
+@dataclass(frozen=True, slots=True)
+class RealServerStatus:
+    id: str  # "[address]:port"
+    state: str  # UP or DOWN (every check up: UP)
+    weight: int  # effective weight (a dynamic check may have changed it)
+    configured_weight: int
+    plane_weight: int | None  # the weight the data plane has now (None: not in it)
+    maintenance: str | None  # "drain" or "remove" (tandemctl drain)
+    reason: str  # what decided its last change
+    checks: tuple[CheckStatus, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualServerStatus:
+    name: str  # "[VIP]:port", "FWM n", "group NAME"
+    services: tuple[str, ...]  # "TCP [203.0.113.100]:80", ...
+    quorum: str  # UP or DOWN
+    live_weight: int
+    quorum_weight: int  # the configured quorum (after keepalived's clamping)
+    sorry_server: str | None  # "[address]:port" while it answers, else None
+    suspended: bool  # ha_suspend: checks paused while no VIP is local
+    real_servers: tuple[RealServerStatus, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LbStatus:
+    plane: str  # the active data plane: "nftables" or "ipvs"
+    virtual_servers: tuple[VirtualServerStatus, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RealServerStats:
+    virtual_server: str
+    real_server: str
+    checks_run: int
+    checks_failed: int
+    connections: int  # the plane's counters, summed over the virtual server's services
+    packets: int
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class LbStats:
+    plane: str
+    checks_run: int
+    checks_failed: int
+    checks_running: int
+    checks_waiting: int  # due, waiting for a free slot (the concurrency bound)
+    lateness_p50: float  # seconds between when recent checks were due and when they started
+    lateness_p99: float
+    plane_changes: int  # transactions applied
+    plane_errors: int
+    real_servers: tuple[RealServerStats, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from tandem.config.model import Config
 from tandem.notify.fifo import NotifyFifo
-from tandem.notify.mail import Mailer, SmtpSettings
+from tandem.notify.mail import Mailer, mailer_from_global_defs
 from tandem.notify.notifier import Notifier, NotifyEvent
 from tandem.notify.scripts import ScriptError, ScriptPolicy
 from tandem.track.files import FileWatcher
@@ -78,19 +78,7 @@ class Notifications:
         defs = config.global_defs
         paths = dict.fromkeys(p for p in (defs.notify_fifo, defs.vrrp_notify_fifo) if p)
         self.fifos = tuple(NotifyFifo(path) for path in paths)
-        self.mailer: Mailer | None = None
-        try:
-            settings = SmtpSettings.from_global_defs(
-                defs,
-                starttls=defs.smtp_starttls,
-                username=defs.smtp_auth_user,
-                password_file=defs.smtp_auth_password_file,
-            )
-        except OSError as error:
-            log.error("smtp_alert disabled: cannot read smtp_auth_password_file: %s", error)
-            settings = None
-        if settings is not None:
-            self.mailer = Mailer(settings)
+        self.mailer: Mailer | None = mailer_from_global_defs(defs)
         self.notifier = Notifier(config, ScriptPolicy.from_global_defs(defs), self.fifos, self.mailer)
         self._task = watched(asyncio.create_task(self._run(after)))
 

@@ -27,12 +27,22 @@ BODIES = {
     ("INSTANCE", "MASTER"): "=> VRRP Instance is now owning VRRP VIPs <=",
     ("INSTANCE", "BACKUP"): "=> VRRP Instance is nolonger owning VRRP VIPs <=",
     ("INSTANCE", "FAULT"): "=> VRRP Instance is nolonger owning VRRP VIPs <=",
+    ("REALSERVER", "UP"): "=> CHECK succeed on service <=",
+    ("REALSERVER", "DOWN"): "=> CHECK failed on service <=",
+    ("VIRTUALSERVER", "UP"): "=> Gained quorum <=",
+    ("VIRTUALSERVER", "DOWN"): "=> Lost quorum <=",
 }
-ALERT_STATES = ("MASTER", "BACKUP", "FAULT")
+ALERT_STATES = ("MASTER", "BACKUP", "FAULT", "UP", "DOWN")
 
 
 def alert_text(router_id: str, kind: str, name: str, state: str) -> tuple[str, str]:
-    """keepalived's subject and body for a VRRP transition of an instance or a sync group."""
+    """keepalived's subject and body for a VRRP transition of an instance or a sync group, or for a real
+    server (``name``: "[rs]:port of [vip]:port") going UP/DOWN and a virtual server's quorum."""
+    if kind == "REALSERVER":
+        real, _, virtual = name.partition(" of ")
+        return f"[{router_id}] Realserver {real} of virtual server {virtual} - {state}", BODIES[(kind, state)]
+    if kind == "VIRTUALSERVER":
+        return f"[{router_id}] Virtualserver {name} - {state}", BODIES[(kind, state)]
     if kind == "GROUP":
         return (
             f"[{router_id}] VRRP Group {name} - Entering {state} state",
@@ -84,6 +94,22 @@ class SmtpSettings:
             username=username,
             password=password,
         )
+
+
+def mailer_from_global_defs(defs: GlobalDefs) -> Mailer | None:
+    """The Mailer of a config's smtp settings; None when no mail can be sent (or the password file
+    cannot be read: logged)."""
+    try:
+        settings = SmtpSettings.from_global_defs(
+            defs,
+            starttls=defs.smtp_starttls,
+            username=defs.smtp_auth_user,
+            password_file=defs.smtp_auth_password_file,
+        )
+    except OSError as error:
+        log.error("smtp_alert disabled: cannot read smtp_auth_password_file: %s", error)
+        return None
+    return Mailer(settings) if settings is not None else None
 
 
 class Mailer:

@@ -60,12 +60,9 @@ class Notifier:
         self.fifos = fifos
         self.mailer = mailer
         self.timeout = timeout
-        self.errors: list[
-            str
-        ] = []  # scripts refused at load (insecure, missing): for the log and control API
+        self.scripts = ScriptQueue(policy, timeout)
         self._notify: dict[tuple[str, str], Notify] = {}
         self._mail: set[tuple[str, str]] = set()
-        self._prepared: dict[Script, PreparedScript] = {}
         defs = config.global_defs
         mail_default = next((v for v in (defs.smtp_alert_vrrp, defs.smtp_alert) if v is not None), False)
         for kind, objects in (("INSTANCE", config.vrrp_instances), ("GROUP", config.vrrp_sync_groups)):
@@ -74,22 +71,13 @@ class Notifier:
                 if (obj.smtp_alert if obj.smtp_alert is not None else mail_default) and mailer is not None:
                     self._mail.add((kind, obj.name))
                 for state in ("MASTER", "BACKUP", "FAULT", "STOP", "DELETED"):
-                    self._prepare(policy, _state_script(obj.notify, state))
-                self._prepare(policy, obj.notify.any)
-        self._queue: asyncio.Queue[tuple[PreparedScript, tuple[str, ...]]] = asyncio.Queue()
+                    self.scripts.prepare(_state_script(obj.notify, state))
+                self.scripts.prepare(obj.notify.any)
 
-    def _prepare(self, policy: ScriptPolicy, script: Script | None) -> None:
-        if script is None or script in self._prepared:
-            return
-        try:
-            prepared = policy.prepare(script)
-        except ScriptError as error:
-            self.errors.append(str(error))
-            log.error("%s", error)
-            return
-        if prepared.warning:
-            log.warning("%s", prepared.warning)
-        self._prepared[script] = prepared
+    @property
+    def errors(self) -> list[str]:
+        """Scripts refused at load (insecure, missing): for the log and control API."""
+        return self.scripts.errors
 
     def notify(self, event: NotifyEvent) -> None:
         for fifo in self.fifos:
@@ -97,10 +85,61 @@ class Notifier:
         notify = self._notify.get((event.kind, event.name))
         if notify is not None:
             for script, extra in ((_state_script(notify, event.state), ()), (notify.any, event.arguments)):
-                if script in self._prepared:
-                    self._queue.put_nowait((self._prepared[script], extra))
+                self.scripts.put(script, extra, prepare=False)
         if (event.kind, event.name) in self._mail:
             self.mailer.alert(event.kind, event.name, event.state)
+
+    async def run(self) -> None:
+        await self.scripts.run()
+
+    async def drain(self) -> None:
+        """Wait until every queued script has run (at shutdown, after the STOP events)."""
+        await self.scripts.drain()
+
+
+class ScriptQueue:
+    """Scripts run one after the other (no shell; user, timeout and script security of ``policy``).
+
+    :meth:`prepare` resolves a script once (a refused one is logged and kept in ``errors``);
+    :meth:`put` queues a prepared script with extra arguments; :meth:`run` runs the queue, so a slow
+    script delays later scripts, never the caller. Notify scripts of VRRP (:class:`Notifier`) and of
+    the load balancer (notify_up/down, quorum_up/down: ``tandem.lb.service``) run through it.
+    """
+
+    def __init__(self, policy: ScriptPolicy, timeout: float = NOTIFY_TIMEOUT) -> None:
+        self.policy = policy
+        self.timeout = timeout
+        self.errors: list[str] = []
+        self._prepared: dict[Script, PreparedScript | None] = {}
+        self._queue: asyncio.Queue[tuple[PreparedScript, tuple[str, ...]]] = asyncio.Queue()
+
+    def prepare(self, script: Script | None) -> PreparedScript | None:
+        if script is None:
+            return None
+        if script in self._prepared:
+            return self._prepared[script]
+        try:
+            prepared = self.policy.prepare(script)
+        except ScriptError as error:
+            self.errors.append(str(error))
+            log.error("%s", error)
+            prepared = None
+        else:
+            if prepared.warning:
+                log.warning("%s", prepared.warning)
+        self._prepared[script] = prepared
+        return prepared
+
+    def put(self, script: Script | None, extra: tuple[str, ...] = (), prepare: bool = True) -> bool:
+        """Queue ``script`` (prepared now unless ``prepare`` is False and it was not prepared before)."""
+        prepared = self.prepare(script) if prepare else self._prepared.get(script)
+        if prepared is None:
+            return False
+        self._queue.put_nowait((prepared, extra))
+        return True
+
+    def __len__(self) -> int:
+        return self._queue.qsize()
 
     async def run(self) -> None:
         while True:
@@ -114,5 +153,5 @@ class Notifier:
                 log.warning("notify script %s %s", " ".join((*prepared.argv, *extra)), outcome)
 
     async def drain(self) -> None:
-        """Wait until every queued script has run (at shutdown, after the STOP events)."""
+        """Wait until every queued script has run."""
         await self._queue.join()

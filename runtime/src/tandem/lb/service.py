@@ -1,0 +1,466 @@
+"""LbService: the load balancer running, a thin asyncio shell around the sans-IO :class:`Balancer`.
+
+Theory of operation
+-------------------
+Decisions are the Balancer's (:mod:`tandem.lb.realserver`); this module only carries them out:
+
+- **checks**: every check's deadline (``Balancer.deadline``) sits in one :class:`~tandem.timers.TimerQueue`.
+  When one is due, ``Balancer.begin`` hands over its parameters and the check runs as a task through
+  ``RUNNERS[kind]`` (:mod:`tandem.check.registry`). At most ``max_running`` run at once; a due check
+  beyond that waits in a FIFO for a free slot (counted in ``stats().checks_waiting``). A runner is
+  bounded by its own timeout, so a black-holed real server holds one slot for connect_timeout and
+  delays no other check. Its result goes to ``Balancer.result``.
+- **actions**: ``RunCheck`` re-arms the timer queue; ``RunScript`` queues the script on a
+  :class:`~tandem.notify.notifier.ScriptQueue` (no shell, script user and security as for VRRP's
+  notify scripts); ``SmtpAlert`` goes to the :class:`~tandem.notify.mail.Mailer` of global_defs;
+  ``RealServerChanged``/``WeightChanged``/``QuorumChanged`` are logged and mark the plane dirty.
+- **plane**: after any change (results, drain, reload, VIP events) ``Balancer.services()`` is applied to
+  the data plane once, at the end of the current loop iteration, so changes arriving together are
+  one transaction. A refused change (PlaneError) is logged and retried every ``PLANE_RETRY`` s.
+- **ha_suspend**: where a virtual server has it, an :class:`~tandem.lb.vips.AddressMonitor` reports
+  whether its addresses are local (``Balancer.vip_local``).
+- **reload**: a config that does not load is refused and the running one kept (as the VRRP Service
+  does); otherwise ``Balancer.update`` keeps every unchanged check's state and schedule.
+
+Time and the check runners are injected (``now``/``call_at``, ``runners``), so the logic is tested on
+a fake clock; the plane is injected too (default: ``global_defs { tandem_lb_plane }``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import random
+import resource
+from collections.abc import Callable
+
+from tandem.check.result import CheckResult
+from tandem.config import load_config
+from tandem.config.model import Config
+from tandem.control.protocol import (
+    CheckStatus,
+    LbStats,
+    LbStatus,
+    RealServerStats,
+    RealServerStatus,
+    ReloadOutcome,
+    VirtualServerStatus,
+)
+from tandem.daemon.runners import cancel, watched
+from tandem.lb.params import CheckParams, lb_params
+from tandem.lb.plane import DataPlane, PlaneError
+from tandem.lb.realserver import (
+    Action,
+    Balancer,
+    QuorumChanged,
+    RealServerChanged,
+    RealServerState,
+    RunCheck,
+    RunScript,
+    SmtpAlert,
+    VirtualServerState,
+    WeightChanged,
+)
+from tandem.notify.mail import Mailer, mailer_from_global_defs
+from tandem.notify.notifier import ScriptQueue
+from tandem.notify.scripts import ScriptPolicy
+
+log = logging.getLogger("tandem.lb")
+
+MAX_RUNNING = 2000  # checks in flight at once (each holds a socket or a process)
+PLANE_RETRY = 1.0  # seconds between attempts to apply a state the plane refused
+LATENESS_SAMPLES = 4096  # recent check start latenesses kept for stats' percentiles
+DRAIN_TIMEOUT = 15.0  # notify scripts and mails still queued at stop get this long
+
+
+class LbService:
+    """The running load balancer of one config file (see the module docstring)."""
+
+    def __init__(
+        self,
+        path: str,
+        config: Config,
+        *,
+        plane: DataPlane | None = None,
+        runners: dict | None = None,
+        now: Callable[[], float] | None = None,
+        call_at: Callable | None = None,
+        watch_addresses: bool = True,
+        max_running: int = MAX_RUNNING,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.path, self.config = path, config
+        self.plane = plane
+        self._runners = runners
+        self._now, self._call_at = now, call_at
+        self._watch_addresses = watch_addresses
+        self.max_running = max_running
+        self._rand = rand
+        self.balancer: Balancer | None = None
+        self._tasks: dict[str, asyncio.Task] = {}  # running checks by id
+        self._waiting: collections.deque[tuple[str, CheckParams, float]] = collections.deque()
+        self._due: dict[str, float] = {}  # when each armed check was due (for lateness)
+        self._lateness: collections.deque[float] = collections.deque(maxlen=LATENESS_SAMPLES)
+        self._applied: tuple | None = None  # what the plane holds (None: nothing applied yet)
+        self._apply_handle: asyncio.Handle | asyncio.TimerHandle | None = None
+        self._background: list[asyncio.Task] = []
+        self._reload_lock = asyncio.Lock()
+        self.checks_run = self.checks_failed = 0
+        self.plane_changes = self.plane_errors = 0
+        self.started = False
+
+    # --- life cycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        from tandem.timers import TimerQueue
+
+        loop = asyncio.get_running_loop()
+        if self._runners is None:
+            from tandem.check.registry import RUNNERS
+
+            self._runners = RUNNERS
+        self._now = self._now or loop.time
+        self._call_at = self._call_at or loop.call_at
+        _raise_file_limit(self.max_running)
+        if self.plane is None:
+            from tandem.lb.planes import choose_plane
+
+            self.plane = choose_plane(self.config.global_defs.tandem_lb_plane)
+        log.info("load balancing on the %s plane", self.plane.name)
+        self.queue = TimerQueue(
+            now=self._now, call_at=self._call_at, deadline=self._deadline, fire=self._fire
+        )
+        self._open_notifications(self.config)
+        self.balancer = Balancer(lb_params(self.config), rand=self._rand)
+        self._handle(self.balancer.start(self._now()))
+        self._apply_now()  # the table exists before the first check runs
+        self._watch(self.config)
+        self.started = True
+        log.info(
+            "load balancing %d virtual server(s), %d check(s)",
+            len(self.balancer.virtual_servers),
+            len(self.balancer.check_ids()),
+        )
+
+    async def stop(self) -> None:
+        """Stop checking; omega's scripts run; the plane removes what it made (its table)."""
+        if not self.started:
+            return
+        self.started = False
+        await cancel(self._background)
+        self._background = []
+        await cancel(list(self._tasks.values()))
+        self._tasks.clear()
+        self._waiting.clear()
+        self.queue.close()
+        if self._apply_handle is not None:
+            self._apply_handle.cancel()
+            self._apply_handle = None
+        self._handle(self.balancer.stop())
+        try:
+            self.plane.close()
+        except PlaneError as error:
+            log.error("cannot remove the load-balancing table: %s", error)
+        await self._close_notifications()
+
+    async def reload(self) -> ReloadOutcome:
+        """Re-read the config file; a config with errors is refused and the running one kept."""
+        from tandem.daemon.service import errors_of
+
+        async with self._reload_lock:
+            result = load_config(self.path)
+            errors = errors_of(result)
+            if errors:
+                log.error(
+                    "load balancer reload refused: %d error(s); still running the previous one", len(errors)
+                )
+                return ReloadOutcome(False, tuple(errors))
+            return await self.update(result.config)
+
+    async def update(self, config: Config) -> ReloadOutcome:
+        """Take ``config`` (already checked): unchanged checks keep their state (Balancer.update)."""
+        old_names = set(self.balancer.virtual_servers)
+        old_checks = set(self.balancer.check_ids())
+        await cancel(self._background)
+        closing = asyncio.ensure_future(self._close_notifications())
+        self.config = config
+        self._open_notifications(config, after=closing)
+        self._handle(self.balancer.update(lb_params(config), self._now()))
+        self._changed()
+        self._watch(config)
+        names, checks = set(self.balancer.virtual_servers), set(self.balancer.check_ids())
+        for gone in old_checks - checks:  # running checks of removed ids: their results are ignored
+            self._due.pop(gone, None)
+        summary = {
+            "virtual servers unchanged": sorted(names & old_names),
+            "virtual servers added": sorted(names - old_names),
+            "virtual servers removed": sorted(old_names - names),
+            "checks kept": [str(len(checks & old_checks))],
+            "checks started": [str(len(checks - old_checks))],
+        }
+        log.info(
+            "load balancer reloaded: %s", "; ".join(f"{k}: {', '.join(v)}" for k, v in summary.items() if v)
+        )
+        return ReloadOutcome(True, summary=summary)
+
+    def drain(self, virtual_server: str, real_server: str, mode: str = "drain") -> RealServerStatus:
+        """Operator maintenance of one real server: drain (weight 0), remove, restore. KeyError/ValueError."""
+        self.balancer.drain(virtual_server, real_server, mode)
+        log.info("%s of %s: %s by the operator", real_server, virtual_server, mode)
+        self._apply_now()
+        vs = self.balancer.virtual_servers[virtual_server]
+        return self._real_server_status(vs, vs.servers[real_server], self._plane_weights())
+
+    # --- checks -----------------------------------------------------------------------------------
+
+    def _deadline(self, check_id: str) -> float | None:
+        return self.balancer.deadline(check_id) if self.balancer is not None else None
+
+    def _fire(self, check_id: str) -> None:
+        due = self._deadline(check_id)
+        params = self.balancer.begin(check_id, self._now())
+        if params is None:
+            self.queue.arm(check_id)  # not due after all (moved, paused): keep its timer
+            return
+        self._waiting.append((check_id, params, due if due is not None else self._now()))
+        self._start_waiting()
+
+    def _start_waiting(self) -> None:
+        while self._waiting and len(self._tasks) < self.max_running:
+            check_id, params, due = self._waiting.popleft()
+            self._lateness.append(self._now() - due)
+            task = asyncio.get_running_loop().create_task(self._check(check_id, params))
+            self._tasks[check_id] = task
+
+    async def _check(self, check_id: str, params: CheckParams) -> None:
+        try:
+            runner = self._runners.get(params.kind)
+            if runner is None:
+                result = CheckResult(False, f"no checker for {params.kind}", 0.0)
+            else:
+                result = await runner.run(params)
+        finally:
+            self._tasks.pop(check_id, None)
+        self.checks_run += 1
+        if not result.ok:
+            self.checks_failed += 1
+        if self.started:
+            self._handle(self.balancer.result(check_id, result, self._now()))
+            self._start_waiting()
+
+    # --- actions ----------------------------------------------------------------------------------
+
+    def _handle(self, actions: list[Action]) -> None:
+        changed = False
+        for action in actions:
+            if isinstance(action, RunCheck):
+                self.queue.arm(action.check_id)
+            elif isinstance(action, RealServerChanged):
+                changed = True
+                log.info(
+                    "%s real server %s of %s (%s)",
+                    "enabling" if action.up else "removing",
+                    action.real_server,
+                    action.virtual_server,
+                    action.reason,
+                )
+            elif isinstance(action, WeightChanged):
+                changed = True
+                log.info("%s of %s: weight %d", action.real_server, action.virtual_server, action.weight)
+            elif isinstance(action, QuorumChanged):
+                changed = True
+                log.info(
+                    "%s: quorum %s (live weight %d)",
+                    action.virtual_server,
+                    "gained" if action.up else "lost",
+                    action.weight,
+                )
+            elif isinstance(action, RunScript):
+                log.info("running %s", action.event)
+                self.scripts.put(action.script)
+            elif isinstance(action, SmtpAlert) and self.mailer is not None:
+                self.mailer.alert(action.kind, action.name, action.state)
+        if changed:
+            self._changed()
+
+    # --- the plane --------------------------------------------------------------------------------
+
+    def _changed(self) -> None:
+        """Apply the desired state at the end of this loop iteration (changes together: one transaction)."""
+        if self._apply_handle is None and self.started:
+            self._apply_handle = asyncio.get_running_loop().call_soon(self._apply_now)
+
+    def _apply_now(self) -> None:
+        if self._apply_handle is not None:
+            self._apply_handle.cancel()
+        self._apply_handle = None
+        services = self.balancer.services()
+        if services == self._applied:
+            return
+        try:
+            self.plane.apply(services)
+        except PlaneError as error:
+            self.plane_errors += 1
+            log.error(
+                "%s plane refused the change (retrying in %g s): %s", self.plane.name, PLANE_RETRY, error
+            )
+            loop = asyncio.get_running_loop()
+            self._apply_handle = loop.call_later(PLANE_RETRY, self._apply_now)
+            return
+        self._applied = services
+        self.plane_changes += 1
+
+    def _plane_weights(self) -> dict[tuple, int]:
+        """(virtual server name, real server address, port) → the weight the plane holds."""
+        names = {key: vs.params.name for vs in self._virtual_servers() for key in vs.params.keys}
+        weights: dict[tuple, int] = {}
+        for service in self._applied or ():
+            for d in service.destinations:
+                weights[(names.get(service.key), d.address, d.port)] = d.weight
+        return weights
+
+    # --- notifications, VIPs ----------------------------------------------------------------------
+
+    def _open_notifications(self, config: Config, after: asyncio.Future | None = None) -> None:
+        self.scripts = ScriptQueue(ScriptPolicy.from_global_defs(config.global_defs))
+        self.mailer: Mailer | None = mailer_from_global_defs(config.global_defs)
+        workers = [self.scripts.run(), *([self.mailer.run()] if self.mailer else [])]
+
+        async def run() -> None:
+            if after is not None:
+                await after
+            await asyncio.gather(*workers)
+
+        self._notifying = asyncio.ensure_future(run())
+
+    def _close_notifications(self):
+        """A coroutine that lets the current scripts and mails finish (bounded), then stops them."""
+        return self._drain(self.scripts, self.mailer, self._notifying)
+
+    @staticmethod
+    async def _drain(scripts: ScriptQueue, mailer: Mailer | None, task: asyncio.Future) -> None:
+        drains = [scripts.drain(), *([mailer.drain()] if mailer else [])]
+        try:
+            await asyncio.wait_for(asyncio.gather(*drains), DRAIN_TIMEOUT)
+        except TimeoutError:
+            log.warning("notify scripts or mails of the load balancer still queued at stop: given up")
+        await cancel([task])
+
+    def _watch(self, config: Config) -> None:
+        addresses = {a for vs in self._virtual_servers() if vs.params.ha_suspend for a in vs.params.addresses}
+        if not addresses or not self._watch_addresses:
+            return
+        from tandem.lb.vips import AddressMonitor
+
+        monitor = AddressMonitor(addresses, self.vip_local)
+        self._background.append(watched(asyncio.ensure_future(monitor.run())))
+
+    def vip_local(self, address, local: bool) -> None:
+        """An address of a virtual server became local or stopped being local (ha_suspend)."""
+        log.info("virtual address %s %s", address, "is local: checks run" if local else "is not local")
+        self._handle(self.balancer.vip_local(address, local, self._now()))
+        self._changed()
+
+    # --- status -----------------------------------------------------------------------------------
+
+    def status(self) -> LbStatus:
+        weights = self._plane_weights()
+        return LbStatus(
+            plane=self.plane.name if self.plane is not None else "none",
+            virtual_servers=tuple(self._vs_status(vs, weights) for vs in self._virtual_servers()),
+        )
+
+    def _vs_status(self, vs: VirtualServerState, weights: dict) -> VirtualServerStatus:
+        params, sorry = vs.params, vs.params.sorry_server
+        return VirtualServerStatus(
+            name=params.name,
+            services=tuple(str(key) for key in params.keys),
+            quorum="UP" if vs.quorum_up else "DOWN",
+            live_weight=vs.live_weight,
+            quorum_weight=params.quorum,
+            sorry_server=f"[{sorry.address}]:{sorry.port or 0}"
+            if sorry is not None and vs.sorry_active
+            else None,
+            suspended=vs.suspended,
+            real_servers=tuple(self._real_server_status(vs, rs, weights) for rs in vs.servers.values()),
+        )
+
+    @staticmethod
+    def _real_server_status(vs: VirtualServerState, rs: RealServerState, weights: dict) -> RealServerStatus:
+        checks = tuple(
+            CheckStatus(
+                id=check_id,
+                kind=check.params.kind,
+                up=check.up,
+                ok=None if check.last is None else check.last.ok,
+                reason="" if check.last is None else check.last.reason,
+                latency=None if check.last is None else round(check.last.latency, 6),
+                runs=check.runs,
+                failures=check.failures,
+            )
+            for check_id, check in rs.checks.items()
+        )
+        return RealServerStatus(
+            id=rs.params.id,
+            state="UP" if rs.alive else "DOWN",
+            weight=rs.weight,
+            configured_weight=rs.params.weight,
+            plane_weight=weights.get((vs.params.name, rs.params.address, rs.params.port)),
+            maintenance=rs.maintenance,
+            reason=rs.last_reason,
+            checks=checks,
+        )
+
+    def _virtual_servers(self) -> list[VirtualServerState]:
+        return list(self.balancer.virtual_servers.values()) if self.balancer is not None else []
+
+    def stats(self) -> LbStats:
+        counters = {}
+        if self._applied:
+            try:
+                counters = self.plane.counters()
+            except PlaneError as error:
+                log.warning("cannot read the plane's counters: %s", error)
+        rows = []
+        for vs in self._virtual_servers():
+            for rs in vs.servers.values():
+                found = [
+                    counters[k]
+                    for key in vs.params.keys
+                    if (k := (key, rs.params.address, rs.params.port)) in counters
+                ]
+                rows.append(
+                    RealServerStats(
+                        virtual_server=vs.params.name,
+                        real_server=rs.params.id,
+                        checks_run=sum(c.runs for c in rs.checks.values()),
+                        checks_failed=sum(c.failures for c in rs.checks.values()),
+                        connections=sum(c.connections for c in found),
+                        packets=sum(c.packets for c in found),
+                        bytes=sum(c.bytes for c in found),
+                    )
+                )
+        lateness = sorted(self._lateness)
+        return LbStats(
+            plane=self.plane.name if self.plane is not None else "none",
+            checks_run=self.checks_run,
+            checks_failed=self.checks_failed,
+            checks_running=len(self._tasks),
+            checks_waiting=len(self._waiting),
+            lateness_p50=round(lateness[len(lateness) // 2], 6) if lateness else 0.0,
+            lateness_p99=round(lateness[int(len(lateness) * 0.99)], 6) if lateness else 0.0,
+            plane_changes=self.plane_changes,
+            plane_errors=self.plane_errors,
+            real_servers=tuple(rows),
+        )
+
+
+def _raise_file_limit(max_running: int) -> None:
+    """Enough descriptors for ``max_running`` checks in flight (keepalived raises its limit too)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = max_running + 512
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        if new > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
