@@ -17,7 +17,10 @@ from tandem.track.tracker import FILE, PROCESS, SCRIPT, instance_refs
 from tandem.vrrp.params import InstanceParams, params_from_config
 
 # InstanceParams fields by what a change of them means; a field in none of these is a "timers" change.
-IDENTITY = ("interface", "vrid", "version", "family", "source", "unicast_peers", "mcast_group", "auth_pass")
+IDENTITY = (
+    *("interface", "vrid", "version", "family", "source", "unicast_peers", "mcast_group", "auth_pass"),
+    *("vmac", "vmac_xmit_base"),
+)
 ASPECTS = {
     "priority": ("priority",),
     "vips": ("vips", "excluded_vips", "routes"),

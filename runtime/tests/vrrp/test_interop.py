@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
-from scapy.layers.inet6 import ICMPv6ND_NA
+from scapy.layers.inet6 import ICMPv6ND_NA, IPv6
 from scapy.layers.l2 import ARP
 from scapy.layers.vrrp import VRRP, VRRPv3
 from tandemlab.polling import wait_for
@@ -71,7 +71,7 @@ class Pair:
         After SIGKILL the victim keeps its stale VIP (keepalived's does too) until it restarts.
         """
         process = self.procs.pop(victim.name)
-        with self.watch(winner, announces=True):
+        with self.watch(winner, announces=True) as seen:
             if stop == "kill":
                 process.kill()
                 assert wait_for(lambda: winner.has_address(self.address), self.timeout)
@@ -79,24 +79,29 @@ class Pair:
                 process.terminate()
                 assert wait_for(lambda: self.sole_holder(winner), self.timeout)
             process.wait(10)
+        return seen
 
     def rejoin(self, host, kind: str, priority: int, holder, **options) -> None:
         """Start ``kind`` on ``host``; ``holder`` ends up the only master (preempting when it is ``host``)."""
-        with self.watch(holder, announces=holder is host):
+        with self.watch(holder, announces=holder is host) as seen:
             self.run(host, kind, priority, **options)
             assert wait_for(lambda: self.sole_holder(holder), self.timeout)
             time.sleep(3 * self.group.advert_int + 0.3)
             assert self.sole_holder(holder)
+        return seen
 
     @contextmanager
     def watch(self, winner, announces: bool):
+        """Capture while the block runs and settles; the packets are added to the list it yields."""
         capture = self.lab.capture("vrrp or ip6 proto 112 or arp or icmp6")
+        seen: list = []
         try:
-            yield
+            yield seen
             settled = time.time() + self.group.advert_int
             time.sleep(max(0.5, 3 * self.group.advert_int))
         finally:
             packets = capture.stop()
+            seen += packets
         if announces:
             assert winner.name in announced_by(packets, self.vip)
         assert live_advertisers(packets, settled) == {winner.name}
@@ -165,3 +170,81 @@ def test_interop_mismatch_rejected_by_both(make_lab, tmp_path, group, other, rea
     assert h1.has_address(pair.address) and h2.has_address(their_address)
     assert f"dropped a packet from {h2.ipv4}: {reason}" in (tmp_path / "h1-tandemd.log").read_text()
     assert "Entering BACKUP" not in (tmp_path / "h2-keepalived.log").read_text().split("Entering MASTER")[-1]
+
+
+VMAC = "00:00:5e:00:01:33"  # the virtual router MAC of VRID 51 (RFC 5798 §7.3)
+
+
+def sources(packets, host) -> tuple[set[str], set[str]]:
+    """The Ethernet sources of ``host``'s live adverts, and the sender MACs of its GARPs."""
+    adverts, garps = set(), set()
+    for _, pkt in packets:
+        if pkt.sniffed_on != host.name:
+            continue
+        layer = pkt.payload.payload
+        if isinstance(layer, VRRP | VRRPv3) and layer.priority > 0:
+            adverts.add(pkt.src)
+        elif ARP in pkt and pkt[ARP].psrc == pkt[ARP].pdst:
+            garps.add(pkt[ARP].hwsrc)
+        elif ICMPv6ND_NA in pkt:
+            garps.add(pkt.src)
+    return adverts, garps
+
+
+@pytest.mark.parametrize("xmit_base", [False, True], ids=["vmac", "vmac-xmit-base"])
+def test_interop_use_vmac_both_ways(make_lab, tmp_path, xmit_base):
+    """use_vmac on both sides: the VIP lives on vrrp.51 with the virtual MAC, adverts and GARPs carry it
+    (with vmac_xmit_base adverts leave the base interface with its own MAC), failover both ways, and
+    tandemd removes its vmac and restores eth0's ARP sysctls when it stops."""
+    options = ("use_vmac", "vmac_xmit_base") if xmit_base else ("use_vmac",)
+    pair = Pair(make_lab(2), replace(MATRIX["v3-ipv4-multicast"], options=options), tmp_path)
+    h1, h2 = pair.h1, pair.h2
+    sysctl = "/proc/sys/net/ipv4/conf/eth0/"
+    before = h1.run(["cat", sysctl + "arp_ignore", sysctl + "arp_filter"]).stdout
+    pair.run(h2, "keepalived", 100)
+    assert wait_for(lambda: pair.sole_holder(h2), pair.timeout)
+    seen = pair.rejoin(h1, "tandemd", 150, holder=h1)
+    adverts, garps = sources(seen, h1)
+    eth0 = h1.run(["cat", "/sys/class/net/eth0/address"]).stdout.strip()
+    assert adverts == ({eth0} if xmit_base else {VMAC}) and garps == {VMAC}
+    link = h1.run(["ip", "-d", "-o", "link", "show", "vrrp.51"]).stdout
+    assert VMAC in link and "macvlan mode private" in link
+    assert "198.51.100.100/24" in h1.run(["ip", "-o", "addr", "show", "dev", "vrrp.51"]).stdout
+    assert h1.run(["cat", sysctl + "arp_ignore", sysctl + "arp_filter"]).stdout == "1\n1\n"
+    vmac_sysctl = "/proc/sys/net/ipv4/conf/vrrp.51/"
+    keys = ("arp_ignore", "accept_local", "rp_filter")
+    assert h1.run(["cat", *(vmac_sysctl + k for k in keys)]).stdout == "1\n1\n0\n"
+    # h2 reaches the VIP; h1 answers ARP for it with the virtual MAC only (eth0 keeps quiet)
+    capture = pair.lab.capture("arp", [h1])
+    h2.run(["ping", "-c", "1", "-W", "1", "198.51.100.100"])
+    replies = {p[ARP].hwsrc for _, p in capture.stop() if p[ARP].op == 2 and p[ARP].psrc == "198.51.100.100"}
+    assert replies == {VMAC}
+    # SIGTERM tandemd: keepalived takes over; the vmac is gone, eth0's sysctls are back
+    seen = pair.failover("term", h1, h2)
+    assert sources(seen, h2)[1] == {VMAC}
+    assert h1.run(["ip", "link", "show", "vrrp.51"], check=False).returncode != 0
+    assert h1.run(["cat", sysctl + "arp_ignore", sysctl + "arp_filter"]).stdout == before
+    # tandemd back as backup, keepalived killed: tandemd takes over through its vmac again
+    pair.rejoin(h1, "tandemd", 50, holder=h2)
+    seen = pair.failover("kill", h2, h1)
+    assert sources(seen, h1)[1] == {VMAC}
+
+
+def test_interop_use_vmac_ipv6(make_lab, tmp_path):
+    """IPv6 use_vmac: adverts and unsolicited NAs carry 00:00:5e:00:02:VRID, adverts come from the base
+    interface's link-local address (RFC 5798 §7.4), the vmac has no address of its own generated."""
+    vmac6 = "00:00:5e:00:02:33"
+    pair = Pair(make_lab(2), replace(MATRIX["v3-ipv6-multicast"], options=("use_vmac",)), tmp_path)
+    h1, h2 = pair.h1, pair.h2
+    pair.run(h2, "keepalived", 100)
+    assert wait_for(lambda: pair.sole_holder(h2), pair.timeout)
+    seen = pair.rejoin(h1, "tandemd", 150, holder=h1)
+    assert sources(seen, h1) == ({vmac6}, {vmac6})
+    base = h1.run(["ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link"]).stdout.split()[3]
+    vmac_addresses = h1.run(["ip", "-6", "-o", "addr", "show", "dev", "vrrp.51"]).stdout
+    assert base in vmac_addresses and vmac_addresses.count("scope link") == 1
+    from_h1 = {p[IPv6].src for _, p in seen if p.sniffed_on == "h1" and VRRPv3 in p}
+    assert from_h1 == {base.split("/")[0]}
+    seen = pair.failover("term", h1, h2)
+    assert sources(seen, h2)[1] == {vmac6}
+    assert h1.run(["ip", "link", "show", "vrrp.51"], check=False).returncode != 0

@@ -21,12 +21,15 @@ class Group:
     vips: tuple[str, ...] = ("198.51.100.100/24",)
     password: str | None = None
     unicast: bool = False
+    options: tuple[str, ...] = ()  # more lines of the vrrp_instance (use_vmac, no_accept, …)
+    global_options: tuple[str, ...] = ()  # more lines of global_defs (vrrp_strict, …)
 
     def config(self, host, peers, priority: int, nopreempt: bool = False, vips=None) -> str:
         lines = [
             "global_defs {",
             f"  vrrp_version {self.version}",
             "  vrrp_garp_master_delay 1",
+            *(f"  {line}" for line in self.global_options),
             "}",
             "vrrp_instance VI_1 {",
             "  state BACKUP",
@@ -37,6 +40,7 @@ class Group:
         ]
         if nopreempt:
             lines.append("  nopreempt")
+        lines += [f"  {line}" for line in self.options]
         if self.password is not None:
             lines += ["  authentication {", "    auth_type PASS", f"    auth_pass {self.password}", "  }"]
         ipv6 = ":" in (vips or self.vips)[0]

@@ -37,7 +37,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv6Address
+from ipaddress import IPv4Address, IPv6Address, ip_interface
 
 from tandem.config.model import IPAddress, VirtualAddress, VirtualRoute
 from tandem.timers import TimerQueue
@@ -57,6 +57,7 @@ from tandem.vrrp.netlink import Interface, Netlink
 from tandem.vrrp.packet import Drop, Dropped, encode, is_carp
 from tandem.vrrp.params import InstanceParams
 from tandem.vrrp.sockets import LinkSocket, VrrpSocket
+from tandem.vrrp.vmac import VmacError, Vmacs
 
 log = logging.getLogger("tandem.vrrp")
 
@@ -108,7 +109,7 @@ class Unit:
     @property
     def channel_key(self) -> SocketKey:
         params = self.instance.params
-        return params.interface, params.family
+        return params.socket_interface, params.family
 
 
 @dataclass
@@ -137,6 +138,7 @@ class Driver:
     def open(self) -> None:
         self._loop = loop = asyncio.get_running_loop()
         self._netlink = Netlink()
+        self._vmacs = Vmacs(self._netlink)
         self._timers: TimerQueue[Unit] = TimerQueue(
             now=loop.time,
             call_at=loop.call_at,
@@ -196,6 +198,8 @@ class Driver:
         del self.units[name]
         self.unprepared.pop(name, None)
         self._release(unit)
+        if (vmac := unit.instance.params.vmac) is not None:
+            self._remove_vmac(vmac)
 
     async def revalidate(self, name: str) -> None:
         """Drop the I/O of ``name`` (not running) if its interface is gone or was re-created, so that
@@ -248,6 +252,8 @@ class Driver:
             link.close()
         self._channels.clear()
         self._links.clear()
+        for error in self._vmacs.close():
+            log.error("vmac not removed: %s", error)
         self._netlink.close()
 
     # --- set-up ---------------------------------------------------------------------------------
@@ -267,11 +273,14 @@ class Driver:
         local = params.source or link.primary(params.family)
         if local is None:
             raise DriverError(f"{params.interface} has no IPv{params.family} address to send from")
+        if params.vmac is not None:
+            await self._make_vmac(params, link, local)
+        link = await self._interface(params.socket_interface)
         addresses, routes, announcements = await self._resources(params)
         channel = self._channels.get(unit.channel_key)
         if channel is None:
             # one multicast group per family (global_defs): the first instance's is everyone's
-            sock = VrrpSocket(params.family, params.interface, link.index, (params.group,))
+            sock = VrrpSocket(params.family, link.name, link.index, (params.group,))
             channel = self._channels[unit.channel_key] = Channel(sock)
             self._loop.add_reader(sock.fileno(), self._on_readable, channel)
         unit.instance.local_address = local
@@ -281,11 +290,33 @@ class Driver:
         unit.destinations = params.unicast_peers or (params.group,)
         unit.addresses, unit.routes, unit.announcements = addresses, routes, announcements
 
+    async def _make_vmac(self, params: InstanceParams, base: Interface, local: IPAddress) -> None:
+        """Make the instance's vmac (tandem.vrrp.vmac); IPv6 adverts leave it from ``local``."""
+        self._interfaces.pop(params.vmac, None)
+        if (link := self._links.pop(params.vmac, None)) is not None:  # bound to a vmac made before
+            link.close()
+        try:
+            index = await self._vmacs.ensure(params.vmac, base.name, base.index, params.family, params.vrid)
+        except VmacError as error:
+            raise DriverError(str(error)) from None
+        if params.family == 6:
+            self._netlink.add_address(VirtualAddress(address=ip_interface(f"{local}/64")), index)
+        log.info("(%s) vmac %s on %s", params.name, params.vmac, base.name)
+
+    def _remove_vmac(self, name: str) -> None:
+        self._interfaces.pop(name, None)
+        if (link := self._links.pop(name, None)) is not None:
+            link.close()
+        try:
+            self._vmacs.remove(name)
+        except OSError as error:
+            log.error("vmac %s not removed: %s", name, error)
+
     async def _resources(self, params: InstanceParams):
         """The addresses (with interface index), routes and GARP/NA frames of ``params``."""
         addresses, announcements = [], []
         for vip in (*params.vips, *params.excluded_vips):
-            dev = await self._interface(vip.dev or params.interface)
+            dev = await self._interface(vip.dev or params.vip_interface)
             addresses.append((vip, dev.index))
             if dev.name not in self._links:
                 self._links[dev.name] = LinkSocket(dev.name)

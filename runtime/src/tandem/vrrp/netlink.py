@@ -20,16 +20,17 @@ from functools import lru_cache
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 from tandem.config.model import IPAddress, VirtualAddress, VirtualRoute
-from tandem.rtnetlink import AsyncIPRoute, ifaddrmsg, rtmsg
+from tandem.rtnetlink import AsyncIPRoute, NetlinkError, ifaddrmsg, rtmsg
 
 # `ip` accepts these names for scopes (rt_scopes); numbers are taken as they are.
 SCOPES = {"global": 0, "universe": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
 IFA_F_NODAD = 0x02  # IPv6 virtual addresses are usable at once, as keepalived adds them
-RTM_NEWADDR, RTM_DELADDR, RTM_NEWROUTE, RTM_DELROUTE = 20, 21, 24, 25
+RTM_DELLINK, RTM_NEWADDR, RTM_DELADDR, RTM_NEWROUTE, RTM_DELROUTE = 17, 20, 21, 24, 25
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
 RT_TABLE_MAIN, RTPROT_STATIC, RTN_UNICAST = 254, 4, 1
 _TYPE = struct.Struct("=H")  # nlmsghdr.nlmsg_type, after the length
 _ERROR = struct.Struct("=i")  # nlmsgerr.error after the 16-octet header: 0 or a negative errno
+_DELLINK = struct.Struct("=IHHIIBxHiII")  # nlmsghdr, then ifinfomsg: family, type, index, flags, change
 NLMSG_ERROR = 2  # the acknowledgement's type: an error code, 0 for success
 # s: the answer is queued within send(), so this only bounds a kernel that fails to answer; the event
 # loop waits for it, as keepalived's does for its netlink requests
@@ -89,6 +90,36 @@ class Netlink:
         mac = bytes.fromhex((link.get("IFLA_ADDRESS") or "00:00:00:00:00:00").replace(":", ""))
         return Interface(name, index, mac, ipv4, link_local)
 
+    # --- links (use_vmac) --------------------------------------------------------------------
+
+    async def links_named(self, name: str) -> list[tuple[int, str | None]]:
+        """(index, kind) of the link called ``name``, if there is one (kind None: a plain device)."""
+        found = []
+        for index in await self._ipr.link_lookup(ifname=name):
+            links = await self._ipr.link("get", index=index)
+            found.append((index, links[0].get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND") if links else None))
+        return found
+
+    async def add_macvlan(self, name: str, base_index: int, mac: bytes) -> int:
+        """Make macvlan ``name`` (mode private, down) on link ``base_index`` with ``mac``; its index."""
+        address = ":".join(f"{octet:02x}" for octet in mac)
+        try:
+            await self._ipr.link(
+                "add", ifname=name, kind="macvlan", link=base_index, macvlan_mode="private", address=address
+            )
+        except NetlinkError as error:
+            raise OSError(error.code, os.strerror(error.code)) from None
+        return (await self._ipr.link_lookup(ifname=name))[0]
+
+    async def set_up(self, index: int) -> None:
+        try:
+            await self._ipr.link("set", index=index, state="up")
+        except NetlinkError as error:
+            raise OSError(error.code, os.strerror(error.code)) from None
+
+    def remove_link(self, index: int) -> None:
+        self._change(dellink_request(index), errno.ENODEV)
+
     # address and route changes raise OSError; the one that means "already done" is not one
 
     def add_address(self, vip: VirtualAddress, index: int) -> None:
@@ -114,6 +145,11 @@ class Netlink:
         (error,) = _ERROR.unpack_from(reply, 16)
         if error and -error != tolerated:
             raise OSError(-error, os.strerror(-error))
+
+
+def dellink_request(index: int) -> bytes:
+    """RTM_DELLINK of link ``index`` (nlmsghdr + ifinfomsg), asking for an acknowledgement."""
+    return _DELLINK.pack(_DELLINK.size, RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, 0, 0, 0, 0, index, 0, 0)
 
 
 @lru_cache(maxsize=4096)

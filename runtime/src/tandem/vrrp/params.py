@@ -41,6 +41,8 @@ class InstanceParams:
     garp_refresh: float = 0.0  # periodic GARP/NA while Master (0: none)
     garp_refresh_repeat: int = 1
     lower_prio_no_advert: bool = False  # keepalived option: don't answer a lower-priority advert
+    vmac: str | None = None  # use_vmac: the macvlan with the virtual MAC (tandem.vrrp.vmac); None: none
+    vmac_xmit_base: bool = False  # with a vmac: adverts are sent and received on the base interface
 
     @property
     def advert_cs(self) -> int:
@@ -56,6 +58,16 @@ class InstanceParams:
         if self.mcast_group is not None:
             return self.mcast_group
         return VRRP_MCAST4 if self.family == 4 else VRRP_MCAST6
+
+    @property
+    def socket_interface(self) -> str:
+        """Where adverts are sent and received: the vmac, unless vmac_xmit_base (or no vmac)."""
+        return self.vmac if self.vmac is not None and not self.vmac_xmit_base else self.interface
+
+    @property
+    def vip_interface(self) -> str:
+        """Where a VIP without ``dev`` goes: the vmac if there is one."""
+        return self.vmac if self.vmac is not None else self.interface
 
     @property
     def advertised(self) -> tuple[IPAddress, ...]:
@@ -97,4 +109,24 @@ def params_from_config(config: Config, instance: VrrpInstance) -> InstanceParams
         garp_refresh=pick(instance.garp_master_refresh, defs.vrrp_garp_master_refresh),
         garp_refresh_repeat=pick(instance.garp_master_refresh_repeat, defs.vrrp_garp_master_refresh_repeat),
         lower_prio_no_advert=pick(instance.lower_prio_no_advert, defs.vrrp_lower_prio_no_advert),
+        vmac=vmac_names(config).get(instance.name),
+        vmac_xmit_base=instance.use_vmac and instance.vmac_xmit_base,
     )
+
+
+def vmac_names(config: Config) -> dict[str, str]:
+    """The vmac interface of each use_vmac instance: its own name, else keepalived's choice: vrrp.VRID,
+    then (IPv6) vrrp6.VRID, then vrrp1.VRID, vrrp2.VRID, … whichever another instance does not use."""
+    users = [i for i in config.vrrp_instances if i.use_vmac]
+    names = {i.name: i.vmac_name for i in users if i.vmac_name}
+    taken = set(names.values())
+    for instance in users:
+        if instance.name in names:
+            continue
+        vrid = instance.virtual_router_id
+        numbers = [6] if instance.family == 6 else []
+        candidates = [f"vrrp.{vrid}", *(f"vrrp{n}.{vrid}" for n in dict.fromkeys([*numbers, *range(1, 100)]))]
+        name = next(c for c in candidates if c not in taken)
+        names[instance.name] = name
+        taken.add(name)
+    return names
