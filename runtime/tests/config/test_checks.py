@@ -215,8 +215,6 @@ def test_smtp_alert_without_server(files):
 @pytest.mark.parametrize(
     ("lines", "expected"),
     [
-        (("use_vmac",), "use_vmac is not supported yet"),
-        (("use_vmac vrrp.7", "vmac_xmit_base"), "use_vmac is not supported yet"),
         (("no_accept",), "no_accept: the VIPs are not protected yet"),
         (("strict_mode on",), "vrrp_strict: the VIPs are not protected yet"),
     ],
@@ -224,6 +222,10 @@ def test_smtp_alert_without_server(files):
 def test_keywords_not_carried_out_yet_are_said_not_ignored(files, lines, expected):
     found = errors_and_warnings(files, instance("A", 7, *lines))
     assert any(line.startswith("1: warning:") and expected in line for line in found), found
+
+
+def test_use_vmac_is_carried_out(files):
+    assert errors_and_warnings(files, instance("A", 7, "use_vmac vrrp.7", "vmac_xmit_base")) == []
 
 
 def test_strict_mode_with_accept_needs_no_protection(files):

@@ -112,12 +112,6 @@ def _check_instance(config: Config, instance: VrrpInstance, findings: Findings) 
 
 def _not_carried_out(instance: VrrpInstance, name: str, strict: bool, findings: Findings) -> None:
     """Keywords keepalived acts on that tandemd reads but does not act on yet: said, never ignored."""
-    if instance.use_vmac or instance.vmac_xmit_base:
-        findings.warning(
-            instance.pos,
-            f"{name}: use_vmac is not supported yet: no macvlan interface with the VRRP virtual MAC "
-            "is made; adverts and VIPs use the interface's own MAC",
-        )
     accept = instance.accept if instance.accept is not None else not strict
     if not accept:
         findings.warning(
