@@ -181,9 +181,11 @@ def test_watch_streams_transitions_in_order(daemon):
     assert received == [("BACKUP", "MASTER"), ("MASTER", "BACKUP")]
 
 
-def test_metrics_endpoint_exposes_state_and_counters():
+def metrics_text(handler, lb=None) -> str:
+    """One scrape of a MetricsServer serving ``handler`` (and ``lb``)."""
+
     async def scenario():
-        server = MetricsServer(DaemonState(), "127.0.0.1", 0)
+        server = MetricsServer(handler, "127.0.0.1", 0, lb=lb)
         await server.start()
         try:
             url = f"http://127.0.0.1:{server.port}/metrics"
@@ -191,7 +193,11 @@ def test_metrics_endpoint_exposes_state_and_counters():
         finally:
             await server.close()
 
-    text = asyncio.run(scenario())
+    return asyncio.run(scenario())
+
+
+def test_metrics_endpoint_exposes_state_and_counters():
+    text = metrics_text(DaemonState())
     assert 'tandem_vrrp_state{instance="VI_1",state="MASTER"} 1.0' in text
     assert 'tandem_vrrp_priority{instance="VI_1"} 130.0' in text
     assert 'tandem_vrrp_adverts_sent_total{instance="VI_1"} 10.0' in text

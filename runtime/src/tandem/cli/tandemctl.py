@@ -7,6 +7,7 @@ import sys
 
 from tandem import __version__
 from tandem.control import cli as control_cli
+from tandem.control import lb_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     control_cli.add_commands(sub)
+    lb_cli.add_commands(sub)
     config = sub.add_parser("config", help="work with configuration files offline")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION")
     check = config_sub.add_parser("check", help="validate a config file (same as tandemd -t)")
@@ -36,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command in control_cli.COMMANDS:
         return control_cli.run(args)
+    if args.command in lb_cli.COMMANDS:
+        return lb_cli.run(args)
     if args.command == "config" and args.config_command == "check":
         from tandem.config.configtest import run_config_test
 

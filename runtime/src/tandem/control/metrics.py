@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from tandem.control.protocol import Handler
+from tandem.control.protocol import Handler, LbHandler
 
 STATES = ("INIT", "BACKUP", "MASTER", "FAULT")
 COUNTERS = {
@@ -24,9 +24,20 @@ COUNTERS = {
 }
 
 
+LB_COUNTERS = {
+    "checks_run": ("tandem_lb_checks", "health checks run"),
+    "checks_failed": ("tandem_lb_check_failures", "health checks failed"),
+    "connections": ("tandem_lb_connections", "connections the data plane sent to the real server"),
+    "packets": ("tandem_lb_packets", "packets of those connections (both directions)"),
+    "bytes": ("tandem_lb_bytes", "bytes of those connections (both directions)"),
+}
+RS_LABELS = ["virtual_server", "real_server"]
+
+
 class HandlerCollector:
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, lb: LbHandler | None = None) -> None:
         self.handler = handler
+        self.lb = lb
 
     def collect(self):
         state = GaugeMetricFamily(
@@ -54,14 +65,58 @@ class HandlerCollector:
                 drops.add_metric([stats.name, reason], count)
         yield from counters.values()
         yield drops
+        if self.lb is not None:
+            yield from self._lb()
+
+    def _lb(self):
+        status, stats = self.lb.status(), self.lb.stats()
+        plane = GaugeMetricFamily("tandem_lb_plane", "1 for the active data plane", labels=["plane"])
+        plane.add_metric([status.plane], 1.0)
+        quorum = GaugeMetricFamily(
+            "tandem_lb_quorum_up", "1 while the virtual server has quorum", labels=["virtual_server"]
+        )
+        up = GaugeMetricFamily(
+            "tandem_lb_real_server_up", "1 while every check of the real server is up", labels=RS_LABELS
+        )
+        weight = GaugeMetricFamily("tandem_lb_real_server_weight", "effective weight", labels=RS_LABELS)
+        in_plane = GaugeMetricFamily(
+            "tandem_lb_real_server_plane_weight",
+            "weight in the data plane (absent: not in it)",
+            labels=RS_LABELS,
+        )
+        latency = GaugeMetricFamily(
+            "tandem_lb_check_latency_seconds", "how long the last check took", labels=[*RS_LABELS, "check"]
+        )
+        for vs in status.virtual_servers:
+            quorum.add_metric([vs.name], 1.0 if vs.quorum == "UP" else 0.0)
+            for rs in vs.real_servers:
+                labels = [vs.name, rs.id]
+                up.add_metric(labels, 1.0 if rs.state == "UP" else 0.0)
+                weight.add_metric(labels, rs.weight)
+                if rs.plane_weight is not None:
+                    in_plane.add_metric(labels, rs.plane_weight)
+                kinds = [check.kind for check in rs.checks]
+                for i, check in enumerate(rs.checks):
+                    name = check.kind if kinds.count(check.kind) == 1 else f"{check.kind} {i + 1}"
+                    if check.latency is not None:
+                        latency.add_metric([*labels, name], check.latency)
+        yield from (plane, quorum, up, weight, in_plane, latency)
+        families = {
+            key: CounterMetricFamily(name, text, labels=RS_LABELS)
+            for key, (name, text) in LB_COUNTERS.items()
+        }
+        for row in stats.real_servers:
+            for key, family in families.items():
+                family.add_metric([row.virtual_server, row.real_server], getattr(row, key))
+        yield from families.values()
 
 
 class MetricsServer:
     """``GET /metrics`` on ``host:port`` (anything else: 404)."""
 
-    def __init__(self, handler: Handler, host: str, port: int) -> None:
+    def __init__(self, handler: Handler, host: str, port: int, lb: LbHandler | None = None) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(HandlerCollector(handler))
+        self.registry.register(HandlerCollector(handler, lb))
         self.host, self.port = host, port
         self._server: asyncio.Server | None = None
 

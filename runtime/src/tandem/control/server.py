@@ -14,11 +14,12 @@ import json
 import logging
 import os
 
-from tandem.control.protocol import Handler
+from tandem.control.protocol import Handler, LbHandler, ReloadOutcome
 
 log = logging.getLogger(__name__)
 MAX_REQUEST = 64 * 1024
 MAX_LOWER_BY = 255  # maintenance: lowering by more than any priority changes nothing
+NO_LB = "no load balancer runs (the config has no virtual_server)"
 
 
 class BadRequest(Exception):
@@ -61,6 +62,30 @@ def maintenance_arguments(args: dict) -> tuple[str | None, int, bool]:
     return instance, lower_by, force
 
 
+def drain_arguments(args: dict) -> tuple[str, str, str]:
+    """``virtual_server`` and ``real_server`` (names as lb_status shows them) and ``mode``."""
+    from tandem.lb.realserver import DRAIN_MODES
+
+    names = (args.get("virtual_server"), args.get("real_server"))
+    if not all(isinstance(name, str) for name in names):
+        raise BadRequest("bad arguments: 'virtual_server' and 'real_server' must be strings")
+    mode = args.get("mode", "drain")
+    if mode not in DRAIN_MODES:
+        raise BadRequest(f"bad arguments: 'mode' must be one of {', '.join(DRAIN_MODES)}")
+    return names[0], names[1], mode
+
+
+async def reload_all(handler: Handler, lb: LbHandler | None) -> ReloadOutcome:
+    """Reload VRRP, then (if it took the new config) the load balancer; one outcome for both."""
+    outcome = await handler.reload()
+    if lb is None or not outcome.ok:
+        return outcome
+    lb_outcome = await lb.reload()
+    if not lb_outcome.ok:
+        return lb_outcome
+    return ReloadOutcome(True, summary={**outcome.summary, **lb_outcome.summary})
+
+
 def encode(obj) -> bytes:
     return json.dumps(obj, default=_plain).encode() + b"\n"
 
@@ -72,9 +97,10 @@ def _plain(value):
 
 
 class ControlServer:
-    def __init__(self, path: str, handler: Handler) -> None:
+    def __init__(self, path: str, handler: Handler, lb: LbHandler | None = None) -> None:
         self.path = path
         self.handler = handler
+        self.lb = lb  # the load balancer, when the config has virtual servers
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -132,14 +158,28 @@ class ControlServer:
             if command == "stats":
                 return {"ok": True, "result": handler.stats()}
             if command == "reload":
-                return {"ok": True, "result": await handler.reload()}
+                return {"ok": True, "result": await reload_all(handler, self.lb)}
             if command == "maintenance":
                 return {"ok": True, "result": await handler.maintenance(*maintenance_arguments(args))}
+            if command in ("lb_status", "lb_stats", "drain"):
+                return self._lb_answer(command, args)
         except BadRequest as error:
             return {"ok": False, "error": str(error)}
         except KeyError as error:
             return {"ok": False, "error": f"unknown instance {error.args[0]}"}
         return {"ok": False, "error": f"unknown command {command[:100]!r}"}
+
+    def _lb_answer(self, command: str, args: dict) -> dict:
+        if self.lb is None:
+            return {"ok": False, "error": NO_LB}
+        if command == "lb_status":
+            return {"ok": True, "result": self.lb.status()}
+        if command == "lb_stats":
+            return {"ok": True, "result": self.lb.stats()}
+        try:
+            return {"ok": True, "result": self.lb.drain(*drain_arguments(args))}
+        except KeyError as error:  # the Balancer's message names what is unknown
+            return {"ok": False, "error": str(error.args[0])}
 
     async def _watch(self, writer: asyncio.StreamWriter) -> None:
         subscription = self.handler.subscribe()
