@@ -11,16 +11,27 @@ APT_PACKAGES=(
   podman runc debootstrap
   nginx haproxy
 )
+# the VM lane (runtime/tests/vm/qemu.py: IPVS on Debian's generic kernel under qemu), without
+# recommends (qemu's would pull a desktop's worth of GUI libraries, the kernel's the dynamic busybox)
+VM_PACKAGES=(qemu-system-x86 linux-image-amd64 busybox-static ipvsadm)
 
-missing=()
-for pkg in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-  echo "setup: installing Debian packages: ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+# install_missing WHAT APT-OPTIONS... -- PACKAGES...: those not installed yet, in one apt-get call
+install_missing() {
+  local what=$1 options=() missing=() pkg
+  shift
+  while [ "$1" != -- ]; do options+=("$1"); shift; done
+  shift
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
+  done
+  if ((${#missing[@]})); then
+    echo "setup: installing Debian packages$what: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${options[@]}" "${missing[@]}" >/dev/null
+  fi
+}
+install_missing "" -- "${APT_PACKAGES[@]}"
+install_missing " for the VM lane" --no-install-recommends -- "${VM_PACKAGES[@]}"
 
 # Debian starts the daemons it installs where systemd runs; the lab starts its own copies
 # inside network namespaces, so the host-wide ones must not run.

@@ -139,7 +139,8 @@ DESTINATIONS = [
     (
         V4,
         Destination(ip_address("203.0.113.2"), 8080, weight=0, method="DR"),
-        dict(addr="203.0.113.2", port=8080, fwd_method=3, weight=0),
+        # DR and TUN forward unchanged: the service's port, as keepalived and ipvsadm program it
+        dict(addr="203.0.113.2", port=80, fwd_method=3, weight=0),
     ),
     (
         V4,
@@ -174,6 +175,11 @@ DESTINATIONS = [
         MARK,
         Destination(ip_address("203.0.113.7"), None, method="DR"),
         dict(addr="203.0.113.7", port=0, fwd_method=3),
+    ),
+    (
+        MARK,
+        Destination(ip_address("203.0.113.9"), 80, method="TUN"),
+        dict(addr="203.0.113.9", port=0, fwd_method=2),
     ),
     (MARK, Destination(ip_address("203.0.113.8"), 443), dict(addr="203.0.113.8", port=443, fwd_method=0)),
 ]

@@ -77,9 +77,14 @@ class Result:
     seconds: float
 
 
+def missing_packages() -> list[str]:
+    """The Debian packages the lane needs that are not installed (scripts/setup.sh installs them)."""
+    return [p for p in PACKAGES if not _installed(p)]
+
+
 def ensure_packages() -> None:
     """Install the Debian packages the lane needs, once per machine."""
-    missing = [p for p in PACKAGES if not _installed(p)]
+    missing = missing_packages()
     if not missing:
         return
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}

@@ -8,8 +8,10 @@ only when the configuration has virtual servers (``tandem.lb.planes``).
 
 The plane remembers what it created and changes only what differs: a new weight, forwarding method
 or threshold is an edit of the destination ("set"), a new scheduler or persistence an edit of the
-service. IPVS has no transactions: when the kernel refuses a change, the changes made before it stay
-and are recorded, PlaneError names the refused one, and the next apply retries what is still missing.
+service. A DR or TUN destination always gets the service's port (0 for fwmark services): the
+packet reaches the real server unchanged, and keepalived and ipvsadm program it so. IPVS has no
+transactions: when the kernel refuses a change, the changes made before it stay and are recorded,
+PlaneError names the refused one, and the next apply retries what is still missing.
 """
 
 from __future__ import annotations
@@ -150,7 +152,13 @@ def destination_attrs(key: ServiceKey, destination: Destination) -> list[tuple[s
 
 
 def _port(key: ServiceKey, destination: Destination) -> int:
-    return destination.port if destination.port is not None else key.port or 0
+    """The destination's port in the kernel. DR and TUN pass the packet on unchanged, so there it is
+    the service's port (0 for a fwmark or all-ports service) whatever the destination says, as
+    keepalived programs it (check_data.c clears or resets such a port with a warning) and ipvsadm
+    too; NAT rewrites to the destination's own port, else the service's."""
+    if destination.method != "NAT" or destination.port is None:
+        return key.port or 0
+    return destination.port
 
 
 def request(family_id: int, command: int, attrs: list[tuple[str, object]], flags: int) -> bytes:
