@@ -34,6 +34,7 @@ def check_config(config: Config, findings: Findings) -> None:
     _check_sync_groups(config, findings)
     for server in config.virtual_servers:
         _check_virtual_server(config, server, findings)
+    _check_lb_plane(config, findings)
     globals_ = config.global_defs
     alerting = [i for i in config.vrrp_instances if i.smtp_alert]
     if (alerting or globals_.smtp_alert) and not globals_.smtp_server:
@@ -234,6 +235,32 @@ def _check_sync_groups(config: Config, findings: Findings) -> None:
         _check_tracked_processes(config, group.track_processes, name, findings)
 
 
+def _check_lb_plane(config: Config, findings: Findings) -> None:
+    """Say what the nftables plane cannot carry (an error when it is chosen, a warning under ``auto``,
+    where IPVS may carry it) and what it only approximates; nothing when the plane is ``ipvs``."""
+    plane = config.global_defs.tandem_lb_plane
+    if config.global_defs.lvs_timeouts:
+        findings.warning(
+            config.global_defs.pos, "lvs_timeouts: not carried out yet; the kernel's timeouts apply"
+        )
+    if not config.virtual_servers or findings.has_errors or plane == "ipvs":
+        return
+    from tandem.lb.nftables import approximations, unsupported
+    from tandem.lb.params import lb_params
+
+    where = "nftables plane" if plane == "nftables" else "nftables plane (used where the kernel has no IPVS)"
+    refuse = findings.error if plane == "nftables" else findings.warning
+    for server, params in zip(config.virtual_servers, lb_params(config), strict=True):
+        destinations = tuple(rs.destination(rs.weight) for rs in params.real_servers)
+        if params.sorry_server is not None:
+            destinations += (params.sorry_server,)
+        for service in params.services(destinations):
+            for problem in unsupported(service):
+                refuse(server.pos, f"virtual_server {server.label}: {where}: {problem}")
+            for note in approximations(service):
+                findings.warning(server.pos, f"virtual_server {server.label}: {where}: {note}")
+
+
 def _has_fwmarks(config: Config, server: VirtualServer) -> bool:
     groups = (g for g in config.virtual_server_groups if g.name == server.group)
     return any(entry.fwmark is not None for group in groups for entry in group.entries)
@@ -241,10 +268,6 @@ def _has_fwmarks(config: Config, server: VirtualServer) -> bool:
 
 def _check_virtual_server(config: Config, server: VirtualServer, findings: Findings) -> None:
     name = f"virtual_server {server.label}"
-    # Parsed and checked so a keepalived.conf migrates whole, but nothing serves it yet: say so.
-    findings.warning(
-        server.pos, f"{name}: not supported yet (no load-balancing data plane or health checks); ignored"
-    )
     if server.group is not None and server.group not in {g.name for g in config.virtual_server_groups}:
         findings.error(server.pos, f"{name}: '{server.group}' is not a defined virtual_server_group")
     if server.address is not None and server.port is None:
