@@ -1,0 +1,5 @@
+import sys
+from pathlib import Path
+
+# the VRRP lab helpers (how tandemd and keepalived are configured on lab hosts) are shared
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "vrrp"))
