@@ -248,3 +248,46 @@ def test_interop_use_vmac_ipv6(make_lab, tmp_path):
     seen = pair.failover("term", h1, h2)
     assert sources(seen, h2)[1] == {vmac6}
     assert h1.run(["ip", "link", "show", "vrrp.51"], check=False).returncode != 0
+
+
+def answers_ping(host, address: str) -> bool:
+    return host.run(["ping", "-c", "1", "-W", "1", address], check=False).returncode == 0
+
+
+PROTECTION = {
+    "accept": (("accept",), ()),
+    "no_accept": (("no_accept",), ()),
+    "vrrp_strict": ((), ("vrrp_strict",)),
+}
+
+
+@pytest.mark.parametrize("mode", PROTECTION, ids=PROTECTION)
+def test_interop_vip_protection(make_lab, tmp_path, mode):
+    """A Master not in accept mode (no_accept, or vrrp_strict's default) does not answer traffic to its
+    VIP (nftables table inet tandem_vrrp), one in accept mode does; keepalived, configured the same,
+    interoperates and protects its VIP the same way; the table goes when tandemd stops."""
+    options, global_options = PROTECTION[mode]
+    group = replace(MATRIX["v3-ipv4-multicast"], options=options, global_options=global_options)
+    pair = Pair(make_lab(2), group, tmp_path)
+    h1, h2 = pair.h1, pair.h2
+    protected = mode != "accept"
+    pair.run(h2, "keepalived", 100)
+    assert wait_for(lambda: pair.sole_holder(h2), pair.timeout)
+    assert answers_ping(h1, pair.address) is not protected  # keepalived's own protection
+    pair.rejoin(h1, "tandemd", 150, holder=h1)
+    assert answers_ping(h2, pair.address) is not protected
+    table = h1.run(["nft", "list", "table", "inet", "tandem_vrrp"], check=False)
+    assert (table.returncode == 0) is protected
+    if protected:
+        assert "198.51.100.100" in table.stdout
+    # SIGTERM tandemd: keepalived takes over, the table is gone
+    pair.failover("term", h1, h2)
+    assert h1.run(["nft", "list", "table", "inet", "tandem_vrrp"], check=False).returncode != 0
+    # tandemd back as backup (the VIP is not in the set: it is not Master), keepalived killed: tandemd
+    # takes over and protects again
+    pair.rejoin(h1, "tandemd", 50, holder=h2)
+    if protected:
+        listed = h1.run(["nft", "list", "set", "inet", "tandem_vrrp", "vips4"]).stdout
+        assert "198.51.100.100" not in listed
+    pair.failover("kill", h2, h1)
+    assert answers_ping(h2, pair.address) is not protected

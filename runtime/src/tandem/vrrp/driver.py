@@ -56,6 +56,8 @@ from tandem.vrrp.instance import (
 from tandem.vrrp.netlink import Interface, Netlink
 from tandem.vrrp.packet import Drop, Dropped, encode, is_carp
 from tandem.vrrp.params import InstanceParams
+from tandem.vrrp.protect import TABLE as PROTECTION_TABLE
+from tandem.vrrp.protect import ProtectionError, VipProtection
 from tandem.vrrp.sockets import LinkSocket, VrrpSocket
 from tandem.vrrp.vmac import VmacError, Vmacs
 
@@ -139,6 +141,7 @@ class Driver:
         self._loop = loop = asyncio.get_running_loop()
         self._netlink = Netlink()
         self._vmacs = Vmacs(self._netlink)
+        self._protection: VipProtection | None = None  # made for the first instance not in accept mode
         self._timers: TimerQueue[Unit] = TimerQueue(
             now=loop.time,
             call_at=loop.call_at,
@@ -189,6 +192,7 @@ class Driver:
             unit.addresses, unit.routes, unit.announcements = addresses, routes, announcements
             if stale and unit.instance.state is State.MASTER:
                 self._change_addresses(unit, False, stale, [])
+                self._block(unit, stale, False)
         self.act(params.name, lambda instance, now: instance.update(params, now))
 
     def remove(self, name: str) -> None:
@@ -254,6 +258,11 @@ class Driver:
         self._links.clear()
         for error in self._vmacs.close():
             log.error("vmac not removed: %s", error)
+        if self._protection is not None:
+            try:
+                self._protection.close()
+            except ProtectionError as error:
+                log.error("VIP protection table %s not removed: %s", PROTECTION_TABLE, error)
         self._netlink.close()
 
     # --- set-up ---------------------------------------------------------------------------------
@@ -275,6 +284,8 @@ class Driver:
             raise DriverError(f"{params.interface} has no IPv{params.family} address to send from")
         if params.vmac is not None:
             await self._make_vmac(params, link, local)
+        if not params.accept:
+            self._protect()
         link = await self._interface(params.socket_interface)
         addresses, routes, announcements = await self._resources(params)
         channel = self._channels.get(unit.channel_key)
@@ -302,6 +313,19 @@ class Driver:
         if params.family == 6:
             self._netlink.add_address(VirtualAddress(address=ip_interface(f"{local}/64")), index)
         log.info("(%s) vmac %s on %s", params.name, params.vmac, base.name)
+
+    def _protect(self) -> None:
+        """Make the VIP protection table, once; without nftables, say so and run unprotected (as
+        keepalived does without a firewall)."""
+        if self._protection is not None:
+            return
+        self._protection = protection = VipProtection()
+        try:
+            protection.open()
+        except ProtectionError as error:
+            log.error("VIPs of instances without accept mode are NOT protected: %s", error)
+        else:
+            log.info("VIPs of instances without accept mode protected in nftables table %s", PROTECTION_TABLE)
 
     def _remove_vmac(self, name: str) -> None:
         self._interfaces.pop(name, None)
@@ -434,8 +458,12 @@ class Driver:
                 except OSError as error:
                     unit.send_errors += 1
                     log.warning("(%s) advert to %s not sent: %s", instance.params.name, dst, error)
-        elif isinstance(action, AddVips | RemoveVips):
-            self._change_addresses(unit, isinstance(action, AddVips), unit.addresses, unit.routes)
+        elif isinstance(action, AddVips):
+            self._block(unit, unit.addresses, True)  # before they exist: never reachable unprotected
+            self._change_addresses(unit, True, unit.addresses, unit.routes)
+        elif isinstance(action, RemoveVips):
+            self._change_addresses(unit, False, unit.addresses, unit.routes)
+            self._block(unit, unit.addresses, False)
         elif isinstance(action, Announce):
             for _ in range(action.repeat):
                 for link, frame in unit.announcements:
@@ -450,6 +478,18 @@ class Driver:
                 log.info("(%s) Entering %s STATE (%s)", name, state, action.reason)
             if self.on_report is not None:
                 self.on_report(instance, action)
+
+    def _block(self, unit: Unit, addresses: list, block: bool) -> None:
+        """A Master not in accept mode: traffic to its addresses is dropped (tandem.vrrp.protect)."""
+        if unit.instance.params.accept or self._protection is None:
+            return
+        ips = [vip.address.ip for vip, _ in addresses]
+        try:
+            (self._protection.block if block else self._protection.unblock)(ips)
+        except ProtectionError as error:
+            unit.netlink_errors += 1
+            verb = "set" if block else "cleared"
+            log.error("(%s) VIP protection not %s: %s", unit.instance.params.name, verb, error)
 
     def _change_addresses(self, unit: Unit, add: bool, addresses: list, routes: list) -> None:
         netlink = self._netlink

@@ -70,9 +70,8 @@ from tandem.vrrp.packet import (
     decode,
     pass_auth_data,
 )
-from tandem.vrrp.params import InstanceParams
+from tandem.vrrp.params import OWNER_PRIORITY, InstanceParams
 
-OWNER_PRIORITY = 255  # the address owner (RFC 5798 §5.2.4)
 STOP_PRIORITY = 0  # "I am leaving": backups take over after Skew_Time
 # s: a Master answers lower-priority adverts (advert + GARP/NA burst) at most this often. keepalived
 # answers every one: a flood of them made it send an advert and 5 GARPs per packet. One answer heals a

@@ -14,6 +14,8 @@ from tandem.config.model import (
     VrrpInstance,
 )
 
+OWNER_PRIORITY = 255  # the address owner (RFC 5798 §5.2.4)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InstanceParams:
@@ -43,6 +45,7 @@ class InstanceParams:
     lower_prio_no_advert: bool = False  # keepalived option: don't answer a lower-priority advert
     vmac: str | None = None  # use_vmac: the macvlan with the virtual MAC (tandem.vrrp.vmac); None: none
     vmac_xmit_base: bool = False  # with a vmac: adverts are sent and received on the base interface
+    accept: bool = True  # False: as Master, traffic to the VIPs is dropped (tandem.vrrp.protect)
 
     @property
     def advert_cs(self) -> int:
@@ -83,12 +86,14 @@ def params_from_config(config: Config, instance: VrrpInstance) -> InstanceParams
         return default if value is None else value
 
     family = instance.family
+    version = config.effective_version(instance)
+    strict = pick(instance.strict_mode, defs.vrrp_strict)
     garp_repeat = pick(instance.garp_master_repeat, defs.vrrp_garp_master_repeat)
     return InstanceParams(
         name=instance.name,
         interface=instance.interface,
         vrid=instance.virtual_router_id,
-        version=config.effective_version(instance),
+        version=version,
         family=family,
         priority=instance.priority,
         advert_int=instance.advert_int,
@@ -103,15 +108,28 @@ def params_from_config(config: Config, instance: VrrpInstance) -> InstanceParams
         mcast_group=defs.vrrp_mcast_group4 if family == 4 else defs.vrrp_mcast_group6,
         garp_delay=pick(instance.garp_master_delay, defs.vrrp_garp_master_delay),
         garp_repeat=garp_repeat,
-        garp_lower_prio_repeat=pick(
-            instance.garp_lower_prio_repeat, pick(defs.vrrp_garp_lower_prio_repeat, garp_repeat)
-        ),
+        # vrrp_strict: no GARP and no advert in answer to a lower priority (keepalived's strict rules)
+        garp_lower_prio_repeat=0
+        if strict
+        else pick(instance.garp_lower_prio_repeat, pick(defs.vrrp_garp_lower_prio_repeat, garp_repeat)),
         garp_refresh=pick(instance.garp_master_refresh, defs.vrrp_garp_master_refresh),
         garp_refresh_repeat=pick(instance.garp_master_refresh_repeat, defs.vrrp_garp_master_refresh_repeat),
-        lower_prio_no_advert=pick(instance.lower_prio_no_advert, defs.vrrp_lower_prio_no_advert),
+        lower_prio_no_advert=strict or pick(instance.lower_prio_no_advert, defs.vrrp_lower_prio_no_advert),
         vmac=vmac_names(config).get(instance.name),
-        vmac_xmit_base=instance.use_vmac and instance.vmac_xmit_base,
+        vmac_xmit_base=instance.use_vmac and instance.vmac_xmit_base and not strict,
+        accept=accept_mode(instance, strict, version),
     )
+
+
+def accept_mode(instance: VrrpInstance, strict: bool, version: int) -> bool:
+    """Whether a Master accepts traffic to its VIPs, as keepalived decides: the address owner always
+    does; otherwise ``accept``/``no_accept``, by default on unless vrrp_strict; never for VRRPv2 under
+    vrrp_strict (RFC 3768 has no Accept_Mode)."""
+    if instance.priority == OWNER_PRIORITY:
+        return True
+    if strict and version == 2:
+        return False
+    return instance.accept if instance.accept is not None else not strict
 
 
 def vmac_names(config: Config) -> dict[str, str]:
