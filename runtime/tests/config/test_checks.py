@@ -90,7 +90,7 @@ def test_duplicate_names(files):
             "1: warning: vrrp_instance A: authentication is VRRPv2 only; ignored with version 3",
         ),
         (
-            ("strict_mode", "accept", "unicast_peer {", "    198.51.100.7", "}"),
+            ("strict_mode", "version 3", "accept", "unicast_peer {", "    198.51.100.7", "}"),
             "1: error: vrrp_instance A: vrrp_strict does not allow unicast_peer",
         ),
     ],
@@ -204,20 +204,50 @@ def test_smtp_alert_without_server(files):
 
 
 @pytest.mark.parametrize(
-    ("lines", "expected"),
+    "lines",
     [
-        (("no_accept",), "no_accept: the VIPs are not protected yet"),
-        (("strict_mode on",), "vrrp_strict: the VIPs are not protected yet"),
+        ("no_accept",),
+        ("strict_mode on",),
+        ("strict_mode on", "version 3", "accept"),
+        ("use_vmac vrrp.7", "vmac_xmit_base"),
     ],
 )
-def test_keywords_not_carried_out_yet_are_said_not_ignored(files, lines, expected):
-    found = errors_and_warnings(files, instance("A", 7, *lines))
-    assert any(line.startswith("1: warning:") and expected in line for line in found), found
+def test_vip_protection_and_vmac_are_carried_out_so_not_warned(files, lines):
+    assert errors_and_warnings(files, instance("A", 7, *lines)) == []
 
 
-def test_use_vmac_is_carried_out(files):
-    assert errors_and_warnings(files, instance("A", 7, "use_vmac vrrp.7", "vmac_xmit_base")) == []
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        (("authentication {", "auth_type PASS", "auth_pass x", "}"), "does not allow authentication"),
+        (("state MASTER",), "needs state MASTER exactly when priority is 255 (address owner)"),
+        (("priority 255",), "needs state MASTER exactly when priority is 255 (address owner)"),
+        (("preempt_delay 5",), "does not allow preempt_delay"),
+        (
+            ("garp_lower_prio_repeat 2",),
+            "does not allow garp_lower_prio_repeat (no GARP answers a lower priority)",
+        ),
+        (("garp_lower_prio_delay 2",), "does not allow garp_lower_prio_delay"),
+        (("lower_prio_no_advert false",), "does not allow lower_prio_no_advert off"),
+        (("higher_prio_send_advert",), "does not allow higher_prio_send_advert"),
+        (("use_vmac", "vmac_xmit_base"), "does not allow vmac_xmit_base"),
+        (("version 2", "accept"), "does not allow accept with VRRP version 2 (RFC 3768 has no Accept_Mode)"),
+    ],
+)
+def test_strict_mode_rules_are_keepalived_s(files, lines, expected):
+    """Each is a configuration error for keepalived 2.2.7 -t under vrrp_strict (exit 5) too."""
+    found = errors_and_warnings(files, instance("A", 7, "strict_mode on", *lines))
+    assert f"1: error: vrrp_instance A: vrrp_strict {expected}" in found, found
 
 
-def test_strict_mode_with_accept_needs_no_protection(files):
-    assert errors_and_warnings(files, instance("A", 7, "strict_mode on", "accept")) == []
+def test_strict_mode_ipv6_needs_a_link_local_first_vip(files):
+    text = instance("A", 7, "strict_mode on", "version 3", vips=("2001:db8::7/64",))
+    assert errors_and_warnings(files, text) == [
+        "1: error: vrrp_instance A: vrrp_strict needs a link-local first IPv6 VIP, not 2001:db8::7"
+    ]
+    assert (
+        errors_and_warnings(
+            files, instance("B", 7, "strict_mode on", "version 3", vips=("fe80::7/64", "2001:db8::7"))
+        )
+        == []
+    )

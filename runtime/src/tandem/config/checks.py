@@ -93,11 +93,8 @@ def _check_instance(config: Config, instance: VrrpInstance, findings: Findings) 
         findings.error(pos, f"{name}: authentication needs both auth_type and auth_pass")
     if instance.auth_type == "AH" and instance.state == "MASTER":
         findings.warning(pos, f"{name}: initial state MASTER is incompatible with AH authentication")
-    if strict and instance.auth_type:
-        findings.error(pos, f"{name}: vrrp_strict does not allow authentication")
-    if strict and instance.unicast_peers:
-        findings.error(pos, f"{name}: vrrp_strict does not allow unicast_peer")
-    _not_carried_out(instance, name, strict, findings)
+    if strict:
+        _check_strict(instance, name, version, findings)
     if instance.priority == 255 and instance.state == "BACKUP":
         findings.warning(pos, f"{name}: priority 255 means address owner; it starts as MASTER, not BACKUP")
     if instance.nopreempt and instance.state == "MASTER":
@@ -111,16 +108,37 @@ def _check_instance(config: Config, instance: VrrpInstance, findings: Findings) 
     _check_tracked_processes(config, instance.track_processes, name, findings)
 
 
-def _not_carried_out(instance: VrrpInstance, name: str, strict: bool, findings: Findings) -> None:
-    """Keywords keepalived acts on that tandemd reads but does not act on yet: said, never ignored."""
-    accept = instance.accept if instance.accept is not None else not strict
-    if not accept:
-        findings.warning(
-            instance.pos,
-            f"{name}: {'vrrp_strict' if strict else 'no_accept'}: the VIPs are not protected yet "
-            "(keepalived drops traffic to them with firewall rules while not accept); only strict "
-            "mode's configuration rules are applied",
-        )
+def _check_strict(instance: VrrpInstance, name: str, version: int, findings: Findings) -> None:
+    """keepalived's vrrp_strict rules (vrrp_complete_instance): each is a configuration error there."""
+    pos, owner = instance.pos, instance.priority == 255
+    rules = [
+        (instance.auth_type, "does not allow authentication"),
+        (instance.unicast_peers, "does not allow unicast_peer"),
+        (not instance.virtual_ipaddresses, "needs at least one virtual_ipaddress"),
+        (
+            (instance.state == "MASTER") != owner,
+            "needs state MASTER exactly when priority is 255 (address owner)",
+        ),
+        (instance.preempt_delay, "does not allow preempt_delay"),
+        (
+            instance.garp_lower_prio_repeat,
+            "does not allow garp_lower_prio_repeat (no GARP answers a lower priority)",
+        ),
+        (instance.garp_lower_prio_delay, "does not allow garp_lower_prio_delay"),
+        (instance.lower_prio_no_advert is False, "does not allow lower_prio_no_advert off"),
+        (instance.higher_prio_send_advert, "does not allow higher_prio_send_advert"),
+        (instance.use_vmac and instance.vmac_xmit_base, "does not allow vmac_xmit_base"),
+        (
+            instance.accept and version == 2 and not owner,
+            "does not allow accept with VRRP version 2 (RFC 3768 has no Accept_Mode)",
+        ),
+    ]
+    if instance.family == 6 and instance.virtual_ipaddresses and not instance.unicast_peers:
+        first = instance.virtual_ipaddresses[0].address.ip
+        rules.append((not first.is_link_local, f"needs a link-local first IPv6 VIP, not {first}"))
+    for broken, message in rules:
+        if broken:
+            findings.error(pos, f"{name}: vrrp_strict {message}")
 
 
 def _check_addresses(instance: VrrpInstance, name: str, family: int, findings: Findings) -> None:
