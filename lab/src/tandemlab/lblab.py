@@ -6,20 +6,27 @@
     rs1..N   198.51.100.13.., 2001:db8::13..; routes to the client's networks via the lb
 
 All on one lab bridge (:class:`tandemlab.topology.Lab`). The plane runs in a worker process inside the
-lb namespace (``LbLab.plane``); the client's requests run in a worker inside the client namespace
-(``LbLab.call("get", ...)``, the functions below). Each real server answers HTTP (ports 80 and 8080,
-IPv4 and IPv6) and UDP (port 5353) with its name and the address it saw the request come from.
+lb namespace (``LbLab.plane``; ``plane_class=None``: none, for a tandemd that runs its own); the
+client's requests run in a worker inside the client namespace (``LbLab.call("get", ...)``, the
+functions below). Each real server answers HTTP (ports 80 and 8080, IPv4 and IPv6) with its name and
+the address it saw the request come from: a Python server that also answers UDP (port 5353), or
+with ``http="nginx"`` nginx (the Debian package), as in a real deployment; ``stop_http(i)`` and
+``start_http(i)`` kill and restart real server i's.
 """
 
 from __future__ import annotations
 
 import http.client
 import ipaddress
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+import textwrap
 import time
 from collections import Counter
+from pathlib import Path
 
 from tandemlab.polling import wait_for
 from tandemlab.topology import Lab
@@ -63,6 +70,31 @@ while True:
     data, peer = udp.recvfrom(512)
     udp.sendto(f"{name} {peer[0]}".encode(), peer)
 """
+
+
+def nginx_conf(workdir: Path, name: str) -> str:
+    """nginx answering ``NAME CLIENT-ADDRESS`` on ports 80 and 8080, IPv4 and IPv6."""
+    return textwrap.dedent(
+        f"""
+        worker_processes 1;
+        pid {workdir}/nginx.pid;
+        error_log {workdir}/error.log;
+        events {{ worker_connections 1024; }}
+        http {{
+            access_log off;
+            server {{
+                listen 80;
+                listen [::]:80;
+                listen 8080;
+                listen [::]:8080;
+                location / {{
+                    default_type text/plain;
+                    return 200 "{name} $remote_addr\n";
+                }}
+            }}
+        }}
+        """
+    )
 
 
 # --- run in the client's namespace (through LbLab.call) ---------------------------------------------
@@ -131,10 +163,20 @@ class KeepAlive:
 class LbLab:
     """Use as a context manager; ``plane_class`` is the plane the lb's worker makes (``module:Class``)."""
 
-    def __init__(self, servers: int = 3, plane_class: str = "tandem.lb.nftables:NftablesPlane"):
+    def __init__(
+        self,
+        servers: int = 3,
+        plane_class: str | None = "tandem.lb.nftables:NftablesPlane",
+        http: str = "python",
+    ):
+        if http not in ("python", "nginx"):
+            raise ValueError(f"http is python or nginx, not {http!r}")
         self.lab = Lab(2 + servers)
         self.plane_class = plane_class
+        self.http = http
         self.client, self.lb, *self.servers = self.lab.hosts
+        self.workdir = Path(tempfile.mkdtemp(prefix="lblab-"))
+        self._http: dict[int, object] = {}
 
     def __enter__(self) -> LbLab:
         self.lab.start()
@@ -147,6 +189,7 @@ class LbLab:
 
     def __exit__(self, *exc_info) -> None:
         self.lab.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _wire(self) -> None:
         client, lb = self.client, self.lb
@@ -159,17 +202,41 @@ class LbLab:
             lb.ip("addr", "add", address, "dev", "eth0", "nodad")
         for sysctl in LB_SYSCTLS:
             lb.run(["sysctl", "-q", "-w", sysctl])
-        for i, server in enumerate(self.servers, 1):
+        for server in self.servers:
             for sysctl in SERVER_SYSCTLS:
                 server.run(["sysctl", "-q", "-w", sysctl])
             self.route_back(server)
-            server.spawn([sys.executable, "-c", SERVER, f"rs{i}"])
         self.client_worker = Worker(client)
+        for i in range(1, len(self.servers) + 1):
+            self.start_http(i)
         self.lb_worker = Worker(lb)
-        self.plane = self.new_plane()
-        for server in self.servers:  # direct, not through the lb: each is up and answers its name
-            if not wait_for(lambda s=server: self._answers(s.ipv4), timeout=10):
-                raise RuntimeError(f"{server.name}'s HTTP server does not answer")
+        self.plane = self.new_plane() if self.plane_class else None
+
+    def start_http(self, i: int) -> None:
+        """Start real server i's HTTP server and wait until it answers (directly, not through the lb)."""
+        server = self.servers[i - 1]
+        if self.http == "nginx":
+            workdir = self.workdir / f"rs{i}"
+            workdir.mkdir(exist_ok=True)
+            (workdir / "nginx.conf").write_text(nginx_conf(workdir, f"rs{i}"))
+            argv = [
+                "nginx",
+                "-c",
+                str(workdir / "nginx.conf"),
+                "-p",
+                str(workdir),
+                "-e",
+                str(workdir / "error.log"),
+            ]
+            self._http[i] = server.spawn([*argv, "-g", "daemon off;"])
+        else:
+            self._http[i] = server.spawn([sys.executable, "-c", SERVER, f"rs{i}"])
+        if not wait_for(lambda: self._answers(server.ipv4), timeout=10):
+            raise RuntimeError(f"{server.name}'s HTTP server does not answer")
+
+    def stop_http(self, i: int) -> None:
+        """Kill real server i's HTTP server (its connections are refused from now on)."""
+        self._http.pop(i).stop(timeout=5)
 
     def _answers(self, address: str) -> bool:
         try:
@@ -179,7 +246,7 @@ class LbLab:
 
     def new_plane(self, **kwargs):
         """Another plane object in the lb (the contract says each rebuilds from its own desired state)."""
-        return self.lb_worker.new(self.plane_class, **kwargs)
+        return self.lb_worker.new(self.plane_class or "tandem.lb.nftables:NftablesPlane", **kwargs)
 
     def call(self, function: str, *args, **kwargs):
         """Run one of this module's client functions inside the client."""
