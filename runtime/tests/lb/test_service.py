@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from ipaddress import ip_address
 from pathlib import Path
 
@@ -407,3 +408,20 @@ async def test_stop_closes_the_plane_and_runs_omega(lb, tmp_path):
     await service.stop()
     assert service.fake_plane.closed
     assert marker.exists()  # stop waits for the queued scripts (bounded)
+
+
+@scenario
+async def test_fifo_lines_for_real_servers_and_quorum(lb, tmp_path):
+    fifo = tmp_path / "lvs.fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        service = await lb(f'global_defs {{\n lvs_notify_fifo "{fifo}"\n}}\n' + config_text(servers=1))
+        service.runners.results["198.51.100.1"] = FAIL
+        await service.clock.advance(0)
+        assert os.read(reader, 4096).decode().splitlines() == [
+            "RS [198.51.100.1]:80 [203.0.113.100]:80 DOWN",
+            "VS [203.0.113.100]:80 DOWN",
+        ]
+    finally:
+        os.close(reader)

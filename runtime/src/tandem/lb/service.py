@@ -13,7 +13,8 @@ Decisions are the Balancer's (:mod:`tandem.lb.realserver`); this module only car
 - **actions**: ``RunCheck`` re-arms the timer queue; ``RunScript`` queues the script on a
   :class:`~tandem.notify.notifier.ScriptQueue` (no shell, script user and security as for VRRP's
   notify scripts); ``SmtpAlert`` goes to the :class:`~tandem.notify.mail.Mailer` of global_defs;
-  ``RealServerChanged``/``WeightChanged``/``QuorumChanged`` are logged and mark the plane dirty.
+  ``RealServerChanged``/``WeightChanged``/``QuorumChanged`` are logged and mark the plane dirty;
+  real-server and quorum changes are also lines on notify_fifo / lvs_notify_fifo (keepalived's format).
 - **plane**: after any change (results, drain, reload, VIP events) ``Balancer.services()`` is applied to
   the data plane once, at the end of the current loop iteration, so changes arriving together are
   one transaction. A refused change (PlaneError) is logged and retried every ``PLANE_RETRY`` s.
@@ -62,6 +63,7 @@ from tandem.lb.realserver import (
     VirtualServerState,
     WeightChanged,
 )
+from tandem.notify.fifo import NotifyFifo
 from tandem.notify.mail import Mailer, mailer_from_global_defs
 from tandem.notify.notifier import ScriptQueue
 from tandem.notify.scripts import ScriptPolicy
@@ -258,6 +260,7 @@ class LbService:
                 self.queue.arm(action.check_id)
             elif isinstance(action, RealServerChanged):
                 changed = True
+                self._fifo(f"RS {action.real_server} {action.virtual_server} {'UP' if action.up else 'DOWN'}")
                 log.info(
                     "%s real server %s of %s (%s)",
                     "enabling" if action.up else "removing",
@@ -270,6 +273,7 @@ class LbService:
                 log.info("%s of %s: weight %d", action.real_server, action.virtual_server, action.weight)
             elif isinstance(action, QuorumChanged):
                 changed = True
+                self._fifo(f"VS {action.virtual_server} {'UP' if action.up else 'DOWN'}")
                 log.info(
                     "%s: quorum %s (live weight %d)",
                     action.virtual_server,
@@ -323,8 +327,15 @@ class LbService:
     # --- notifications, VIPs ----------------------------------------------------------------------
 
     def _open_notifications(self, config: Config, after: asyncio.Future | None = None) -> None:
-        self.scripts = ScriptQueue(ScriptPolicy.from_global_defs(config.global_defs))
-        self.mailer: Mailer | None = mailer_from_global_defs(config.global_defs)
+        defs = config.global_defs
+        self.scripts = ScriptQueue(ScriptPolicy.from_global_defs(defs))
+        self.mailer: Mailer | None = mailer_from_global_defs(defs)
+        self.fifos: list[NotifyFifo] = []
+        for path in dict.fromkeys(p for p in (defs.notify_fifo, defs.lvs_notify_fifo) if p):
+            try:
+                self.fifos.append(NotifyFifo(path))
+            except (OSError, ValueError) as error:
+                log.error("notify fifo %s not written: %s", path, error)
         workers = [self.scripts.run(), *([self.mailer.run()] if self.mailer else [])]
 
         async def run() -> None:
@@ -336,16 +347,23 @@ class LbService:
 
     def _close_notifications(self):
         """A coroutine that lets the current scripts and mails finish (bounded), then stops them."""
-        return self._drain(self.scripts, self.mailer, self._notifying)
+        return self._drain(self.scripts, self.mailer, self._notifying, self.fifos)
 
     @staticmethod
-    async def _drain(scripts: ScriptQueue, mailer: Mailer | None, task: asyncio.Future) -> None:
+    async def _drain(scripts: ScriptQueue, mailer: Mailer | None, task: asyncio.Future, fifos: list) -> None:
         drains = [scripts.drain(), *([mailer.drain()] if mailer else [])]
         try:
             await asyncio.wait_for(asyncio.gather(*drains), DRAIN_TIMEOUT)
         except TimeoutError:
             log.warning("notify scripts or mails of the load balancer still queued at stop: given up")
         await cancel([task])
+        for fifo in fifos:
+            fifo.close()
+
+    def _fifo(self, line: str) -> None:
+        """notify_fifo, lvs_notify_fifo: ``RS [rs]:port [vs]:port UP``, ``VS [vs]:port DOWN`` (keepalived)."""
+        for fifo in self.fifos:
+            fifo.write(line + "\n")
 
     def _watch(self, config: Config) -> None:
         addresses = {a for vs in self._virtual_servers() if vs.params.ha_suspend for a in vs.params.addresses}
