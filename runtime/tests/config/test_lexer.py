@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from config_helpers import MINIMAL_INSTANCE, ConfigFiles, messages
 from tandem.config import load_config
+from tandem.config.lexer import decomment, tokenize
 
 TANDEMD = str(Path(sys.executable).with_name("tandemd"))
 
@@ -31,7 +32,7 @@ def test_comments_anywhere_and_quotes_protect_them(files):
     assert result.config.global_defs.notification_email_from == "ops@example.com"
 
 
-def test_quotes_join_words_and_escapes_are_decoded(files):
+def test_words_split_as_keepalived_reads_them(files):
     result = files.load(
         """
     vrrp_script chk {
@@ -39,8 +40,9 @@ def test_quotes_join_words_and_escapes_are_decoded(files):
         user nobody
     }
     global_defs {
-        router_id abc" d e "f
+        router_id "a b"
         smtp_helo_name "tab\\there\\x41\\101"
+        notification_email_from it's\u00a0me\u2028here
     }
     """
         + MINIMAL_INSTANCE
@@ -48,8 +50,25 @@ def test_quotes_join_words_and_escapes_are_decoded(files):
     script = result.config.vrrp_scripts[0].script
     assert script.argv == ("/usr/bin/check", "--name", "two words")
     assert script.user == "nobody"
-    assert result.config.global_defs.router_id == "abc d e f"
-    assert result.config.global_defs.smtp_helo_name == "tab\thereAA"
+    defs = result.config.global_defs
+    assert defs.router_id == "a b"
+    assert defs.smtp_helo_name == "tab\\there\\x41\\101"  # no escapes: keepalived has none
+    assert defs.notification_email_from == "it's\u00a0me\u2028here"  # white space is ASCII only
+    # a quote ends the word before it; single quotes are ordinary characters
+    assert tokenize("router_id abc\" d e \"f 'x y'") == ("router_id", "abc", " d e ", "f", "'x", "y'")
+    assert tokenize('a"{"b{c}') == ("a", "{", "b", "{", "c", "}")
+    assert tokenize('script "say \\"hi\\" \\\\ \\x"') == ("script", 'say "hi" \\ \\x')
+
+
+def test_decomment_as_keepalived():
+    assert decomment("  a b  # c") == ("a b", False)
+    assert decomment('a "#x" ! y') == ('a "#x"', False)
+    assert decomment("a \\# b") == ("a # b", False)
+    assert decomment("a b \\") == ("a b\\", False)
+    assert decomment("a # comment \\") == ("a\\", False)  # the continuation survives a comment
+    assert decomment("# all comment \\") == ("\\", False)
+    assert decomment('a "open # x') == ('a "open # x', True)
+    assert decomment("don't # it's") == ("don't", False)
 
 
 def test_unterminated_quote_is_an_error_at_its_line(files):

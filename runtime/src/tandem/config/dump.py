@@ -94,9 +94,7 @@ _NEEDS_QUOTES = re.compile(r"""[\s"'{}!#\\]|^$|^[@~$]""")  # [@~$] would start a
 def quote(word: str) -> str:
     if not _NEEDS_QUOTES.search(word):
         return word
-    return (
-        '"' + word.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t") + '"'
-    )
+    return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def value_text(value: Any) -> str:

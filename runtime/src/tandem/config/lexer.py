@@ -1,9 +1,13 @@
 """From config files to positioned lines of tokens: keepalived's preprocessing and tokenizing.
 
 Theory of operation. Files are read whole (size, NUL bytes and UTF-8 checked first) and split into
-physical lines. Comments (``!``/``#`` outside quotes) are cut first, so ``${_HASH}``/``${_BANG}`` can
-still produce those characters. Lines ending in ``\\`` are joined into one multi-line item (used by
-multi-line parameter definitions). Each logical line then goes through ``_process``:
+physical lines at ``\\n`` only (as keepalived's fgets: ``\\r``, ``\\f``, ``\\v``, U+0085 or U+2028 never
+start a line, so line numbers are keepalived's). Comments (``!``/``#`` outside ``"`` quotes, ``\\#`` and
+``\\!`` for the characters themselves) are cut first, as keepalived's ``decomment``, so ``${_HASH}`` /
+``${_BANG}`` can still produce those characters. A line ending in ``\\`` continues only a ``$NAME=``
+definition (a comment line ending in ``\\`` continues it too, an empty or comment-only line ends it);
+anywhere else the ``\\`` stays part of the line's last word, as in keepalived (a lone ``\\`` line is an
+unknown keyword there). Each logical line then goes through ``_process``:
 
 1. ``@id`` / ``@^id`` conditional prefix against the config id;
 2. ``$NAME=value`` parameter definition (stored, not emitted);
@@ -13,7 +17,9 @@ multi-line parameter definitions). Each logical line then goes through ``_proces
 5. tokenizing (quotes, escapes, ``{``/``}`` as tokens) and ``include`` handling.
 
 Every emitted line keeps the file and line where it was written (for substitutions: the use site).
-Everything is bounded (bytes, files, emitted lines, expansion depth) so hostile input ends quickly.
+Everything is bounded (bytes, files, emitted lines, expansion depth, expanded characters, and one step
+budget for the whole load that every physical line, processed line and ~SEQ/~LST row spends), so
+hostile input ends quickly with an error naming the file and line where the budget ran out.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import os
 import random
 import re
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from tandem.config.findings import Findings
@@ -34,18 +41,22 @@ MAX_FILES = 1000
 MAX_LINES = 1_000_000
 MAX_EXPANDED_CHARS = 1 << 20
 MAX_EXPANSION_DEPTH = 32
+MAX_STEPS = 500_000  # physical lines + processed lines + repetitions, for the whole load
+MAX_TOTAL_EXPANDED_CHARS = 32 << 20  # characters made by parameter substitution, for the whole load
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1  # keepalived reads ~SEQ numbers with strtol
 INCLUDE_KEYWORDS = frozenset({"include", "includer", "includem", "includew", "includeb", "includea"})
 
-_COMMENT = re.compile(r"[!#]")
-_UNTIL_COMMENT = re.compile(r"""(?:[^"'!#]+|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')*""")
-_CONDITIONAL = re.compile(r"@(\^?)(\S*)\s*(.*)", re.S)
-_DEFINITION = re.compile(r"\$([A-Za-z_]\w*)=(.*)", re.S)
-_REPEAT = re.compile(r"~(SEQx?|LST)\(([^)]*)\)\s*(.*)", re.S)
-_PARAM = re.compile(r"\$\{([A-Za-z_]\w*)((?:\s+\d+){0,2})\s*\}|\$([A-Za-z_]\w*)(?=\s|$)")
-_TOKEN = re.compile(r"""[{}]|(?:[^\s{}"'\\]+|\\.?|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')+|["']""")
-_TOKEN_PART = re.compile(r""""((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'|([^"']+)""", re.S)
-_ESCAPE = re.compile(r"\\(x[0-9A-Fa-f]+|[0-7]{1,3}|c.|.)", re.S)
-_SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+_DECOMMENT = re.compile(r'[!#"\\]')
+_CONDITIONAL = re.compile(r"@(\^?)([^ \t]*)[ \t]+(.*)", re.S)
+_DEFINITION = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.S)
+_REPEAT = re.compile(r"~(SEQx?|LST)[ \t]*\(([^)]*)\)[ \t]*(.*)", re.S)
+_PARAM = re.compile(
+    r"\$\{([A-Za-z_][A-Za-z0-9_]*)((?: +[0-9]+){0,2})\}|\$([A-Za-z_][A-Za-z0-9_]*)(?=[ \t,)]|$)"
+)
+_WORDS = re.compile(r"[^ \t\n\v\f\r{}]+|[{}]")  # keepalived's white space is ASCII only
+_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|([{}])|([^ \t\n\v\f\r{}"]+)|(")')  # keepalived's alloc_strvec
+_QUOTED_ESCAPE = re.compile(r'\\([\\"])')
+_STRTOL = re.compile(r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
@@ -65,49 +76,82 @@ class _BadLine(Exception):
     """A line that cannot be tokenized; reported and skipped."""
 
 
-def _unescape(text: str) -> str:
-    def replace(match: re.Match[str]) -> str:
-        code = match[1]
-        if code[0] == "x" and len(code) > 1:
-            return chr(int(code[1:], 16) % 0x110000)
-        if code[0] in "01234567":
-            return chr(int(code, 8))
-        if code[0] == "c" and len(code) == 2:
-            return chr(ord(code[1].upper()) ^ 0x40)
-        return _SIMPLE_ESCAPES.get(code, code)
-
-    return _ESCAPE.sub(replace, text) if "\\" in text else text
-
-
-def _unquote(token: str) -> str:
-    parts = []
-    for match in _TOKEN_PART.finditer(token):
-        double, single, plain = match.groups()
-        parts.append(plain if plain is not None else _unescape(double if double is not None else single))
-    return "".join(parts)
-
-
 def tokenize(text: str) -> tuple[str, ...]:
-    """Split a preprocessed line into tokens; quotes group words, ``{``/``}`` stand alone."""
-    if '"' not in text and "'" not in text:
-        if "{" in text or "}" in text:
-            text = text.replace("{", " { ").replace("}", " } ")
-        return tuple(text.split())
+    """Split a preprocessed line into words as keepalived does: ASCII white space separates, ``"..."``
+    is one word (without the quotes; a quote also ends the word before it), ``{``/``}`` stand alone.
+    A backslash is an ordinary character, except ``\\"`` and ``\\\\`` inside quotes (as keepalived reads
+    script command lines)."""
+    if '"' not in text:
+        return tuple(_WORDS.findall(text))
     tokens = []
-    for match in _TOKEN.finditer(text):
-        token = match[0]
-        if token in ('"', "'"):
-            raise _BadLine(f"unterminated quoted string starting {text[match.start() :][:40]!r}")
-        tokens.append(_unquote(token) if ('"' in token or "'" in token) else token)
+    for quoted, brace, word, lone in _TOKEN.findall(text):
+        if lone:
+            start = text.rfind('"')
+            raise _BadLine(f"unterminated quoted string starting {text[start:][:40]!r}")
+        if quoted and "\\" in quoted:
+            quoted = _QUOTED_ESCAPE.sub(r"\1", quoted)
+        tokens.append(brace or word or quoted)
     return tuple(tokens)
 
 
-def strip_comment(raw: str) -> str:
-    if '"' not in raw and "'" not in raw:
-        match = _COMMENT.search(raw)
-        return raw[: match.start()] if match else raw
-    end = _UNTIL_COMMENT.match(raw).end()
-    return raw[:end] if end < len(raw) and raw[end] in "!#" else raw
+def decomment(raw: str) -> tuple[str, bool]:
+    """keepalived's ``decomment``: leading blanks, the comment (``!``/``#`` outside ``"`` quotes) and
+    trailing blanks go; ``\\#``/``\\!`` outside quotes become ``#``/``!``; a final ``\\`` is kept, right
+    after the last word (its blanks removed), also when a comment stood before it. Returns the line
+    and whether a ``"`` is left open."""
+    line = raw.lstrip(" \t")
+    if _DECOMMENT.search(line) is None:
+        return line.rstrip(" \t"), False
+    quote = False
+    comment = None  # where the comment starts
+    continued = False
+    removed: list[int] = []  # backslashes of \# and \!
+    index = 0
+    length = len(line)
+    while (match := _DECOMMENT.search(line, index)) is not None:
+        at = match.start()
+        char = line[at]
+        if char == '"':
+            if comment is None:
+                quote = not quote
+            index = at + 1
+        elif char == "\\":
+            if at + 1 == length:
+                continued = True
+                length = at
+                break
+            if not quote and line[at + 1] in "#!":
+                removed.append(at)
+            index = at + 2
+        else:
+            if not quote and comment is None:
+                comment = at
+            index = at + 1
+    end = min(length, comment if comment is not None else length)
+    parts = []
+    last = 0
+    for at in removed:
+        if at >= end:
+            break
+        parts.append(line[last:at])
+        last = at + 1
+    parts.append(line[last:end])
+    text = "".join(parts)
+    text = text.rstrip(" \t")
+    return (text + "\\" if continued else text), quote
+
+
+def _physical_lines(text: str) -> list[str]:
+    """Lines split at ``\\n`` only (keepalived reads with fgets); trailing ``\\r``s dropped."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def shown(text: str) -> str:
+    """A file name or word as it can be printed: quoted with escapes when not printable."""
+    return text if text.isprintable() else repr(text)
 
 
 class Reader:
@@ -122,6 +166,9 @@ class Reader:
         self._dirs: list[str] = []
         self._bytes = 0
         self._files = 0
+        self._steps = 0
+        self._expanded = 0
+        self._continuing: str | None = None  # the multi-line definition being read
         self.aborted = False
 
     def read_path(self, path: str) -> None:
@@ -142,10 +189,25 @@ class Reader:
         self.aborted = True
         raise _Abort
 
+    def _spend(self, pos: Position, steps: int = 1) -> None:
+        self._steps += steps
+        if self._steps > MAX_STEPS:
+            self._fail(
+                pos,
+                f"reading the config takes more than {MAX_STEPS} steps (lines, expansions and "
+                "~SEQ/~LST repetitions); nested or recursive expansion?",
+            )
+
     def _read_file(self, path: str, at: Position) -> None:
-        real = os.path.realpath(path)
+        try:
+            real = os.path.realpath(path)
+        except (OSError, ValueError) as error:  # NUL, lone surrogates, ELOOP...
+            self.findings.error(at, f"cannot read {shown(path)}: {_reason(error)}")
+            return
         if real in self._open_files:
-            chain = " -> ".join([*self._open_files[self._open_files.index(real) :], real])
+            chain = " -> ".join(
+                shown(name) for name in [*self._open_files[self._open_files.index(real) :], real]
+            )
             self.findings.error(at, f"include loop: {chain}")
             return
         self._files += 1
@@ -168,18 +230,23 @@ class Reader:
             info = os.stat(path)
             if not stat.S_ISREG(info.st_mode):
                 kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-                self.findings.error(at, f"cannot read {path}: {kind}")
+                self.findings.error(at, f"cannot read {shown(path)}: {kind}")
                 return None
             self._bytes += info.st_size
             if self._bytes > MAX_BYTES:
                 self._fail(
-                    at, f"{path} is {info.st_size} bytes; configs over {MAX_BYTES >> 20} MiB are refused"
+                    at,
+                    f"{shown(path)} is {info.st_size} bytes; configs over {MAX_BYTES >> 20} MiB are refused",
                 )
             with open(path, "rb") as handle:
-                return handle.read(MAX_BYTES + 1)
-        except OSError as error:
-            self.findings.error(at, f"cannot read {path}: {error.strerror or error}")
+                data = handle.read(MAX_BYTES + 1)
+        except (OSError, ValueError) as error:
+            self.findings.error(at, f"cannot read {shown(path)}: {_reason(error)}")
             return None
+        self._bytes += max(0, len(data) - info.st_size)  # /proc files say 0 bytes
+        if self._bytes > MAX_BYTES:
+            self._fail(at, f"{shown(path)}: configs over {MAX_BYTES >> 20} MiB are refused")
+        return data
 
     def _decode(self, data: bytes, path: str) -> str | None:
         nul = data.find(b"\0")
@@ -196,75 +263,110 @@ class Reader:
 
     def _read_lines(self, text: str, filename: str, directory: str) -> None:
         self._dirs.append(directory)
+        self._continuing = None
         try:
-            physical = text.splitlines()
-            count = len(physical)
-            index = 0
-            while index < count:
-                pos = Position(filename, index + 1)
-                line = strip_comment(physical[index]).strip()
-                index += 1
-                if not line:
+            for number, raw in enumerate(_physical_lines(text), 1):
+                pos = Position(filename, number)
+                self._spend(pos)
+                raw = raw.rstrip("\r")
+                if self._continuing is not None:
+                    self._continue_definition(raw, pos)
                     continue
-                if not line.endswith("\\"):
+                line, open_quote = decomment(raw)
+                if open_quote:
+                    self.findings.error(pos, f"unterminated quoted string: {line[:60]!r}")
+                elif line:
                     self._process(line, pos, 0)
-                    continue
-                segments = [line[:-1].strip()]
-                while line.endswith("\\") and index < count:
-                    line = strip_comment(physical[index]).strip()
-                    index += 1
-                    if line:
-                        segments.append(line[:-1].strip() if line.endswith("\\") else line)
-                self._process_multiline([s for s in segments if s], pos)
         finally:
+            self._continuing = None
             self._dirs.pop()
 
-    def _process_multiline(self, segments: list[str], pos: Position) -> None:
-        definition = _DEFINITION.fullmatch(segments[0]) if segments else None
-        if definition:
-            first = definition[2].strip()
-            self._params[definition[1]] = ([first] if first else []) + segments[1:]
-        elif segments:
-            self._process(" ".join(segments), pos, 0)
+    def _continue_definition(self, raw: str, pos: Position) -> None:
+        """A line after ``$NAME=...\\``: added to NAME; it goes on while lines end in ``\\``."""
+        line, open_quote = decomment(raw) if raw else ("", False)
+        if open_quote:
+            self.findings.error(pos, f"unterminated quoted string: {line[:60]!r}")
+        if not line:  # an empty or comment-only line ends the definition (as keepalived)
+            self._continuing = None
+            return
+        value = self._params[self._continuing]
+        if line.endswith("\\"):
+            line = line[:-1].rstrip(" \t")
+        else:
+            self._continuing = None
+        if line:
+            value.append(line)
 
     def _process(self, text: str, pos: Position, depth: int) -> None:
+        self._spend(pos)
         if depth > MAX_EXPANSION_DEPTH:
             self.findings.error(
                 pos, f"parameter expansion deeper than {MAX_EXPANSION_DEPTH} levels (recursive?)"
             )
             return
         if text[0] == "@":
-            negate, ident, text = _CONDITIONAL.fullmatch(text).groups()
+            conditional = _CONDITIONAL.fullmatch(text)
+            if conditional is None:  # nothing after the id
+                return
+            negate, ident, text = conditional.groups()
             if (ident == self.config_id) == bool(negate) or not text:
                 return
         if text[0] == "$":
             definition = _DEFINITION.fullmatch(text)
             if definition:
-                self._params[definition[1]] = [definition[2].strip()]
+                value = definition[2].lstrip(" \t")
+                if value.endswith("\\"):
+                    first = value[:-1].rstrip(" \t")
+                    self._params[definition[1]] = [first] if first else []
+                    self._continuing = definition[1]
+                else:
+                    self._params[definition[1]] = [value]
                 return
-        if text[0] == "~" and _REPEAT.match(text):
-            self._repeat(text, pos, depth)
-            return
-        if "$" in text:
-            expanded = _PARAM.sub(self._param_value, text)
-            if len(expanded) > MAX_EXPANDED_CHARS:
-                self._fail(pos, f"parameter expansion makes a line over {MAX_EXPANDED_CHARS} characters")
+        if text[0] == "~":
+            if text.startswith(("~SEQ", "~LST")):
+                self._repeat(text, pos, depth)
+                return
+        elif "$" in text:
+            expanded = self._substitute(text, pos)
             if expanded != text:
                 for line in expanded.split("\n"):
-                    if line.strip():
-                        self._process(line.strip(), pos, depth + 1)
+                    line = line.strip(" \t")
+                    if line:
+                        self._process(line, pos, depth + 1)
                 return
         try:
             tokens = tokenize(text)
         except _BadLine as error:
             self.findings.error(pos, str(error))
             return
-        if tokens[0] in INCLUDE_KEYWORDS:
+        if not tokens:
+            return
+        if tokens[0] in INCLUDE_KEYWORDS and len(tokens) == 2:
             self._include(tokens, pos)
             return
         if len(self.lines) >= MAX_LINES:
             self._fail(pos, f"config expands to more than {MAX_LINES} lines")
         self.lines.append(Line(pos, tokens))
+
+    def _substitute(self, text: str, pos: Position) -> str:
+        """``$NAME``/``${NAME}`` replaced; as keepalived, nothing after a value starting with ``~``
+        (a ``~SEQ`` in a parameter: the rest is substituted at each repetition)."""
+        parts = []
+        last = 0
+        for match in _PARAM.finditer(text):
+            value = self._param_value(match)
+            parts += (text[last : match.start()], value)
+            last = match.end()
+            if value is not match[0] and value.lstrip(" \t").startswith("~"):
+                break
+        parts.append(text[last:])
+        expanded = "".join(parts)
+        self._expanded += len(expanded)
+        if len(expanded) > MAX_EXPANDED_CHARS:
+            self._fail(pos, f"parameter expansion makes a line over {MAX_EXPANDED_CHARS} characters")
+        if self._expanded > MAX_TOTAL_EXPANDED_CHARS:
+            self._fail(pos, f"parameter expansion makes over {MAX_TOTAL_EXPANDED_CHARS >> 20} MiB of text")
+        return expanded
 
     def _param_value(self, match: re.Match[str]) -> str:
         name = match[1] or match[3]
@@ -286,53 +388,95 @@ class Reader:
         return match[0]
 
     def _repeat(self, text: str, pos: Position, depth: int) -> None:
-        kind, spec, rest = _REPEAT.match(text).groups()
+        repeat = _REPEAT.match(text)
+        if repeat is None:
+            self.findings.error(pos, f"invalid {text[:4]} specification {shown(text[:60])}")
+            return
+        kind, spec, rest = repeat.groups()
+        if "$" in spec:  # ~SEQ(i, 1, $N): parameters in the numbers are replaced first
+            spec = self._substitute(spec, pos)
+            if "\n" in spec:
+                self.findings.error(pos, f"~{kind}(...): a parameter in it is a multi-line definition")
+                return
         try:
-            names, rows = _sequence(spec) if kind != "LST" else _list(spec)
+            names, rows, count = _sequence(spec, kind == "SEQx") if kind != "LST" else _list(spec)
         except ValueError as error:
-            self.findings.error(pos, f"~{kind}({spec}): {error}")
+            self.findings.error(pos, f"~{kind}({shown(spec[:60])}): {error}")
             return
         if not rest:
-            self.findings.error(pos, f"~{kind}(...) has nothing to repeat after it")
+            self.findings.warning(pos, f"~{kind}(...) has nothing to repeat after it; ignored")
             return
+        if count > MAX_STEPS - self._steps:
+            self._fail(pos, f"~{kind}(...) repeats {count} times; over the limit of {MAX_STEPS} steps")
         for row in rows:
+            self._spend(pos)
             for name, value in zip(names, row, strict=True):
-                self._params[name] = [f"{value:x}" if kind == "SEQx" else str(value)]
+                self._params[name] = [value]
             self._process(rest, pos, depth + 1)
 
     def _include(self, tokens: tuple[str, ...], pos: Position) -> None:
-        if len(tokens) != 2:
-            self.findings.error(pos, f"{tokens[0]}: expected one file name or pattern")
+        try:
+            pattern = os.path.join(self._dirs[-1], tokens[1])
+            has_wildcard = bool(_GLOB_CHARS.search(tokens[1]))
+            matches = sorted(glob.glob(pattern)) if has_wildcard else [pattern]
+        except (OSError, ValueError) as error:
+            self.findings.error(pos, f"{tokens[0]} {shown(tokens[1])}: {_reason(error)}")
             return
-        pattern = os.path.join(self._dirs[-1], tokens[1])
-        has_wildcard = bool(_GLOB_CHARS.search(tokens[1]))
-        matches = sorted(glob.glob(pattern)) if has_wildcard else [pattern]
         if not matches:
-            self.findings.warning(pos, f"{tokens[0]} {tokens[1]}: no file matches")
+            self.findings.warning(pos, f"{tokens[0]} {shown(tokens[1])}: no file matches")
         for path in matches:
             self._read_file(path, pos)
 
 
-def _sequence(spec: str) -> tuple[list[str], list[tuple[int]]]:
-    name, *numbers = (part.strip() for part in spec.split(","))
-    if not name.isidentifier() or not 1 <= len(numbers) <= 3:
+def _reason(error: Exception) -> str:
+    if isinstance(error, OSError):
+        return error.strerror or type(error).__name__
+    if isinstance(error, UnicodeError):
+        return "the name is not valid UTF-8"
+    return str(error).split("\n")[0] or type(error).__name__
+
+
+def _strtol(text: str) -> int:
+    """One ~SEQ number as keepalived reads it (strtol base 0: 0x hex, 0 octal; clamped to a long);
+    empty is 0."""
+    if not text.strip(" \t"):
+        return 0
+    number = _STRTOL.fullmatch(text.rstrip(" \t"))
+    if number is None:
+        raise ValueError(f"{shown(text.strip()[:30])} is not an integer")
+    sign, digits = number.groups()
+    value = int(digits, 16) if digits[1:2] in ("x", "X") else int(digits, 8 if digits[0] == "0" else 10)
+    return max(LONG_MIN, min(LONG_MAX, -value if sign == "-" else value))
+
+
+def _sequence(spec: str, hexadecimal: bool) -> tuple[list[str], Iterator[tuple[str]], int]:
+    """``VAR, [START, [STEP,]] END`` with keepalived's defaults; rows are made lazily."""
+    name, comma, rest = spec.partition(",")
+    name = name.strip(" \t")
+    if not name or not comma or any(c in name for c in " \t"):
         raise ValueError("expected VAR, [START, [STEP,]] END")
-    try:
-        values = [int(n, 0) for n in numbers]
-    except ValueError:
-        raise ValueError("START, STEP and END must be integers") from None
-    end = values[-1]
-    start = values[0] if len(values) > 1 else (1 if end > 0 else -1)
-    step = values[1] if len(values) == 3 else (1 if end >= start else -1)
-    if step == 0:
-        raise ValueError("STEP must not be 0")
-    stop = end + (1 if step > 0 else -1)
-    if len(range(start, stop, step)) > MAX_LINES:
-        raise ValueError(f"more than {MAX_LINES} repetitions")
-    return [name], [(value,) for value in range(start, stop, step)]
+    numbers = [_strtol(part) for part in rest.split(",")]
+    if len(numbers) > 3:
+        raise ValueError("expected VAR, [START, [STEP,]] END")
+    if len(numbers) == 1:
+        end = numbers[0]
+        step, start = (-1 if end < 1 else 1), (-1 if end < 0 else 1)
+    elif len(numbers) == 2:
+        start, end = numbers
+        step = 1 if start <= end else -1
+    else:
+        start, step, end = numbers
+        if step == 0 or (start < end and step < 0) or (start > end and step > 0):
+            raise ValueError("STEP must not be 0 and must go from START towards END")
+    if hexadecimal and (start < 0 or end < 0):
+        raise ValueError("~SEQx is only valid for positive numbers")
+    count = (end - start) // step + 1
+    form = "{:x}" if hexadecimal else "{}"
+    rows = ((form.format(value),) for value in range(start, start + count * step, step))
+    return [name], rows, count
 
 
-def _list(spec: str) -> tuple[list[str], list[tuple[str, ...]]]:
+def _list(spec: str) -> tuple[list[str], Iterator[tuple[str, ...]], int]:
     spec = spec.strip()
     if spec.startswith("{"):
         groups = re.findall(r"\{([^}]*)\}", spec)
@@ -343,4 +487,4 @@ def _list(spec: str) -> tuple[list[str], list[tuple[str, ...]]]:
         raise ValueError("expected VAR, VALUE, ... or {VAR, ...}, {VALUE, ...}, ...")
     if any(len(row) != len(names) for row in rows):
         raise ValueError(f"every value group needs {len(names)} values")
-    return names, [tuple(row) for row in rows]
+    return names, iter([tuple(row) for row in rows]), len(rows)
