@@ -3,3 +3,5 @@ from pathlib import Path
 
 # the VRRP lab helpers (how tandemd and keepalived are configured on lab hosts) are shared
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "vrrp"))
+# tandemd with its control socket on a lab host (the daemon tests' helper)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "daemon"))

@@ -198,12 +198,14 @@ class Context:
         return self.sampler.wait(lambda now: now == owners, timeout)
 
 
-def vrrp_adverts(packets, sender: str | None = None) -> list[tuple[float, str, int]]:
+def vrrp_adverts(packets, sender: str | None = None, vrid: int | None = None) -> list[tuple[float, str, int]]:
     """(time, sender, priority) of the VRRPv3 adverts in a capture (not those quoted in ICMP errors)."""
     found = []
     for ts, pkt in packets:
         layer = pkt.payload.payload
-        if isinstance(layer, VRRPv3) and (sender is None or pkt.sniffed_on == sender):
+        if not isinstance(layer, VRRPv3) or (vrid is not None and layer.vrid != vrid):
+            continue
+        if sender is None or pkt.sniffed_on == sender:
             found.append((ts, pkt.sniffed_on, layer.priority))
     return found
 
