@@ -10,10 +10,14 @@ Checks:
   equals the one keepalived 2.2.7 programs for the same config (ipvsadm's output, counters left out);
 - ownership: close removes what the plane made; a service made by hand with ipvsadm survives;
 - minimal_changes: a weight, method or scheduler change is one edit ("set"), an unchanged apply sends nothing;
-- nat_traffic: a client and two real servers (busybox httpd) as namespaces, HTTP to the virtual
-  service reaches both; a killed one, once its TCP_CHECK fails, gets no new connections; back, it does;
-- keepalived_verdicts: keepalived's table for the same down/up/quorum events (the reference for
-  tandem's LbService);
+- keepalived_verdicts: a client, two real servers and a sorry server (busybox httpd) as namespaces;
+  keepalived checks the real servers of two virtual services (one with quorum 2, a sorry server and
+  inhibit_on_failure) while rs2 is killed and restarted: its table in each phase is the reference;
+- lb_service_verdicts: tandem's LbService (tandem.check's TCP_CHECK, the Balancer, the IPVS plane
+  chosen by ``auto``) through the same phases: the same table as keepalived's in each;
+- lb_service_traffic: in each phase the client's HTTP requests to each virtual service reach exactly
+  the destinations the table gives weight (NAT), the plane counts connections for every real server,
+  and stopping the service leaves the table empty;
 - checker_cpu (only with ``--bench``: a measurement, not a test): CPU per TCP_CHECK, tandem's
   checker vs keepalived's, same real servers, same boot.
 
@@ -25,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -375,8 +380,9 @@ NAMES = (
     "table/closed",
     "ownership",
     "minimal_changes",
-    "nat_traffic",
     "keepalived_verdicts",
+    "lb_service_verdicts",
+    "lb_service_traffic",
 )
 
 
@@ -590,16 +596,24 @@ def netns(name: str, *argv: str) -> str:
     return sh("ip", "netns", "exec", name, *argv)
 
 
-def build_traffic_lab() -> list[subprocess.Popen]:
-    """client (198.51.100.2) -- VM root (director, VIP 198.51.100.100) -- rs1 (203.0.113.2), rs2 (.6)."""
+# the lab's hosts (namespaces): the director's address on the link, the host's, what its httpd says
+HOSTS = {
+    "client": ("198.51.100.1/24", "198.51.100.2/24"),
+    "rs1": ("203.0.113.1/30", "203.0.113.2/30"),
+    "rs2": ("203.0.113.5/30", "203.0.113.6/30"),
+    "sorry": ("203.0.113.9/30", "203.0.113.10/30"),
+}
+SERVER_NAMES = {host.split("/")[0]: name for name, (_, host) in HOSTS.items() if name != "client"}
+VIPS = ("198.51.100.100", "198.51.100.101")
+
+
+def build_traffic_lab() -> dict[str, subprocess.Popen]:
+    """client -- VM root (the director: VIPS on lo, forwarding) -- rs1, rs2 and sorry, each with httpd."""
     sh("sysctl", "-qw", "net.ipv4.ip_forward=1")
-    sh("ip", "addr", "add", "198.51.100.100/32", "dev", "lo")
-    servers = []
-    for name, director, host in (
-        ("client", "198.51.100.1/24", "198.51.100.2/24"),
-        ("rs1", "203.0.113.1/30", "203.0.113.2/30"),
-        ("rs2", "203.0.113.5/30", "203.0.113.6/30"),
-    ):
+    for vip in VIPS:
+        sh("ip", "addr", "add", f"{vip}/32", "dev", "lo")
+    servers = {}
+    for name, (director, host) in HOSTS.items():
         sh("ip", "netns", "add", name)
         sh("ip", "link", "add", f"to-{name}", "type", "veth", "peer", "name", "eth0", "netns", name)
         sh("ip", "addr", "add", director, "dev", f"to-{name}")
@@ -608,8 +622,8 @@ def build_traffic_lab() -> list[subprocess.Popen]:
         netns(name, "ip", "addr", "add", host, "dev", "eth0")
         netns(name, "ip", "link", "set", "eth0", "up")
         netns(name, "ip", "route", "add", "default", "via", director.split("/")[0])
-        if name.startswith("rs"):
-            servers.append(start_httpd(name))
+        if name != "client":
+            servers[name] = start_httpd(name)
     return servers
 
 
@@ -619,81 +633,29 @@ def start_httpd(name: str) -> subprocess.Popen:
     (root / "index.html").write_text(name + "\n")
     argv = ["ip", "netns", "exec", name, "busybox", "httpd", "-f", "-p", "80", "-h", str(root)]
     server = subprocess.Popen(argv)
-    address = {"rs1": "203.0.113.2", "rs2": "203.0.113.6"}[name]
-    wait_for(lambda: fetch_from("client", f"http://{address}/") == name, 30, f"{name}'s httpd")
+    address = HOSTS[name][1].split("/")[0]
+    wait_for(lambda: fetch_many(f"http://{address}/", 1) == [name], 30, f"{name}'s httpd")
     return server
 
 
-def fetch_from(namespace: str, url: str) -> str | None:
-    done = subprocess.run(
-        ["ip", "netns", "exec", namespace, "curl", "-s", "-m", "3", url],
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout.strip() if done.returncode == 0 else None
+def fetch_many(url: str, count: int) -> list[str]:
+    """What ``count`` requests from the client get (one connection each, one curl process); '' failed."""
+    argv = ["ip", "netns", "exec", "client", "curl", "-s", "-m", "3", "-H", "Connection: close"]
+    done = subprocess.run([*argv, "-w", "|%{http_code}\\n", *[url] * count], capture_output=True, text=True)
+    return [
+        body.strip() if code == "200" else ""
+        for body, code in re.findall(r"(.*?)\|(\d+)\n", done.stdout, re.S)
+    ]
 
 
-def fetches(count: int) -> list[str | None]:
-    return [fetch_from("client", "http://198.51.100.100/") for _ in range(count)]
-
-
-def tcp_check(address: str):
-    from tandem.check.registry import RUNNERS
-    from tandem.config.model import TcpCheck
-    from tandem.lb.params import CheckParams
-
-    params = CheckParams(
-        id=address, checker=TcpCheck(kind="TCP_CHECK"), address=ip(address), port=80, connect_timeout=2
-    )
-    return asyncio.run(RUNNERS["TCP_CHECK"].run(params))
-
-
-def check_nat_traffic(servers: list[subprocess.Popen]) -> None:
-    """The plane with verdicts of tandem's TCP_CHECK (the state machine's part is taken by this test:
-    a failed check removes the real server, a good one re-adds it)."""
-    from tandem.lb.ipvs import IpvsPlane
-
-    vip = key("198.51.100.100", 80)
-    real = {"rs1": rs("203.0.113.2", 80), "rs2": rs("203.0.113.6", 80)}
-    plane = IpvsPlane()
-    problems = []
-    try:
-        plane.apply((Service(vip, "rr", destinations=tuple(real.values())),))
-        seen = fetches(6)
-        if sorted(set(seen), key=str) != ["rs1", "rs2"]:
-            problems.append(f"both up: the client got {seen}")
-        servers[0].send_signal(signal.SIGTERM)
-        servers[0].wait(10)
-        verdict = tcp_check("203.0.113.2")
-        if verdict.ok:
-            problems.append(f"rs1 killed, but its TCP_CHECK passed: {verdict}")
-        plane.apply((Service(vip, "rr", destinations=(real["rs2"],)),))
-        seen = fetches(4)
-        if seen != ["rs2"] * 4:
-            problems.append(f"rs1 down: the client got {seen}")
-        servers[0] = start_httpd("rs1")
-        verdict = tcp_check("203.0.113.2")
-        if not verdict.ok:
-            problems.append(f"rs1 back, but its TCP_CHECK failed: {verdict}")
-        plane.apply((Service(vip, "rr", destinations=tuple(real.values())),))
-        seen = fetches(6)
-        if sorted(set(seen), key=str) != ["rs1", "rs2"]:
-            problems.append(f"rs1 back: the client got {seen}")
-        counters = plane.counters()
-        connections = {str(address): c.connections for (_, address, _), c in counters.items()}
-        if not all(connections.values()):
-            problems.append(f"counters: {connections}")
-    finally:
-        plane.close()
-    record("nat_traffic", not problems, "\n".join(problems))
-
-
-KEEPALIVED_VERDICTS = """virtual_server 198.51.100.100 80 {
+# keepalived and tandem run this config in turn, through the same events: .100 has quorum 2, a
+# sorry server and an inhibit_on_failure rs2; .101 simply takes out a real server that fails
+VERDICTS = """virtual_server 198.51.100.100 80 {
     protocol TCP
     lb_algo rr
     delay_loop 1
     quorum 2
-    sorry_server 203.0.113.9 80
+    sorry_server 203.0.113.10 80
     real_server 203.0.113.2 80 {
         TCP_CHECK {
             connect_timeout 1
@@ -707,31 +669,181 @@ KEEPALIVED_VERDICTS = """virtual_server 198.51.100.100 80 {
             retry 0
         }
     }
+}
+virtual_server 198.51.100.101 80 {
+    protocol TCP
+    lb_algo rr
+    delay_loop 1
+    real_server 203.0.113.2 80 {
+        TCP_CHECK {
+            connect_timeout 1
+            retry 0
+        }
+    }
+    real_server 203.0.113.6 80 {
+        TCP_CHECK {
+            connect_timeout 1
+            retry 0
+        }
+    }
 }"""
+PHASES = ("up", "rs2 down", "rs2 back")
 
 
-def check_keepalived_verdicts(servers: list[subprocess.Popen]) -> None:
-    """keepalived's table when rs2 goes down (quorum 2 lost: the sorry server) and comes back."""
-    keepalived = Keepalived("verdicts", KEEPALIVED_VERDICTS)
-    snapshots = {}
+def verdict_phases(servers: dict[str, subprocess.Popen], problems: list[str] | None) -> dict[str, dict]:
+    """The table once settled in each phase: both real servers up, rs2's httpd killed, rs2 back.
+    With ``problems``, what the client gets from each virtual service is checked against the table."""
+
+    def both_up(t: dict) -> bool:
+        return all(sum(r.startswith("-r ") for r in t.get(f"-t {vip}:80", [])) == 2 for vip in VIPS)
+
+    snapshots = {"up": stable(lambda: (t := table()) and both_up(t) and t, 60, "both real servers up")}
+    served(snapshots["up"], "up", problems)
+    servers["rs2"].send_signal(signal.SIGTERM)
+    servers["rs2"].wait(10)
+    snapshots["rs2 down"] = stable(lambda: (t := table()) != snapshots["up"] and t, 30, "rs2 down")
+    served(snapshots["rs2 down"], "rs2 down", problems)
+    servers["rs2"] = start_httpd("rs2")
+    snapshots["rs2 back"] = stable(lambda: (t := table()) == snapshots["up"] and t, 30, "rs2 back")
+    served(snapshots["rs2 back"], "rs2 back", problems)
+    return snapshots
+
+
+def stable(predicate, timeout: float, what: str) -> dict:
+    """The first value of ``predicate`` that is still the same a second later."""
+    deadline = time.monotonic() + timeout
+    previous = None
+    while True:
+        value = wait_for(predicate, max(deadline - time.monotonic(), 0.1), what)
+        if value == previous:
+            return value
+        previous = value
+        time.sleep(1.0)
+
+
+def served(snapshot: dict, phase: str, problems: list[str] | None) -> None:
+    """The client's requests to each virtual service reach exactly its destinations of weight > 0."""
+    if problems is None:
+        return
+    for vip in VIPS:
+        rules = snapshot.get(f"-t {vip}:80", [])
+        serving = {
+            SERVER_NAMES[rule.split()[1].split(":")[0]]
+            for rule in rules
+            if rule.startswith("-r ") and not rule.endswith(" -w 0")
+        }
+        seen = fetch_many(f"http://{vip}/", 3 * max(len(serving), 1))
+        if set(seen) != serving:
+            problems.append(f"{phase}: {vip} serves {sorted(serving)} by its table, the client got {seen}")
+
+
+KEEPALIVED_SNAPSHOTS: dict[str, dict] = {}
+
+
+def check_keepalived_verdicts(servers: dict[str, subprocess.Popen]) -> None:
+    """keepalived's table through the phases: the reference for tandem's LbService."""
+    keepalived = Keepalived("verdicts", VERDICTS)
     try:
-        snapshots["up"] = wait_for(
-            lambda: (t := table()) and len(t.get("-t 198.51.100.100:80", [])) >= 5 and t, 60, "up"
-        )
-        servers[1].send_signal(signal.SIGTERM)
-        servers[1].wait(10)
-        snapshots["rs2 down"] = wait_for(lambda: (t := table()) != snapshots["up"] and t, 30, "rs2 down")
-        time.sleep(2)
-        snapshots["rs2 down"] = table()
-        servers[1] = start_httpd("rs2")
-        snapshots["rs2 back"] = wait_for(lambda: (t := table()) == snapshots["up"] and t, 30, "rs2 back")
-        ok = True
-        detail = ""
+        KEEPALIVED_SNAPSHOTS.update(verdict_phases(servers, None))
     except TimeoutError as error:
-        ok, detail = False, f"{error}: {keepalived.log.read_text()[-2000:]}"
+        record("keepalived_verdicts", False, f"{error}: {keepalived.log.read_text()[-2000:]}")
+        return
     finally:
         keepalived.stop()
-    record("keepalived_verdicts", ok, detail + json.dumps(snapshots, indent=1))
+    record("keepalived_verdicts", True, json.dumps(KEEPALIVED_SNAPSHOTS, indent=1))
+
+
+class RunningService:
+    """tandem's LbService on a config, its event loop in a thread of this process (so the checks
+    above, written for keepalived, drive it the same way); the plane is the config's (auto: IPVS)."""
+
+    def __init__(self, name: str, text: str):
+        import threading
+
+        from tandem.config import load_config
+        from tandem.lb.service import LbService
+
+        path = SCRATCH / f"{name}.conf"
+        path.write_text(text + "\n")
+        loaded = load_config(path)
+        if loaded.config is None:
+            raise RuntimeError(f"tandem refuses {path}: {[str(f) for f in loaded.findings]}")
+        self.log = LogLines("tandem.lb")
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.service = LbService(str(path), loaded.config, watch_addresses=False)
+        self.call(self.service.start())
+
+    def call(self, coroutine, timeout: float = 60.0):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def stats(self):
+        async def read():
+            return self.service.stats()
+
+        return self.call(read())
+
+    def stop(self) -> None:
+        try:
+            self.call(self.service.stop())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.log.close()
+
+
+class LogLines:
+    """The records of one logger, as lines."""
+
+    def __init__(self, name: str):
+        import logging
+
+        self.lines: list[str] = []
+        self.logger = logging.getLogger(name)
+        self.handler = logging.Handler()
+        self.handler.emit = lambda r: self.lines.append(f"{r.levelname} {r.getMessage()}")
+        self.logger.addHandler(self.handler)
+        self.logger.setLevel(logging.INFO)
+
+    def close(self) -> None:
+        self.logger.removeHandler(self.handler)
+
+
+def check_lb_service(servers: dict[str, subprocess.Popen]) -> None:
+    """tandem's LbService through keepalived's phases: the same table in each (verdicts), and the
+    client's requests reach what the table says (traffic), counted by the plane."""
+    left = table()
+    if left:
+        sh("ipvsadm", "-C")
+    running = RunningService("tandem-verdicts", VERDICTS)
+    problems: list[str] = []
+    try:
+        snapshots = verdict_phases(servers, problems)
+        stats = running.stats()
+    except TimeoutError as error:
+        detail = f"{error}; table now {json.dumps(table())}\nlog: " + "\n".join(running.log.lines[-40:])
+        record("lb_service_verdicts", False, detail)
+        record("lb_service_traffic", False, detail)
+        return
+    finally:
+        running.stop()
+    log = "\n".join(running.log.lines)
+    if "INFO load balancing on the ipvs plane" not in running.log.lines:
+        problems.append(f"the service did not say it runs on IPVS: {log}")
+    differ = [p for p in PHASES if snapshots.get(p) != KEEPALIVED_SNAPSHOTS.get(p)]
+    detail = "\n".join(
+        f"{p}:\n keepalived {json.dumps(KEEPALIVED_SNAPSHOTS.get(p))}\n tandem {json.dumps(snapshots.get(p))}"
+        for p in differ
+    )
+    record("lb_service_verdicts", not differ and bool(KEEPALIVED_SNAPSHOTS), detail or log)
+    connections = {(row.virtual_server, row.real_server): row.connections for row in stats.real_servers}
+    if not all(connections.values()):
+        problems.append(f"the plane counted no connection for some real server: {connections}")
+    left_after = table()
+    if left_after:
+        problems.append(f"left in the table after the service stopped: {left_after}")
+    record("lb_service_traffic", not problems, "\n".join(problems))
 
 
 CPU_SERVERS = 10
@@ -749,7 +861,7 @@ def cpu_config() -> str:
         for i in range(CPU_SERVERS)
     )
     return (
-        f"virtual_server 198.51.100.101 80 {{\n    protocol TCP\n    lb_algo rr\n    delay_loop 1\n{real}\n}}"
+        f"virtual_server 198.51.100.102 80 {{\n    protocol TCP\n    lb_algo rr\n    delay_loop 1\n{real}\n}}"
     )
 
 
@@ -765,7 +877,7 @@ def check_checker_cpu() -> None:
     try:
         pid = keepalived.checker_pid()
         wait_for(
-            lambda: len(table().get("-t 198.51.100.101:80", [])) > CPU_SERVERS, 60, "keepalived's checks"
+            lambda: len(table().get("-t 198.51.100.102:80", [])) > CPU_SERVERS, 60, "keepalived's checks"
         )
         time.sleep(1.5)
         start, started = process_cpu(pid), time.monotonic()
@@ -831,17 +943,17 @@ def main() -> int:
     started = time.monotonic()
     for step in (check_tables, check_ownership, check_minimal_changes):
         run_step(step)
-    servers: list[subprocess.Popen] = []
+    servers: dict[str, subprocess.Popen] = {}
     try:
         servers = build_traffic_lab()
-        run_step(check_nat_traffic, servers)
         run_step(check_keepalived_verdicts, servers)
+        run_step(check_lb_service, servers)
         if "--bench" in sys.argv[1:]:
             run_step(check_checker_cpu)
     except Exception:
         record("lab", False, traceback.format_exc())
     finally:
-        for server in servers:
+        for server in servers.values():
             server.kill()
     steps = ", ".join(f"{k} {v} s" for k, v in STEP_SECONDS.items())
     RESULTS["_seconds"] = {"verdict": "pass", "detail": f"{time.monotonic() - started:.1f} s: {steps}"}
