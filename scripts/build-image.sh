@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build, once per machine, the local Debian bookworm image the molecule scenarios and system tests run
 # as "real systemd hosts": systemd as PID 1, python3 (+ venv, for the tandemd role's offline install),
-# iproute2, procps, ping, and keepalived (for mixed keepalived/tandemd groups). Nothing can be pulled from
+# iproute2, procps, ping, keepalived (for mixed keepalived/tandemd groups), and for the demo's hosts
+# nginx, bind9 and nftables (the load balancer's data plane). Nothing can be pulled from
 # a registry here, so the root filesystem comes from debootstrap and is imported with `podman import`.
 #
 # Idempotent: if the image exists with the same recipe label it exits at once. Rebuild with --force.
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.."
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/scripts/containers.conf}"
 IMAGE="${TANDEM_IMAGE:-localhost/tandem-host:bookworm}"
 SUITE=bookworm
-PACKAGES=python3,python3-venv,iproute2,systemd,systemd-sysv,dbus,procps,iputils-ping,keepalived,ca-certificates
+PACKAGES=python3,python3-venv,iproute2,systemd,systemd-sysv,dbus,procps,iputils-ping,keepalived,ca-certificates,nginx,bind9,nftables
 # The recipe label changes whenever this list changes, so an outdated image is rebuilt.
 RECIPE="v1:$SUITE:$PACKAGES"
 
@@ -47,9 +48,21 @@ fi
 rootfs=$(mktemp -d /var/tmp/tandem-rootfs.XXXXXX)
 trap 'rm -rf --one-file-system "$rootfs"' EXIT
 
-echo "build-image: debootstrap $SUITE from $mirror (about a minute)"
+echo "build-image: debootstrap $SUITE from $mirror (one to two minutes)"
 start=$SECONDS
-debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$rootfs" "$mirror" >"$rootfs.log" 2>&1 || {
+# Progress: a line when debootstrap moves on to downloading, extracting, unpacking or configuring packages,
+# and every 50 packages; its whole output goes to a log, shown if it fails.
+progress() {
+  awk 'BEGIN { name["Retrieving"] = name["Validating"] = "downloading"; name["Extracting"] = "extracting"
+               name["Unpacking"] = "unpacking"; name["Configuring"] = "configuring" }
+       /^I: Base system installed/ { print "build-image: base system installed"; fflush(); next }
+       /^I: / && ($2 in name) && $3 !~ /^(the|required|base)$/ {
+         phase = name[$2]; if ($2 == "Validating") next
+         if (phase != last) { n = 0; last = phase; printf "build-image: %s packages\n", phase }
+         else if (++n % 50 == 0) printf "build-image: %s packages (%d)\n", phase, n
+         fflush() }'
+}
+debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$rootfs" "$mirror" 2>&1 | tee "$rootfs.log" | progress || {
   tail -n 30 "$rootfs.log" >&2
   rm -f "$rootfs.log"
   exit 1
@@ -64,12 +77,13 @@ chroot "$rootfs" /bin/sh -ec '
   systemctl mask systemd-networkd.service systemd-resolved.service systemd-timesyncd.service \
     getty@tty1.service console-getty.service systemd-logind.service apt-daily.timer apt-daily-upgrade.timer \
     e2scrub_reap.service 2>/dev/null || true
-  # keepalived is installed for mixed groups; a scenario enables it when it needs it.
-  systemctl disable keepalived.service 2>/dev/null || true
+  # keepalived, nginx and named are installed for the scenarios and the demo, which enable what they use.
+  systemctl disable keepalived.service nginx.service named.service nftables.service 2>/dev/null || true
   : >/etc/machine-id
   echo tandem-host >/etc/hostname
 '
 
+echo "build-image: importing the root filesystem into podman"
 tar -C "$rootfs" --numeric-owner -c . |
   podman import --quiet \
     --change 'CMD ["/lib/systemd/systemd"]' \
