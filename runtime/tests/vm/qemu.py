@@ -197,7 +197,11 @@ def run(command: str, timeout: float = 600.0, cpus: int = 2) -> Result:
         ]
         started = time.monotonic()
         qemu = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
         )
         try:
             qemu_output, _ = qemu.communicate(timeout=timeout)
@@ -218,6 +222,15 @@ def run(command: str, timeout: float = 600.0, cpus: int = 2) -> Result:
                 f"console: {boot_log[-3000:]}\noutput: {output[-3000:]}"
             )
         return Result(int(status.read_text().strip() or 255), output, boot_log, seconds)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: the kernel kills qemu if this process dies (even by SIGKILL), so a
+    killed test run leaves no VM behind; a timeout or an exception here kills it by PID."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def main() -> int:
