@@ -75,6 +75,9 @@ class GlobalDefs:
     notify_fifo: str | None = None
     vrrp_notify_fifo: str | None = None
     lvs_notify_fifo: str | None = None
+    notify_fifo_script: Script | None = None  # run at start with the FIFO's path as its last argument
+    vrrp_notify_fifo_script: Script | None = None
+    vrrp_notify_priority_changes: bool = False  # FIFO lines for priority changes (… MASTER_PRIORITY N)
     vrrp_version: int = 2
     vrrp_strict: bool = False
     vrrp_iptables: str | None = None
@@ -297,6 +300,7 @@ class VrrpInstance:
     dont_track_primary: bool = False
     notify: Notify = NO_NOTIFY
     smtp_alert: bool | None = None  # None: global_defs.smtp_alert(_vrrp)
+    notify_priority_changes: bool | None = None  # None: its sync group's, else global_defs'
     garp_master_delay: float | None = None  # None: global_defs.vrrp_garp_master_delay (5)
     garp_master_repeat: int | None = None  # None: global_defs.vrrp_garp_master_repeat (5)
     garp_master_refresh: float | None = None  # None: global_defs.vrrp_garp_master_refresh (0)
@@ -343,6 +347,7 @@ class VrrpSyncGroup:
     track_processes: tuple[TrackedProcess, ...] = ()
     notify: Notify = NO_NOTIFY
     smtp_alert: bool | None = None
+    notify_priority_changes: bool | None = None  # None: global_defs.vrrp_notify_priority_changes
     global_tracking: bool = False
     sync_group_tracking_weight: bool = False
     pos: Position = NOWHERE

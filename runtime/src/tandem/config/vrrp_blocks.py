@@ -236,8 +236,9 @@ TRACKING = {
     "notify_deleted": Key("notify_deleted", script),
     "notify": Key("notify_any", script),
     "smtp_alert": Key("smtp_alert", flag),
+    "notify_priority_changes": Key("notify_priority_changes", flag),
 }
-TRACKING_UNSUPPORTED = {"track_bfd", "notify_priority_changes"}
+TRACKING_UNSUPPORTED = {"track_bfd"}
 
 
 def take_notify(values: dict[str, Any]) -> Notify:
