@@ -73,3 +73,46 @@ def test_scripts_fifo_and_mail_get_every_transition_in_order(make_lab, tmp_path)
     assert subjects == sorted(f"[h1] VRRP Instance VI_1 - Entering {state} state" for state in states[:-1])
     first = next(iter(mailbox.Maildir(maildir, create=False)))
     assert (first["From"], first["To"]) == ("tandemd@example.com", "ops@example.com")
+
+
+def test_priority_changes_and_the_fifo_script(make_lab, tmp_path):
+    """vrrp_notify_priority_changes: a tracked priority change writes ``INSTANCE "VI_1" MASTER_PRIORITY N``
+    (keepalived 2.2.7 writes exactly these lines for the same config); an instance that turns the option
+    off writes none. vrrp_notify_fifo_script runs at start with the FIFO's path as its last argument,
+    reads every line, and is stopped with tandemd."""
+    (h1,) = make_lab(1).hosts
+    fifo, weight, out = tmp_path / "vrrp.fifo", tmp_path / "weight", tmp_path / "reader.out"
+    reader = tmp_path / "reader.sh"
+    loop = f'while read l; do echo "$l" >> {out}; done < "$1"'
+    reader.write_text(f'#!/bin/sh\necho "args $*" >> {out}\n{loop}\n')
+    reader.chmod(0o755)
+    weight.write_text("0\n")
+    global_defs = GLOBAL.replace(
+        "}",
+        f"    vrrp_notify_fifo {fifo}\n    vrrp_notify_fifo_script {reader}\n"
+        "    vrrp_notify_priority_changes\n}",
+    )
+    track = f"track_file weight {{\n    file {weight}\n    weight 1\n}}\n"
+    quiet = "notify_priority_changes off\ntrack_file {\n    weight\n}"
+    config = (
+        global_defs
+        + track
+        + instance(h1, "VI_1", 51, "198.51.100.100/24", 100, "track_file {\n    weight\n}")
+        + instance(h1, "VI_2", 52, "198.51.100.101/24", 100, quiet)
+    )
+    daemon = Daemon(h1, tmp_path).start(config)
+    assert wait_for(lambda: daemon.state() == "MASTER", 5)
+    weight.write_text("-20\n")
+    assert wait_for(lambda: daemon.status()["VI_1"]["priority"] == 80, 5)
+    weight.write_text("5\n")
+    assert wait_for(lambda: daemon.status()["VI_1"]["priority"] == 105, 5)
+    expected = ['INSTANCE "VI_1" MASTER_PRIORITY 80', 'INSTANCE "VI_1" MASTER_PRIORITY 105']
+    assert wait_for(lambda: out.exists() and expected[-1] in out.read_text(), 5)
+    pids = h1.run(["pgrep", "-f", str(reader)], check=False).stdout.split()
+    assert len(pids) == 1
+    assert daemon.stop() == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == f"args {fifo}"
+    assert [line for line in lines if "PRIORITY" in line] == expected  # none for VI_2
+    assert 'INSTANCE "VI_1" MASTER 100' in lines and 'INSTANCE "VI_2" MASTER 100' in lines
+    assert wait_for(lambda: h1.run(["kill", "-0", pids[0]], check=False).returncode != 0, 5)

@@ -96,3 +96,28 @@ def test_fifo_lines_in_keepalived_format_and_no_reader_never_blocks(tmp_path):
         fifo.write(NotifyEvent("INSTANCE", "VI_1", "BACKUP", 90).fifo_line)
     assert fifo.dropped > 0
     fifo.close()
+
+
+def test_priority_changes_follow_keepalived_precedence():
+    """notify_priority_changes of the instance, else of its sync group, else global_defs'."""
+    from tandem.notify.notifier import priority_changes
+
+    def vi(name: str, vrid: int, line: str = "") -> str:
+        return (
+            f"vrrp_instance {name} {{\n interface eth0\n virtual_router_id {vrid}\n {line}\n"
+            f" virtual_ipaddress {{\n  198.51.100.{vrid}/24\n }}\n}}\n"
+        )
+
+    text = (
+        "global_defs {\n vrrp_notify_priority_changes\n}\n"
+        + vi("PLAIN", 1)  # global: on
+        + vi("OFF", 2, "notify_priority_changes false")  # its own: off
+        + vi("IN_QUIET_GROUP", 3)  # its group: off
+        + vi("LOUD_IN_QUIET_GROUP", 4, "notify_priority_changes")  # its own beats the group
+        + "vrrp_sync_group G {\n group {\n  IN_QUIET_GROUP\n  LOUD_IN_QUIET_GROUP\n }\n"
+        " notify_priority_changes no\n}\n"
+    )
+    result = load_config_text(text)
+    assert not result.errors, result.errors
+    assert priority_changes(result.config) == {"PLAIN", "LOUD_IN_QUIET_GROUP"}
+    assert priority_changes(load_config_text(vi("A", 1)).config) == frozenset()

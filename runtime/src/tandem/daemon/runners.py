@@ -14,7 +14,7 @@ from tandem.config.model import Config
 from tandem.notify.fifo import NotifyFifo
 from tandem.notify.mail import Mailer, mailer_from_global_defs
 from tandem.notify.notifier import Notifier, NotifyEvent
-from tandem.notify.scripts import ScriptError, ScriptPolicy
+from tandem.notify.scripts import PreparedScript, ScriptError, ScriptPolicy, start_script, stop_script
 from tandem.track.files import FileWatcher
 from tandem.track.links import LinkMonitor
 from tandem.track.processes import ProcessWatcher
@@ -78,6 +78,8 @@ class Notifications:
         defs = config.global_defs
         paths = dict.fromkeys(p for p in (defs.notify_fifo, defs.vrrp_notify_fifo) if p)
         self.fifos = tuple(NotifyFifo(path) for path in paths)
+        self.fifo_scripts = fifo_scripts(config)
+        self._fifo_processes: list[asyncio.subprocess.Process] = []
         self.mailer: Mailer | None = mailer_from_global_defs(defs)
         self.notifier = Notifier(config, ScriptPolicy.from_global_defs(defs), self.fifos, self.mailer)
         self._task = watched(asyncio.create_task(self._run(after)))
@@ -85,10 +87,18 @@ class Notifications:
     async def _run(self, after: asyncio.Task | None) -> None:
         if after is not None:
             await after
+        for prepared, path in self.fifo_scripts:
+            try:
+                self._fifo_processes.append(await start_script(prepared, (path,)))
+            except OSError as error:
+                log.error("notify FIFO script %s not started: %s", prepared.argv[0], error)
         await asyncio.gather(self.notifier.run(), *([self.mailer.run()] if self.mailer else []))
 
     def notify(self, event: NotifyEvent) -> None:
         self.notifier.notify(event)
+
+    def priority_changed(self, name: str, state: str, priority: int) -> None:
+        self.notifier.priority_changed(name, state, priority)
 
     async def close(self) -> None:
         """Let queued notify scripts and mails finish (bounded), then stop."""
@@ -96,5 +106,32 @@ class Notifications:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*drains), DRAIN_TIMEOUT)
         await cancel([self._task])
+        await asyncio.gather(*(stop_script(p) for p in self._fifo_processes))
         for fifo in self.fifos:
             fifo.close()
+
+
+def fifo_scripts(config: Config) -> list[tuple[PreparedScript, str]]:
+    """notify_fifo_script / vrrp_notify_fifo_script with the FIFO each reads (passed as its last
+    argument, as keepalived does); one without its FIFO, or refused by script security, is logged."""
+    defs = config.global_defs
+    policy = ScriptPolicy.from_global_defs(defs)
+    found = []
+    for script, path, fifo_keyword in (
+        (defs.notify_fifo_script, defs.notify_fifo, "notify_fifo"),
+        (defs.vrrp_notify_fifo_script, defs.vrrp_notify_fifo, "vrrp_notify_fifo"),
+    ):
+        if script is None:
+            continue
+        if path is None:
+            log.error("%s: %s_script without %s: not run", script.pos, fifo_keyword, fifo_keyword)
+            continue
+        try:
+            prepared = policy.prepare(script)
+        except ScriptError as error:
+            log.error("%s", error)
+            continue
+        if prepared.warning:
+            log.warning("%s", prepared.warning)
+        found.append((prepared, path))
+    return found

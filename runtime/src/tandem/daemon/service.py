@@ -114,9 +114,13 @@ class Service:
         for decision in decisions:
             name = decision.instance
             if isinstance(decision, SetPriority):
-                if self._instance(name).priority != decision.priority:
+                instance = self._instance(name)
+                if instance.priority != decision.priority:
+                    before = instance.priority
                     log.info("(%s) priority %d by tracking", name, decision.priority)
                     self.driver.act(name, lambda i, now, p=decision.priority: i.set_priority(p, now))
+                    if instance.priority != before:
+                        self.notifications.priority_changed(name, instance.state.value, instance.priority)
             else:
                 self._reconcile(name)
 

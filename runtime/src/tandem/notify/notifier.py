@@ -64,6 +64,7 @@ class Notifier:
         self._notify: dict[tuple[str, str], Notify] = {}
         self._mail: set[tuple[str, str]] = set()
         defs = config.global_defs
+        self.priority_changes = priority_changes(config)
         mail_default = next((v for v in (defs.smtp_alert_vrrp, defs.smtp_alert) if v is not None), False)
         for kind, objects in (("INSTANCE", config.vrrp_instances), ("GROUP", config.vrrp_sync_groups)):
             for obj in objects:
@@ -89,12 +90,40 @@ class Notifier:
         if (event.kind, event.name) in self._mail:
             self.mailer.alert(event.kind, event.name, event.state)
 
+    def priority_changed(self, name: str, state: str, priority: int) -> None:
+        """notify_priority_changes: ``INSTANCE "NAME" MASTER_PRIORITY 80`` (or BACKUP_PRIORITY) on the
+        FIFOs, as keepalived writes it; nothing for an instance without the option, or not running."""
+        if name in self.priority_changes and state in ("MASTER", "BACKUP"):
+            line = NotifyEvent("INSTANCE", name, f"{state}_PRIORITY", priority).fifo_line
+            for fifo in self.fifos:
+                fifo.write(line)
+
     async def run(self) -> None:
         await self.scripts.run()
 
     async def drain(self) -> None:
         """Wait until every queued script has run (at shutdown, after the STOP events)."""
         await self.scripts.drain()
+
+
+def priority_changes(config: Config) -> frozenset[str]:
+    """The instances whose priority changes go to the notify FIFOs: notify_priority_changes of the
+    instance, else of its sync group, else global_defs vrrp_notify_priority_changes (keepalived's order)."""
+    group_of = {member: group for group in config.vrrp_sync_groups for member in group.group}
+    names = []
+    for instance in config.vrrp_instances:
+        group = group_of.get(instance.name)
+        wanted = next(
+            (
+                value
+                for value in (instance.notify_priority_changes, group and group.notify_priority_changes)
+                if value is not None
+            ),
+            config.global_defs.vrrp_notify_priority_changes,
+        )
+        if wanted:
+            names.append(instance.name)
+    return frozenset(names)
 
 
 class ScriptQueue:

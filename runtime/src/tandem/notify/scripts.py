@@ -128,30 +128,39 @@ async def run_script(
     script: PreparedScript, timeout: float, extra_args: tuple[str, ...] = ()
 ) -> ScriptResult:
     """Run without a shell; past ``timeout`` its whole process group gets SIGTERM, then SIGKILL."""
-    identity = {}
-    if script.run_as.uid != os.geteuid():
-        identity = {"user": script.run_as.uid, "group": script.run_as.gid, "extra_groups": []}
-    process = await asyncio.create_subprocess_exec(
-        *script.argv,
-        *extra_args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: a timeout kills its children too
-        **identity,
-    )
+    process = await start_script(script, extra_args)
     try:
         return ScriptResult(await asyncio.wait_for(process.wait(), timeout))
     except TimeoutError:
         pass
     except asyncio.CancelledError:
-        await _kill_group(process)
+        await stop_script(process)
         raise
-    await _kill_group(process)
+    await stop_script(process)
     return ScriptResult(None, timed_out=True)
 
 
-async def _kill_group(process: asyncio.subprocess.Process) -> None:
+async def start_script(
+    script: PreparedScript, extra_args: tuple[str, ...] = ()
+) -> asyncio.subprocess.Process:
+    """Start ``script`` without a shell, as its user, in a process group of its own (so that
+    :func:`stop_script` ends its children too)."""
+    identity = {}
+    if script.run_as.uid != os.geteuid():
+        identity = {"user": script.run_as.uid, "group": script.run_as.gid, "extra_groups": []}
+    return await asyncio.create_subprocess_exec(
+        *script.argv,
+        *extra_args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        start_new_session=True,
+        **identity,
+    )
+
+
+async def stop_script(process: asyncio.subprocess.Process) -> None:
+    """SIGTERM to the script's process group, SIGKILL after KILL_GRACE."""
     _signal_group(process.pid, signal.SIGTERM)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(process.wait(), KILL_GRACE)
