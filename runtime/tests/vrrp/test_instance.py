@@ -206,6 +206,22 @@ def test_master_hearing_lower_priority_readvertises_and_announces_at_once():
     assert quiet.receive(packet(advert_from(V3, 50)), 0.05) == []
 
 
+def test_lower_priority_garp_burst_repeats_after_garp_lower_prio_delay():
+    """keepalived: garp_lower_prio_repeat at once, and again garp_lower_prio_delay later (0: not again)."""
+
+    def bursts(delay: float) -> list:
+        instance = master(replace(V3, garp_lower_prio_repeat=2, garp_lower_prio_delay=delay, garp_delay=0.0))
+        assert Announce(2) in instance.receive(packet(advert_from(V3, 50)), 0.05)
+        later, t = [], 0.05
+        while t < 4.0:
+            t = instance.deadline
+            later += [(round(t, 3), a.repeat) for a in instance.timer(t) if isinstance(a, Announce)]
+        return later
+
+    assert bursts(3.0) == [(3.05, 2)]
+    assert bursts(0.0) == []
+
+
 def test_master_answers_a_flood_of_lower_priority_adverts_at_most_once_a_second():
     """20,000 adverts made keepalived (and tandemd) send 20,000 adverts and 100,000 GARPs."""
     instance = master()

@@ -41,7 +41,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_interface
 
 from tandem.config.model import IPAddress, VirtualAddress, VirtualRoute
 from tandem.timers import TimerQueue
-from tandem.vrrp.announce import announcement
+from tandem.vrrp.announce import ETH_P_ARP, ETH_P_IPV6, announcement
 from tandem.vrrp.instance import (
     Action,
     AddVips,
@@ -101,6 +101,7 @@ class Unit:
     addresses: list[tuple[VirtualAddress, int]] = field(default_factory=list)  # (address, ifindex)
     routes: list[tuple[VirtualRoute, int | None]] = field(default_factory=list)
     announcements: list[tuple[LinkSocket, bytes]] = field(default_factory=list)
+    paced: list[asyncio.TimerHandle] = field(default_factory=list)  # GARP/NA due later (garp_interval)
     netlink_errors: int = 0
     send_errors: int = 0
 
@@ -248,6 +249,9 @@ class Driver:
         """Shutdown every instance and release every resource."""
         for name in list(self.units):
             self.act(name, lambda instance, now: instance.stop(now))
+        for unit in self.units.values():
+            for handle in unit.paced:
+                handle.cancel()
         self._timers.close()
         for channel in self._channels.values():
             self._stop_reading(channel)
@@ -462,22 +466,45 @@ class Driver:
             self._block(unit, unit.addresses, True)  # before they exist: never reachable unprotected
             self._change_addresses(unit, True, unit.addresses, unit.routes)
         elif isinstance(action, RemoveVips):
+            for handle in unit.paced:  # GARP/NA still to come for addresses we no longer hold
+                handle.cancel()
+            unit.paced.clear()
             self._change_addresses(unit, False, unit.addresses, unit.routes)
             self._block(unit, unit.addresses, False)
         elif isinstance(action, Announce):
-            for _ in range(action.repeat):
-                for link, frame in unit.announcements:
-                    try:
-                        link.send(frame)
-                    except OSError as error:
-                        unit.send_errors += 1
-                        log.warning("(%s) GARP/NA not sent: %s", instance.params.name, error)
+            self._announce(unit, action.repeat)
         else:
             if isinstance(action, Transition):
                 name, state = instance.params.name, action.new.value
                 log.info("(%s) Entering %s STATE (%s)", name, state, action.reason)
             if self.on_report is not None:
                 self.on_report(instance, action)
+
+    def _announce(self, unit: Unit, repeat: int) -> None:
+        """``repeat`` GARP/NA per address; with garp_interval / gna_interval, that far apart (per kind,
+        the first at once), else back to back."""
+        params = unit.instance.params
+        gaps = {ETH_P_ARP: params.garp_interval, ETH_P_IPV6: params.gna_interval}
+        now = self._loop.time()
+        unit.paced = [handle for handle in unit.paced if handle.when() > now]
+        delays: dict[int, float] = {}
+        for _ in range(repeat):
+            for link, frame in unit.announcements:
+                kind = int.from_bytes(frame[12:14], "big")
+                delay = delays.get(kind, 0.0)
+                delays[kind] = delay + gaps.get(kind, 0.0)
+                if delay:
+                    unit.paced.append(self._loop.call_later(delay, self._send_frame, unit, link, frame))
+                else:
+                    self._send_frame(unit, link, frame)
+
+    @staticmethod
+    def _send_frame(unit: Unit, link: LinkSocket, frame: bytes) -> None:
+        try:
+            link.send(frame)
+        except OSError as error:
+            unit.send_errors += 1
+            log.warning("(%s) GARP/NA not sent: %s", unit.instance.params.name, error)
 
     def _block(self, unit: Unit, addresses: list, block: bool) -> None:
         """A Master not in accept mode: traffic to its addresses is dropped (tandem.vrrp.protect)."""

@@ -142,6 +142,7 @@ class Instance:
 
     __slots__ = (  # attributes: a backup touches several for every advert it hears
         "_accepted", "_adver_at", "_advertised", "_answered_at", "_auth_data", "_auth_type", "_garp_at",
+        "_garp_repeat",
         "_local_address",
         "_master_down_at", "_preempt_at", "_refresh_at", "counters", "master_address",
         "master_adver_interval", "params", "priority", "ready", "state", "sync_group",
@@ -164,6 +165,7 @@ class Instance:
         self._adver_at: float | None = None
         self._master_down_at: float | None = None
         self._garp_at: float | None = None
+        self._garp_repeat = params.garp_repeat  # of the pending second burst (_garp_at)
         self._refresh_at: float | None = None
         self._preempt_at: float | None = None  # preempt_delay: when a lower-priority master stops counting
         self._answered_at: float | None = None  # when we last answered a lower-priority advert
@@ -288,7 +290,7 @@ class Instance:
                 self._adver_at = due + self.params.advert_int
         if self._garp_at is not None and now >= self._garp_at:
             self._garp_at = None
-            actions.append(Announce(self.params.garp_repeat))
+            actions.append(Announce(self._garp_repeat))
         if self._refresh_at is not None and now >= self._refresh_at:
             self._refresh_at = now + self.params.garp_refresh
             actions.append(Announce(self.params.garp_refresh_repeat))
@@ -379,6 +381,8 @@ class Instance:
         self._answered_at = now
         repeat = self.params.garp_lower_prio_repeat
         announce: list[Action] = [Announce(repeat)] if repeat else []
+        if repeat and self.params.garp_lower_prio_delay > 0:  # keepalived: a second burst that much later
+            self._garp_at, self._garp_repeat = now + self.params.garp_lower_prio_delay, repeat
         if self.params.lower_prio_no_advert:
             return announce
         return [*self._advertise(now), *announce]
@@ -416,6 +420,7 @@ class Instance:
         self.counters.became_master += 1
         actions = [*self._advertise(now), AddVips(), Announce(self.params.garp_repeat)]
         self._garp_at = now + self.params.garp_delay if self.params.garp_delay > 0 else None
+        self._garp_repeat = self.params.garp_repeat
         self._refresh_at = now + self.params.garp_refresh if self.params.garp_refresh > 0 else None
         return [*actions, Transition(old, State.MASTER, reason)]
 

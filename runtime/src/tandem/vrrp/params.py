@@ -40,6 +40,9 @@ class InstanceParams:
     garp_delay: float = 5.0  # second burst of GARP/NA this long after becoming Master (0: none)
     garp_repeat: int = 5  # GARP/NA per address per burst
     garp_lower_prio_repeat: int = 5  # GARP/NA per address when a Master hears a lower priority (0: none)
+    garp_lower_prio_delay: float = 5.0  # and again this long after (0: no second burst)
+    garp_interval: float = 0.0  # s between gratuitous ARPs on an interface (0: back to back)
+    gna_interval: float = 0.0  # s between unsolicited NAs on an interface
     garp_refresh: float = 0.0  # periodic GARP/NA while Master (0: none)
     garp_refresh_repeat: int = 1
     lower_prio_no_advert: bool = False  # keepalived option: don't answer a lower-priority advert
@@ -88,7 +91,10 @@ def params_from_config(config: Config, instance: VrrpInstance) -> InstanceParams
     family = instance.family
     version = config.effective_version(instance)
     strict = pick(instance.strict_mode, defs.vrrp_strict)
-    garp_repeat = pick(instance.garp_master_repeat, defs.vrrp_garp_master_repeat)
+    # vrrp_min_garp: one GARP/NA per burst and no second burst, unless the instance says otherwise
+    min_garp = defs.vrrp_min_garp
+    garp_repeat = pick(instance.garp_master_repeat, 1 if min_garp else defs.vrrp_garp_master_repeat)
+    garp_delay = pick(instance.garp_master_delay, 0.0 if min_garp else defs.vrrp_garp_master_delay)
     return InstanceParams(
         name=instance.name,
         interface=instance.interface,
@@ -106,12 +112,17 @@ def params_from_config(config: Config, instance: VrrpInstance) -> InstanceParams
         source=instance.unicast_src_ip or instance.mcast_src_ip,
         unicast_peers=instance.unicast_peers,
         mcast_group=defs.vrrp_mcast_group4 if family == 4 else defs.vrrp_mcast_group6,
-        garp_delay=pick(instance.garp_master_delay, defs.vrrp_garp_master_delay),
+        garp_delay=garp_delay,
         garp_repeat=garp_repeat,
         # vrrp_strict: no GARP and no advert in answer to a lower priority (keepalived's strict rules)
         garp_lower_prio_repeat=0
         if strict
         else pick(instance.garp_lower_prio_repeat, pick(defs.vrrp_garp_lower_prio_repeat, garp_repeat)),
+        garp_lower_prio_delay=0.0
+        if strict
+        else pick(instance.garp_lower_prio_delay, pick(defs.vrrp_garp_lower_prio_delay, garp_delay)),
+        garp_interval=pick(instance.garp_interval, defs.vrrp_garp_interval),
+        gna_interval=pick(instance.gna_interval, defs.vrrp_gna_interval),
         garp_refresh=pick(instance.garp_master_refresh, defs.vrrp_garp_master_refresh),
         garp_refresh_repeat=pick(instance.garp_master_refresh_repeat, defs.vrrp_garp_master_refresh_repeat),
         lower_prio_no_advert=strict or pick(instance.lower_prio_no_advert, defs.vrrp_lower_prio_no_advert),

@@ -1,0 +1,53 @@
+"""GARP/NA keys on the wire (a capture at the lab switch): vrrp_garp_interval / vrrp_gna_interval pace a
+burst, vrrp_min_garp sends one per address with no second burst, garp_master_delay's second burst."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from scapy.layers.inet6 import ICMPv6ND_NA
+from scapy.layers.l2 import ARP
+from tandemlab.polling import wait_for
+from vrrp_lab import Group, start
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+
+def announcements(make_lab, tmp_path, global_options: tuple[str, ...], vips, seconds: float = 2.5):
+    """Capture times (relative to the first) of the GARPs/NAs of a lone tandemd becoming Master."""
+    lab = make_lab(1)
+    (host,) = lab.hosts
+    group = Group(vips=vips, global_options=global_options)
+    capture = lab.capture("arp or icmp6")
+    process = start("tandemd", host, group.config(host, [], 100), tmp_path)
+    address = vips[0].split("/")[0]
+    assert wait_for(lambda: host.has_address(address), 5)
+    time.sleep(seconds)
+    packets = capture.stop()
+    process.terminate()
+    process.wait(10)
+    times = [
+        ts
+        for ts, p in packets
+        if (ARP in p and p[ARP].psrc == address) or (ICMPv6ND_NA in p and p[ICMPv6ND_NA].tgt == address)
+    ]
+    return [round(t - times[0], 2) for t in times]
+
+
+def test_garp_interval_paces_a_burst(make_lab, tmp_path):
+    options = ("vrrp_garp_master_repeat 3", "vrrp_garp_interval 0.2", "vrrp_garp_master_delay 0")
+    gaps = announcements(make_lab, tmp_path, options, ("198.51.100.100/24",))
+    assert gaps == pytest.approx([0.0, 0.2, 0.4], abs=0.05)
+
+
+def test_gna_interval_paces_unsolicited_na(make_lab, tmp_path):
+    options = ("vrrp_garp_master_repeat 2", "vrrp_gna_interval 0.3", "vrrp_garp_master_delay 0")
+    gaps = announcements(make_lab, tmp_path, options, ("2001:db8::100/64",))
+    assert gaps == pytest.approx([0.0, 0.3], abs=0.05)
+
+
+def test_min_garp_sends_one_and_no_second_burst(make_lab, tmp_path):
+    # without vrrp_min_garp the config's vrrp_garp_master_delay 1 would send 5 more after a second
+    gaps = announcements(make_lab, tmp_path, ("vrrp_min_garp",), ("198.51.100.100/24",))
+    assert gaps == [0.0]
