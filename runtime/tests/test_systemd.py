@@ -42,6 +42,14 @@ def test_messages_arrive_as_sd_notify_lines(listener):
         assert sock.recv(4096) == expected
 
 
+def test_a_receiver_that_is_gone_loses_the_message_without_an_error(listener):
+    name, sock = listener
+    sock.close()
+    if not name.startswith("@"):
+        os.unlink(name)
+    assert SystemdNotifier.from_environ({"NOTIFY_SOCKET": name}).stopping() is False
+
+
 def test_no_socket_means_nothing_is_sent():
     notifier = SystemdNotifier.from_environ({})
     assert notifier.ready() is False

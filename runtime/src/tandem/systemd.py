@@ -34,7 +34,8 @@ class SystemdNotifier:
     def notify(self, **fields: str | int) -> bool:
         """Send ``KEY=value`` lines (keys upper-cased); False when there is no socket to send to.
 
-        Never blocks: a receiver whose queue is full loses the message (the daemon must not stall).
+        Never blocks and never raises: a receiver whose queue is full, or that is gone (tandemd's supervisor
+        died first), loses the message — the daemon must neither stall nor fail on it.
         """
         if not self.address:
             return False
@@ -43,7 +44,7 @@ class SystemdNotifier:
         with socket.socket(socket.AF_UNIX, kind) as sock:
             try:
                 sock.sendto(message.encode(), self.address)
-            except BlockingIOError:
+            except OSError:
                 return False
         return True
 

@@ -44,19 +44,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-D", "--log-detail", action="store_true", help="detailed logging")
     parser.add_argument("-p", "--pid", dest="pidfile", metavar="FILE", help="write the main pid to FILE")
     parser.add_argument(
-        "-r",
-        "--vrrp_pid",
-        dest="vrrp_pidfile",
-        metavar="FILE",
-        help="write the VRRP process pid to FILE (today the main process: VRRP runs in it)",
+        "-r", "--vrrp_pid", dest="vrrp_pidfile", metavar="FILE", help="write the VRRP process pid to FILE"
     )
     parser.add_argument(
         "-c",
         "--checkers_pid",
         dest="checkers_pidfile",
         metavar="FILE",
-        help="pid file of the checker process: not written, there is none yet (a warning says so)",
+        help="write the checker process pid to FILE",
     )
+    parser.add_argument(
+        "-P", "--vrrp", dest="vrrp_only", action="store_true", help="run only the VRRP subsystem"
+    )
+    # how the supervisor starts a subsystem's process (tandem.daemon.supervisor); not for people
+    parser.add_argument("--child", choices=("vrrp", "check"), help=argparse.SUPPRESS)
     parser.add_argument(
         "--control-socket",
         metavar="PATH",

@@ -1,4 +1,4 @@
-"""tandemctl's live subcommands: status, stats, watch, reload, maintenance (over the control socket).
+"""tandemctl's live subcommands: status, stats, watch, reload, maintenance, processes (control socket).
 
 tandemctl wires them with ``add_commands(subparsers)`` and, for ``args.command in COMMANDS``,
 ``run(args)``; ``args.socket`` and ``args.json`` come from tandemctl's own options.
@@ -13,7 +13,7 @@ import time
 
 from tandem.control.client import ControlError, request, watch
 
-COMMANDS = ("status", "stats", "watch", "reload", "maintenance")
+COMMANDS = ("status", "stats", "watch", "reload", "maintenance", "processes")
 
 
 def add_commands(sub) -> None:
@@ -27,6 +27,7 @@ def add_commands(sub) -> None:
     action.add_argument("--lower-by", type=int, metavar="N", help="lower the effective priority by N")
     action.add_argument("--force-backup", action="store_true", help="priority 1: peers take over")
     action.add_argument("--clear", action="store_true", help="end maintenance")
+    sub.add_parser("processes", help="tandemd's subsystem processes: pid, state, restarts, last exit")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -122,6 +123,21 @@ def _maintenance(affected: list[str]) -> str:
     return "maintenance applied to " + (", ".join(affected) or "no instance")
 
 
+def _processes(children: list[dict]) -> str:
+    rows = [
+        [
+            c["role"],
+            c["pid"] or "-",
+            c["state"],
+            "yes" if c["ready"] else "no",
+            c["restarts"],
+            c["last_exit"] or "-",
+        ]
+        for c in children
+    ]
+    return table(["PROCESS", "PID", "STATE", "READY", "RESTARTS", "LAST EXIT"], rows)
+
+
 def _transition_line(event: dict) -> str:
     return (
         f"{_clock(event['time'])} {event['instance']}: {event['old']} -> {event['new']}"
@@ -129,4 +145,10 @@ def _transition_line(event: dict) -> str:
     )
 
 
-RENDER = {"status": _status, "stats": _stats, "reload": _reload, "maintenance": _maintenance}
+RENDER = {
+    "status": _status,
+    "stats": _stats,
+    "reload": _reload,
+    "maintenance": _maintenance,
+    "processes": _processes,
+}

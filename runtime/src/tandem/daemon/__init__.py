@@ -1,10 +1,12 @@
-"""``tandemd`` process wiring: load the config, run the :class:`~tandem.daemon.service.Service`, serve
-the control socket (and metrics when enabled), talk to systemd, and handle signals:
+"""``tandemd`` process wiring. The main process is the :mod:`~tandem.daemon.supervisor`; each subsystem runs
+in a child (``tandemd --child vrrp|check``) that loads the config, runs its service, serves its own control
+socket (and, the VRRP child, metrics when enabled), talks to systemd through the parent, and handles signals:
 
 SIGTERM/SIGINT stop (each Master sends its priority-0 advert before removing its addresses, so a
-backup takes over after Skew_Time), SIGHUP reloads, SIGUSR1 writes the state to ``tandemd.data`` beside the
-control socket (keepalived writes /tmp/keepalived.data; under systemd /tmp is private to the unit, so
-/run/tandem/tandemd.data is where an operator can read it).
+backup takes over after Skew_Time), SIGHUP reloads, SIGUSR1 writes the state to a data file beside the
+control socket (``tandemd.data`` for VRRP, ``tandemd_check.data`` for the checker; keepalived writes
+/tmp/keepalived.data; under systemd /tmp is private to the unit, so /run/tandem is where an operator can
+read it).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import sys
 from pathlib import Path
 
 log = logging.getLogger("tandem")
-DATA_FILE_NAME = "tandemd.data"
+DATA_FILE_NAMES = {"vrrp": "tandemd.data", "check": "tandemd_check.data"}
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
@@ -45,6 +47,7 @@ def write_state(service, path: Path) -> None:
 
 
 async def _serve(args: argparse.Namespace, config) -> int:
+    """A child's life: its subsystem's service, control socket and signals (the parent relays to them)."""
     from tandem.control.server import ControlServer
     from tandem.daemon.service import Service
     from tandem.systemd import SystemdNotifier
@@ -63,7 +66,7 @@ async def _serve(args: argparse.Namespace, config) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     loop.add_signal_handler(signal.SIGHUP, reload)
-    data_file = Path(args.control_socket).parent / DATA_FILE_NAME
+    data_file = Path(args.control_socket).parent / DATA_FILE_NAMES[args.child]
     loop.add_signal_handler(signal.SIGUSR1, write_state, service, data_file)
     await service.start()
     # tandemd.main paused the collector for the start-up, whose objects live as long as the daemon:
@@ -112,29 +115,31 @@ async def _watchdog(systemd) -> None:
 
 
 def run_daemon(args: argparse.Namespace) -> int:
+    _setup_logging(args)
+    if not args.child:
+        return _supervise(args)
+    from tandem.daemon.supervisor import EXIT_FATAL, die_with_parent
+
+    die_with_parent()
     from tandem.config import load_config
     from tandem.daemon.service import errors_of
 
-    _setup_logging(args)
     result = load_config(args.config)
     if errors := errors_of(result):
         log.error("%s: not started, %d error(s) in the configuration", args.config, len(errors))
-        return 1
-    pidfiles = pid_files(args)
-    for pidfile in pidfiles:
+        return EXIT_FATAL
+    return EXIT_FATAL if asyncio.run(_serve(args, result.config)) else 0
+
+
+def _supervise(args: argparse.Namespace) -> int:
+    from tandem.daemon.supervisor import Supervisor
+
+    pidfile = Path(args.pidfile) if args.pidfile else None
+    if pidfile is not None:
         pidfile.write_text(f"{os.getpid()}\n")
+    gc.enable()  # the supervisor allocates little; the collector pause is for a child's start-up
     try:
-        return asyncio.run(_serve(args, result.config))
+        return asyncio.run(Supervisor(args).run())
     finally:
-        for pidfile in pidfiles:
+        if pidfile is not None:
             pidfile.unlink(missing_ok=True)
-
-
-def pid_files(args: argparse.Namespace) -> list[Path]:
-    """The pid files this process writes: ``-p`` and ``-r`` (VRRP runs in this one process).
-
-    There is no checker process yet (virtual_server runs nothing): ``-c`` is said so, not written.
-    """
-    if args.checkers_pidfile:
-        log.warning("-c %s: not written, tandemd runs no checker process yet", args.checkers_pidfile)
-    return [Path(name) for name in (args.pidfile, args.vrrp_pidfile) if name]
