@@ -25,13 +25,14 @@ import secrets
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
 from tandemlab import cleanup, naming
+from tandemlab.owners import OwnerSampler
 from tandemlab.shell import netns_exec
 from tandemlab.topology import Layout
 
@@ -194,18 +195,6 @@ class Lab:
             raise DemoError(f"ansible-playbook {playbook} failed (exit {code})")
         return {"tasks": tasks, **recap}
 
-    def holders(self, vip: str) -> tuple[str, ...]:
-        """The balancers whose eth0 has ``vip``, read from outside the hosts."""
-        found = []
-        for host in self.site.balancers:
-            shown = subprocess.run(
-                ["ip", "-n", self.layout.netns(host), "-o", "addr", "show", "to", f"{vip}/32"],
-                capture_output=True, text=True, check=False,
-            )  # fmt: skip
-            if shown.stdout.strip():
-                found.append(host)
-        return tuple(found)
-
     def spawn_in(self, netns_host: str, argv: list[str], **kwargs) -> subprocess.Popen:
         process = subprocess.Popen(netns_exec(self.layout.netns(netns_host), argv), **kwargs)
         self.processes.append(process)
@@ -229,42 +218,47 @@ class Lab:
         return containers + namespaces
 
 
+class Balancer(NamedTuple):
+    """What tandemlab.owners.OwnerSampler needs of a host."""
+
+    name: str
+    netns: str
+
+
 class OwnerWatch:
-    """A thread that samples which balancers hold each VIP every 50 ms and records the changes."""
+    """Which balancers hold each VIP, sampled over netlink in their namespaces every 20 ms."""
 
     def __init__(self, lab: Lab) -> None:
-        self.lab = lab
-        self.changes: list[dict] = []
-        self.current: dict[str, tuple[str, ...]] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        hosts = [Balancer(host, lab.layout.netns(host)) for host in lab.site.balancers]
+        self.samplers = {vip: OwnerSampler(hosts, vip, interval=0.02) for vip in lab.site.vips}
 
     def start(self) -> OwnerWatch:
-        self._thread.start()
+        for sampler in self.samplers.values():
+            sampler.start()
         return self
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            now = time.time()
-            for vip in self.lab.site.vips:
-                holders = self.lab.holders(vip)
-                if self.current.get(vip) != holders:
-                    self.current[vip] = holders
-                    self.changes.append({"t": round(now, 3), "vip": vip, "holders": list(holders)})
-            self._stop.wait(0.05)
+    def current(self, vip: str) -> set[str]:
+        return set(self.samplers[vip].owners())
 
     def wait(self, vip: str, condition, timeout: float) -> float | None:
-        """Seconds until ``condition(holders)`` holds (None after ``timeout``), from now."""
-        start = time.time()
-        while time.time() - start < timeout:
-            if vip in self.current and condition(self.current[vip]):
-                return time.time()
-            time.sleep(0.02)
-        return None
+        """The time the VIP's holders (a set of host names) first met ``condition``; None at the timeout."""
+        return self.samplers[vip].wait(lambda owners: condition(set(owners)), timeout)
+
+    @property
+    def changes(self) -> list[dict]:
+        """Each change of holders: {"t", "vip", "holders"}."""
+        return sorted(
+            (
+                {"t": round(start, 3), "vip": vip, "holders": sorted(owners)}
+                for vip, sampler in self.samplers.items()
+                for start, _, owners in sampler.timeline().spans()
+            ),
+            key=lambda change: change["t"],
+        )
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        for sampler in self.samplers.values():
+            sampler.stop()
 
 
 def read_requests(path: Path) -> list[dict]:
@@ -387,8 +381,10 @@ class Demo:
 
     def wait_planned(self, timeout: float = 30) -> None:
         for vip, master in self.site.masters.items():
-            if self.watch.wait(vip, lambda h, m=master: h == (m,), timeout) is None:
-                raise DemoError(f"{vip} is held by {self.watch.current.get(vip)}, not by {master} alone")
+            if self.watch.wait(vip, lambda h, m=master: h == {m}, timeout) is None:
+                raise DemoError(
+                    f"{vip} is held by {self.watch.current(vip) or 'nobody'}, not by {master} alone"
+                )
 
     def dns_and_spread(self) -> None:
         self.step(f"DNS: {self.site.name} asked from the client")
@@ -443,10 +439,10 @@ class Demo:
             f"Drill a: nginx stopped on {owner} (master of {vip}); its vrrp_script fails, the VIP must move"
         )
         t0 = self.act(owner, "nginx stopped", "systemctl", "stop", "nginx.service")
-        moved = self.until(vip, lambda h: h == (other,), t0, 20, f"{vip}: {owner} -> {other}")
+        moved = self.until(vip, lambda h: h == {other}, t0, 20, f"{vip}: {owner} -> {other}")
         time.sleep(1)
         t1 = self.act(owner, "nginx started", "systemctl", "start", "nginx.service")
-        back = self.until(vip, lambda h: h == (owner,), t1, 20, f"nginx back: {vip} returns to {owner}")
+        back = self.until(vip, lambda h: h == {owner}, t1, 20, f"nginx back: {vip} returns to {owner}")
         time.sleep(1)
         seen = interruption(read_requests(self.requests_file), vip, t0, time.time())
         self.results["drills"]["nginx_stop"] = {
@@ -471,7 +467,7 @@ class Demo:
         t0 = self.act(owner, "tandemd killed", "kill", "-KILL", pid)
         taken = self.until(vip, lambda h: other in h, t0, 20, f"{other} holds {vip}")
         back = self.until(
-            vip, lambda h: h == (owner,), t0, 30, f"systemd restarted tandemd on {owner}; {vip} is back on it"
+            vip, lambda h: h == {owner}, t0, 30, f"systemd restarted tandemd on {owner}; {vip} is back on it"
         )
         time.sleep(1)
         seen = interruption(read_requests(self.requests_file), vip, t0, time.time())

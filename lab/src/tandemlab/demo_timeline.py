@@ -43,7 +43,7 @@ def draw(results: dict, requests: list[dict], path: Path) -> Path:
     backends = sorted({r["backend"] for r in requests if r["ok"] and r["backend"]})
 
     figure, (owners, client, tier) = plt.subplots(
-        3, 1, figsize=(12, 7.5), sharex=True, gridspec_kw={"height_ratios": [1.1, 2.2, 1.1]}
+        3, 1, figsize=(13, 7.5), sharex=True, gridspec_kw={"height_ratios": [1.1, 2.2, 1.1]}
     )
     figure.suptitle("Tandem demo: VIP owners, client requests (every 20 ms per VIP) and backends")
     for drill, body in results.get("drills", {}).items():
@@ -51,6 +51,13 @@ def draw(results: dict, requests: list[dict], path: Path) -> Path:
         for axis in (owners, client, tier):
             axis.axvspan(start - zero, stop - zero, color="#eeeeee", zorder=0)
         owners.text((start - zero), len(vips) - 0.35, drill.replace("_", " "), fontsize=8, va="bottom")
+
+    for event in results.get("events", []):
+        for axis in (owners, client, tier):
+            axis.axvline(event["t"] - zero, color="#555555", linewidth=0.7, linestyle=":")
+        label = f"{event['event']} ({event['host']})" if event.get("host") else event["event"]
+        client.text(event["t"] - zero, 0.98, " " + label, transform=client.get_xaxis_transform(), fontsize=7,
+                    rotation=90, va="top", ha="right", color="#333333")  # fmt: skip
 
     for row, vip in enumerate(vips):
         for start, stop, holders in _segments(results.get("owners", []), vip, end):
@@ -65,7 +72,7 @@ def draw(results: dict, requests: list[dict], path: Path) -> Path:
     owners.legend(
         handles=[Patch(color=c, label=h) for h, c in colour.items()]
         + [Patch(color=BOTH, label="both"), Patch(color=NOBODY, label="nobody")],
-        loc="upper right", fontsize=8, ncol=4,
+        loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8,
     )  # fmt: skip
 
     markers = ["o", "s", "^", "D"]
@@ -85,7 +92,7 @@ def draw(results: dict, requests: list[dict], path: Path) -> Path:
     client.set_yscale("log")
     client.set_ylabel("request time (ms)")
     client.axhline(SLOW_MS, color="#999999", linewidth=0.6, linestyle="--")
-    client.legend(loc="upper right", fontsize=7, ncol=3, markerscale=2)
+    client.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=7, markerscale=2)
 
     for row, backend in enumerate(backends):
         answered = [r["t"] - zero for r in requests if r["ok"] and r["backend"] == backend]
