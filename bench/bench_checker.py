@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -48,7 +49,7 @@ from bench.harness import (
     wait_for,
 )
 
-SERVERS = 5000
+SERVERS = int(os.environ.get("TANDEM_BENCH_SERVERS", "5000"))  # bench.report varies it
 FIRST_PORT = 20000
 NGINX_PORT, STATUS_PORT = 8080, 8081
 WARMUP, WINDOW, ROUNDS = 4.0, 10.0, 2
