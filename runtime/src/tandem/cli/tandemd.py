@@ -53,8 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="write the checker process pid to FILE",
     )
-    parser.add_argument(
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument(
         "-P", "--vrrp", dest="vrrp_only", action="store_true", help="run only the VRRP subsystem"
+    )
+    only.add_argument(
+        "-C",
+        "--check",
+        dest="check_only",
+        action="store_true",
+        help="run only the load balancer and its checks",
     )
     # how the supervisor starts a subsystem's process (tandem.daemon.supervisor); not for people
     parser.add_argument("--child", choices=("vrrp", "check"), help=argparse.SUPPRESS)

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 MAX_REQUEST = 64 * 1024
 MAX_LOWER_BY = 255  # maintenance: lowering by more than any priority changes nothing
 NO_LB = "no load balancer runs (the config has no virtual_server)"
+NO_VRRP = "no VRRP runs in this process"
 
 
 class BadRequest(Exception):
@@ -75,8 +76,11 @@ def drain_arguments(args: dict) -> tuple[str, str, str]:
     return names[0], names[1], mode
 
 
-async def reload_all(handler: Handler, lb: LbHandler | None) -> ReloadOutcome:
-    """Reload VRRP, then (if it took the new config) the load balancer; one outcome for both."""
+async def reload_all(handler: Handler | None, lb: LbHandler | None) -> ReloadOutcome:
+    """Reload VRRP, then (if it took the new config) the load balancer; one outcome for both.
+    In tandemd's checker process there is no VRRP handler, in its VRRP process no load balancer."""
+    if handler is None:
+        return await lb.reload()
     outcome = await handler.reload()
     if lb is None or not outcome.ok:
         return outcome
@@ -97,7 +101,7 @@ def _plain(value):
 
 
 class ControlServer:
-    def __init__(self, path: str, handler: Handler, lb: LbHandler | None = None) -> None:
+    def __init__(self, path: str, handler: Handler | None, lb: LbHandler | None = None) -> None:
         self.path = path
         self.handler = handler
         self.lb = lb  # the load balancer, when the config has virtual servers
@@ -152,6 +156,8 @@ class ControlServer:
 
     async def _answer(self, command: str, args: dict) -> dict:
         handler = self.handler
+        if handler is None and command in ("status", "stats", "maintenance"):
+            return {"ok": False, "error": NO_VRRP}
         try:
             if command == "status":
                 return {"ok": True, "result": handler.status()}
@@ -182,6 +188,9 @@ class ControlServer:
             return {"ok": False, "error": str(error.args[0])}
 
     async def _watch(self, writer: asyncio.StreamWriter) -> None:
+        if self.handler is None:
+            writer.write(encode({"ok": False, "error": NO_VRRP}))
+            return
         subscription = self.handler.subscribe()
         try:
             writer.write(encode({"ok": True, "watching": True}))

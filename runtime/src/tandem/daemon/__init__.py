@@ -46,16 +46,34 @@ def write_state(service, path: Path) -> None:
     log.info("state written to %s", path)
 
 
+def _service(args: argparse.Namespace, config, systemd):
+    """The child's subsystem: VRRP's Service, or the load balancer (tandem.lb.service)."""
+    if args.child == "vrrp":
+        from tandem.daemon.service import Service
+
+        return Service(args.config, config, systemd)
+    from tandem.lb.service import LbService
+
+    return LbService(args.config, config)
+
+
+def _running(args: argparse.Namespace, service) -> str:
+    """What the child runs, for the log and systemd's STATUS."""
+    if args.child == "vrrp":
+        return f"{len(service.driver.units)} VRRP instance(s)"
+    return f"{len(service.balancer.virtual_servers)} virtual server(s)"
+
+
 async def _serve(args: argparse.Namespace, config) -> int:
     """A child's life: its subsystem's service, control socket and signals (the parent relays to them)."""
     from tandem.control.server import ControlServer
-    from tandem.daemon.service import Service
+    from tandem.lb.plane import PlaneError
     from tandem.systemd import SystemdNotifier
 
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     systemd = SystemdNotifier.from_environ()
-    service = Service(args.config, config, systemd)
+    service = _service(args, config, systemd)
     reloads: set[asyncio.Task] = set()
 
     def reload() -> None:
@@ -68,17 +86,23 @@ async def _serve(args: argparse.Namespace, config) -> int:
     loop.add_signal_handler(signal.SIGHUP, reload)
     data_file = Path(args.control_socket).parent / DATA_FILE_NAMES[args.child]
     loop.add_signal_handler(signal.SIGUSR1, write_state, service, data_file)
-    await service.start()
+    try:
+        await service.start()
+    except (PlaneError, OSError) as error:  # the load balancer's data plane (keepalived: IPVS init)
+        log.error("load balancing cannot start: %s", error)
+        await service.stop()
+        return 1
     # tandemd.main paused the collector for the start-up, whose objects live as long as the daemon:
     # frozen, no later collection walks them again
     gc.freeze()
     gc.enable()
-    control = ControlServer(args.control_socket, service)
+    vrrp = args.child == "vrrp"
+    control = ControlServer(args.control_socket, *((service, None) if vrrp else (None, service)))
     metrics = None
     exit_code = 0
     try:
         await control.start()
-        if (listen := config.global_defs.metrics_listen) is not None:
+        if vrrp and (listen := config.global_defs.metrics_listen) is not None:
             # prometheus-client is an optional dependency (extra "metrics"): imported only when asked for.
             from tandem.control.metrics import MetricsServer
 
@@ -91,10 +115,8 @@ async def _serve(args: argparse.Namespace, config) -> int:
     watchdog = None
     if exit_code == 0:
         watchdog = loop.create_task(_watchdog(systemd)) if systemd.watchdog_interval else None
-        log.info(
-            "running %d VRRP instance(s); control socket %s", len(service.driver.units), args.control_socket
-        )
-        systemd.ready(f"{len(service.driver.units)} VRRP instance(s)")
+        log.info("running %s; control socket %s", _running(args, service), args.control_socket)
+        systemd.ready(_running(args, service))
         await stopping.wait()
     log.info("stopping")
     systemd.stopping()

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tandem.control.protocol import ReloadOutcome
-from tandem.control.server import ControlServer, encode
+from tandem.control.server import NO_LB, ControlServer, encode
 from tandem.systemd import SystemdNotifier
 
 log = logging.getLogger("tandem")
@@ -110,7 +110,7 @@ class Supervisor:
         self.args = args
         self.config = None  # the config the children run (loaded while the first child starts)
         self.systemd = SystemdNotifier.from_environ()
-        self.only = "vrrp" if args.vrrp_only else None
+        self.only = "vrrp" if args.vrrp_only else "check" if args.check_only else None
         pidfiles = {"vrrp": args.vrrp_pidfile, "check": args.checkers_pidfile}
         self.children = {role: Child(role, Path(p) if p else None) for role, p in pidfiles.items()}
         self.stopping = False
@@ -123,7 +123,9 @@ class Supervisor:
     # --- which children ---------------------------------------------------------------------------
 
     def wanted(self, config) -> set[str]:
-        return {"vrrp"}  # the checker child comes with tandem.lb.service
+        if self.only:
+            return {self.only}
+        return {"vrrp", "check"} if config.virtual_servers else {"vrrp"}
 
     # --- life cycle -------------------------------------------------------------------------------
 
@@ -136,7 +138,7 @@ class Supervisor:
         # the first child starts before the config is read here: its start-up (the VRRP child's first
         # advert) does not wait for ours. A config with errors makes it exit with EXIT_FATAL, having
         # logged them; then tandemd stops.
-        first = "vrrp"
+        first = "check" if self.only == "check" else "vrrp"
         await self._start(self.children[first])
         from tandem.config import load_config
 
@@ -342,6 +344,13 @@ class Supervisor:
 
     async def _connect(self, role: str):
         child = self.children[role]
+        if (
+            child.pid is None
+            and role == "check"
+            and self.config is not None
+            and not self.wanted(self.config) & {"check"}
+        ):
+            raise RelayError(NO_LB)
         if child.pid is None:
             reason = "restarting" if child.restart else "not running"
             raise RelayError(f"the {SUBSYSTEM[role]} process is {reason}")

@@ -1,0 +1,63 @@
+"""tandemd's checker child on a real load balancer: a config with virtual_server gets a second child
+(``-c`` holds its pid) beside the VRRP one; the parent relays lb_status to it; killed with SIGKILL it is
+restarted while VRRP and the traffic carry on (the table it left keeps forwarding until the new child
+replaces it); stop leaves no Tandem table."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+from daemon_lab import GLOBAL, Daemon, instance
+from tandem.control.client import ControlError
+from tandemlab.lblab import VIP, LbLab
+from tandemlab.polling import wait_for
+from test_supervisor import alive, parent_of
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+
+def virtual_server(lab: LbLab) -> str:
+    lines = [f"virtual_server {VIP} 80 {{", "delay_loop 1", "lb_algo rr", "lb_kind NAT", "protocol TCP"]
+    for server in lab.servers:
+        lines += [f"real_server {server.ipv4} 80 {{", "TCP_CHECK {", "connect_timeout 1", "}", "}"]
+    return "\n".join([*lines, "}"]) + "\n"
+
+
+def up_servers(daemon: Daemon) -> set[str]:
+    try:
+        (vs,) = daemon.request("lb_status")["virtual_servers"]
+    except ControlError:  # the checker process is starting
+        return set()
+    return {rs["id"] for rs in vs["real_servers"] if rs["state"] == "UP"}
+
+
+def test_the_checker_child_is_supervised_and_its_death_stops_no_traffic(tmp_path):
+    with LbLab(servers=2, plane_class=None) as lab:
+        pids = {name: tmp_path / f"{name}.pid" for name in ("main", "vrrp", "check")}
+        flags = ("-p", str(pids["main"]), "-r", str(pids["vrrp"]), "-c", str(pids["check"]))
+        config = GLOBAL + instance(lab.lb, "VI_1", 81, "198.51.100.181/24", 150) + virtual_server(lab)
+        daemon = Daemon(lab.lb, tmp_path).start(config, flags)
+        try:
+            assert wait_for(lambda: daemon.state() == "MASTER", 5)
+            assert wait_for(lambda: len(up_servers(daemon)) == 2, 10), daemon.log_text()
+            main, vrrp, check = (int(pids[name].read_text()) for name in ("main", "vrrp", "check"))
+            assert parent_of(vrrp) == parent_of(check) == main and vrrp != check
+            assert set(lab.call("get_many", VIP, 6)) == {f"rs{i}" for i in (1, 2)}
+            assert {p["role"]: p["state"] for p in daemon.request("processes")} == {
+                "vrrp": "running",
+                "check": "running",
+            }
+
+            os.kill(check, signal.SIGKILL)
+            answers, failures = lab.call("hammer", VIP, 2.0)
+            assert not failures and set(answers) == {"rs1", "rs2"}
+            assert wait_for(lambda: pids["check"].exists() and int(pids["check"].read_text()) != check, 10)
+            assert int(pids["vrrp"].read_text()) == vrrp and daemon.state() == "MASTER"
+            assert wait_for(lambda: len(up_servers(daemon)) == 2, 10), daemon.log_text()
+            assert f"checker process {check} ended (signal SIGKILL)" in daemon.log_text()
+            assert set(lab.call("get_many", VIP, 6)) == {"rs1", "rs2"}
+        finally:
+            assert daemon.stop() == 0
+        assert not alive(check) and "tandem_lb" not in lab.nft("list", "tables")
