@@ -72,6 +72,8 @@ COMBINED = {
     "auth_pass",
     "weight_reverse",
     "init_file_overwrite",
+    "garp_extra_if_all",
+    "vrrp_garp_extra_if_all",
 }
 INLINE_TUPLES = {"status_code", "sorry_server", "lvs_timeouts"}
 BLOCK_TYPES = (
@@ -188,6 +190,9 @@ def _special(obj: Any, field: str, value: Any) -> list[str] | None:
         return [f"smtp_server {quote(value)} {obj.smtp_port}"] if value else []
     if field == "script_user":
         return [f"script_user {value_text((value, obj.script_group))}"] if value else []
+    if field in ("garp_extra_if", "vrrp_garp_extra_if"):
+        every = "all " if getattr(obj, f"{field}_all") else ""
+        return [f"{field} {every}{value_text(value)}"]
     if field == "use_vmac":
         return [f"use_vmac {quote(obj.vmac_name or '')}".rstrip(' "')] if value else []
     if field == "auth_type":

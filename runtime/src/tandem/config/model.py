@@ -91,6 +91,8 @@ class GlobalDefs:
     vrrp_garp_lower_prio_repeat: int | None = None  # None: same as vrrp_garp_master_repeat
     vrrp_garp_interval: float = 0.0
     vrrp_gna_interval: float = 0.0
+    vrrp_garp_extra_if: float = 0.0  # s between GARP/NA refreshes on VIP interfaces adverts do not use
+    vrrp_garp_extra_if_all: bool = False  # False: only on vmacs
     vrrp_lower_prio_no_advert: bool = False
     vrrp_higher_prio_send_advert: bool = False
     vrrp_skip_check_adv_addr: bool = False
@@ -309,6 +311,8 @@ class VrrpInstance:
     garp_lower_prio_repeat: int | None = None
     garp_interval: float | None = None
     gna_interval: float | None = None
+    garp_extra_if: float | None = None  # None: global_defs.vrrp_garp_extra_if
+    garp_extra_if_all: bool = False
     lower_prio_no_advert: bool | None = None
     higher_prio_send_advert: bool | None = None
     use_vmac: bool = False

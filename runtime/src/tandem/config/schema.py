@@ -89,6 +89,19 @@ def flag(node: Node, _findings: Findings | None = None) -> bool:
     return check(BOOL, node.args[0], "on|off|true|false|yes|no")
 
 
+def garp_extra_if(field: str) -> Any:
+    """``keyword [all] SECONDS`` (at most a day; 0: off), setting ``field`` and ``{field}_all``."""
+
+    def convert(node: Node, _findings: Findings) -> dict[str, Any]:
+        args = list(node.args)
+        every = bool(args) and args[0] == "all"
+        if len(args) != 1 + every:
+            raise Invalid("expected [all] and an interval in seconds")
+        return {field: check(seconds(0, 86400), args[-1], "seconds 0..86400"), f"{field}_all": every}
+
+    return convert
+
+
 def negated(node: Node, _findings: Findings) -> bool:
     """For ``no_accept``-style keywords: the opposite of ``flag``."""
     return not flag(node)
