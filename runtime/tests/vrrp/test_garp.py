@@ -1,5 +1,5 @@
 """GARP/NA keys on the wire (a capture at the lab switch): vrrp_garp_interval / vrrp_gna_interval pace a
-burst, vrrp_min_garp sends one per address with no second burst, garp_master_delay's second burst."""
+burst, vrrp_min_garp sends one per address with no second burst, garp_extra_if refreshes a vmac's VIPs."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from vrrp_lab import Group, start
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 
-def announcements(make_lab, tmp_path, global_options: tuple[str, ...], vips, seconds: float = 2.5):
+def announcements(make_lab, tmp_path, global_options: tuple[str, ...], vips, seconds=2.5, options=()):
     """Capture times (relative to the first) of the GARPs/NAs of a lone tandemd becoming Master."""
     lab = make_lab(1)
     (host,) = lab.hosts
-    group = Group(vips=vips, global_options=global_options)
+    group = Group(vips=vips, global_options=global_options, options=options)
     capture = lab.capture("arp or icmp6")
     process = start("tandemd", host, group.config(host, [], 100), tmp_path)
     address = vips[0].split("/")[0]
@@ -51,3 +51,13 @@ def test_min_garp_sends_one_and_no_second_burst(make_lab, tmp_path):
     # without vrrp_min_garp the config's vrrp_garp_master_delay 1 would send 5 more after a second
     gaps = announcements(make_lab, tmp_path, ("vrrp_min_garp",), ("198.51.100.100/24",))
     assert gaps == [0.0]
+
+
+@pytest.mark.parametrize("vmac", [True, False], ids=["vmac", "no-vmac"])
+def test_garp_extra_if_refreshes_vips_on_the_vmac(make_lab, tmp_path, vmac):
+    """Every garp_extra_if seconds one GARP per VIP on the vmac (adverts refresh the base interface's
+    MAC, nothing the vmac's); without a vmac (and without 'all') there is nothing to refresh."""
+    global_options = ("vrrp_garp_master_repeat 1", "vrrp_garp_master_delay 0", "vrrp_garp_extra_if 0.5")
+    vmac_options = ("use_vmac",) if vmac else ()
+    gaps = announcements(make_lab, tmp_path, global_options, ("198.51.100.100/24",), 1.8, vmac_options)
+    assert gaps == (pytest.approx([0.0, 0.5, 1.0, 1.5], abs=0.06) if vmac else [0.0])

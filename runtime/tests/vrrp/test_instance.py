@@ -222,6 +222,17 @@ def test_lower_priority_garp_burst_repeats_after_garp_lower_prio_delay():
     assert bursts(0.0) == []
 
 
+def test_garp_extra_if_refreshes_while_master_only():
+    instance = master(replace(V3, garp_extra_if=2.0, garp_delay=0.0))
+    extra, t = [], 0.0
+    while t < 5.0:
+        t = instance.deadline
+        extra += [round(t, 3) for a in instance.timer(t) if a == Announce(1, extra_only=True)]
+    assert extra == [2.0, 4.0]
+    instance.stop(t)
+    assert instance.deadline is None
+
+
 def test_master_answers_a_flood_of_lower_priority_adverts_at_most_once_a_second():
     """20,000 adverts made keepalived (and tandemd) send 20,000 adverts and 100,000 GARPs."""
     instance = master()

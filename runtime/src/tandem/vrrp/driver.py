@@ -101,6 +101,7 @@ class Unit:
     addresses: list[tuple[VirtualAddress, int]] = field(default_factory=list)  # (address, ifindex)
     routes: list[tuple[VirtualRoute, int | None]] = field(default_factory=list)
     announcements: list[tuple[LinkSocket, bytes]] = field(default_factory=list)
+    extra_announcements: list[tuple[LinkSocket, bytes]] = field(default_factory=list)  # garp_extra_if's
     paced: list[asyncio.TimerHandle] = field(default_factory=list)  # GARP/NA due later (garp_interval)
     netlink_errors: int = 0
     send_errors: int = 0
@@ -187,10 +188,12 @@ class Driver:
         """Apply in-place changes (priority, VIPs, timers): addresses dropped from a Master are removed."""
         unit = self.units[params.name]
         if unit.sock is not None:
-            addresses, routes, announcements = await self._resources(params)
-            kept = {(vip.address, index) for vip, index in addresses}
-            stale = [(vip, index) for vip, index in unit.addresses if (vip.address, index) not in kept]
-            unit.addresses, unit.routes, unit.announcements = addresses, routes, announcements
+            before = unit.addresses
+            unit.addresses, unit.routes, unit.announcements, unit.extra_announcements = await self._resources(
+                params
+            )
+            kept = {(vip.address, index) for vip, index in unit.addresses}
+            stale = [(vip, index) for vip, index in before if (vip.address, index) not in kept]
             if stale and unit.instance.state is State.MASTER:
                 self._change_addresses(unit, False, stale, [])
                 self._block(unit, stale, False)
@@ -291,7 +294,7 @@ class Driver:
         if not params.accept:
             self._protect()
         link = await self._interface(params.socket_interface)
-        addresses, routes, announcements = await self._resources(params)
+        resources = await self._resources(params)
         channel = self._channels.get(unit.channel_key)
         if channel is None:
             # one multicast group per family (global_defs): the first instance's is everyone's
@@ -303,7 +306,7 @@ class Driver:
         channel.units[params.vrid] = unit
         channel.poll_interval = None
         unit.destinations = params.unicast_peers or (params.group,)
-        unit.addresses, unit.routes, unit.announcements = addresses, routes, announcements
+        unit.addresses, unit.routes, unit.announcements, unit.extra_announcements = resources
 
     async def _make_vmac(self, params: InstanceParams, base: Interface, local: IPAddress) -> None:
         """Make the instance's vmac (tandem.vrrp.vmac); IPv6 adverts leave it from ``local``."""
@@ -341,16 +344,19 @@ class Driver:
             log.error("vmac %s not removed: %s", name, error)
 
     async def _resources(self, params: InstanceParams):
-        """The addresses (with interface index), routes and GARP/NA frames of ``params``."""
-        addresses, announcements = [], []
+        """The addresses (with interface index), routes and GARP/NA frames of ``params``, and the frames
+        garp_extra_if refreshes: of VIPs on the vmac, or with 'all' on any interface but the adverts'."""
+        addresses, announcements, extra = [], [], []
         for vip in (*params.vips, *params.excluded_vips):
             dev = await self._interface(vip.dev or params.vip_interface)
             addresses.append((vip, dev.index))
             if dev.name not in self._links:
                 self._links[dev.name] = LinkSocket(dev.name)
             announcements.append((self._links[dev.name], announcement(dev.mac, vip.address.ip)))
+            if dev.name == params.vmac or (params.garp_extra_if_all and dev.name != params.socket_interface):
+                extra.append(announcements[-1])
         routes = [(r, (await self._interface(r.dev)).index if r.dev else None) for r in params.routes]
-        return addresses, routes, announcements
+        return addresses, routes, announcements, extra
 
     # --- events in ------------------------------------------------------------------------------
 
@@ -472,7 +478,7 @@ class Driver:
             self._change_addresses(unit, False, unit.addresses, unit.routes)
             self._block(unit, unit.addresses, False)
         elif isinstance(action, Announce):
-            self._announce(unit, action.repeat)
+            self._announce(unit, action.repeat, unit.extra_announcements if action.extra_only else None)
         else:
             if isinstance(action, Transition):
                 name, state = instance.params.name, action.new.value
@@ -480,16 +486,16 @@ class Driver:
             if self.on_report is not None:
                 self.on_report(instance, action)
 
-    def _announce(self, unit: Unit, repeat: int) -> None:
-        """``repeat`` GARP/NA per address; with garp_interval / gna_interval, that far apart (per kind,
-        the first at once), else back to back."""
+    def _announce(self, unit: Unit, repeat: int, frames: list | None = None) -> None:
+        """``repeat`` GARP/NA per address (of ``frames``, default all); with garp_interval / gna_interval,
+        that far apart (per kind, the first at once), else back to back."""
         params = unit.instance.params
         gaps = {ETH_P_ARP: params.garp_interval, ETH_P_IPV6: params.gna_interval}
         now = self._loop.time()
         unit.paced = [handle for handle in unit.paced if handle.when() > now]
         delays: dict[int, float] = {}
         for _ in range(repeat):
-            for link, frame in unit.announcements:
+            for link, frame in unit.announcements if frames is None else frames:
                 kind = int.from_bytes(frame[12:14], "big")
                 delay = delays.get(kind, 0.0)
                 delays[kind] = delay + gaps.get(kind, 0.0)

@@ -104,9 +104,11 @@ class RemoveVips:
 
 @dataclass(frozen=True, slots=True)
 class Announce:
-    """Send ``repeat`` gratuitous ARPs / unsolicited NAs for each virtual address."""
+    """Send ``repeat`` gratuitous ARPs / unsolicited NAs for each virtual address (``extra_only``: only
+    those on the interfaces garp_extra_if refreshes)."""
 
     repeat: int
+    extra_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +143,8 @@ class Instance:
     """One virtual router on one interface and address family."""
 
     __slots__ = (  # attributes: a backup touches several for every advert it hears
-        "_accepted", "_adver_at", "_advertised", "_answered_at", "_auth_data", "_auth_type", "_garp_at",
-        "_garp_repeat",
-        "_local_address",
+        "_accepted", "_adver_at", "_advertised", "_answered_at", "_auth_data", "_auth_type", "_extra_at",
+        "_garp_at", "_garp_repeat", "_local_address",
         "_master_down_at", "_preempt_at", "_refresh_at", "counters", "master_address",
         "master_adver_interval", "params", "priority", "ready", "state", "sync_group",
     )  # fmt: skip
@@ -167,6 +168,7 @@ class Instance:
         self._garp_at: float | None = None
         self._garp_repeat = params.garp_repeat  # of the pending second burst (_garp_at)
         self._refresh_at: float | None = None
+        self._extra_at: float | None = None  # garp_extra_if: next refresh on the other interfaces
         self._preempt_at: float | None = None  # preempt_delay: when a lower-priority master stops counting
         self._answered_at: float | None = None  # when we last answered a lower-priority advert
 
@@ -202,7 +204,7 @@ class Instance:
     def deadline(self) -> float | None:
         """When :meth:`timer` must be called next (None: nothing pending)."""
         deadline = self._master_down_at  # a backup's only timer: checked for every packet it hears
-        for t in (self._adver_at, self._garp_at, self._refresh_at):
+        for t in (self._adver_at, self._garp_at, self._refresh_at, self._extra_at):
             if t is not None and (deadline is None or t < deadline):
                 deadline = t
         return deadline
@@ -294,6 +296,9 @@ class Instance:
         if self._refresh_at is not None and now >= self._refresh_at:
             self._refresh_at = now + self.params.garp_refresh
             actions.append(Announce(self.params.garp_refresh_repeat))
+        if self._extra_at is not None and now >= self._extra_at:
+            self._extra_at = now + self.params.garp_extra_if
+            actions.append(Announce(1, extra_only=True))
         return actions
 
     def receive(self, packet: Received, now: float) -> list[Action]:
@@ -422,11 +427,12 @@ class Instance:
         self._garp_at = now + self.params.garp_delay if self.params.garp_delay > 0 else None
         self._garp_repeat = self.params.garp_repeat
         self._refresh_at = now + self.params.garp_refresh if self.params.garp_refresh > 0 else None
+        self._extra_at = now + self.params.garp_extra_if if self.params.garp_extra_if > 0 else None
         return [*actions, Transition(old, State.MASTER, reason)]
 
     def _become_backup(self, now: float, reason: str) -> list[Action]:
         old, self.state = self.state, State.BACKUP
-        self._adver_at = self._garp_at = self._refresh_at = None
+        self._adver_at = self._garp_at = self._refresh_at = self._extra_at = None
         self.ready = False
         if old is not State.MASTER:
             self.master_adver_interval = self.params.advert_int
@@ -442,5 +448,6 @@ class Instance:
             actions += [*self._advertise(now, STOP_PRIORITY), RemoveVips()]
         self.state, self.ready = new, False
         self._adver_at = self._master_down_at = self._garp_at = self._refresh_at = self._preempt_at = None
+        self._extra_at = None
         self.master_address = None
         return [*actions, Transition(old, new, reason)]

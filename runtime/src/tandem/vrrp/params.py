@@ -43,6 +43,8 @@ class InstanceParams:
     garp_lower_prio_delay: float = 5.0  # and again this long after (0: no second burst)
     garp_interval: float = 0.0  # s between gratuitous ARPs on an interface (0: back to back)
     gna_interval: float = 0.0  # s between unsolicited NAs on an interface
+    garp_extra_if: float = 0.0  # s between GARP/NA refreshes of VIPs on other interfaces (0: none)
+    garp_extra_if_all: bool = False  # False: only VIPs on the vmac; True: on any interface but the adverts'
     garp_refresh: float = 0.0  # periodic GARP/NA while Master (0: none)
     garp_refresh_repeat: int = 1
     lower_prio_no_advert: bool = False  # keepalived option: don't answer a lower-priority advert
@@ -123,6 +125,10 @@ def params_from_config(config: Config, instance: VrrpInstance) -> InstanceParams
         else pick(instance.garp_lower_prio_delay, pick(defs.vrrp_garp_lower_prio_delay, garp_delay)),
         garp_interval=pick(instance.garp_interval, defs.vrrp_garp_interval),
         gna_interval=pick(instance.gna_interval, defs.vrrp_gna_interval),
+        garp_extra_if=pick(instance.garp_extra_if, defs.vrrp_garp_extra_if),
+        garp_extra_if_all=instance.garp_extra_if_all
+        if instance.garp_extra_if is not None
+        else defs.vrrp_garp_extra_if_all,
         garp_refresh=pick(instance.garp_master_refresh, defs.vrrp_garp_master_refresh),
         garp_refresh_repeat=pick(instance.garp_master_refresh_repeat, defs.vrrp_garp_master_refresh_repeat),
         lower_prio_no_advert=strict or pick(instance.lower_prio_no_advert, defs.vrrp_lower_prio_no_advert),
