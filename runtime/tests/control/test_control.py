@@ -18,6 +18,7 @@ import pytest
 from tandem.control import cli
 from tandem.control.client import ControlError, request, watch
 from tandem.control.metrics import MetricsServer
+from tandem.control.metrics import metrics_text as render
 from tandem.control.protocol import (
     Broadcaster,
     InstanceStats,
@@ -185,7 +186,10 @@ def metrics_text(handler, lb=None) -> str:
     """One scrape of a MetricsServer serving ``handler`` (and ``lb``)."""
 
     async def scenario():
-        server = MetricsServer(handler, "127.0.0.1", 0, lb=lb)
+        async def source() -> str:
+            return render(handler, lb)
+
+        server = MetricsServer(source, "127.0.0.1", 0)
         await server.start()
         try:
             url = f"http://127.0.0.1:{server.port}/metrics"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from daemon_lab import GLOBAL, Daemon, instance
 from tandem.control.client import ControlError
-from tandem.daemon.supervisor import backoff
+from tandem.daemon.supervisor import backoff, child_socket
 from tandemlab.polling import wait_for
 from vrrp_lab import TANDEMD, holders
 
@@ -115,11 +115,10 @@ def test_reload_reaches_the_child_and_a_broken_config_reaches_no_one(master):
 
 def test_a_child_that_cannot_run_stops_the_daemon(lab2, tmp_path):
     h1 = lab2.hosts[0]
-    config = GLOBAL.replace(
-        "}", "    tandem_metrics_listen 198.51.100.250:9650\n}", 1
-    )  # not an address of h1
     daemon = Daemon(h1, tmp_path)
-    daemon.conf.write_text(config + instance(h1, "VI_1", 72, VIP, 150))
+    daemon.conf.write_text(GLOBAL + instance(h1, "VI_1", 72, VIP, 150))
+    blocked = Path(child_socket(daemon.socket, "vrrp"))
+    blocked.mkdir(parents=True)  # the VRRP child cannot serve its control socket there
     main = tmp_path / "main.pid"
     process = h1.spawn(
         [*TANDEMD, "-f", str(daemon.conf), "-l", "-p", str(main), "--control-socket", daemon.socket],

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 
 import pytest
 from daemon_lab import GLOBAL, Daemon, instance
@@ -37,7 +38,11 @@ def test_the_checker_child_is_supervised_and_its_death_stops_no_traffic(tmp_path
     with LbLab(servers=2, plane_class=None) as lab:
         pids = {name: tmp_path / f"{name}.pid" for name in ("main", "vrrp", "check")}
         flags = ("-p", str(pids["main"]), "-r", str(pids["vrrp"]), "-c", str(pids["check"]))
-        config = GLOBAL + instance(lab.lb, "VI_1", 81, "198.51.100.181/24", 150) + virtual_server(lab)
+        config = (
+            GLOBAL.replace("}", "    tandem_metrics_listen 127.0.0.1:9651\n}")
+            + instance(lab.lb, "VI_1", 81, "198.51.100.181/24", 150)
+            + virtual_server(lab)
+        )
         daemon = Daemon(lab.lb, tmp_path).start(config, flags)
         try:
             assert wait_for(lambda: daemon.state() == "MASTER", 5)
@@ -49,6 +54,12 @@ def test_the_checker_child_is_supervised_and_its_death_stops_no_traffic(tmp_path
                 "vrrp": "running",
                 "check": "running",
             }
+            # the parent's metrics endpoint serves both children's metrics
+            fetch = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9651/metrics').read().decode())"
+            metrics = lab.lb.run([sys.executable, "-c", fetch]).stdout
+            assert 'tandem_vrrp_state{instance="VI_1",state="MASTER"} 1.0' in metrics
+            rs1 = f'real_server="[{lab.servers[0].ipv4}]:80",virtual_server="[{VIP}]:80"'
+            assert f"tandem_lb_real_server_up{{{rs1}}} 1.0" in metrics
 
             os.kill(check, signal.SIGKILL)
             answers, failures = lab.call("hammer", VIP, 2.0)

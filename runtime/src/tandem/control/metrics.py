@@ -1,11 +1,14 @@
 """Optional Prometheus endpoint (off by default): the control Handler's status and counters as metrics.
 
-Served from the daemon's event loop (no exporter thread reading daemon state behind its back).
+Each tandemd child renders its own subsystem's metrics (:func:`metrics_text`, asked over its control
+socket); the supervisor's :class:`MetricsServer` serves them together, from its event loop (no exporter
+thread reading daemon state behind its back).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -35,11 +38,17 @@ RS_LABELS = ["virtual_server", "real_server"]
 
 
 class HandlerCollector:
-    def __init__(self, handler: Handler, lb: LbHandler | None = None) -> None:
+    def __init__(self, handler: Handler | None, lb: LbHandler | None = None) -> None:
         self.handler = handler
         self.lb = lb
 
     def collect(self):
+        if self.handler is not None:
+            yield from self._vrrp()
+        if self.lb is not None:
+            yield from self._lb()
+
+    def _vrrp(self):
         state = GaugeMetricFamily(
             "tandem_vrrp_state", "1 for the instance's current state", labels=["instance", "state"]
         )
@@ -65,8 +74,6 @@ class HandlerCollector:
                 drops.add_metric([stats.name, reason], count)
         yield from counters.values()
         yield drops
-        if self.lb is not None:
-            yield from self._lb()
 
     def _lb(self):
         status, stats = self.lb.status(), self.lb.stats()
@@ -111,12 +118,18 @@ class HandlerCollector:
         yield from families.values()
 
 
-class MetricsServer:
-    """``GET /metrics`` on ``host:port`` (anything else: 404)."""
+def metrics_text(handler: Handler | None, lb: LbHandler | None = None) -> str:
+    """The metrics of one process's subsystems, in Prometheus' text format."""
+    registry = CollectorRegistry()
+    registry.register(HandlerCollector(handler, lb))
+    return generate_latest(registry).decode()
 
-    def __init__(self, handler: Handler, host: str, port: int, lb: LbHandler | None = None) -> None:
-        self.registry = CollectorRegistry()
-        self.registry.register(HandlerCollector(handler, lb))
+
+class MetricsServer:
+    """``GET /metrics`` on ``host:port`` (anything else: 404); ``source()`` gives the text of a scrape."""
+
+    def __init__(self, source: Callable[[], Awaitable[str]], host: str, port: int) -> None:
+        self.source = source
         self.host, self.port = host, port
         self._server: asyncio.Server | None = None
 
@@ -135,7 +148,7 @@ class MetricsServer:
             while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
                 pass  # headers: nothing in them matters here
             if request_line.split()[:2] == [b"GET", b"/metrics"]:
-                body, status, kind = generate_latest(self.registry), "200 OK", CONTENT_TYPE_LATEST
+                body, status, kind = (await self.source()).encode(), "200 OK", CONTENT_TYPE_LATEST
             else:
                 body, status, kind = b"not found\n", "404 Not Found", "text/plain"
             head = f"HTTP/1.0 {status}\r\nContent-Type: {kind}\r\nContent-Length: {len(body)}\r\n\r\n"

@@ -121,9 +121,10 @@ class ControlServer:
             os.umask(old_umask)
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+        if self._server is None:
+            return  # never bound: what is at the path is not ours
+        self._server.close()
+        await self._server.wait_closed()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 
@@ -169,6 +170,12 @@ class ControlServer:
                 return {"ok": True, "result": await handler.maintenance(*maintenance_arguments(args))}
             if command in ("lb_status", "lb_stats", "drain"):
                 return self._lb_answer(command, args)
+            if command == "metrics":  # what tandemd's supervisor serves on its metrics endpoint
+                from tandem.control.metrics import metrics_text
+
+                return {"ok": True, "result": metrics_text(handler, self.lb)}
+        except ImportError as error:
+            return {"ok": False, "error": str(error)}
         except BadRequest as error:
             return {"ok": False, "error": str(error)}
         except KeyError as error:

@@ -1,6 +1,6 @@
 """``tandemd`` process wiring. The main process is the :mod:`~tandem.daemon.supervisor`; each subsystem runs
 in a child (``tandemd --child vrrp|check``) that loads the config, runs its service, serves its own control
-socket (and, the VRRP child, metrics when enabled), talks to systemd through the parent, and handles signals:
+socket (the parent relays to it, metrics included), talks to systemd through the parent, and handles signals:
 
 SIGTERM/SIGINT stop (each Master sends its priority-0 advert before removing its addresses, so a
 backup takes over after Skew_Time), SIGHUP reloads, SIGUSR1 writes the state to a data file beside the
@@ -98,19 +98,11 @@ async def _serve(args: argparse.Namespace, config) -> int:
     gc.enable()
     vrrp = args.child == "vrrp"
     control = ControlServer(args.control_socket, *((service, None) if vrrp else (None, service)))
-    metrics = None
     exit_code = 0
     try:
         await control.start()
-        if vrrp and (listen := config.global_defs.metrics_listen) is not None:
-            # prometheus-client is an optional dependency (extra "metrics"): imported only when asked for.
-            from tandem.control.metrics import MetricsServer
-
-            metrics = MetricsServer(service, *listen)
-            await metrics.start()
-            log.info("metrics on http://%s:%d/metrics", metrics.host, metrics.port)
-    except (OSError, ImportError) as error:
-        log.error("cannot serve the control socket or metrics: %s", error)
+    except OSError as error:
+        log.error("cannot serve the control socket: %s", error)
         exit_code = 1
     watchdog = None
     if exit_code == 0:
@@ -123,8 +115,6 @@ async def _serve(args: argparse.Namespace, config) -> int:
     if watchdog is not None:
         watchdog.cancel()
     await control.close()
-    if metrics is not None:
-        await metrics.close()
     await asyncio.gather(*reloads, return_exceptions=True)
     await service.stop()
     return exit_code

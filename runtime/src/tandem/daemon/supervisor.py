@@ -148,10 +148,18 @@ class Supervisor:
             for role in self.wanted(self.config) - {first}:
                 await self._start(self.children[role])
         control = RelayServer(self.args.control_socket, self)
+        metrics = None
         try:
             await control.start()
-        except OSError as error:
-            log.error("cannot serve the control socket: %s", error)
+            if self.config is not None and (listen := self.config.global_defs.metrics_listen) is not None:
+                # prometheus-client is an optional dependency (extra "metrics"): imported only when asked for
+                from tandem.control.metrics import MetricsServer
+
+                metrics = MetricsServer(self.metrics_text, *listen)
+                await metrics.start()
+                log.info("metrics on http://%s:%d/metrics", metrics.host, metrics.port)
+        except (OSError, ImportError) as error:
+            log.error("cannot serve the control socket or metrics: %s", error)
             self.exit_code = 1
         watchdog = None
         if self.exit_code == 0:
@@ -164,6 +172,8 @@ class Supervisor:
         if watchdog is not None:
             watchdog.cancel()
         await control.close()
+        if metrics is not None:
+            await metrics.close()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(self._stop(child) for child in self.children.values()))
         return self.exit_code
@@ -341,6 +351,17 @@ class Supervisor:
         if not response.get("ok"):
             raise RelayError(response.get("error", "unknown error"))
         return response["result"]
+
+    async def metrics_text(self) -> str:
+        """One scrape: every running child's metrics (their families differ: tandem_vrrp_*, tandem_lb_*)."""
+        texts = []
+        for role, child in self.children.items():
+            if child.pid is not None:
+                try:
+                    texts.append(await self.relay(role, {"cmd": "metrics"}))
+                except RelayError as error:
+                    log.warning("metrics of the %s process missing: %s", SUBSYSTEM[role], error)
+        return "".join(texts)
 
     async def _connect(self, role: str):
         child = self.children[role]
