@@ -474,20 +474,6 @@ class LbService:
         )
 
 
-async def start_lb(path: str, config: Config) -> LbService | None:
-    """The load balancer of ``config``, started; None when it has no virtual_server or cannot start
-    (said in the log: VRRP runs on without it)."""
-    if not config.virtual_servers:
-        return None
-    service = LbService(path, config)
-    try:
-        await service.start()
-    except (PlaneError, OSError) as error:
-        log.error("load balancing not started: %s", error)
-        return None
-    return service
-
-
 def _raise_file_limit(max_running: int) -> None:
     """Enough descriptors for ``max_running`` checks in flight (keepalived raises its limit too)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
