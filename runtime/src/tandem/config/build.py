@@ -15,7 +15,7 @@ from tandem.config.global_blocks import (
 from tandem.config.lvs_blocks import build_ssl, build_virtual_server, build_virtual_server_group
 from tandem.config.model import Config
 from tandem.config.parser import Node
-from tandem.config.schema import Block, entries, not_in_table
+from tandem.config.schema import Block, Invalid, check, entries, not_in_table, seconds
 from tandem.config.vrrp_blocks import (
     build_instance,
     build_sync_group,
@@ -36,6 +36,14 @@ def _static(parse_entry: Callable[[Node, Findings], Any]) -> Callable[[Node, Fin
     return build
 
 
+def up_down_delay(node: Node, _findings: Findings) -> tuple[str, float, float]:
+    """``IFNAME DOWN_DELAY [UP_DELAY]`` (seconds, at most 100; the up delay defaults to the down one)."""
+    if not 1 <= len(node.args) <= 2:
+        raise Invalid(f"{node.keyword}: expected a down delay and optionally an up delay (seconds)")
+    down, *up = (check(seconds(0, 100), arg, "seconds 0..100") for arg in node.args)
+    return node.keyword, down, up[0] if up else down
+
+
 # keyword -> (Config field, builder, builder returns a tuple to append)
 TOP_LEVEL: dict[str, tuple[str, Callable[[Node, Findings], Any], bool]] = {
     "global_defs": ("global_defs", build_global_defs, False),
@@ -48,6 +56,7 @@ TOP_LEVEL: dict[str, tuple[str, Callable[[Node, Findings], Any], bool]] = {
     "static_ipaddress": ("static_ipaddresses", _static(virtual_address), True),
     "static_routes": ("static_routes", _static(virtual_route), True),
     "static_rules": ("static_rules", _static(virtual_rule), True),
+    "interface_up_down_delays": ("interface_up_down_delays", _static(up_down_delay), True),
     "virtual_server_group": ("virtual_server_groups", build_virtual_server_group, False),
     "virtual_server": ("virtual_servers", build_virtual_server, False),
     "SSL": ("ssl", build_ssl, False),

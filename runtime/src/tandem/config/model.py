@@ -572,6 +572,8 @@ class Config:
     static_ipaddresses: tuple[VirtualAddress, ...] = ()
     static_routes: tuple[VirtualRoute, ...] = ()
     static_rules: tuple[VirtualRule, ...] = ()
+    # interface_up_down_delays: (interface, down delay, up delay) in seconds before a link change counts
+    interface_up_down_delays: tuple[tuple[str, float, float], ...] = ()
     virtual_server_groups: tuple[VirtualServerGroup, ...] = ()
     virtual_servers: tuple[VirtualServer, ...] = ()
     ssl: tuple[CheckerSsl, ...] = ()  # ``SSL { }``; the last one counts
