@@ -8,6 +8,7 @@ import select
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 from tandem.config.model import Script, TrackFile, VrrpScript
@@ -74,7 +75,8 @@ LINK_MONITOR = textwrap.dedent(
     def report(name, up):
         print(json.dumps([name, up]), flush=True)
 
-    asyncio.run(LinkMonitor(sys.argv[1:], report).run())
+    delays = json.loads(sys.argv[1])
+    asyncio.run(LinkMonitor(sys.argv[2:], report, delays).run())
     """
 )
 
@@ -89,7 +91,7 @@ def read_line(process: subprocess.Popen, limit: float = 5.0):
 def test_link_monitor_sees_initial_state_and_carrier_changes(lab2):
     host = lab2.hosts[0]
     monitor = host.spawn(
-        [sys.executable, "-c", LINK_MONITOR, host.ifname, "absent0"], stdout=subprocess.PIPE, bufsize=0
+        [sys.executable, "-c", LINK_MONITOR, "{}", host.ifname, "absent0"], stdout=subprocess.PIPE, bufsize=0
     )
     try:
         assert {tuple(read_line(monitor.popen)) for _ in range(2)} == {
@@ -100,5 +102,31 @@ def test_link_monitor_sees_initial_state_and_carrier_changes(lab2):
         assert read_line(monitor.popen) == [host.ifname, False]
         host.link_up()
         assert read_line(monitor.popen) == [host.ifname, True]
+    finally:
+        monitor.stop()
+
+
+@pytest.mark.lab
+def test_link_monitor_waits_out_interface_up_down_delays(lab2):
+    """interface_up_down_delays eth0 1 0.5: a bounce shorter than the delay is never reported; a lasting
+    change is, once the delay (down 1 s, up 0.5 s) has passed."""
+    host = lab2.hosts[0]
+    delays = json.dumps({host.ifname: [1.0, 0.5]})
+    argv = [sys.executable, "-c", LINK_MONITOR, delays, host.ifname]
+    monitor = host.spawn(argv, stdout=subprocess.PIPE, bufsize=0)
+    try:
+        assert read_line(monitor.popen) == [host.ifname, True]  # the state at start: at once
+        host.link_down()
+        host.link_up()  # back within the down delay
+        ready, _, _ = select.select([monitor.popen.stdout], [], [], 1.5)
+        assert not ready, "a bounce shorter than the delay was reported"
+        down_at = time.monotonic()
+        host.link_down()
+        assert read_line(monitor.popen) == [host.ifname, False]
+        assert time.monotonic() - down_at >= 0.95
+        up_at = time.monotonic()
+        host.link_up()
+        assert read_line(monitor.popen) == [host.ifname, True]
+        assert 0.45 <= time.monotonic() - up_at < 0.95
     finally:
         monitor.stop()

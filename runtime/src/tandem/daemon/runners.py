@@ -47,7 +47,9 @@ def start_trackers(
     if processes := [p for p in config.vrrp_track_processes if p.name in tracking.watched(PROCESS)]:
         runners.append(ProcessWatcher(processes, lambda n, up: apply(tracking.process_quorum(n, up))).run())
     if interfaces := tracking.watched(INTERFACE):
-        runners.append(LinkMonitor(interfaces, lambda i, up: apply(tracking.link_state(i, up))).run())
+        delays = {name: (down, up) for name, down, up in config.interface_up_down_delays}
+        monitor = LinkMonitor(interfaces, lambda i, up: apply(tracking.link_state(i, up)), delays)
+        runners.append(monitor.run())
     return [watched(asyncio.create_task(runner)) for runner in runners]
 
 

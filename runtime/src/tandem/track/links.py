@@ -1,8 +1,14 @@
-"""LinkMonitor: link up/down (administratively up and with carrier) from rtnetlink events."""
+"""LinkMonitor: link up/down (administratively up and with carrier) from rtnetlink events.
+
+interface_up_down_delays: a link's change is reported only once it has lasted that long (the down
+delay for up → down, the up delay for down → up); one that is undone sooner is never reported, so a
+bouncing link makes no transitions (keepalived.conf(5), "Interface up/down transition delays").
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
 
 from tandem.rtnetlink import RTM_DELLINK, RTM_NEWLINK, RTMGRP_LINK, AsyncIPRoute
 
@@ -20,10 +26,17 @@ class LinkMonitor:
     Works in the namespace the process runs in. A link that does not exist counts as down.
     """
 
-    def __init__(self, ifnames: Iterable[str], on_change: Callable[[str, bool], None]) -> None:
+    def __init__(
+        self,
+        ifnames: Iterable[str],
+        on_change: Callable[[str, bool], None],
+        delays: Mapping[str, tuple[float, float]] | None = None,  # ifname → (down delay, up delay)
+    ) -> None:
         self.ifnames = frozenset(ifnames)
         self.on_change = on_change
-        self._state: dict[str, bool] = {}
+        self.delays = dict(delays or {})
+        self._state: dict[str, bool] = {}  # as reported
+        self._pending: dict[str, tuple[bool, asyncio.TimerHandle]] = {}  # changes waiting out their delay
 
     async def run(self) -> None:
         events = AsyncIPRoute()
@@ -37,6 +50,8 @@ class LinkMonitor:
                         self._report(msg.get("IFLA_IFNAME"), kind == RTM_NEWLINK and link_is_up(msg["flags"]))
         finally:
             events.close()
+            for _, handle in self._pending.values():
+                handle.cancel()
 
     async def _initial_state(self) -> None:
         seen: dict[str, bool] = dict.fromkeys(self.ifnames, False)
@@ -49,9 +64,28 @@ class LinkMonitor:
         finally:
             dump.close()
         for name, up in sorted(seen.items()):
-            self._report(name, up)
+            self._settle(name, up)  # the state at start counts at once
 
     def _report(self, ifname: str | None, up: bool) -> None:
-        if ifname in self.ifnames and self._state.get(ifname) != up:
+        if ifname not in self.ifnames:
+            return
+        if (pending := self._pending.get(ifname)) is not None:
+            if pending[0] == up:
+                return  # the same change again: its delay keeps running
+            del self._pending[ifname]
+            pending[1].cancel()  # undone before its delay ran out
+        if self._state.get(ifname) == up:
+            return
+        down_delay, up_delay = self.delays.get(ifname, (0.0, 0.0))
+        delay = up_delay if up else down_delay
+        if delay > 0 and ifname in self._state:
+            loop = asyncio.get_running_loop()
+            self._pending[ifname] = (up, loop.call_later(delay, self._settle, ifname, up))
+        else:
+            self._settle(ifname, up)
+
+    def _settle(self, ifname: str, up: bool) -> None:
+        self._pending.pop(ifname, None)
+        if self._state.get(ifname) != up:
             self._state[ifname] = up
             self.on_change(ifname, up)
