@@ -72,3 +72,24 @@ def test_the_checker_child_is_supervised_and_its_death_stops_no_traffic(tmp_path
         finally:
             assert daemon.stop() == 0
         assert not alive(check) and "tandem_lb" not in lab.nft("list", "tables")
+
+
+def test_reloads_start_and_stop_the_checker_child_as_virtual_servers_come_and_go(tmp_path):
+    with LbLab(servers=1, plane_class=None) as lab:
+        check_pid = tmp_path / "check.pid"
+        vrrp_only = GLOBAL + instance(lab.lb, "VI_1", 82, "198.51.100.182/24", 150)
+        daemon = Daemon(lab.lb, tmp_path).start(vrrp_only, ("-c", str(check_pid)))
+        try:
+            assert daemon.request("processes")[1]["state"] == "stopped"
+            with pytest.raises(ControlError, match="no load balancer runs"):
+                daemon.request("lb_status")
+            daemon.conf.write_text(vrrp_only + virtual_server(lab))
+            assert daemon.request("reload")["ok"]
+            assert wait_for(lambda: len(up_servers(daemon)) == 1, 10), daemon.log_text()
+            assert check_pid.exists() and lab.call("get", VIP) == "rs1"
+            daemon.conf.write_text(vrrp_only)
+            assert daemon.request("reload")["ok"]
+            assert not check_pid.exists() and "tandem_lb" not in lab.nft("list", "tables")
+            assert daemon.request("processes")[1]["state"] == "stopped" and daemon.state() == "MASTER"
+        finally:
+            assert daemon.stop() == 0

@@ -330,7 +330,10 @@ class Supervisor:
                 elif child.pid is None and child.restart is None:
                     await self._start(child)
                 elif child.pid is not None:
-                    outcomes.append(await self.relay(role, {"cmd": "reload"}))
+                    try:
+                        outcomes.append(await self.relay(role, {"cmd": "reload"}))
+                    except RelayError as error:  # it died meanwhile: its restart reads the new file
+                        outcomes.append({"ok": False, "errors": [str(error)]})
             self.systemd.ready()
             return merged(outcomes)
 
