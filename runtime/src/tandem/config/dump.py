@@ -152,7 +152,7 @@ def _entry(item: Any) -> str:
         return " ".join(parts + ([item.action] if item.action else []))
     if isinstance(item, TrackedInterface | TrackedScript | TrackedFile | TrackedProcess):
         weight = f" weight {item.weight}" if item.weight is not None else ""
-        return item.name + weight + (" reverse" if item.weight_reverse else "")
+        return quote(item.name) + weight + (" reverse" if item.weight_reverse else "")
     if isinstance(item, VirtualServerGroupEntry):
         if item.fwmark is not None:
             return f"fwmark {item.fwmark}"
