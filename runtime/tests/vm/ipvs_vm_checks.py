@@ -18,8 +18,8 @@ Checks:
 - lb_service_traffic: in each phase the client's HTTP requests to each virtual service reach exactly
   the destinations the table gives weight (NAT), the plane counts connections for every real server,
   and stopping the service leaves the table empty;
-- checker_cpu (only with ``--bench``: a measurement, not a test): CPU per TCP_CHECK, tandem's
-  checker vs keepalived's, same real servers, same boot.
+- checker_cpu (only with ``--bench`` or ``--bench-only``: a measurement, not a test): CPU per
+  TCP_CHECK, tandem's LbService vs keepalived's checker, same real server, same boot.
 
 A check that raises is recorded under its step's name (e.g. ``tables``) with the traceback.
 """
@@ -31,6 +31,7 @@ import json
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -40,6 +41,7 @@ from pathlib import Path
 
 from tandem.lb.plane import Destination, Service, ServiceKey
 
+LOADED = time.monotonic()
 SCRATCH = Path("/tmp/ipvs-vm")
 RESULTS: dict[str, dict] = {}
 STEP_SECONDS: dict[str, float] = {}
@@ -608,40 +610,43 @@ VIPS = ("198.51.100.100", "198.51.100.101")
 
 
 def build_traffic_lab() -> dict[str, subprocess.Popen]:
-    """client -- VM root (the director: VIPS on lo, forwarding) -- rs1, rs2 and sorry, each with httpd."""
-    sh("sysctl", "-qw", "net.ipv4.ip_forward=1")
-    for vip in VIPS:
-        sh("ip", "addr", "add", f"{vip}/32", "dev", "lo")
-    servers = {}
+    """client -- VM root (the director: VIPS on lo, forwarding) -- rs1, rs2 and sorry, each with httpd.
+    One shell runs the set-up (each process start costs ~50 ms of emulation from Python)."""
+    script = ["sysctl -qw net.ipv4.ip_forward=1", *(f"ip addr add {vip}/32 dev lo" for vip in VIPS)]
     for name, (director, host) in HOSTS.items():
-        sh("ip", "netns", "add", name)
-        sh("ip", "link", "add", f"to-{name}", "type", "veth", "peer", "name", "eth0", "netns", name)
-        sh("ip", "addr", "add", director, "dev", f"to-{name}")
-        sh("ip", "link", "set", f"to-{name}", "up")
-        netns(name, "ip", "link", "set", "lo", "up")
-        netns(name, "ip", "addr", "add", host, "dev", "eth0")
-        netns(name, "ip", "link", "set", "eth0", "up")
-        netns(name, "ip", "route", "add", "default", "via", director.split("/")[0])
-        if name != "client":
-            servers[name] = start_httpd(name)
+        script += [
+            f"ip netns add {name}",
+            f"ip link add to-{name} type veth peer name eth0 netns {name}",
+            f"ip addr add {director} dev to-{name}",
+            f"ip link set to-{name} up",
+            f"ip -n {name} link set lo up",
+            f"ip -n {name} addr add {host} dev eth0",
+            f"ip -n {name} link set eth0 up",
+            f"ip -n {name} route add default via {director.split('/')[0]}",
+        ]
+    sh("sh", "-ec", "\n".join(script))
+    servers = {name: start_httpd(name, wait=False) for name in HOSTS if name != "client"}
+    urls = {name: f"http://{HOSTS[name][1].split('/')[0]}/" for name in servers}
+    wait_for(lambda: fetch_many(*urls.values()) == list(urls), 30, "the real servers' httpd")
     return servers
 
 
-def start_httpd(name: str) -> subprocess.Popen:
+def start_httpd(name: str, wait: bool = True) -> subprocess.Popen:
     root = SCRATCH / name
     root.mkdir(exist_ok=True)
     (root / "index.html").write_text(name + "\n")
     argv = ["ip", "netns", "exec", name, "busybox", "httpd", "-f", "-p", "80", "-h", str(root)]
     server = subprocess.Popen(argv)
-    address = HOSTS[name][1].split("/")[0]
-    wait_for(lambda: fetch_many(f"http://{address}/", 1) == [name], 30, f"{name}'s httpd")
+    if wait:
+        url = f"http://{HOSTS[name][1].split('/')[0]}/"
+        wait_for(lambda: fetch_many(url) == [name], 30, f"{name}'s httpd")
     return server
 
 
-def fetch_many(url: str, count: int) -> list[str]:
-    """What ``count`` requests from the client get (one connection each, one curl process); '' failed."""
+def fetch_many(*urls: str) -> list[str]:
+    """What the client gets for each of ``urls`` (one connection each, one curl process); '' failed."""
     argv = ["ip", "netns", "exec", "client", "curl", "-s", "-m", "3", "-H", "Connection: close"]
-    done = subprocess.run([*argv, "-w", "|%{http_code}\\n", *[url] * count], capture_output=True, text=True)
+    done = subprocess.run([*argv, "-w", "|%{http_code}\\n", *urls], capture_output=True, text=True)
     return [
         body.strip() if code == "200" else ""
         for body, code in re.findall(r"(.*?)\|(\d+)\n", done.stdout, re.S)
@@ -732,7 +737,7 @@ def served(snapshot: dict, phase: str, problems: list[str] | None) -> None:
             for rule in rules
             if rule.startswith("-r ") and not rule.endswith(" -w 0")
         }
-        seen = fetch_many(f"http://{vip}/", 3 * max(len(serving), 1))
+        seen = fetch_many(*[f"http://{vip}/"] * (3 * max(len(serving), 1)))
         if set(seen) != serving:
             problems.append(f"{phase}: {vip} serves {sorted(serving)} by its table, the client got {seen}")
 
@@ -846,11 +851,15 @@ def check_lb_service(servers: dict[str, subprocess.Popen]) -> None:
     record("lb_service_traffic", not problems, "\n".join(problems))
 
 
-CPU_SERVERS = 10
-CPU_SECONDS = 8.0
+CPU_SERVERS = 20
+CPU_WINDOW = 6.0  # s measured per round, after CPU_WARMUP
+CPU_WARMUP = 2.0
+CPU_ROUNDS = 3  # per daemon, alternating keepalived / tandem, after one discarded warm-up round each
+# (the emulator translates code on first use, and keeps it: a daemon's first round costs it far more)
 
 
 def cpu_config() -> str:
+    """CPU_SERVERS real servers (distinct ports), each TCP_CHECKed every second at rs2's port 80."""
     real = "\n".join(
         f"""    real_server 203.0.113.6 {9000 + i} {{
         TCP_CHECK {{
@@ -865,90 +874,111 @@ def cpu_config() -> str:
     )
 
 
-def process_cpu(pid: int) -> float:
+def process_cpu(pid: int | str = "self") -> float:
+    """utime + stime of a process (every thread), in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def count_checks_at_rs2() -> None:
+    """An nftables counter in rs2 of the connections opened to its port 80: the checks, as they arrive."""
+    rules = """table inet tandem_bench {
+    chain input {
+        type filter hook input priority 0;
+        tcp dport 80 tcp flags & (syn | ack) == syn counter
+    }
+}
+"""
+    (SCRATCH / "count.nft").write_text(rules)
+    netns("rs2", "nft", "-f", str(SCRATCH / "count.nft"))
+
+
+def checks_at_rs2() -> int:
+    listed = netns("rs2", "nft", "list", "chain", "inet", "tandem_bench", "input")
+    return int(re.search(r"counter packets (\d+)", listed).group(1))
+
+
+def cpu_round(process: int | str, settle) -> tuple[float, int]:
+    """CPU seconds of ``process`` and checks that reached rs2 in one window, once ``settle`` is true."""
+    wait_for(settle, 60, "every real server in the table")
+    time.sleep(CPU_WARMUP)
+    cpu, checks = process_cpu(process), checks_at_rs2()
+    time.sleep(CPU_WINDOW)
+    return process_cpu(process) - cpu, checks_at_rs2() - checks
+
+
 def check_checker_cpu() -> None:
-    """keepalived's checker process and tandem's TCP_CHECK runner, each checking CPU_SERVERS real
-    servers every second for CPU_SECONDS: CPU seconds per check."""
-    keepalived = Keepalived("cpu", cpu_config())
-    try:
-        pid = keepalived.checker_pid()
-        wait_for(
-            lambda: len(table().get("-t 198.51.100.102:80", [])) > CPU_SERVERS, 60, "keepalived's checks"
-        )
-        time.sleep(1.5)
-        start, started = process_cpu(pid), time.monotonic()
-        time.sleep(CPU_SECONDS)
-        keepalived_cpu, elapsed = process_cpu(pid) - start, time.monotonic() - started
-        keepalived_per_check = keepalived_cpu / (CPU_SERVERS * elapsed)  # delay_loop 1
-    finally:
-        keepalived.stop()
+    """CPU per TCP_CHECK: keepalived's checker process vs tandem's LbService (this process: its
+    thread runs the service, the main one sleeps), CPU_SERVERS checks a second, CPU_ROUNDS rounds
+    each, alternating, the same real server counting the checks it receives."""
+    count_checks_at_rs2()
 
-    from tandem.check.registry import RUNNERS
-    from tandem.config.model import TcpCheck
-    from tandem.lb.params import CheckParams
+    def all_in() -> bool:
+        return sum(r.startswith("-r ") for r in table().get("-t 198.51.100.102:80", [])) == CPU_SERVERS
 
-    checks = [
-        CheckParams(
-            id=str(i),
-            checker=TcpCheck(kind="TCP_CHECK"),
-            address=ip("203.0.113.6"),
-            port=80,
-            connect_timeout=2,
-        )
-        for i in range(CPU_SERVERS)
-    ]
-    count = 0
-
-    async def checker(check: CheckParams, deadline: float) -> None:
-        nonlocal count
-        loop = asyncio.get_running_loop()
-        while loop.time() < deadline:
-            result = await RUNNERS["TCP_CHECK"].run(check)
-            count += result.ok
-            await asyncio.sleep(1.0)
-
-    async def main() -> float:
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(*(checker(c, loop.time() + 1.5) for c in checks))  # warm-up
-        nonlocal count
-        count = 0
-        start = time.process_time()
-        await asyncio.gather(*(checker(c, loop.time() + CPU_SECONDS) for c in checks))
-        return time.process_time() - start
-
-    tandem_cpu = asyncio.run(main())
-    tandem_per_check = tandem_cpu / max(count, 1)
-    ratio = tandem_per_check / keepalived_per_check if keepalived_per_check else float("inf")
+    per_check: dict[str, list[float]] = {"keepalived": [], "tandem": []}
+    checks: dict[str, int] = {"keepalived": 0, "tandem": 0}
+    for round_ in range(CPU_ROUNDS + 1):
+        if round_ == 1:  # the warm-up round is not counted
+            per_check = {k: [] for k in per_check}
+            checks = dict.fromkeys(checks, 0)
+        keepalived = Keepalived("cpu", cpu_config())
+        try:
+            cpu, count = cpu_round(keepalived.checker_pid(), all_in)
+        finally:
+            keepalived.stop()
+        per_check["keepalived"].append(cpu / max(count, 1))
+        checks["keepalived"] += count
+        wait_for(lambda: not table(), 30, "keepalived's table gone")
+        running = RunningService("tandem-cpu", cpu_config())
+        try:
+            cpu, count = cpu_round("self", all_in)
+        finally:
+            running.stop()
+        per_check["tandem"].append(cpu / max(count, 1))
+        checks["tandem"] += count
+    tandem_ms = statistics.median(per_check["tandem"]) * 1e3
+    keepalived_ms = statistics.median(per_check["keepalived"]) * 1e3
+    ratio = tandem_ms / keepalived_ms if keepalived_ms else float("inf")
+    rounds = {k: [round(v * 1e3, 2) for v in values] for k, values in per_check.items()}
     record(
         "checker_cpu",
-        count > 0 and keepalived_per_check > 0,
-        f"CPU per TCP_CHECK under emulation: tandem {tandem_per_check * 1e3:.2f} ms ({count} checks, "
-        f"tandem.check runner on asyncio; LbService not on main yet), keepalived "
-        f"{keepalived_per_check * 1e3:.2f} ms: ratio {ratio:.2f}",
-        tandem_ms=tandem_per_check * 1e3,
-        keepalived_ms=keepalived_per_check * 1e3,
+        all(checks.values()),
+        f"CPU per TCP_CHECK under emulation, median of {CPU_ROUNDS} rounds of {CPU_WINDOW:g} s after a "
+        f"warm-up round: tandem "
+        f"{tandem_ms:.2f} ms (LbService), keepalived {keepalived_ms:.2f} ms: ratio {ratio:.2f}; "
+        f"checks counted at the real server {checks}, per round (ms) {rounds}",
+        tandem_ms=tandem_ms,
+        keepalived_ms=keepalived_ms,
         ratio=ratio,
+        rounds=rounds,
+        checks=checks,
+        servers=CPU_SERVERS,
+        window=CPU_WINDOW,
     )
 
 
 def main() -> int:
-    """The lane's checks; with ``--bench`` also the checker CPU comparison (bench/, not the tests)."""
+    """The lane's checks; with ``--bench`` also the checker CPU comparison, with ``--bench-only`` only
+    that (bench/bench_ipvs_vm.py; a measurement, not a test)."""
     SCRATCH.mkdir(parents=True, exist_ok=True)
     sh("ip", "link", "set", "lo", "up")  # IPVS refuses real servers until the namespace has an address
     sh("modprobe", "ip_vs")
     started = time.monotonic()
-    for step in (check_tables, check_ownership, check_minimal_changes):
-        run_step(step)
+    STEP_SECONDS["start"] = round(started - LOADED, 1)
+    bench_only = "--bench-only" in sys.argv[1:]
+    if not bench_only:
+        for step in (check_tables, check_ownership, check_minimal_changes):
+            run_step(step)
     servers: dict[str, subprocess.Popen] = {}
     try:
+        lab_started = time.monotonic()
         servers = build_traffic_lab()
-        run_step(check_keepalived_verdicts, servers)
-        run_step(check_lb_service, servers)
-        if "--bench" in sys.argv[1:]:
+        STEP_SECONDS["lab"] = round(time.monotonic() - lab_started, 1)
+        if not bench_only:
+            run_step(check_keepalived_verdicts, servers)
+            run_step(check_lb_service, servers)
+        if bench_only or "--bench" in sys.argv[1:]:
             run_step(check_checker_cpu)
     except Exception:
         record("lab", False, traceback.format_exc())
