@@ -139,6 +139,24 @@ def test_preempt_delay_tolerates_lower_priority_master_for_the_delay():
     assert 2.1 + instance.master_down_interval - 0.2 < t < 2.1 + instance.master_down_interval + 0.1
 
 
+def test_a_repeated_advert_is_judged_again_once_our_priority_changed():
+    """A Backup hearing its master's same advert again takes a short cut (tandem.vrrp.instance NOTHING);
+    after our priority rises above the master's it must discard that advert and preempt."""
+    instance = started()
+    repeated = packet(advert_from(V3, 150))
+    for t in (0.1, 0.2, 0.3):
+        assert instance.receive(repeated, t) == []
+    down_at = instance.deadline
+    assert down_at == pytest.approx(0.3 + instance.master_down_interval)
+    assert instance.counters.adverts_received == 3
+    instance.set_priority(200, 0.35)
+    for t in (0.4, 0.5):
+        instance.receive(repeated, t)
+    assert instance.deadline == down_at  # discarded: the timer runs out
+    instance.timer(instance.deadline)
+    assert instance.state is State.MASTER
+
+
 def test_equal_priority_is_accepted_by_backup():
     instance = started()
     instance.receive(packet(advert_from(V3, 100), src=IPv4Address("198.51.100.1")), 1.0)

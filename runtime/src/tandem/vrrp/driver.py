@@ -43,6 +43,7 @@ from tandem.config.model import IPAddress, VirtualAddress, VirtualRoute
 from tandem.timers import TimerQueue
 from tandem.vrrp.announce import ETH_P_ARP, ETH_P_IPV6, announcement
 from tandem.vrrp.instance import (
+    NOTHING,
     Action,
     AddVips,
     Announce,
@@ -429,8 +430,14 @@ class Driver:
                 continue
             at = min(max(arrived + to_loop_time, channel.drained_at), now)
             instance = unit.instance
-            accepted, interval = instance.counters.adverts_received, instance.master_adver_interval
-            self._dispatch(unit, instance.receive(packet, at))
+            interval = instance.master_adver_interval
+            accepted = instance.counters.adverts_received if debug else 0
+            actions = instance.receive(packet, at)
+            # NOTHING: a Backup heard its master's advert again; its deadline only moved later, which the
+            # timer queue finds itself when the old one comes up (arrival times never go back: drained_at)
+            if actions is NOTHING:
+                continue
+            self._dispatch(unit, actions)
             if instance.master_adver_interval != interval:  # a v3 backup adopted its master's: new Skew
                 channel.poll_interval = None
             if debug and instance.counters.adverts_received == accepted:

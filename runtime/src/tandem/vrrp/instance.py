@@ -124,6 +124,7 @@ class WantMaster:
 
 
 Action = SendAdvert | AddVips | RemoveVips | Announce | Transition | WantMaster
+NOTHING: list[Action] = []  # returned (never to be changed) when a Backup hears its master's advert again
 
 
 @dataclass(slots=True)
@@ -144,7 +145,7 @@ class Instance:
 
     __slots__ = (  # attributes: a backup touches several for every advert it hears
         "_accepted", "_adver_at", "_advertised", "_answered_at", "_auth_data", "_auth_type", "_extra_at",
-        "_garp_at", "_garp_repeat", "_local_address",
+        "_garp_at", "_garp_repeat", "_heard", "_local_address",
         "_master_down_at", "_preempt_at", "_refresh_at", "counters", "master_address",
         "master_adver_interval", "params", "priority", "ready", "state", "sync_group",
     )  # fmt: skip
@@ -152,6 +153,9 @@ class Instance:
     def __init__(self, params: InstanceParams, local_address: IPAddress) -> None:
         self.params = params
         self._accepted: tuple[Received, Advert] | None = None
+        # a Backup's last advert that reset Master_Down_Timer, with the interval it set: the same packet
+        # again (a master repeats its advert) does the same, unless something it depends on changed
+        self._heard: tuple[Received, float] | None = None
         self.local_address = local_address
         self.priority = params.priority  # effective priority; tracking may move it
         self.state = State.INITIALIZE
@@ -180,7 +184,7 @@ class Instance:
     @local_address.setter
     def local_address(self, address: IPAddress) -> None:
         self._local_address = address
-        self._accepted = None  # whether a packet is our own depends on it
+        self._accepted = self._heard = None  # whether a packet is our own depends on it
 
     # --- timers -------------------------------------------------------------------------------
 
@@ -241,7 +245,7 @@ class Instance:
         """
         old, self.params = self.params, params
         self._advertised = frozenset(params.advertised)
-        self._accepted = None
+        self._accepted = self._heard = None
         if self.state is State.BACKUP and old.advert_int != params.advert_int:
             self.master_adver_interval = params.advert_int
 
@@ -261,6 +265,7 @@ class Instance:
         if self.params.priority != OWNER_PRIORITY:
             priority = max(1, min(OWNER_PRIORITY - 1, priority))
         self.priority = priority
+        self._heard = None  # Skew_Time, and whether we preempt, depend on it
         return self._advertise(now) if self.state is State.MASTER else []
 
     def sync_master(self, now: float) -> list[Action]:
@@ -303,6 +308,11 @@ class Instance:
 
     def receive(self, packet: Received, now: float) -> list[Action]:
         """A packet addressed to this instance; rejected ones are counted in ``counters.drops``."""
+        heard = self._heard
+        if heard is not None and heard[0] == packet:  # a Backup hears its master's advert again
+            self.counters.adverts_received += 1
+            self._master_down_at, self.ready = now + heard[1], False
+            return NOTHING
         try:
             advert = self._accept(packet)
         except Dropped as dropped:
@@ -313,7 +323,7 @@ class Instance:
         if advert.priority == STOP_PRIORITY:
             self.counters.priority_zero_received += 1
         if self.state is State.BACKUP:
-            return self._backup_hears(packet.src, advert, now)
+            return self._backup_hears(packet, advert, now)
         return self._master_hears(packet.src, advert, now)
 
     # --- receive checks (RFC 5798 §7.1, RFC 3768 §7.1, and keepalived's address-list check) ---
@@ -351,18 +361,25 @@ class Instance:
 
     # --- per-state handling of an accepted advert -------------------------------------------
 
-    def _backup_hears(self, src: IPAddress, advert: Advert, now: float) -> list[Action]:
+    def _backup_hears(self, packet: Received, advert: Advert, now: float) -> list[Action]:
+        self._heard = None
         if advert.priority == STOP_PRIORITY:
             self._master_down_at, self.ready = now + self.skew_time, False
             return []
+        tolerated = False  # a lower-priority master within preempt_delay: judged again every time
         if advert.priority > self.priority:
             self._preempt_at = None
-        elif self.params.preempt and advert.priority < self.priority and not self._tolerate(now):
-            return []  # discard: Master_Down_Timer runs out and we preempt
-        self.master_address = src
+        elif self.params.preempt and advert.priority < self.priority:
+            if not self._tolerate(now):
+                return []  # discard: Master_Down_Timer runs out and we preempt
+            tolerated = True
+        self.master_address = packet.src
         if self.params.version == 3:
             self.master_adver_interval = advert.interval_cs / 100
-        self._master_down_at, self.ready = now + self.master_down_interval, False
+        interval = self.master_down_interval
+        self._master_down_at, self.ready = now + interval, False
+        if not tolerated:
+            self._heard = (packet, interval)
         return []
 
     def _tolerate(self, now: float) -> bool:
@@ -419,6 +436,7 @@ class Instance:
 
     def _become_master(self, now: float, reason: str) -> list[Action]:
         old, self.state = self.state, State.MASTER
+        self._heard = None
         self._master_down_at = self._preempt_at = None
         self.ready = False
         self.master_address = self.local_address
@@ -432,6 +450,7 @@ class Instance:
 
     def _become_backup(self, now: float, reason: str) -> list[Action]:
         old, self.state = self.state, State.BACKUP
+        self._heard = None
         self._adver_at = self._garp_at = self._refresh_at = self._extra_at = None
         self.ready = False
         if old is not State.MASTER:
@@ -446,7 +465,7 @@ class Instance:
         actions: list[Action] = []
         if old is State.MASTER:
             actions += [*self._advertise(now, STOP_PRIORITY), RemoveVips()]
-        self.state, self.ready = new, False
+        self.state, self.ready, self._heard = new, False, None
         self._adver_at = self._master_down_at = self._garp_at = self._refresh_at = self._preempt_at = None
         self._extra_at = None
         self.master_address = None

@@ -35,6 +35,7 @@ _CARP_LENGTH, _CARP_AUTHLEN = 36, 7
 # over and over, and building one costs more than the rest of a packet's checks. Bounded, so random
 # addresses from the wire cannot grow it.
 cached_ip_address = lru_cache(maxsize=1024)(ip_address)
+_new_tuple = tuple.__new__
 
 
 class Drop(enum.Enum):
@@ -195,7 +196,9 @@ def split_ipv4(datagram: bytes) -> Received:
     if version_ihl >> 4 != 4 or proto != IPPROTO_VRRP or header_len < 20 or header_len > len(datagram):
         raise Dropped(Drop.NOT_VRRP)
     end = min(total, len(datagram)) if total >= header_len else len(datagram)
-    return Received(cached_ip_address(src), cached_ip_address(dst), ttl, datagram[header_len:end])
+    # tuple.__new__: a NamedTuple's own __new__ is Python code, a cost paid for every packet
+    payload = datagram[header_len:end]
+    return _new_tuple(Received, (cached_ip_address(src), cached_ip_address(dst), ttl, payload))
 
 
 def ipv4_header(src: IPv4Address, dst: IPv4Address, payload_len: int, ttl: int = VRRP_TTL) -> bytes:
