@@ -8,6 +8,9 @@ Checks:
 - table/<case>: for keepalived-syntax virtual servers (every scheduler and flag, NAT/DR/TUN with its
   tunnel types, persistence, fwmark, IPv4/IPv6, thresholds, groups), the IPVS table the plane programs
   equals the one keepalived 2.2.7 programs for the same config (ipvsadm's output, counters left out);
+- tandemd/<case>: the same cases as keepalived-syntax config through tandemd's own path (config
+  loader, lb_params, LbService, the plane chosen by auto): the same table as keepalived's; a case
+  tandem refuses to load is a skip that names the errors;
 - ownership: close removes what the plane made; a service made by hand with ipvsadm survives;
 - minimal_changes: a weight, method or scheduler change is one edit ("set"), an unchanged apply sends nothing;
 - keepalived_verdicts: a client, two real servers and a sorry server (busybox httpd) as namespaces;
@@ -380,6 +383,8 @@ virtual_server group web {
 NAMES = (
     *(f"table/{case}" for case, _, _ in CASES),
     "table/closed",
+    *(f"tandemd/{case}" for case, _, _ in CASES),
+    "tandemd/stopped",
     "ownership",
     "minimal_changes",
     "keepalived_verdicts",
@@ -495,6 +500,7 @@ def check_tables() -> None:
             record(f"table/{case}", False, detail)
         return
     keepalived.stop()
+    TABLE_REFERENCE.update(reference)
     left = table()
     if left:  # keepalived removes its services when it stops; make sure the plane starts clean
         sh("ipvsadm", "-C")
@@ -516,6 +522,43 @@ def check_tables() -> None:
         not after_close and not left,
         f"left by keepalived: {left}; left by the plane's close: {after_close}",
     )
+
+
+TABLE_REFERENCE: dict[str, list[str]] = {}  # keepalived's table of every case, from check_tables
+GLOBAL_DEFS = "global_defs {\n    router_id vm\n}\n"
+
+
+def check_tandemd_tables() -> None:
+    """tandemd's own path for the same cases: the keepalived-syntax config through tandem's config
+    loader, lb_params and LbService (real servers without checkers are up), the plane chosen by
+    auto. A case tandem refuses to load is reported as such (a skip that names the errors)."""
+    from tandem.config import load_config_text
+
+    accepted, refused = [], {}
+    for case, text, _ in CASES:
+        loaded = load_config_text(GLOBAL_DEFS + text, f"{case}.conf")
+        if loaded.config is None:
+            refused[case] = [str(f) for f in loaded.errors]
+        else:
+            accepted.append((case, text))
+    if table():
+        sh("ipvsadm", "-C")
+    running = RunningService("tandemd-tables", GLOBAL_DEFS + "\n".join(text for _, text in accepted))
+    try:
+        programmed = table()
+    finally:
+        running.stop()
+    after_stop = table()
+    for case, _, case_services in CASES:
+        if case in refused:
+            record(f"tandemd/{case}", None, f"tandem refuses this keepalived config: {refused[case]}")
+            continue
+        ids = [ident(s.key) for s in case_services]
+        want = {i: TABLE_REFERENCE.get(i) for i in ids}
+        got = {i: programmed.get(i) for i in ids}
+        detail = "" if want == got else f"keepalived: {json.dumps(want)}\ntandemd:    {json.dumps(got)}"
+        record(f"tandemd/{case}", bool(TABLE_REFERENCE) and want == got, detail)
+    record("tandemd/stopped", not after_stop, f"left by the service's stop: {after_stop}")
 
 
 def check_ownership() -> None:
@@ -968,7 +1011,7 @@ def main() -> int:
     STEP_SECONDS["start"] = round(started - LOADED, 1)
     bench_only = "--bench-only" in sys.argv[1:]
     if not bench_only:
-        for step in (check_tables, check_ownership, check_minimal_changes):
+        for step in (check_tables, check_tandemd_tables, check_ownership, check_minimal_changes):
             run_step(step)
     servers: dict[str, subprocess.Popen] = {}
     try:
