@@ -10,6 +10,7 @@ from . import load, rules
 from .expand import Expansion, expand
 from .findings import Finding, Severity, warning
 from .model import DnsRecordSet, Instance, Member, TrackScript
+from .render import render_host
 
 
 def _number(value: float) -> int | float:
@@ -134,4 +135,18 @@ def plan_inventory(
     ]
     if any(f.severity is Severity.ERROR for f in findings):
         return InventoryPlan(findings, {}, [], [])
-    return _build(expansion, findings)
+    plan = _build(expansion, findings)
+    findings += _config_findings(plan)
+    if any(f.severity is Severity.ERROR for f in findings):
+        return InventoryPlan(findings, {}, [], [])
+    return plan
+
+
+def _config_findings(plan: InventoryPlan) -> list[Finding]:
+    """What the runtime's config checks (those of ``tandemd -t``) say about each host's rendered
+    tandemd.conf; one finding per place and message, for the first host it concerns."""
+    found: dict[tuple, Finding] = {}
+    for host, part in plan.hosts.items():
+        for finding in render_host(part, host).findings:
+            found.setdefault((finding.severity, finding.group, finding.field, finding.message), finding)
+    return list(found.values())

@@ -1,0 +1,125 @@
+"""The role's tandemd.conf is what the runtime's writer makes of the plan, and nothing the planner accepts
+fails ``tandemd -t``: random designs are planned; every accepted one is rendered per host, written to a
+file and checked by the very code of ``tandemd -t`` (exit status 0, no error)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from inventory_cases import BASE_HOSTS
+from tandem.config import load_config, load_config_text
+from tandem.config.configtest import run_config_test
+from tandem.config.dump import dump_config
+from tandem.inventory import Severity, plan_inventory
+from tandem.inventory.render import render_host
+
+HOSTS = sorted(BASE_HOSTS)
+
+
+def _vips(family: int, count: int, first: int) -> list[str]:
+    if family == 4:
+        return [f"198.51.100.{first + i}/24" for i in range(count)]
+    return [f"2001:db8::{first + i:x}/64" for i in range(count)]
+
+
+@st.composite
+def designs(draw):
+    """A few groups and maybe an active-active set over lb1..lb4, with settings drawn from the whole
+    range the inventory schema accepts (so the runtime's own rules get to refuse some)."""
+    groups, next_vip = [], 100
+    for index in range(draw(st.integers(1, 3))):
+        family = draw(st.sampled_from([4, 6]))
+        count = draw(st.integers(1, 3))
+        members = draw(st.lists(st.sampled_from(HOSTS), min_size=2, max_size=4, unique=True))
+        group = {
+            "name": f"g{index}",
+            "vrid": draw(st.integers(1, 255)),
+            "vips": _vips(family, count, next_vip),
+            "members": members,
+        }
+        next_vip += count
+        if draw(st.booleans()):
+            group["advert_int"] = draw(st.sampled_from([0.01, 0.5, 1, 2, 3.5, 40, 255]))
+        if draw(st.booleans()):
+            group["version"] = draw(st.sampled_from([2, 3]))
+        if draw(st.booleans()):
+            password = draw(st.text("abcXYZ019-_", min_size=1, max_size=12))
+            group["auth"] = {"type": "PASS", "password": password}
+        if draw(st.booleans()):
+            group["unicast"] = True
+        if draw(st.booleans()):
+            group["track_scripts"] = [
+                {"name": f"chk{index}", "script": "/bin/true", "weight": draw(st.sampled_from([0, -50, 50]))}
+            ]
+        if draw(st.booleans()):
+            group["notify"] = {"master": "/usr/local/bin/became master", "any": "/bin/logger"}
+        groups.append(group)
+    sets = []
+    if draw(st.booleans()):
+        sets.append(
+            {
+                "name": "aa",
+                "hosts": HOSTS[:2],
+                "vrid_base": draw(st.integers(1, 250)),
+                "vips": _vips(4, 2, 200),
+            }
+        )
+    return groups, sets
+
+
+def _check_as_tandemd_does(tmp_path, host: str, text: str) -> None:
+    path = tmp_path / f"{host}.conf"
+    path.write_text(text)
+    assert run_config_test(str(path)) == 0, text
+    loaded = load_config(path)
+    assert loaded.errors == ()
+    # the file says what the writer meant: it dumps to itself
+    assert dump_config(loaded.config) == text.split("\n", 1)[1]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(design=designs())
+def test_nothing_the_planner_accepts_fails_tandemd_t(tmp_path, design):
+    groups, sets = design
+    plan = plan_inventory(groups, sets or None, BASE_HOSTS)
+    event("planned" if not plan.errors else "refused")
+    if plan.errors:
+        return
+    assert plan.hosts
+    for host, part in plan.hosts.items():
+        rendered = render_host(part, host, {"router_id": host})
+        assert rendered.errors == [] and rendered.text is not None
+        _check_as_tandemd_does(tmp_path, host, rendered.text)
+
+
+def test_the_runtime_rules_are_the_planners():
+    """Rules only the runtime knows come back from the planner naming group and field."""
+    group = {"name": "web", "vrid": 51, "vips": ["198.51.100.100/24"], "members": ["lb1", "lb2"]}
+    sub_second_v2 = plan_inventory([{**group, "advert_int": 0.5, "version": 2}], None, BASE_HOSTS)
+    (error,) = sub_second_v2.errors
+    assert (error.group, error.host) == ("web", "lb1")
+    assert "advert_int 0.5 must be 1..255 seconds for VRRPv2" in error.message
+    assert sub_second_v2.instances == []
+    long_pass = plan_inventory(
+        [{**group, "auth": {"type": "PASS", "password": "123456789"}}], None, BASE_HOSTS
+    )
+    assert [(f.severity, f.group, f.field) for f in long_pass.findings] == [(Severity.WARNING, "web", "auth")]
+    assert "longer than 8 characters" in long_pass.findings[0].message
+    v3_auth = plan_inventory(
+        [{**group, "version": 3, "auth": {"type": "PASS", "password": "pw"}}], None, BASE_HOSTS
+    )
+    assert [(f.severity, f.group, f.field) for f in v3_auth.findings] == [(Severity.WARNING, "web", "name")]
+    assert "authentication is VRRPv2 only; ignored with version 3" in v3_auth.findings[0].message
+
+
+def test_rendered_text_is_the_runtime_dump():
+    group = {"name": "web", "vrid": 51, "vips": ["198.51.100.100/24"], "members": ["lb1", "lb2"]}
+    part = plan_inventory([group], None, BASE_HOSTS).hosts["lb1"]
+    text = render_host(part, "lb1", {"router_id": "lb1"}).text
+    config = load_config_text(text).config
+    assert config.instance("web").virtual_ipaddresses[0].address == ipaddress.ip_interface(
+        "198.51.100.100/24"
+    )
+    assert text.endswith(dump_config(config))
