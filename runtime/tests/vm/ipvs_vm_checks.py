@@ -390,6 +390,7 @@ NAMES = (
     "keepalived_verdicts",
     "lb_service_verdicts",
     "lb_service_traffic",
+    "lb_service_reload",
 )
 
 
@@ -811,7 +812,7 @@ class RunningService:
         from tandem.config import load_config
         from tandem.lb.service import LbService
 
-        path = SCRATCH / f"{name}.conf"
+        self.path = path = SCRATCH / f"{name}.conf"
         path.write_text(text + "\n")
         loaded = load_config(path)
         if loaded.config is None:
@@ -869,6 +870,7 @@ def check_lb_service(servers: dict[str, subprocess.Popen]) -> None:
     try:
         snapshots = verdict_phases(servers, problems)
         stats = running.stats()
+        reload_one_weight(running)
     except TimeoutError as error:
         detail = f"{error}; table now {json.dumps(table())}\nlog: " + "\n".join(running.log.lines[-40:])
         record("lb_service_verdicts", False, detail)
@@ -892,6 +894,32 @@ def check_lb_service(servers: dict[str, subprocess.Popen]) -> None:
     if left_after:
         problems.append(f"left in the table after the service stopped: {left_after}")
     record("lb_service_traffic", not problems, "\n".join(problems))
+
+
+def reload_one_weight(running: RunningService) -> None:
+    """A reload that gives .101's rs1 weight 3: that destination's weight changes, nothing else, and
+    no check restarts (a real server's weight is not part of its checks' ids)."""
+    head, tail = VERDICTS.split("virtual_server 198.51.100.101 80 {")
+    rs1 = "real_server 203.0.113.2 80 {\n"
+    tail = tail.replace(rs1, rs1 + "        weight 3\n", 1)
+    before = table()
+    expected = {service: list(rules) for service, rules in before.items()}
+    rules = expected["-t 198.51.100.101:80"]
+    rules[rules.index("-r 203.0.113.2:80 -m -w 1")] = "-r 203.0.113.2:80 -m -w 3"
+    logged = len(running.log.lines)
+    running.path.write_text(f"{head}virtual_server 198.51.100.101 80 {{{tail}\n")
+    outcome = running.call(running.service.reload())
+    problems = [] if outcome.ok else [f"the reload was refused: {outcome.errors}"]
+    try:
+        stable(lambda: (t := table()) != before and t, 10, "the reloaded weight")
+    except TimeoutError as error:
+        problems.append(str(error))
+    if table() != expected:
+        problems.append(f"after the reload: {json.dumps(table())}, expected {json.dumps(expected)}")
+    flapped = [line for line in running.log.lines[logged:] if " real server " in line]
+    if flapped or outcome.summary.get("checks started") != ["0"]:
+        problems.append(f"checks restarted or real servers changed: {flapped} {outcome.summary}")
+    record("lb_service_reload", not problems, "\n".join(problems) or json.dumps(outcome.summary))
 
 
 CPU_SERVERS = 20
