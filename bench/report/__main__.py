@@ -12,7 +12,7 @@ measurements made for plots, all side by side with keepalived 2.2.7 (HAProxy for
 
 Writes report.md and the PNGs to bench/results/report/ (or --out), with ratios of medians (tandemd /
 keepalived) and the machine's load before and after. Several minutes (``--quick``: about five); never
-part of the test command. The plotting code is tested on its own (runtime/tests/faults/test_report.py).
+part of the test command. The plotting code is tested on its own (runtime/tests/faults/test_bench_report.py).
 """
 
 from __future__ import annotations
