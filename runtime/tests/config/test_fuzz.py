@@ -1,4 +1,4 @@
-"""Fuzzing, short form (the long form: ``python runtime/tests/config/fuzz.py --long``, 100,000 mutants).
+"""Fuzzing, short form (long form: ``python runtime/tests/config/config_fuzz.py --long``, 100,000 mutants).
 
 Oracles (fuzz.check): no exception escapes, every finding names a real file:line inside the file, a
 config exactly when no error, CPU per input under fuzz.CPU_BOUND, valid configs dump and reload to the
@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import fuzz
+import config_fuzz as fuzz
 import pytest
 from tandem.config.lexer import MAX_STEPS
 

@@ -12,9 +12,9 @@ file tree (with include targets, a loop and an unreadable entry) or as text. Ora
 * CPU per input is bounded: ``CPU_BOUND`` seconds (the lexer's 500,000-step budget costs ~1 s);
 * a valid config dumps and reloads to the same dump.
 
-    python runtime/tests/config/fuzz.py                # 2,000 mutants
-    python runtime/tests/config/fuzz.py --long         # 100,000 mutants
-    python runtime/tests/config/fuzz.py --seed 7 --count 500
+    python runtime/tests/config/config_fuzz.py                # 2,000 mutants
+    python runtime/tests/config/config_fuzz.py --long         # 100,000 mutants
+    python runtime/tests/config/config_fuzz.py --seed 7 --count 500
 
 ``corpus/regressions.jsonl`` holds inputs that once broke an oracle (one JSON object per line:
 ``why``, ``via`` file|text, ``text`` with lone surrogates for undecodable bytes); the suite replays them.
