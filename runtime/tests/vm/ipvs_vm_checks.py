@@ -750,7 +750,13 @@ def verdict_phases(servers: dict[str, subprocess.Popen], problems: list[str] | N
     served(snapshots["up"], "up", problems)
     servers["rs2"].send_signal(signal.SIGTERM)
     servers["rs2"].wait(10)
-    snapshots["rs2 down"] = stable(lambda: (t := table()) != snapshots["up"] and t, 30, "rs2 down")
+
+    def rs2_down(t: dict) -> bool:  # both services reacted (their checks of rs2 run apart)
+        return "-r 203.0.113.6:80 -m -w 0" in t.get(f"-t {VIPS[0]}:80", []) and not any(
+            "203.0.113.6" in rule for rule in t.get(f"-t {VIPS[1]}:80", [])
+        )
+
+    snapshots["rs2 down"] = stable(lambda: (t := table()) and rs2_down(t) and t, 30, "rs2 down")
     served(snapshots["rs2 down"], "rs2 down", problems)
     servers["rs2"] = start_httpd("rs2")
     snapshots["rs2 back"] = stable(lambda: (t := table()) == snapshots["up"] and t, 30, "rs2 back")
