@@ -16,8 +16,8 @@ Checks:
 - keepalived_verdicts: a client, two real servers and a sorry server (busybox httpd) as namespaces;
   keepalived checks the real servers of two virtual services (one with quorum 2, a sorry server and
   inhibit_on_failure) while rs2 is killed and restarted: its table in each phase is the reference;
-- lb_service_verdicts: tandem's LbService (tandem.check's TCP_CHECK, the Balancer, the IPVS plane
-  chosen by ``auto``) through the same phases: the same table as keepalived's in each;
+- lb_service_verdicts: tandem's LbService (tandem.check's TCP_CHECK and HTTP_GET, the Balancer, the
+  IPVS plane chosen by ``auto``) through the same phases: the same table as keepalived's in each;
 - lb_service_traffic: in each phase the client's HTTP requests to each virtual service reach exactly
   the destinations the table gives weight (NAT), the plane counts connections for every real server,
   and stopping the service leaves the table empty;
@@ -698,7 +698,8 @@ def fetch_many(*urls: str) -> list[str]:
 
 
 # keepalived and tandem run this config in turn, through the same events: .100 has quorum 2, a
-# sorry server and an inhibit_on_failure rs2; .101 simply takes out a real server that fails
+# sorry server and an inhibit_on_failure rs2 (TCP_CHECK); .101 takes out a real server that fails
+# (HTTP_GET)
 VERDICTS = """virtual_server 198.51.100.100 80 {
     protocol TCP
     lb_algo rr
@@ -724,13 +725,21 @@ virtual_server 198.51.100.101 80 {
     lb_algo rr
     delay_loop 1
     real_server 203.0.113.2 80 {
-        TCP_CHECK {
+        HTTP_GET {
+            url {
+                path /
+                status_code 200
+            }
             connect_timeout 1
             retry 0
         }
     }
     real_server 203.0.113.6 80 {
-        TCP_CHECK {
+        HTTP_GET {
+            url {
+                path /
+                status_code 200
+            }
             connect_timeout 1
             retry 0
         }
