@@ -10,7 +10,7 @@ APT_PACKAGES=(
   keepalived bind9 bind9-utils
   podman runc debootstrap
   nginx haproxy
-  strace faketime
+  strace
 )
 # the VM lane (runtime/tests/vm/qemu.py: IPVS on Debian's generic kernel under qemu), without
 # recommends (qemu's would pull a desktop's worth of GUI libraries, the kernel's the dynamic busybox)

@@ -215,13 +215,16 @@ class OwnerSampler:
         """The latest sample."""
         return self._samples[-1][1] if self._samples else frozenset()
 
-    def wait(self, predicate, timeout: float) -> float | None:
-        """Wait until the owners satisfy ``predicate``; the time of that sample, or None at the timeout."""
+    def wait(self, predicate, timeout: float, since: float | None = None) -> float | None:
+        """Wait until the owners satisfy ``predicate`` (in the latest sample, or any sample at or after
+        ``since``); the time of that sample, or None at the timeout."""
         start = len(self._samples) - 1 if self._samples else 0
+        if since is not None:
+            start = next((i for i, (ts, _) in enumerate(self._samples) if ts >= since), len(self._samples))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for ts, owners in self._samples[start:]:
-                if predicate(owners):
+                if predicate(owners) and (since is None or ts >= since):
                     return ts
             start = max(len(self._samples) - 1, 0)
             time.sleep(self.interval)
