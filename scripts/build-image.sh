@@ -29,7 +29,10 @@ exists_with_recipe() {
 
 # One build at a time per machine (parallel test sessions may call this together).
 exec 9>/run/lock/tandem-build-image.lock
-flock 9
+if ! flock --nonblock 9; then
+  echo "build-image: another build of the image is running; waiting for it"
+  flock 9
+fi
 
 if [ "$force" = 0 ] && exists_with_recipe; then
   echo "build-image: $IMAGE is present"
@@ -50,16 +53,17 @@ trap 'rm -rf --one-file-system "$rootfs"' EXIT
 
 echo "build-image: debootstrap $SUITE from $mirror (one to two minutes)"
 start=$SECONDS
-# Progress: a line when debootstrap moves on to downloading, extracting, unpacking or configuring packages,
-# and every 50 packages; its whole output goes to a log, shown if it fails.
+# Progress: debootstrap's stages (downloading, extracting, installing, unpacking, configuring) and every
+# 50 packages; its whole output goes to a log, shown if it fails.
 progress() {
-  awk 'BEGIN { name["Retrieving"] = name["Validating"] = "downloading"; name["Extracting"] = "extracting"
-               name["Unpacking"] = "unpacking"; name["Configuring"] = "configuring" }
-       /^I: Base system installed/ { print "build-image: base system installed"; fflush(); next }
-       /^I: / && ($2 in name) && $3 !~ /^(the|required|base)$/ {
-         phase = name[$2]; if ($2 == "Validating") next
-         if (phase != last) { n = 0; last = phase; printf "build-image: %s packages\n", phase }
-         else if (++n % 50 == 0) printf "build-image: %s packages (%d)\n", phase, n
+  awk '/^I: Base system installed/ { print "build-image: base system installed"; fflush(); next }
+       /^I: (Installing|Unpacking|Configuring) (core|required|the base)/ {
+         sub(/^I: /, ""); sub(/\.\.\.$/, ""); print "build-image: " tolower(substr($0, 1, 1)) substr($0, 2)
+         n = 0; fflush(); next }
+       /^I: (Retrieving|Extracting|Unpacking|Configuring) / {
+         if ($2 != last) { last = $2; n = 0; if ($2 == "Retrieving") print "build-image: downloading packages"
+                                              if ($2 == "Extracting") print "build-image: extracting packages" }
+         if (++n % 50 == 0) printf "build-image: %d packages\n", n
          fflush() }'
 }
 debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$rootfs" "$mirror" 2>&1 | tee "$rootfs.log" | progress || {

@@ -14,6 +14,8 @@ from tandemlab import cleanup
 
 ROOT = Path(__file__).resolve().parents[2]
 VIPS = ["198.51.100.50", "198.51.100.51"]
+# The first run on a machine builds the host image (2-5 minutes when the machine is busy).
+TIMEOUT = 1200
 
 pytestmark = [pytest.mark.slow, pytest.mark.molecule, pytest.mark.lab]
 
@@ -34,14 +36,20 @@ def _processes_naming(prefix: str) -> list[str]:
     return found
 
 
+@pytest.mark.timeout(TIMEOUT)
 def test_demo_deploys_drills_and_cleans_up(tmp_path):
     tables_before = _nft_tables()
-    result = subprocess.run(
+    demo = subprocess.Popen(
         ["bash", "scripts/demo.sh", "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
-    out = result.stdout + result.stderr
-    assert result.returncode == 0, out[-8000:]
+    try:
+        out, _ = demo.communicate(timeout=TIMEOUT - 60)
+    except BaseException:
+        demo.terminate()  # the demo removes its lab on SIGTERM
+        demo.communicate(timeout=60)
+        raise
+    assert demo.returncode == 0, out[-8000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["ok"], out[-8000:]
 
@@ -61,14 +69,16 @@ def test_demo_deploys_drills_and_cleans_up(tmp_path):
     assert a["interruption_ms"] <= (a["moved_after_s"] + 1.0) * 1000, a
     assert a["moved_after_s"] < 2 + 1 + 1.73 + 1.5, a
 
-    # b. tandemd SIGKILLed on lb2: no priority-0 advert, so lb1 takes over once Master_Down_Interval has
-    # passed since lb2's last advert (0 to 0.5 s before the kill). The killed daemon leaves its VIP on lb2,
-    # where nginx still answers: the client sees no interruption. systemd restarts tandemd; lb2 preempts.
+    # b. tandemd's VRRP process SIGKILLed on lb2: no priority-0 advert; its supervisor removes the VIP and
+    # restarts it. lb1 takes over once Master_Down_Interval has passed since lb2's last advert (0 to 0.5 s
+    # before the kill); the client's requests to that VIP go unanswered until then. The restarted process
+    # (a new pid, one restart counted) preempts back.
     b = results["drills"]["tandemd_kill"]
     mdi = b["master_down_interval_s"]
     assert (b["from"], b["to"], b["taken_over"], b["returned"]) == ("lb2", "lb1", True, True), b
+    assert b["restarts"] == 1 and b["restarted_pid"] != b["killed_pid"], b
     assert mdi - 0.5 - 0.1 <= b["takeover_after_s"] <= mdi + 1.0, b
-    assert b["interruption_ms"] < 1000, b
+    assert b["interruption_ms"] <= (b["takeover_after_s"] + 1.0) * 1000, b
 
     # The picture, and nothing left: containers, namespaces, processes, nftables tables of the host.
     assert Path(results["timeline"]).stat().st_size > 10_000

@@ -9,8 +9,9 @@ and publishes both VIPs as the A records of www.demo.test. Ansible's output goes
 
 Drills, each measured by the client (the longest time a VIP gave no good answer; a request is good when
 it is answered 200 within 200 ms): (a) nginx stopped on a balancer — its vrrp_script fails and its VIP
-moves to the other balancer, then returns when nginx is back; (b) tandemd killed with SIGKILL — the
-other balancer takes over after Master_Down_Interval. Results go to ``results.json`` (read by
+moves to the other balancer, then returns when nginx is back; (b) tandemd's VRRP process killed with
+SIGKILL — its supervisor removes the VIP and restarts it, the other balancer takes over after
+Master_Down_Interval, the restarted one preempts back. Results go to ``results.json`` (read by
 tests/system/test_demo.py), the picture to ``timeline.png``; the lab is always removed at the end.
 """
 
@@ -453,27 +454,35 @@ class Demo:
         }  # fmt: skip
         self.report_seen(vip, seen)
 
+    def vrrp_process(self, host: str) -> dict:
+        """tandemd's VRRP child on ``host``, as its supervisor reports it (tandemctl processes)."""
+        shown = self.lab.exec(host, "tandemctl", "--json", "processes")
+        return next(child for child in json.loads(shown.stdout) if child["role"] == "vrrp")
+
     def drill_kill(self) -> None:
         vip = self.site.vips[1 % len(self.site.vips)]
         owner = self.site.masters[vip]
         other = next(h for h in self.site.balancers if h != owner)
         mdi = self.site.master_down_interval()
-        pid = self.lab.exec(owner, "systemctl", "show", "--property", "MainPID", "--value", "tandemd.service")
-        pid = pid.stdout.strip()
+        before = self.vrrp_process(owner)
         self.step(
-            f"Drill b: tandemd killed with SIGKILL on {owner} (pid {pid}, master of {vip}): no goodbye "
-            f"advert, {other} must take over after Master_Down_Interval ({mdi:.2f} s)"
+            f"Drill b: tandemd's VRRP process killed with SIGKILL on {owner} (pid {before['pid']}, master of "
+            f"{vip}): no goodbye advert, {other} must take over after Master_Down_Interval ({mdi:.2f} s)"
         )
-        t0 = self.act(owner, "tandemd killed", "kill", "-KILL", pid)
-        taken = self.until(vip, lambda h: other in h, t0, 20, f"{other} holds {vip}")
-        back = self.until(
-            vip, lambda h: h == {owner}, t0, 30, f"systemd restarted tandemd on {owner}; {vip} is back on it"
+        t0 = self.act(owner, "tandemd VRRP killed", "kill", "-KILL", str(before["pid"]))
+        taken = self.until(vip, lambda h: h == {other}, t0, 20, f"{other} holds {vip}")
+        back = self.until(vip, lambda h: h == {owner}, t0, 30, f"{vip} is back on {owner}")
+        after = self.vrrp_process(owner)
+        print(
+            f"{'':11}{owner}'s supervisor restarted the VRRP process: pid {after['pid']}, "
+            f"{after['restarts']} restart(s), last exit: {after['last_exit']}"
         )
         time.sleep(1)
         seen = interruption(read_requests(self.requests_file), vip, t0, time.time())
         self.results["drills"]["tandemd_kill"] = {
             "vip": vip, "from": owner, "to": other, "window": [t0, time.time()],
-            "master_down_interval_s": round(mdi, 3),
+            "master_down_interval_s": round(mdi, 3), "killed_pid": before["pid"],
+            "restarted_pid": after["pid"], "restarts": after["restarts"] - before["restarts"],
             "taken_over": taken is not None, "takeover_after_s": taken,
             "returned": back is not None, "returned_after_s": back,
             **seen,
@@ -560,7 +569,7 @@ class Demo:
         if "tandemd_kill" in drills:
             d = drills["tandemd_kill"]
             print(
-                f"{'':2}b. tandemd SIGKILLed on {d['from']}: {d['to']} took {d['vip']} after "
+                f"{'':2}b. tandemd's VRRP process SIGKILLed on {d['from']}: {d['to']} took {d['vip']} after "
                 f"{d['takeover_after_s']} s "
                 f"(Master_Down_Interval {d['master_down_interval_s']} s after the last advert), back "
                 f"{d['returned_after_s']} s after the kill; the client lost {d['failed']} of {d['requests']} "
@@ -580,7 +589,14 @@ def main(argv: list[str] | None = None) -> int:
     for stale in ("ansible.log", "requests.jsonl", "results.json", "timeline.png", "client.err"):
         with contextlib.suppress(FileNotFoundError):
             (args.out / stale).unlink()
+    # SIGTERM and SIGHUP end the demo as Ctrl-C does: through run()'s clean-up.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupted)
     return Demo(args.out).run()
+
+
+def _interrupted(signum, _frame) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 if __name__ == "__main__":
