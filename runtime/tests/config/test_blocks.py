@@ -34,7 +34,6 @@ global_defs {
     script_user keepalived_script staff
     enable_script_security
     vrrp_version 3
-    vrrp_strict no
     vrrp_mcast_group4 224.0.0.19
     vrrp_garp_master_delay 2
     vrrp_garp_master_repeat 3
@@ -529,7 +528,6 @@ def test_bad_values_name_the_line_and_what_was_expected(files):
     assert messages(result, "error") == [
         "3: error: vrrp_version: expected 2 or 3, got '4'",
         "4: error: smtp_connect_timeout: expected seconds, got 'nan'",
-        "5: error: enable_script_security: expected on|off|true|false|yes|no, got 'maybe'",
         "9: error: virtual_router_id: expected an integer 1..255, got '300'",
         "10: error: state: expected MASTER or BACKUP, got 'PRIMARY'",
         "11: error: priority: expected an integer 1..255",
@@ -569,7 +567,7 @@ def test_static_blocks_and_old_track_file_spelling(files):
         default via 198.51.100.1
     }
     static_rules {
-        from 198.51.100.0/24 table 7 pref 10
+        from 198.51.100.0/24 table 7 preference 10
     }
     vrrp_track_file old {
         file /run/old

@@ -99,8 +99,11 @@ def test_per_instance_rules(files, lines, expected):
     assert errors_and_warnings(files, instance("A", 1, *lines)) == [expected]
 
 
-def test_ipv6_needs_version_3_and_families_must_not_mix(files):
-    assert errors_and_warnings(files, instance("A", 1, vips=("2001:db8::1",))) == [
+def test_ipv6_instances_use_version_3_unless_told_2_and_families_must_not_mix(files):
+    result = files.load(instance("A", 1, vips=("2001:db8::1",)))  # keepalived switches to v3 itself
+    assert messages(result) == []
+    assert result.config.effective_version(result.config.vrrp_instances[0]) == 3
+    assert errors_and_warnings(files, instance("A", 1, "version 2", vips=("2001:db8::1",))) == [
         "1: error: vrrp_instance A: IPv6 needs VRRP version 3 (set version 3)"
     ]
     found = errors_and_warnings(files, instance("A", 1, vips=("198.51.100.1", "2001:db8::1")))

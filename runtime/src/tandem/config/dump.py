@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from tandem.config import load_config
-from tandem.config.lvs_blocks import CHECKERS
+from tandem.config.global_blocks import GLOBAL_DEFS, TRACK_PROCESS, VRRP_SCRIPT
+from tandem.config.lvs_blocks import CHECKERS, REAL_SERVER, URL, VIRTUAL_SERVER
 from tandem.config.model import (
     Checker,
     CheckerSsl,
@@ -39,6 +40,8 @@ from tandem.config.model import (
     VrrpScript,
     VrrpSyncGroup,
 )
+from tandem.config.schema import bare_flag, bare_negated
+from tandem.config.vrrp_blocks import VRRP_INSTANCE, VRRP_SYNC_GROUP
 
 INDENT = "    "
 # Model field -> keyword where they differ.
@@ -135,7 +138,8 @@ def _entry(item: Any) -> str:
         ):
             if getattr(item, name) is not None:
                 parts += [word, value_text(getattr(item, name))]
-        return " ".join(parts + [f"{k} {quote(v)}" for k, v in item.options])
+        options = [f"{k} {quote(v)}" if v else k for k, v in item.options]
+        return " ".join(parts + options + (["no_track"] if item.no_track else []))
     if isinstance(item, VirtualRule):
         parts = []
         for name, word in (
@@ -149,7 +153,9 @@ def _entry(item: Any) -> str:
         ):
             if getattr(item, name) is not None:
                 parts += [word, value_text(getattr(item, name))]
-        return " ".join(parts + ([item.action] if item.action else []))
+        return " ".join(
+            parts + ([item.action] if item.action else []) + (["no_track"] if item.no_track else [])
+        )
     if isinstance(item, TrackedInterface | TrackedScript | TrackedFile | TrackedProcess):
         weight = f" weight {item.weight}" if item.weight is not None else ""
         return quote(item.name) + weight + (" reverse" if item.weight_reverse else "")
@@ -182,10 +188,22 @@ def _header(obj: Any, keyword: str) -> tuple[str, frozenset[str]]:
 
 
 _SERVER_FIELDS = frozenset({"address", "port", "fwmark", "group"})
+_BLOCKS = {
+    GlobalDefs: GLOBAL_DEFS,
+    VrrpScript: VRRP_SCRIPT,
+    TrackProcess: TRACK_PROCESS,
+    VrrpInstance: VRRP_INSTANCE,
+    VrrpSyncGroup: VRRP_SYNC_GROUP,
+    VirtualServer: VIRTUAL_SERVER,
+    RealServer: REAL_SERVER,
+    CheckerUrl: URL,
+}
 
 
 def _special(obj: Any, field: str, value: Any) -> list[str] | None:
     """Lines of fields that are not plain ``keyword value``; None for plain fields."""
+    if field in ("vrrp_garp_interval", "vrrp_gna_interval", "garp_interval", "gna_interval") and not value:
+        return []  # 0 is "not set" in the model and not writable (keepalived's minimum is 0.000001)
     if field == "smtp_server":
         return [f"smtp_server {quote(value)} {obj.smtp_port}"] if value else []
     if field == "script_user":
@@ -251,10 +269,23 @@ def body_lines(obj: Any, show_defaults: bool, shown: frozenset[str] = frozenset(
             yield "}"
         elif dataclasses.is_dataclass(value) and not isinstance(value, Script):
             yield from block_lines(value, keyword, show_defaults)
+        elif value is False and (negation := _false_as(obj, name)) is not None:
+            yield from (negation,) if negation else ()
         elif value is True:
             yield keyword
         else:
             yield f"{keyword} {value_text(value)}"
+
+
+def _false_as(obj: Any, field: str) -> str | None:
+    """How a False flag that keepalived reads without a value is written: its negating keyword
+    (``no_accept``), nothing (``alpha off`` would read as on), or None: ``keyword off`` as usual."""
+    block = CHECKERS[obj.kind][1] if isinstance(obj, Checker) else _BLOCKS.get(type(obj))
+    keys = [(word, key) for word, key in (block.keys.items() if block else ()) if key.field == field]
+    negating = [word for word, key in keys if key.convert is bare_negated]
+    if negating:
+        return negating[0]
+    return "" if any(key.convert is bare_flag for _word, key in keys) else None
 
 
 def dump_config(config: Config, show_defaults: bool = False) -> str:

@@ -19,6 +19,7 @@ from tandem.config.schema import (
     Block,
     Invalid,
     Key,
+    bare_flag,
     block_name,
     check,
     count_key,
@@ -82,6 +83,9 @@ def optional_priority(node: Node, _findings: Findings) -> int:
     return one(integer(-1, 99), "a realtime priority -1..99")(node, _findings)
 
 
+# keepalived: [0.000001, 4294.967295] seconds (0 is an error there)
+GARP_INTERVAL = one(seconds(0.000001, 4294.967295), "seconds 0.000001..4294.967295")
+
 GLOBAL_DEFS = Block(
     "global_defs",
     {
@@ -102,7 +106,7 @@ GLOBAL_DEFS = Block(
             "tandem_lb_plane", one(vol.In(("auto", "ipvs", "nftables")), "auto, ipvs or nftables")
         ),
         "script_user": Key(None, user_group("script_")),
-        "enable_script_security": Key("enable_script_security", flag),
+        "enable_script_security": Key("enable_script_security", bare_flag),
         "notify_fifo": Key("notify_fifo", one(WORD, "a FIFO path")),
         "vrrp_notify_fifo": Key("vrrp_notify_fifo", one(WORD, "a FIFO path")),
         "lvs_notify_fifo": Key("lvs_notify_fifo", one(WORD, "a FIFO path")),
@@ -110,7 +114,7 @@ GLOBAL_DEFS = Block(
         "vrrp_notify_fifo_script": Key("vrrp_notify_fifo_script", script),
         "vrrp_notify_priority_changes": Key("vrrp_notify_priority_changes", flag),
         "vrrp_version": Key("vrrp_version", one(vol.All(vol.Coerce(int), vol.In((2, 3))), "2 or 3")),
-        "vrrp_strict": Key("vrrp_strict", flag),
+        "vrrp_strict": Key("vrrp_strict", bare_flag),
         "vrrp_iptables": Key("vrrp_iptables", lambda node, _f: " ".join(node.args)),
         "vrrp_mcast_group4": Key("vrrp_mcast_group4", one(IPV4, "an IPv4 multicast address")),
         "vrrp_mcast_group6": Key(
@@ -122,13 +126,13 @@ GLOBAL_DEFS = Block(
         "vrrp_garp_master_refresh_repeat": count_key("vrrp_garp_master_refresh_repeat", 1, 255),
         "vrrp_garp_lower_prio_delay": timer_key("vrrp_garp_lower_prio_delay"),
         "vrrp_garp_lower_prio_repeat": count_key("vrrp_garp_lower_prio_repeat", 0, 255),
-        "vrrp_garp_interval": timer_key("vrrp_garp_interval"),
-        "vrrp_gna_interval": timer_key("vrrp_gna_interval"),
+        "vrrp_garp_interval": Key("vrrp_garp_interval", GARP_INTERVAL),
+        "vrrp_gna_interval": Key("vrrp_gna_interval", GARP_INTERVAL),
         "vrrp_garp_extra_if": Key(None, garp_extra_if("vrrp_garp_extra_if")),
         "vrrp_lower_prio_no_advert": Key("vrrp_lower_prio_no_advert", flag),
         "vrrp_higher_prio_send_advert": Key("vrrp_higher_prio_send_advert", flag),
-        "vrrp_skip_check_adv_addr": Key("vrrp_skip_check_adv_addr", flag),
-        "vrrp_check_unicast_src": Key("vrrp_check_unicast_src", flag),
+        "vrrp_skip_check_adv_addr": Key("vrrp_skip_check_adv_addr", bare_flag),
+        "vrrp_check_unicast_src": Key("vrrp_check_unicast_src", bare_flag),
         "vrrp_min_garp": Key("vrrp_min_garp", flag),
         "vrrp_priority": count_key("vrrp_priority", -20, 19),
         "checker_priority": count_key("checker_priority", -20, 19),
@@ -216,10 +220,7 @@ GLOBAL_DEFS = Block(
             "vrrp_rx_bufs_multiplier",
             "vrrp_rx_bufs_policy",
             "vrrp_startup_delay",
-            "lvs_id",
-            "lvs_sync_daemon_interface",
             "linkbeat_use_polling",
-            "net_namespace",
             "instance",
             "use_pid_dir",
             "child_wait_time",
@@ -274,7 +275,7 @@ TRACK_PROCESS = Block(
         ),
         "fork_delay": Key("fork_delay", PROCESS_DELAY),
         "terminate_delay": Key("terminate_delay", PROCESS_DELAY),
-        "full_command": Key("full_command", flag),
+        "full_command": Key("full_command", bare_flag),
     },
 )
 

@@ -35,6 +35,7 @@ from tandem.config.schema import (
     Block,
     Invalid,
     Key,
+    bare_flag,
     block_name,
     check,
     count_key,
@@ -51,7 +52,33 @@ from tandem.config.schema import (
 )
 
 SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos")
-METHOD = one(vol.All(vol.Upper, vol.In(("NAT", "DR", "TUN"))), "NAT, DR or TUN")
+TUNNEL_TYPES = ("ipip", "gue", "gre")
+TUNNEL_CHECKSUMS = ("nocsum", "csum", "remcsum")
+
+
+def METHOD(node: Node, findings: Findings) -> str:
+    """``NAT|DR|TUN`` (upper case, as keepalived) and for TUN ``[type ipip|gue|gre] [port N]
+    [nocsum|csum|remcsum]``; only IPIP tunnels are made, other types are warned about."""
+    method = check(vol.In(("NAT", "DR", "TUN")), node.args[0] if node.args else "", "NAT, DR or TUN")
+    rest = list(node.args[1:])
+    if method != "TUN":
+        if rest:
+            findings.warning(node.pos, f"{node.keyword}: {' '.join(rest)[:40]!r} after {method} is ignored")
+        return method
+    tunnel = "ipip"
+    while rest:
+        word = rest.pop(0)
+        if word == "type" and rest:
+            tunnel = check(vol.In(TUNNEL_TYPES), rest.pop(0), "a tunnel type (ipip, gue, gre)")
+        elif word == "port" and rest:
+            check(PORT, rest.pop(0), "a port")
+        elif word not in TUNNEL_CHECKSUMS:
+            raise Invalid(f"TUN: unexpected {word!r} (type ipip|gue|gre, port N, nocsum|csum|remcsum)")
+    if tunnel != "ipip":
+        findings.warning(
+            node.pos, f"{node.keyword} TUN type {tunnel}: not supported yet; an IPIP tunnel is used"
+        )
+    return method
 
 
 def hex_bytes(node: Node, _findings: Findings) -> bytes:
@@ -122,7 +149,7 @@ URL = Block(
         "status_code": Key("status_code", status_codes),
         "virtualhost": Key("virtualhost", one(WORD, "a host name")),
         "regex": Key("regex", regex),
-        "regex_no_match": Key("regex_no_match", flag),
+        "regex_no_match": Key("regex_no_match", bare_flag),
         "regex_options": Key("regex_options", regex_options),
         "regex_min_offset": count_key("regex_min_offset"),
         "regex_max_offset": count_key("regex_max_offset"),
@@ -364,16 +391,16 @@ VIRTUAL_SERVER = Block(
         "persistence_granularity": Key("persistence_granularity", one(IP, "a netmask")),
         "virtualhost": Key("virtualhost", one(WORD, "a host name")),
         "sorry_server": Key("sorry_server", sorry_server),
-        "sorry_server_inhibit": Key("sorry_server_inhibit", flag),
-        "inhibit_on_failure": Key("inhibit_on_failure", flag),
+        "sorry_server_inhibit": Key("sorry_server_inhibit", bare_flag),
+        "inhibit_on_failure": Key("inhibit_on_failure", bare_flag),
         "quorum": count_key("quorum", 1),
         "hysteresis": count_key("hysteresis"),
         "quorum_up": Key("quorum_up", script),
         "quorum_down": Key("quorum_down", script),
-        "alpha": Key("alpha", flag),
-        "omega": Key("omega", flag),
-        "ha_suspend": Key("ha_suspend", flag),
-        "ops": Key("ops", flag),
+        "alpha": Key("alpha", bare_flag),
+        "omega": Key("omega", bare_flag),
+        "ha_suspend": Key("ha_suspend", bare_flag),
+        "ops": Key("ops", bare_flag),
         "real_server": Key("real_servers", real_server, block=True, repeat=True),
     },
     frozenset(
@@ -383,6 +410,14 @@ VIRTUAL_SERVER = Block(
             "sorry_server_lvs_method",
             "snmp_name",
             "lvs_sync_daemon_interface",
+            # scheduler flags (IPVS_SVC_F_SCHED1..3): the planes do not pass them yet
+            "mh-port",
+            "mh-fallback",
+            "sh-port",
+            "sh-fallback",
+            "flag-1",
+            "flag-2",
+            "flag-3",
         }
     ),
 )
@@ -392,7 +427,11 @@ def build_virtual_server(node: Node, findings: Findings) -> VirtualServer | None
     values = read_block(node.children, VIRTUAL_SERVER, findings)
     args = node.args
     try:
-        if len(args) == 2 and args[0] == "fwmark":
+        if len(args) == 3 and args[0] == "fwmark" and args[2] in ("inet", "inet6"):
+            values["fwmark"] = check(integer(1, 2**32 - 1), args[1], "a fwmark 1..4294967295")
+            if args[2] == "inet6":
+                findings.warning(node.pos, "virtual_server fwmark inet6: not supported yet; served as IPv4")
+        elif len(args) == 2 and args[0] == "fwmark":
             values["fwmark"] = check(integer(1, 2**32 - 1), args[1], "a fwmark 1..4294967295")
             if "protocol" in values:
                 findings.warning(node.pos, "virtual_server fwmark: protocol is ignored for fwmark services")
@@ -403,7 +442,7 @@ def build_virtual_server(node: Node, findings: Findings) -> VirtualServer | None
         elif len(args) == 1:
             values["address"] = check(IP, args[0], "an IP address")
         else:
-            raise Invalid("expected 'IP PORT', 'fwmark N' or 'group NAME'")
+            raise Invalid("expected 'IP PORT', 'fwmark N [inet|inet6]' or 'group NAME'")
     except Invalid as error:
         findings.error(node.pos, f"virtual_server: {error}")
         return None

@@ -237,7 +237,8 @@ class VirtualRoute:
     scope: str | None = None
     table: str | None = None
     metric: int | None = None
-    options: tuple[tuple[str, str], ...] = ()  # further keyword/value pairs, normalized
+    options: tuple[tuple[str, str], ...] = ()  # further keyword/value pairs (flags: value ""), normalized
+    no_track: bool = False  # keepalived: a deleted route is not a fault
     pos: Position = NOWHERE
 
 
@@ -254,6 +255,7 @@ class VirtualRule:
     oif: str | None = None
     action: str | None = None  # goto, no_route, blackhole, ... when not a table lookup
     options: tuple[tuple[str, str], ...] = ()
+    no_track: bool = False
     pos: Position = NOWHERE
 
 
@@ -585,4 +587,7 @@ class Config:
         return next((s for s in self.vrrp_scripts if s.name == name), None)
 
     def effective_version(self, instance: VrrpInstance) -> int:
-        return instance.version if instance.version is not None else self.global_defs.vrrp_version
+        """The instance's version, else 3 for IPv6 (keepalived switches to it), else global_defs'."""
+        if instance.version is not None:
+            return instance.version
+        return 3 if instance.family == 6 else self.global_defs.vrrp_version

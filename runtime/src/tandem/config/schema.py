@@ -72,10 +72,16 @@ def one(validator: Any, what: str) -> Convert:
 
     validator = Validator(validator)
 
-    def convert(node: Node, _findings: Findings) -> Any:
-        if len(node.args) != 1:
-            raise Invalid(f"expected {what}" + (f", got {len(node.args)} values" if node.args else ""))
-        return check(validator, node.args[0], what)
+    def convert(node: Node, findings: Findings) -> Any:
+        if not node.args:
+            raise Invalid(f"expected {what}")
+        value = check(validator, node.args[0], what)
+        if len(node.args) > 1:  # keepalived's handlers read the first value and ignore the rest
+            extra = " ".join(node.args[1:])[:40]
+            findings.warning(
+                node.pos, f"{node.keyword}: {extra!r} after the value is ignored (as keepalived)"
+            )
+        return value
 
     return convert
 
@@ -105,6 +111,26 @@ def garp_extra_if(field: str) -> Any:
 def negated(node: Node, _findings: Findings) -> bool:
     """For ``no_accept``-style keywords: the opposite of ``flag``."""
     return not flag(node)
+
+
+_TRUE_WORDS = frozenset({"on", "true", "yes", "1"})
+
+
+def bare_flag(node: Node, findings: Findings) -> bool:
+    """A keyword whose keepalived handler reads no value (``alpha`` in virtual_server, ``nopreempt``,
+    ``vrrp_strict``...): whatever follows, it is on, as in keepalived; a value that says otherwise is
+    warned about instead of being obeyed differently."""
+    if node.args and not (len(node.args) == 1 and node.args[0].lower() in _TRUE_WORDS):
+        shown = " ".join(node.args)[:40]
+        findings.warning(
+            node.pos, f"{node.keyword}: keepalived ignores {shown!r} after it; {node.keyword} is on"
+        )
+    return True
+
+
+def bare_negated(node: Node, findings: Findings) -> bool:
+    """``preempt``/``no_accept``-style keywords that read no value: the opposite of ``bare_flag``."""
+    return not bare_flag(node, findings)
 
 
 def script(node: Node, _findings: Findings) -> Script:

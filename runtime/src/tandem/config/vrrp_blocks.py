@@ -9,6 +9,7 @@ from typing import Any
 import voluptuous as vol
 
 from tandem.config.findings import Findings
+from tandem.config.global_blocks import GARP_INTERVAL
 from tandem.config.model import (
     Notify,
     TrackedFile,
@@ -32,6 +33,8 @@ from tandem.config.schema import (
     Block,
     Invalid,
     Key,
+    bare_flag,
+    bare_negated,
     block_name,
     check,
     count_key,
@@ -40,7 +43,6 @@ from tandem.config.schema import (
     garp_extra_if,
     integer,
     make,
-    negated,
     one,
     pairs,
     read_block,
@@ -57,7 +59,6 @@ RULE_OPTIONS = (
     "to",
     "priority",
     "preference",
-    "pref",
     "fwmark",
     "table",
     "lookup",
@@ -88,7 +89,10 @@ def virtual_address(node: Node, findings: Findings) -> VirtualAddress:
         if name == "dev":
             values["dev"] = value
         elif name in ("brd", "broadcast"):
-            values["brd"] = check(IPV4, value, "an IPv4 broadcast address")
+            if value == "+":  # keepalived (as ip address): the prefix's broadcast address
+                values["brd"] = address.network.broadcast_address if address.version == 4 else None
+            elif value != "-":  # "-": no broadcast address
+                values["brd"] = check(IPV4, value, "an IPv4 broadcast address, + or -")
         elif name == "scope":
             values["scope"] = _scope(value)
         elif name == "label":
@@ -97,12 +101,19 @@ def virtual_address(node: Node, findings: Findings) -> VirtualAddress:
             values["peer"] = check(IP, value, "a peer address")
         else:
             findings.warning(node.pos, f"address option '{name}' is not supported yet; ignored")
-    if address.version == 6 and "brd" in values:
+    if address.version == 6 and values.get("brd") is not None:
         raise Invalid(f"{node.keyword}: brd applies to IPv4 addresses only")
     return VirtualAddress(address=address, pos=node.pos, **values)
 
 
-_ROUTE_VALUE_OPTIONS = ("proto", "protocol", "realms", "mtu", "advmss", "tos", "pref", "initcwnd", "rto_min")
+# ip route options keepalived reads with a value (a few take "lock" before it) and as flags
+_ROUTE_VALUE_OPTIONS = (
+    "proto", "protocol", "realms", "mtu", "advmss", "tos", "pref", "initcwnd", "rto_min", "rtt", "rttvar",
+    "reordering", "window", "cwnd", "ssthresh", "initrwnd", "features", "quickack", "congctl",
+    "fastopen_no_cookie", "expires", "hoplimit", "dsfield",
+)  # fmt: skip
+_ROUTE_FLAGS = ("onlink", "pervasive")
+_FAMILIES = ("inet", "inet6")
 
 
 def virtual_route(node: Node, findings: Findings) -> VirtualRoute:
@@ -117,8 +128,18 @@ def virtual_route(node: Node, findings: Findings) -> VirtualRoute:
     for word in items:
         if word == "to":
             continue
+        if word == "no_track":
+            values["no_track"] = True
+            continue
+        if word in _ROUTE_FLAGS:
+            extra.append((word, ""))
+            continue
         if word in ("src", "via", "gw", "or", "dev", "scope", "table", "metric", *_ROUTE_VALUE_OPTIONS):
             value = next(items, None)
+            if value in _FAMILIES and word in ("via", "gw", "or"):  # via inet6 ADDRESS
+                value = next(items, None)
+            elif value == "lock" and word in _ROUTE_VALUE_OPTIONS:  # mtu lock 1400
+                value = f"lock {next(items, '')}".strip()
             if value is None:
                 raise Invalid(f"route option '{word}' needs a value")
             if word in ("gw", "or"):
@@ -152,10 +173,18 @@ def virtual_rule(node: Node, findings: Findings) -> VirtualRule:
         if action in words_:
             words_.remove(action)
             values["action"] = action
+    if "no_track" in words_:
+        words_.remove("no_track")
+        values["no_track"] = True
+    if "l3mdev" in words_:
+        words_.remove("l3mdev")
+        findings.warning(node.pos, "rule option 'l3mdev' is not supported yet; ignored")
     for name, value in pairs(words_, "rule", RULE_OPTIONS):
         if name in ("from", "to"):
-            values[name + "_" if name == "from" else name] = check(NETWORK, value, f"a prefix after {name}")
-        elif name in ("priority", "preference", "pref"):
+            if value != "all":  # all: any address, as no prefix
+                key = name + "_" if name == "from" else name
+                values[key] = check(NETWORK, value, f"a prefix (or all) after {name}")
+        elif name in ("priority", "preference"):
             values["priority"] = check(integer(0, 2**32 - 1), value, "a rule priority")
         elif name == "fwmark":
             values["fwmark"] = check(integer(0, 2**32 - 1), value.split("/")[0], "a fwmark")
@@ -220,7 +249,7 @@ def use_vmac(node: Node, _findings: Findings) -> dict[str, Any]:
 AUTHENTICATION = Block(
     "authentication",
     {
-        "auth_type": Key("auth_type", one(vol.All(vol.Upper, vol.In(("PASS", "AH"))), "PASS or AH")),
+        "auth_type": Key("auth_type", one(vol.In(("PASS", "AH")), "PASS or AH")),
         "auth_pass": Key("auth_pass", one(WORD, "a password")),
     },
 )
@@ -257,14 +286,14 @@ VRRP_INSTANCE = Block(
     "vrrp_instance",
     {
         **TRACKING,
-        "state": Key("state", one(vol.All(vol.Upper, vol.In(("MASTER", "BACKUP"))), "MASTER or BACKUP")),
+        "state": Key("state", one(vol.In(("MASTER", "BACKUP")), "MASTER or BACKUP")),
         "interface": Key("interface", one(WORD, "an interface name")),
         "virtual_router_id": count_key("virtual_router_id", 1, 255),
         "priority": count_key("priority", 1, 255),
         "advert_int": timer_key("advert_int"),
         "version": Key("version", one(vol.All(vol.Coerce(int), vol.In((2, 3))), "2 or 3")),
-        "nopreempt": Key("nopreempt", flag),
-        "preempt": Key("nopreempt", negated),
+        "nopreempt": Key("nopreempt", bare_flag),
+        "preempt": Key("nopreempt", bare_negated),
         "preempt_delay": timer_key("preempt_delay"),
         "unicast_src_ip": Key("unicast_src_ip", one(IP, "an IP address")),
         "unicast_peer": Key("unicast_peers", unicast_peers, block=True, repeat=True),
@@ -277,23 +306,23 @@ VRRP_INSTANCE = Block(
         ),
         "virtual_routes": Key("virtual_routes", entries(virtual_route), block=True, repeat=True),
         "virtual_rules": Key("virtual_rules", entries(virtual_rule), block=True, repeat=True),
-        "dont_track_primary": Key("dont_track_primary", flag),
+        "dont_track_primary": Key("dont_track_primary", bare_flag),
         "garp_master_delay": timer_key("garp_master_delay"),
         "garp_master_repeat": count_key("garp_master_repeat", 1, 255),
         "garp_master_refresh": timer_key("garp_master_refresh"),
         "garp_master_refresh_repeat": count_key("garp_master_refresh_repeat", 1, 255),
         "garp_lower_prio_delay": timer_key("garp_lower_prio_delay"),
         "garp_lower_prio_repeat": count_key("garp_lower_prio_repeat", 0, 255),
-        "garp_interval": timer_key("garp_interval"),
-        "gna_interval": timer_key("gna_interval"),
+        "garp_interval": Key("garp_interval", GARP_INTERVAL),
+        "gna_interval": Key("gna_interval", GARP_INTERVAL),
         "garp_extra_if": Key(None, garp_extra_if("garp_extra_if")),
         "lower_prio_no_advert": Key("lower_prio_no_advert", flag),
         "higher_prio_send_advert": Key("higher_prio_send_advert", flag),
         "use_vmac": Key(None, use_vmac),
-        "vmac_xmit_base": Key("vmac_xmit_base", flag),
-        "accept": Key("accept", flag),
-        "no_accept": Key("accept", negated),
-        "native_ipv6": Key("native_ipv6", flag),
+        "vmac_xmit_base": Key("vmac_xmit_base", bare_flag),
+        "accept": Key("accept", bare_flag),
+        "no_accept": Key("accept", bare_negated),
+        "native_ipv6": Key("native_ipv6", bare_flag),
         "strict_mode": Key("strict_mode", flag),
         "skip_check_adv_addr": Key("skip_check_adv_addr", flag),
         "check_unicast_src": Key("check_unicast_src", flag),
@@ -327,8 +356,8 @@ VRRP_SYNC_GROUP = Block(
     {
         **TRACKING,
         "group": Key("group", words, block=True),
-        "global_tracking": Key("global_tracking", flag),
-        "sync_group_tracking_weight": Key("sync_group_tracking_weight", flag),
+        "global_tracking": Key("global_tracking", bare_flag),
+        "sync_group_tracking_weight": Key("sync_group_tracking_weight", bare_flag),
     },
     frozenset(TRACKING_UNSUPPORTED),
 )
