@@ -43,7 +43,7 @@ def host_part(plan: dict, host: str) -> dict:
             "tandemd_plan is the whole registered result of tandem.ha.vrrp_plan; pass its plan: "
             'tandemd_plan: "{{ RESULT.plan }}"'
         )
-    unknown = sorted(set(plan) - {"hosts", "instances", "dns_records"})
+    unknown = sorted(set(plan) - {"hosts", "instances", "dns_records", "real_server_sysctls"})
     if unknown or not isinstance(plan.get("hosts", {}), dict):
         raise AnsibleActionFail(
             "tandemd_plan must be the plan returned by tandem.ha.vrrp_plan (keys hosts, instances, "

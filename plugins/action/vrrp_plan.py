@@ -22,8 +22,15 @@ display = Display()
 ARGUMENT_SPEC = {
     "vrrp_groups": {"type": "raw"},
     "active_active": {"type": "raw"},
+    "virtual_servers": {"type": "raw"},
+    "global_settings": {"type": "raw"},
 }
-DEFAULT_VARS = {"vrrp_groups": "tandem_vrrp_groups", "active_active": "tandem_active_active"}
+DEFAULT_VARS = {
+    "vrrp_groups": "tandem_vrrp_groups",
+    "active_active": "tandem_active_active",
+    "virtual_servers": "tandem_virtual_servers",
+    "global_settings": "tandem_global",
+}
 
 
 class ActionModule(ActionBase):
@@ -55,11 +62,11 @@ class ActionModule(ActionBase):
         findings = [
             *self._unseen_design(design, args, hostvars, task_vars["inventory_hostname"], inventory),
         ]
-        plan = inventory.plan_inventory(design["vrrp_groups"], design["active_active"], hostvars)
+        plan = inventory.plan_inventory(inventory=hostvars, **design)
         findings += plan.findings
         errors = [f for f in findings if f.severity is inventory.Severity.ERROR]
         warnings += [str(f) for f in findings if f.severity is inventory.Severity.WARNING]
-        planned = {"hosts": {}, "instances": [], "dns_records": []} if errors else plan.as_dict()
+        planned = inventory.InventoryPlan([], {}, [], []).as_dict() if errors else plan.as_dict()
         result.update(changed=False, plan=planned, findings=[f.as_dict() for f in findings])
         if warnings:
             result["warnings"] = warnings

@@ -37,6 +37,16 @@ options:
     description:
       - The active-active sets. Defaults to the variable V(tandem_active_active).
     type: raw
+  virtual_servers:
+    description:
+      - The virtual servers (load balancing) and the hosts running them. Defaults to the variable
+        V(tandem_virtual_servers).
+    type: raw
+  global_settings:
+    description:
+      - Design-wide settings (mail for smtp_alert, notify FIFO, script security). Defaults to the variable
+        V(tandem_global).
+    type: raw
 author:
   - Tandem team (@tandem)
 attributes:

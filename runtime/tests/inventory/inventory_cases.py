@@ -25,6 +25,8 @@ def load_case(path: Path) -> dict:
     return {
         "vrrp_groups": case.get("tandem_vrrp_groups"),
         "active_active": case.get("tandem_active_active"),
+        "virtual_servers": case.get("tandem_virtual_servers"),
+        "global_settings": case.get("tandem_global"),
         "inventory": hosts,
         "expect": case["expect"],
     }

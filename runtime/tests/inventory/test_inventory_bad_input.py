@@ -29,31 +29,83 @@ AA_SET = {
 }
 
 
-@settings(max_examples=300)
-@given(field=st.sampled_from([*GROUP, "master", "notify", "auth", "advert_int", "segment"]), value=ANY)
+NEW_FIELDS = [
+    "preempt",
+    "preempt_delay",
+    "accept",
+    "garp",
+    "track_interfaces",
+    "track_files",
+    "track_processes",
+    "virtual_routes",
+    "virtual_rules",
+    "excluded_vips",
+    "smtp_alert",
+    "sync_group",
+    "nonlocal_bind",
+]
+# each accepted plan is rendered and checked per host: no per-example deadline on a loaded machine
+FUZZ = settings(max_examples=300, deadline=None)
+
+
+@FUZZ
+@given(
+    field=st.sampled_from([*GROUP, "master", "notify", "auth", "advert_int", "segment", *NEW_FIELDS]),
+    value=ANY,
+)
 def test_any_value_in_a_group_field(field, value):
     plan = plan_inventory([{**GROUP, field: value}], [AA_SET], BASE_HOSTS)
     assert all(f.field for f in plan.findings)
 
 
-@settings(max_examples=300)
-@given(field=st.sampled_from([*AA_SET, "priority_step", "priority_top"]), value=ANY)
+@FUZZ
+@given(field=st.sampled_from([*AA_SET, "priority_step", "priority_top", *NEW_FIELDS]), value=ANY)
 def test_any_value_in_an_active_active_field(field, value):
     plan = plan_inventory([GROUP], [{**AA_SET, field: value}], BASE_HOSTS)
     assert all(f.field for f in plan.findings)
 
 
-@settings(max_examples=300)
-@given(var=st.sampled_from(["tandem_interface", "tandem_addresses", "tandem_vrrp_defaults"]), value=ANY)
+@FUZZ
+@given(
+    var=st.sampled_from(
+        ["tandem_interface", "tandem_addresses", "tandem_vrrp_defaults", "tandem_vrrp_overrides"]
+    ),
+    value=ANY,
+)
 def test_any_value_in_a_host_var(var, value):
     hosts = {**BASE_HOSTS, "lb2": {**BASE_HOSTS["lb2"], var: value}}
     plan = plan_inventory([GROUP], [AA_SET], hosts)
     assert all(f.host == "lb2" for f in plan.findings if f.field.startswith(var))
 
 
-@given(groups=ANY, sets=ANY)
-def test_any_value_as_the_whole_design(groups, sets):
-    plan_inventory(groups, sets, BASE_HOSTS)
+@settings(deadline=None)
+@given(groups=ANY, sets=ANY, servers=ANY, global_settings=ANY)
+def test_any_value_as_the_whole_design(groups, sets, servers, global_settings):
+    plan_inventory(groups, sets, BASE_HOSTS, servers, global_settings)
+
+
+SERVER = {
+    "name": "http",
+    "vrrp_group": "web",
+    "address": "198.51.100.100",
+    "port": 80,
+    "real_servers": [{"address": "203.0.113.10", "port": 80, "checkers": [{"TCP_CHECK": {}}]}],
+}
+
+
+@FUZZ
+@given(field=st.sampled_from([*SERVER, "lvs_sched", "delay_loop", "fwmark", "hosts"]), value=ANY)
+def test_any_value_in_a_virtual_server_field(field, value):
+    plan = plan_inventory([GROUP], None, BASE_HOSTS, [{**SERVER, field: value}])
+    assert all(f.field is not None for f in plan.findings)
+
+
+@FUZZ
+@given(field=st.sampled_from(["to", "server", "port", "auth_password", "starttls"]), value=ANY)
+def test_any_value_in_the_mail_settings(field, value):
+    mail = {"to": ["ops@example.com"], "server": "203.0.113.25", field: value}
+    plan = plan_inventory([GROUP], None, BASE_HOSTS, None, {"mail": mail, "notify_fifo": "/run/fifo"})
+    assert all(f.field for f in plan.findings)
 
 
 def test_no_design_at_all_is_a_warning():

@@ -45,7 +45,20 @@ def test_group_members_get_priorities_from_the_order_and_unicast_peers_from_thei
             "unicast_peers": ["198.51.100.11", "198.51.100.13"],
             "auth": {"type": "PASS", "password": "s3cret"},
             "track_scripts": [{"name": "chk_nginx", "weight": -30}],
+            "track_files": [],
+            "track_processes": [],
             "notify": {"fault": "/usr/local/bin/page", "master": "/usr/local/bin/became-master"},
+            "sync_group": None,
+            "vip_options": [{}, {}],
+            "preempt": True,
+            "preempt_delay": None,
+            "accept": None,
+            "garp": {},
+            "track_interfaces": [],
+            "virtual_routes": [],
+            "virtual_rules": [],
+            "smtp_alert": None,
+            "excluded_vips": [],
         }
     ]
     assert [(i["priority"], i["state"]) for h in ("lb1", "lb3") for i in plan.hosts[h]["instances"]] == [
@@ -55,6 +68,7 @@ def test_group_members_get_priorities_from_the_order_and_unicast_peers_from_thei
     assert plan.hosts["lb1"]["scripts"] == [
         {
             "name": "chk_nginx",
+            "source": "web",
             "script": "pidof nginx",
             "interval": 2,
             "timeout": None,
@@ -123,7 +137,7 @@ def test_active_active_rotation(hosts, extra_vips, vrid_base, step):
     names = [f"h{n}" for n in range(hosts)]
     count = min(hosts + extra_vips, 256 - vrid_base)
     inventory = {name: {"tandem_interface": "eth0"} for name in names}
-    vips = [f"198.51.100.{i}/24" for i in range(count)]
+    vips = [f"198.51.100.{i}/32" for i in range(count)]  # /32: no network or broadcast address
     aa_set = {"name": "aa", "hosts": names, "vrid_base": vrid_base, "vips": vips, "priority_step": step}
     plan = plan_inventory(None, [aa_set], inventory)
     if count < hosts:

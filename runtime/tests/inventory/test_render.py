@@ -25,6 +25,50 @@ def _vips(family: int, count: int, first: int) -> list[str]:
 
 
 @st.composite
+def instance_options(draw, index: int) -> dict:
+    """Any subset of the passed-through instance features, with values across what the schema takes."""
+    options = {
+        "preempt": st.booleans(),
+        "preempt_delay": st.sampled_from([0, 0.5, 5, 1000]),
+        "accept": st.booleans(),
+        "garp": st.fixed_dictionaries(
+            {},
+            optional={
+                "master_delay": st.sampled_from([0, 1, 2.5]),
+                "master_repeat": st.sampled_from([0, 1, 5, 300]),
+                "master_refresh": st.sampled_from([0, 60]),
+                "lower_prio_no_advert": st.booleans(),
+                "gna_interval": st.sampled_from([0, 0.001]),
+            },
+        ),
+        "track_interfaces": st.lists(
+            st.sampled_from(
+                ["eth1", {"name": "eth2", "weight": -60}, {"name": "eth3", "weight": 10, "reverse": True}]
+            ),
+            unique_by=lambda t: t if isinstance(t, str) else t["name"],
+            max_size=3,
+        ),
+        "track_files": st.just(
+            [{"name": f"tf{index}", "file": "/run/tandem/maint", "weight": -60, "init_file": 0}]
+        ),
+        "track_processes": st.just([{"name": f"tp{index}", "process": "sshd", "weight": 0, "quorum": 1}]),
+        "virtual_routes": st.lists(
+            st.sampled_from(
+                ["203.0.113.0/24 via 198.51.100.1", "blackhole 203.0.113.128/25", "to 2001:db8:1::/64"]
+            ),
+            max_size=2,
+            unique=True,
+        ),
+        "virtual_rules": st.lists(st.sampled_from(["from 198.51.100.50 table 100 priority 100"]), max_size=1),
+        "smtp_alert": st.booleans(),
+        "nonlocal_bind": st.booleans(),
+        "sync_group": st.sampled_from(["s1", "s2"]),
+    }
+    chosen = draw(st.lists(st.sampled_from(sorted(options)), unique=True, max_size=6))
+    return {key: draw(options[key]) for key in chosen}
+
+
+@st.composite
 def designs(draw):
     """A few groups and maybe an active-active set over lb1..lb4, with settings drawn from the whole
     range the inventory schema accepts (so the runtime's own rules get to refuse some)."""
@@ -55,6 +99,11 @@ def designs(draw):
             ]
         if draw(st.booleans()):
             group["notify"] = {"master": "/usr/local/bin/became master", "any": "/bin/logger"}
+        if draw(st.booleans()):
+            group["notify"] = {
+                "backup": {"src": "files/notify.sh", "args": draw(st.sampled_from(["", "-v"]))}
+            }
+        group.update(draw(instance_options(index)))
         groups.append(group)
     sets = []
     if draw(st.booleans()):
@@ -66,7 +115,31 @@ def designs(draw):
                 "vips": _vips(4, 2, 200),
             }
         )
-    return groups, sets
+    servers = []
+    if draw(st.booleans()):
+        kind = draw(
+            st.sampled_from(["TCP_CHECK", "HTTP_GET", "PING_CHECK", "MISC_CHECK", "DNS_CHECK", "UDP_CHECK"])
+        )
+        options = {
+            "HTTP_GET": {"url": [{"path": "/", "status_code": 200}], "connect_timeout": 3},
+            "MISC_CHECK": {"misc_path": {"src": "files/chk.sh"}},
+            "DNS_CHECK": {"name": "example.com.", "type": "A"},
+        }.get(kind, {})
+        servers.append(
+            {
+                "name": "vs",
+                "vrrp_group": "g0",
+                "address": groups[0]["vips"][0].split("/")[0],
+                "port": 80,
+                "lvs_sched": draw(st.sampled_from(["rr", "wlc", "sh"])),
+                "lvs_method": draw(st.sampled_from(["NAT", "DR"])),
+                "real_servers": [{"address": "203.0.113.10", "port": 80, "checkers": [{kind: options}]}],
+            }
+        )
+    mail = draw(
+        st.sampled_from([None, {"to": ["ops@example.com"], "server": "203.0.113.25", "auth_password": "pw"}])
+    )
+    return groups, sets, servers, ({"mail": mail} if mail else None)
 
 
 def _check_as_tandemd_does(tmp_path, host: str, text: str) -> None:
@@ -82,8 +155,8 @@ def _check_as_tandemd_does(tmp_path, host: str, text: str) -> None:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(design=designs())
 def test_nothing_the_planner_accepts_fails_tandemd_t(tmp_path, design):
-    groups, sets = design
-    plan = plan_inventory(groups, sets or None, BASE_HOSTS)
+    groups, sets, servers, global_settings = design
+    plan = plan_inventory(groups, sets or None, BASE_HOSTS, servers or None, global_settings)
     event("planned" if not plan.errors else "refused")
     if plan.errors:
         return

@@ -10,7 +10,13 @@ from tandem.inventory import Severity, plan_inventory
 @pytest.mark.parametrize("path", sorted(CASES.glob("*.yml")), ids=lambda p: p.stem)
 def test_case_reports_its_rule(path):
     case = load_case(path)
-    plan = plan_inventory(case["vrrp_groups"], case["active_active"], case["inventory"])
+    plan = plan_inventory(
+        case["vrrp_groups"],
+        case["active_active"],
+        case["inventory"],
+        case["virtual_servers"],
+        case["global_settings"],
+    )
     expect = case["expect"]
     if expect == []:
         assert plan.findings == []
@@ -29,6 +35,6 @@ def test_case_reports_its_rule(path):
     others = [f for f in plan.errors if f.field != expect["field"]]
     assert others == [], f"errors beyond the rule under test: {[str(f) for f in others]}"
     if wanted is Severity.ERROR:
-        assert plan.as_dict() == {"hosts": {}, "instances": [], "dns_records": []}
+        assert plan.as_dict() == {"hosts": {}, "instances": [], "dns_records": [], "real_server_sysctls": {}}
     else:
         assert plan.instances, "warnings do not stop the plan"

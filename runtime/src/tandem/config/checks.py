@@ -10,7 +10,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from tandem.config.findings import Findings
-from tandem.config.model import Config, FileCheck, HttpCheck, MiscCheck, VirtualServer, VrrpInstance
+from tandem.config.model import (
+    Config,
+    FileCheck,
+    HttpCheck,
+    IPInterface,
+    MiscCheck,
+    VirtualServer,
+    VrrpInstance,
+)
 
 MAX_VIPS = 255  # the advert's address count is one byte
 V3_MIN_ADVERT, V3_MAX_ADVERT = 0.01, 40.95  # 12-bit centiseconds
@@ -151,6 +159,9 @@ def _check_addresses(instance: VrrpInstance, name: str, family: int, findings: F
             "virtual_ipaddress_excluded for the rest",
         )
     for vip in instance.virtual_ipaddresses:
+        problem = vip_address_problem(vip.address)
+        if problem:
+            findings.error(vip.pos, f"{name}: {problem}")
         if vip.address.version != family:
             findings.error(
                 vip.pos,
@@ -161,6 +172,25 @@ def _check_addresses(instance: VrrpInstance, name: str, family: int, findings: F
         dev = vip.dev or instance.interface
         if vip.label and not vip.label.startswith(dev):
             findings.error(vip.pos, f"{name}: label '{vip.label}' must start with the interface name '{dev}'")
+
+
+def vip_address_problem(vip: IPInterface, host_addresses: Iterable[IPInterface] = ()) -> str | None:
+    """What is wrong with a VIP's own address, or None: the network or (IPv4) broadcast address of its
+    own prefix or of a network the host is on, or an address the host already has. ``tandemd -t`` knows
+    the VIP alone; the collection's planner also passes the host's addresses (tandem_addresses)."""
+    for network, whose in ((vip.network, "its own"), *((a.network, "the host's") for a in host_addresses)):
+        if vip.ip not in network or network.prefixlen >= network.max_prefixlen - 1:
+            continue  # /31, /32, /127, /128 have no network or broadcast address to avoid
+        if vip.ip == network.network_address:
+            return f"virtual address {vip.ip} is the network address of {whose} network {network}"
+        if network.version == 4 and vip.ip == network.broadcast_address:
+            return f"virtual address {vip.ip} is the broadcast address of {whose} network {network}"
+    for own in host_addresses:
+        if own.ip == vip.ip:
+            return (
+                f"virtual address {vip.ip} is an address of the host itself ({own}); a VIP must be a new one"
+            )
+    return None
 
 
 def _check_unicast(instance: VrrpInstance, name: str, findings: Findings) -> None:

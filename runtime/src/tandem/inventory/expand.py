@@ -14,8 +14,21 @@ from .findings import Finding, error
 from .load import HostVars
 from .model import ActiveActiveSet, Auth, DnsRecordSet, Instance, Member, Settings, TrackScript
 from .schema import SETTINGS
+from .scripts import shipped
 
 DEFAULTS_VAR = "tandem_vrrp_defaults"
+OVERRIDES_VAR = "tandem_vrrp_overrides"
+# Instance fields every member writes as they are (the runtime's checks judge them).
+PASSED_THROUGH = (
+    "preempt",
+    "preempt_delay",
+    "accept",
+    "garp",
+    "track_interfaces",
+    "virtual_routes",
+    "virtual_rules",
+    "smtp_alert",
+)
 
 
 @dataclass
@@ -24,6 +37,7 @@ class Expansion:
     active_active: list[ActiveActiveSet] = field(default_factory=list)
     dns: list[DnsRecordSet] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    host_addresses: dict[str, tuple] = field(default_factory=dict)  # every address of each member host
 
 
 def _builtin(key: str, family: int) -> Any:
@@ -54,7 +68,9 @@ class _Expander:
             if host_vars is None:
                 self.out.findings.append(error(source, host, place, f"host {host} is not in the inventory"))
                 continue
-            interface = definition.get("interface") or host_vars.get("tandem_interface")
+            override = host_vars.get(OVERRIDES_VAR, {}).get(source, {})
+            interface = override.get("interface") or definition.get("interface")
+            interface = interface or host_vars.get("tandem_interface")
             if interface is None:
                 self.out.findings.append(
                     error(
@@ -74,11 +90,54 @@ class _Expander:
                     priority=entry.get("priority", 0),
                     interface=interface,
                     address=address,
-                    unicast_src=entry.get("unicast_src") or (address.ip if address else None),
+                    unicast_src=override.get("unicast_src")
+                    or entry.get("unicast_src")
+                    or (address.ip if address else None),
                     unicast_peers=tuple(peers) if peers is not None else None,
                 )
             )
         return members if len(members) == len(entries) else None
+
+    def priorities(self, group: dict) -> list[int] | None:
+        """Each member's priority: given on the member, else in its host's tandem_vrrp_overrides (all
+        members or none), else by the order. A priority in both places is an error."""
+        name, members = group["name"], group["members"]
+        own = {}
+        for member in members:
+            host_vars = self.hosts.get(member["host"]) or {}
+            value = host_vars.get(OVERRIDES_VAR, {}).get(name, {}).get("priority")
+            if value is not None:
+                own[member["host"]] = value
+        given = [m for m in members if "priority" in m]
+        if own and given:
+            host = next(iter(own))
+            self.out.findings.append(
+                error(
+                    name,
+                    host,
+                    f"{OVERRIDES_VAR}.{name}.priority",
+                    "the group's members already give priorities; set each priority in one place",
+                )
+            )
+            return None
+        if own and len(own) != len(members):
+            missing = next(m["host"] for m in members if m["host"] not in own)
+            self.out.findings.append(
+                error(
+                    name,
+                    missing,
+                    f"{OVERRIDES_VAR}.{name}.priority",
+                    f"{', '.join(sorted(own))} set their priority in {OVERRIDES_VAR} but {missing} does not: "
+                    "give every member a priority there, or none (priorities then follow the order)",
+                )
+            )
+            return None
+        if own:
+            return [own[m["host"]] for m in members]
+        return [
+            m.get("priority", group["priority_top"] - index * group["priority_step"])
+            for index, m in enumerate(members)
+        ]
 
     def settings(self, definition: dict, hosts: list[str], family: int) -> Settings | None:
         """Group values win; otherwise the members' defaults (tandem_vrrp_defaults or built-in) must agree."""
@@ -112,15 +171,36 @@ class _Expander:
     def instance(
         self, definition: dict, members: list[Member], settings: Settings, **fields: Any
     ) -> Instance:
+        files: list[dict] = []
+        scripts = []
+        for script in definition["track_scripts"]:
+            values = {"timeout": None, "user": None, **script}
+            if "src" in values:
+                values["script"], file = shipped(values["src"], values.pop("args", None), values["user"])
+                files.append(file)
+            scripts.append(TrackScript(**values))
+        notify = []
+        for event, value in sorted(definition["notify"].items()):
+            if isinstance(value, dict):
+                value, file = shipped(value["src"], value.get("args"))
+                files.append(file)
+            notify.append((event, value))
+        options = {key: definition.get(key) for key in PASSED_THROUGH}
+        options["vip_options"] = definition["vip_options"]
+        excluded = zip(definition["excluded_vips"], definition["excluded_vip_options"], strict=True)
+        options["excluded_vips"] = [{"address": str(a), **o} if o else str(a) for a, o in excluded]
         return Instance(
             members=tuple(sorted(members, key=lambda m: -m.priority)),
             settings=settings,
-            track_scripts=tuple(
-                TrackScript(**{"timeout": None, "user": None, **script})
-                for script in definition["track_scripts"]
-            ),
-            notify=tuple(sorted(definition["notify"].items())),
+            track_scripts=tuple(scripts),
+            notify=tuple(notify),
             segment=definition.get("segment"),
+            sync_group=definition.get("sync_group"),
+            nonlocal_bind=definition.get("nonlocal_bind", False),
+            options=options,
+            track_files=tuple(definition.get("track_files", ())),
+            track_processes=tuple(definition.get("track_processes", ())),
+            files=tuple(files),
             **fields,
         )
 
@@ -140,10 +220,13 @@ class _Expander:
 
     def group(self, group: dict) -> None:
         family = group["vips"][0].version
-        entries = []
-        for index, member in enumerate(group["members"]):
-            priority = member.get("priority", group["priority_top"] - index * group["priority_step"])
-            entries.append((f"members[{index}].host", {**member, "priority": priority}))
+        priorities = self.priorities(group)
+        if priorities is None:
+            return
+        entries = [
+            (f"members[{index}].host", {**member, "priority": priority})
+            for index, (member, priority) in enumerate(zip(group["members"], priorities, strict=True))
+        ]
         members = self.members(group, entries, family)
         settings = members and self.settings(group, [m.host for m in members], family)
         if settings:
@@ -197,6 +280,39 @@ class _Expander:
         self.out.active_active.append(ActiveActiveSet(aa_set["name"], tuple(hosts), tuple(instances)))
         self.dns(aa_set)
 
+    def overrides(self, groups: list[dict], aa_sets: list[dict]) -> None:
+        """Each member's tandem_vrrp_overrides name a group or set it is a member of, and set only
+        what that definition lets a host set."""
+        kinds = {g["name"]: ("group", g) for g in groups} | {a["name"]: ("set", a) for a in aa_sets}
+        for host in self.hosts.loaded():
+            for name, values in self.hosts.get(host).get(OVERRIDES_VAR, {}).items():
+                place = f"{OVERRIDES_VAR}.{name}"
+                kind, definition = kinds.get(name, (None, None))
+                members = (
+                    ([m["host"] for m in definition["members"]] if kind == "group" else definition["hosts"])
+                    if definition
+                    else []
+                )
+                if host not in members:
+                    what = f"{kind} {name}" if definition else f"no VRRP group or active-active set {name}"
+                    problem = f"{host} is not a member of {what}" if definition else f"there is {what}"
+                    self.out.findings.append(error(None, host, place, f"{problem}: nothing to override"))
+                elif kind == "set" and "priority" in values:
+                    self.out.findings.append(
+                        error(
+                            name,
+                            host,
+                            f"{place}.priority",
+                            "active-active sets rank hosts by rotation: a host cannot set its priority",
+                        )
+                    )
+                elif "unicast_src" in values and definition.get("unicast") is not True:
+                    self.out.findings.append(
+                        error(
+                            name, host, f"{place}.unicast_src", f"unicast_src needs unicast: true on {name}"
+                        )
+                    )
+
 
 def expand(groups: list[dict], aa_sets: list[dict], hosts: HostVars) -> Expansion:
     out = Expansion()
@@ -205,4 +321,8 @@ def expand(groups: list[dict], aa_sets: list[dict], hosts: HostVars) -> Expansio
         expander.group(group)
     for aa_set in aa_sets:
         expander.active_active(aa_set)
+    expander.overrides(groups, aa_sets)
+    for host in hosts.loaded():
+        own = hosts.get(host).get("tandem_addresses", {})
+        out.host_addresses[host] = tuple(a for addresses in own.values() for a in addresses)
     return out

@@ -71,7 +71,7 @@ def _findings(
     return found
 
 
-def _definitions(raw: Any, schema: Schema, var_name: str, hosts_key: str) -> tuple[list[dict], list[Finding]]:
+def definitions(raw: Any, schema: Schema, var_name: str, hosts_key: str) -> tuple[list[dict], list[Finding]]:
     if raw is None:
         return [], []
     if not isinstance(raw, list):
@@ -91,11 +91,11 @@ def _definitions(raw: Any, schema: Schema, var_name: str, hosts_key: str) -> tup
 
 
 def vrrp_groups(raw: Any) -> tuple[list[dict], list[Finding]]:
-    return _definitions(raw, VRRP_GROUP, "tandem_vrrp_groups", "members")
+    return definitions(raw, VRRP_GROUP, "tandem_vrrp_groups", "members")
 
 
 def active_active_sets(raw: Any) -> tuple[list[dict], list[Finding]]:
-    return _definitions(raw, ACTIVE_ACTIVE_SET, "tandem_active_active", "hosts")
+    return definitions(raw, ACTIVE_ACTIVE_SET, "tandem_active_active", "hosts")
 
 
 class HostVars:
@@ -110,6 +110,10 @@ class HostVars:
         if host not in self._cache:
             self._cache[host] = self._load(host) if host in self._inventory else None
         return self._cache[host]
+
+    def loaded(self) -> list[str]:
+        """The inventory hosts read so far (the members of some definition)."""
+        return [host for host, values in self._cache.items() if values is not None]
 
     def _load(self, host: str) -> dict:
         raw, parsed = self._inventory[host], {}

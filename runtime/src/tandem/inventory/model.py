@@ -6,8 +6,9 @@ check Instances; the plan turns each one into the per-host instances that tandem
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
+from typing import Any
 
 IPAddress = IPv4Address | IPv6Address
 IPInterface = IPv4Interface | IPv6Interface
@@ -39,6 +40,7 @@ class TrackScript:
     rise: int
     weight: int
     user: str | None
+    src: str | None = None  # shipped from the controller to ``script``'s path
 
     @property
     def detection_seconds(self) -> float:
@@ -70,6 +72,17 @@ class Instance:
     notify: tuple[tuple[str, str], ...]
     segment: str | None
     preferred_master: str | None  # named explicitly by the operator
+    sync_group: str | None = None
+    nonlocal_bind: bool = False
+    # Written as they are by every member (the runtime checks them): vip_options, excluded_vips,
+    # preempt, preempt_delay, accept, garp, track_interfaces/_files/_processes, virtual_routes/_rules,
+    # smtp_alert. Keys and shapes as in the plan (docs/inventory.md).
+    options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    track_files: tuple[dict, ...] = field(default=(), hash=False, compare=False)
+    track_processes: tuple[dict, ...] = field(default=(), hash=False, compare=False)
+    files: tuple[dict, ...] = field(
+        default=(), hash=False, compare=False
+    )  # scripts shipped from the controller: {src, dest, mode}
 
     @property
     def family(self) -> int:

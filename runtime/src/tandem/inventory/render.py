@@ -22,10 +22,13 @@ from tandem.config.checks import check_config
 from tandem.config.dump import dump_config
 from tandem.config.findings import Finding as ConfigFinding
 from tandem.config.findings import Findings
+from tandem.config.global_blocks import GLOBAL_DEFS
 from tandem.config.model import Position
 from tandem.config.parser import Node
+from tandem.config.schema import Block
 
 from .findings import Finding, Severity
+from .schema import GARP_KEYWORDS
 
 HEADER = "# tandemd.conf rendered by the tandem.ha collection from the plan of tandem.ha.vrrp_plan\n"
 RENDERED = "tandemd.conf"
@@ -56,22 +59,31 @@ def _node(keyword: str, pos: Position, *args: Any, children: list[Node] | None =
     return Node(keyword, tuple(_word(a) for a in args), pos, children)
 
 
-def statements(values: Mapping[str, Any], group: str | None, field: str) -> list[Node]:
+def statements(
+    values: Mapping[str, Any], group: str | None, field: str, block: Block | None = None
+) -> list[Node]:
     """Keepalived keywords as a mapping (``{delay_loop: 6, url: [{path: /}]}``) to statements: a scalar is
     ``keyword value``, true a bare keyword, false ``keyword off``, a list of scalars the words after the
-    keyword, a mapping a ``{ }`` block and a list of mappings one block each. Unset (None) is left out."""
+    keyword, a mapping a ``{ }`` block and a list of mappings one block each. Unset (None) is left out.
+    In ``block`` (the runtime's keyword table of the enclosing block) a keyword that takes a ``{ }`` block
+    gets a list of scalars as its lines (``notification_email { a b }``)."""
     out = []
     for key, value in values.items():
-        at = _at(group, f"{field}.{key}" if field else key)
+        here = f"{field}.{key}" if field else key
+        at = _at(group, here)
+        key_table = block.keys.get(key) if block else None
         if value is None:
+            continue
+        if key_table and key_table.block and isinstance(value, list | tuple):
+            out.append(_node(key, at, children=[_node(_word(v), at) for v in value]))
             continue
         if value is True:
             out.append(_node(key, at))
         elif isinstance(value, Mapping):
-            out.append(_node(key, at, children=statements(value, group, f"{field}.{key}")))
+            out.append(_node(key, at, children=statements(value, group, here)))
         elif isinstance(value, list | tuple) and value and all(isinstance(v, Mapping) for v in value):
             for index, item in enumerate(value):
-                out.append(_node(key, at, children=statements(item, group, f"{field}.{key}[{index}]")))
+                out.append(_node(key, at, children=statements(item, group, f"{here}[{index}]")))
         elif isinstance(value, list | tuple):
             out.append(_node(key, at, *value))
         else:
@@ -181,7 +193,8 @@ def _instance(inst: Mapping[str, Any]) -> Node:
     body += _entries("virtual_routes", inst.get("virtual_routes") or (), group, "virtual_routes", _line)
     body += _entries("virtual_rules", inst.get("virtual_rules") or (), group, "virtual_rules", _line)
     body += _tracking(inst, group)
-    body += statements(inst.get("garp") or {}, group, "garp")
+    for key, value in (inst.get("garp") or {}).items():
+        body += statements({GARP_KEYWORDS.get(key, key): value}, group, f"garp.{key}")
     return _node("vrrp_instance", at("name"), inst.get("name"), children=body)
 
 
@@ -215,7 +228,7 @@ def _sync_group(sync: Mapping[str, Any]) -> Node:
 def _virtual_server(server: Mapping[str, Any]) -> Node:
     """``virtual_server ADDRESS PORT | fwmark N | group NAME`` with its keywords, real servers and
     checkers (``type`` names the checker block)."""
-    group, field = server.get("source"), f"tandem_virtual_servers.{server.get('name')}"
+    group = server.get("source")
     if server.get("fwmark") is not None:
         head = ("fwmark", server["fwmark"])
     elif server.get("group") is not None:
@@ -223,28 +236,29 @@ def _virtual_server(server: Mapping[str, Any]) -> Node:
     else:
         head = tuple(v for v in (server.get("address"), server.get("port")) if v is not None)
     skip = {"name", "source", "hosts", "vrrp_group", "address", "port", "fwmark", "group", "real_servers"}
-    body = statements({k: v for k, v in server.items() if k not in skip}, group, field)
+    body = statements({k: v for k, v in server.items() if k not in skip}, group, "")
     for index, real in enumerate(server.get("real_servers") or ()):
-        place = f"{field}.real_servers[{index}]"
+        place = f"real_servers[{index}]"
         plain = {k: v for k, v in real.items() if k not in ("address", "port", "checkers")}
         children = statements(plain, group, place)
         for number, checker in enumerate(real.get("checkers") or ()):
-            where = f"{place}.checkers[{number}]"
-            options = {k: v for k, v in checker.items() if k != "type"}
-            children.append(
-                _node(str(checker.get("type")), _at(group, where), children=statements(options, group, where))
-            )
+            for kind, options in checker.items():  # one {KIND: keywords} each
+                where = f"{place}.checkers[{number}].{kind}"
+                children.append(
+                    _node(str(kind), _at(group, where), children=statements(options or {}, group, where))
+                )
         address = (real.get("address"), real.get("port"))
         body.append(
             _node("real_server", _at(group, place), *(v for v in address if v is not None), children=children)
         )
-    return _node("virtual_server", _at(group, field), *head, children=body)
+    return _node("virtual_server", _at(group, "name"), *head, children=body)
 
 
 def host_tree(host_plan: Mapping[str, Any], global_defs: Mapping[str, Any] | None = None) -> list[Node]:
     """The syntax tree of one host's tandemd.conf: its plan part plus role-level global_defs keywords."""
     defs = {**(host_plan.get("global_defs") or {}), **(global_defs or {})}
-    tree = [_node("global_defs", _at(None, "global_defs"), children=statements(defs, None, "global_defs"))]
+    body = statements(defs, None, "global_defs", GLOBAL_DEFS)
+    tree = [_node("global_defs", _at(None, "global_defs"), children=body)]
     tree += [_script(s) for s in host_plan.get("scripts") or ()]
     tree += [_named("track_file", "track_files", t) for t in host_plan.get("track_files") or ()]
     tree += [

@@ -8,17 +8,30 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any
+from typing import Any as AnyValue
 
-from voluptuous import All, Boolean, Invalid, Length, Match, Optional, Range, Required, Schema
+from voluptuous import All, Any, Boolean, Invalid, Length, Match, Optional, Range, Required, Schema
 
 DEFAULT_PRIORITY_TOP = 150
 DEFAULT_PRIORITY_STEP = 10
 DEFAULT_DNS_TTL = 30
-NOTIFY_EVENTS = ("master", "backup", "fault", "stop", "any")
+NOTIFY_EVENTS = ("master", "backup", "fault", "stop", "deleted", "any")
+# garp: {key: value} -> keepalived's instance keyword (gratuitous ARP / unsolicited NA cadence)
+GARP_KEYWORDS = {
+    "master_delay": "garp_master_delay",
+    "master_repeat": "garp_master_repeat",
+    "master_refresh": "garp_master_refresh",
+    "master_refresh_repeat": "garp_master_refresh_repeat",
+    "lower_prio_delay": "garp_lower_prio_delay",
+    "lower_prio_repeat": "garp_lower_prio_repeat",
+    "interval": "garp_interval",
+    "gna_interval": "gna_interval",
+    "lower_prio_no_advert": "lower_prio_no_advert",
+    "higher_prio_send_advert": "higher_prio_send_advert",
+}
 
 
-def _integer(value: Any) -> int:
+def _integer(value: AnyValue) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
@@ -26,7 +39,7 @@ def _integer(value: Any) -> int:
     raise Invalid(f"expected an integer, got {value!r}")
 
 
-def _number(value: Any) -> float:
+def _number(value: AnyValue) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise Invalid(f"expected a number, got {value!r}")
     try:
@@ -43,27 +56,35 @@ def number(low: float, high: float):
     return All(_number, Range(low, high, msg=f"expected a number from {low} to {high}"))
 
 
-def vip(value: Any) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
+def vip(value: AnyValue) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
     try:
         return ipaddress.ip_interface(str(value))
     except ValueError:
         raise Invalid(f"expected an IPv4 or IPv6 address with an optional /prefix, got {value!r}") from None
 
 
-def host_address(value: Any) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
+def vip_entry(value: AnyValue) -> tuple:
+    """A VIP, ``address[/prefix]`` or ``{address, dev?, label?, scope?, no_track?}``: (interface, options)."""
+    if isinstance(value, dict):
+        options = Schema({Required("address"): vip, **ADDRESS_OPTIONS})(value)
+        return options.pop("address"), options
+    return vip(value), {}
+
+
+def host_address(value: AnyValue) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
     if "/" not in str(value):
         raise Invalid(f"expected address/prefix such as 198.51.100.11/24, got {value!r}")
     return vip(value)
 
 
-def address(value: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+def address(value: AnyValue) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     try:
         return ipaddress.ip_address(str(value))
     except ValueError:
         raise Invalid(f"expected an IPv4 or IPv6 address without prefix, got {value!r}") from None
 
 
-def _address_list(value: Any) -> list:
+def _address_list(value: AnyValue) -> list:
     return [host_address(item) for item in (value if isinstance(value, list) else [value])]
 
 
@@ -87,24 +108,85 @@ SETTINGS = {
     "unicast": Boolean(),
 }
 
+COMMAND = All(str, Length(min=1))
+# A script shipped from the controller by the tandemd role: src (controller path) and optional args.
+SHIPPED = {Required("src"): COMMAND, Optional("args"): str}
+
+
+def _script_given(definition: dict) -> dict:
+    if ("script" in definition) == ("src" in definition):
+        raise Invalid(
+            "give either script (a command on the host) or src (a file shipped from the controller)"
+        )
+    if "args" in definition and "src" not in definition:
+        raise Invalid("args go with src; put them into script", path=["args"])
+    return definition
+
+
 TRACK_SCRIPT = Schema(
+    All(
+        {
+            Required("name"): NAME,
+            Optional("script"): COMMAND,
+            Optional("src"): COMMAND,
+            Optional("args"): str,
+            Optional("interval", default=1): number(0.01, 86400),
+            Optional("timeout"): number(0.01, 86400),
+            Optional("fall", default=1): integer(1, 1000),
+            Optional("rise", default=1): integer(1, 1000),
+            Optional("weight", default=0): integer(-254, 254),
+            Optional("user"): str,
+        },
+        _script_given,
+    )
+)
+WEIGHT = integer(-254, 254)
+TRACK_INTERFACE = Schema(
+    All(
+        lambda v: {"name": v} if isinstance(v, str) else v,
+        {Required("name"): INTERFACE, Optional("weight", default=0): WEIGHT, Optional("reverse"): Boolean()},
+    )
+)
+TRACK_FILE = Schema(
     {
         Required("name"): NAME,
-        Required("script"): All(str, Length(min=1)),
-        Optional("interval", default=1): number(0.01, 86400),
-        Optional("timeout"): number(0.01, 86400),
-        Optional("fall", default=1): integer(1, 1000),
-        Optional("rise", default=1): integer(1, 1000),
-        Optional("weight", default=0): integer(-254, 254),
-        Optional("user"): str,
+        Required("file"): All(str, Match(r"^/", msg="expected an absolute path")),
+        Optional("weight", default=1): WEIGHT,
+        Optional("reverse"): Boolean(),
+        Optional("init_file"): integer(-(2**31), 2**31 - 1),
     }
 )
+TRACK_PROCESS = Schema(
+    {
+        Required("name"): NAME,
+        Required("process"): COMMAND,
+        Optional("args", default=list): [str],
+        Optional("param_match"): Match(
+            r"^(exact|initial|partial)$", msg="expected exact, initial or partial"
+        ),
+        Optional("full_command"): Boolean(),
+        Optional("weight", default=0): WEIGHT,
+        Optional("reverse"): Boolean(),
+        Optional("quorum"): integer(1, 65535),
+        Optional("quorum_max"): integer(0, 65535),
+        Optional("fork_delay"): number(0, 3600),
+        Optional("terminate_delay"): number(0, 3600),
+    }
+)
+NOTIFY_SCRIPT = Schema(Any(COMMAND, SHIPPED, msg="expected a command, or {src, args?}"))
+SCOPE = Match(r"^(global|site|link|host|nowhere|[0-9]+)$", msg="expected global, site, link, host or nowhere")
+ADDRESS_OPTIONS = {
+    Optional("dev"): INTERFACE,
+    Optional("label"): All(str, Length(min=1, max=15)),
+    Optional("scope"): SCOPE,
+    Optional("no_track"): Boolean(),
+}
 
 
 _DNS_NAME = re.compile(r"^([a-z0-9_*]([a-z0-9_-]*[a-z0-9_])?\.)*[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?\.?$")
 
 
-def _fqdn(value: Any) -> str:
+def _fqdn(value: AnyValue) -> str:
     name = str(value).strip().lower()
     if not _DNS_NAME.match(name):
         raise Invalid(f"expected a DNS name such as www.example.com., got {value!r}")
@@ -121,7 +203,7 @@ DNS = Schema(
 )
 
 
-def _member(value: Any) -> dict:
+def _member(value: AnyValue) -> dict:
     return MEMBER({"host": value} if isinstance(value, str) else value)
 
 
@@ -136,14 +218,30 @@ MEMBER = Schema(
 
 _COMMON = {
     Required("name"): NAME,
-    Required("vips"): All([vip], Length(min=1, msg="expected at least one VIP")),
+    Required("vips"): All([vip_entry], Length(min=1, msg="expected at least one VIP")),
+    Optional("excluded_vips", default=list): [vip_entry],
     Optional("interface"): INTERFACE,
     Optional("segment"): All(str, Length(min=1)),
     **{Optional(key): validator for key, validator in SETTINGS.items()},
     Optional("priority_top", default=DEFAULT_PRIORITY_TOP): PRIORITY,
     Optional("priority_step", default=DEFAULT_PRIORITY_STEP): integer(1, 253),
+    Optional("preempt", default=True): Boolean(),
+    Optional("preempt_delay"): number(0, 1000),
+    Optional("accept"): Boolean(),
+    Optional("garp", default=dict): {
+        Optional(key): Boolean() if key.endswith("advert") else _number for key in GARP_KEYWORDS
+    },
     Optional("track_scripts", default=list): [TRACK_SCRIPT],
-    Optional("notify", default=dict): {Optional(event): All(str, Length(min=1)) for event in NOTIFY_EVENTS},
+    Optional("track_interfaces", default=list): [TRACK_INTERFACE],
+    Optional("track_files", default=list): [TRACK_FILE],
+    Optional("track_processes", default=list): [TRACK_PROCESS],
+    # ip route / ip rule words, as keepalived's virtual_routes / virtual_rules (checked by the runtime)
+    Optional("virtual_routes", default=list): [COMMAND],
+    Optional("virtual_rules", default=list): [COMMAND],
+    Optional("notify", default=dict): {Optional(event): NOTIFY_SCRIPT for event in NOTIFY_EVENTS},
+    Optional("smtp_alert"): Boolean(),
+    # the members bind services to the VIPs while backups too (sets net.ipv4/ipv6 ip_nonlocal_bind)
+    Optional("nonlocal_bind", default=False): Boolean(),
     Optional("dns"): DNS,
 }
 
@@ -156,7 +254,16 @@ def _unique(items: list, what: str, field: str) -> None:
         seen.add(item)
 
 
+def _split_vips(definition: dict) -> None:
+    """(interface, options) entries -> ``vips`` (interfaces) and ``vip_options`` (mappings)."""
+    for key, options_key in (("vips", "vip_options"), ("excluded_vips", "excluded_vip_options")):
+        entries = definition[key]
+        definition[key] = [address for address, _ in entries]
+        definition[options_key] = [options for _, options in entries]
+
+
 def _check_common(definition: dict) -> None:
+    _split_vips(definition)
     vips = definition["vips"]
     _unique([v.ip for v in vips], "VIP", "vips")
     for index, item in enumerate(vips):
@@ -166,8 +273,13 @@ def _check_common(definition: dict) -> None:
                 "one VRRP instance carries one address family; make two groups",
                 path=["vips", index],
             )
-    names = [script["name"] for script in definition["track_scripts"]]
-    _unique(names, "track script", "track_scripts")
+    for field, what in (
+        ("track_scripts", "track script"),
+        ("track_files", "track file"),
+        ("track_processes", "track process"),
+        ("track_interfaces", "tracked interface"),
+    ):
+        _unique([item["name"] for item in definition[field]], what, field)
     dns = definition.get("dns")
     if dns and dns["name"] != dns["zone"] and not dns["name"].endswith("." + dns["zone"]):
         raise Invalid(f"DNS name {dns['name']} is not inside zone {dns['zone']}", path=["dns", "name"])
@@ -226,6 +338,8 @@ VRRP_GROUP = Schema(
             Required("vrid"): VRID,
             Required("members"): All([_member], Length(min=2, msg="expected at least two members")),
             Optional("master"): HOST,
+            # groups of one sync group change state together (keepalived's vrrp_sync_group)
+            Optional("sync_group"): NAME,
         },
         _check_group,
     )
@@ -246,10 +360,44 @@ HOST_VARS = {
     "tandem_interface": Schema(INTERFACE),
     "tandem_addresses": Schema({INTERFACE: _address_list}),
     "tandem_vrrp_defaults": Schema({Optional(key): validator for key, validator in SETTINGS.items()}),
+    # this host's own values in a group or set, by its name (as keepalived users keep them in host_vars)
+    "tandem_vrrp_overrides": Schema(
+        {
+            NAME: {
+                Optional("priority"): PRIORITY,
+                Optional("interface"): INTERFACE,
+                Optional("unicast_src"): address,
+            }
+        }
+    ),
 }
 
 
-def _field_names(*schemas: Any) -> tuple[str, ...]:
+MAIL = Schema(
+    {
+        Required("to"): All([All(str, Length(min=3))], Length(min=1, msg="expected at least one address")),
+        Optional("from"): All(str, Length(min=3)),
+        Required("server"): All(str, Length(min=1)),
+        Optional("port"): integer(1, 65535),
+        Optional("helo_name"): str,
+        Optional("connect_timeout"): number(1, 3600),
+        Optional("starttls"): Boolean(),
+        Optional("auth_user"): str,
+        Optional("auth_password"): All(str, Length(min=1)),
+        Optional("alert"): Boolean(),  # smtp_alert for every instance that does not say
+    }
+)
+GLOBAL = Schema(
+    {
+        Optional("mail"): MAIL,
+        Optional("notify_fifo"): All(str, Length(min=2)),
+        Optional("script_user"): str,
+        Optional("enable_script_security"): Boolean(),
+    }
+)
+
+
+def _field_names(*schemas: AnyValue) -> tuple[str, ...]:
     names = set()
     for schema in schemas:
         mapping = schema.schema if isinstance(schema, Schema) else schema
@@ -262,5 +410,20 @@ def _field_names(*schemas: Any) -> tuple[str, ...]:
 
 # Every field name of the design, for "did you mean" on an unknown one.
 FIELD_NAMES = _field_names(
-    VRRP_GROUP, ACTIVE_ACTIVE_SET, MEMBER, TRACK_SCRIPT, DNS, AUTH, *HOST_VARS.values(), _COMMON
+    VRRP_GROUP,
+    ACTIVE_ACTIVE_SET,
+    MEMBER,
+    TRACK_SCRIPT,
+    TRACK_INTERFACE,
+    TRACK_FILE,
+    TRACK_PROCESS,
+    DNS,
+    AUTH,
+    *HOST_VARS.values(),
+    _COMMON,
+    ADDRESS_OPTIONS,
+    {key: None for key in GARP_KEYWORDS},
+    MAIL,
+    GLOBAL,
+    {"vrrp_group": None, "real_servers": None, "checkers": None},
 )

@@ -59,7 +59,10 @@ def test_design_can_be_passed_as_arguments(tmp_path):
 def test_unknown_argument_is_refused(tmp_path):
     run = play(tmp_path, {"vrrp_group": [GROUP]})
     assert run.returncode == 2
-    assert "module: vrrp_group. Supported parameters include: active_active, vrrp_groups" in run.stdout
+    assert (
+        "module: vrrp_group. Supported parameters include: active_active, global_settings, "
+        "virtual_servers, vrrp_groups" in run.stdout
+    )
 
 
 def test_missing_runtime_on_the_controller_is_explained(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..expand import Expansion
 from ..findings import Finding
-from . import active_active, addressing, dns, election
+from . import active_active, addressing, dns, election, sync
 
 
 def check(expansion: Expansion) -> list[Finding]:
@@ -14,10 +14,13 @@ def check(expansion: Expansion) -> list[Finding]:
         *addressing.vrid_collisions(instances),
         *addressing.duplicate_vips(instances),
         *addressing.vips_outside_subnet(instances),
+        *addressing.vips_of_the_host(instances, expansion.host_addresses),
         *addressing.unicast_peers(instances),
         *election.preferred_master(instances),
         *election.track_weights(instances),
         *election.script_definitions(instances),
+        *sync.sync_groups(instances),
+        *sync.shipped_files(instances),
         *active_active.balanced_masters(expansion.active_active),
         *dns.shared_names(expansion.dns),
         *dns.ttl_versus_failover(expansion.dns, instances),

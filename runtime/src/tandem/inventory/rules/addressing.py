@@ -6,6 +6,8 @@ from collections import defaultdict
 from collections.abc import Iterator
 from itertools import combinations
 
+from tandem.config.checks import vip_address_problem
+
 from ..findings import Finding, error, warning
 from ..model import Instance
 from .repeats import repeats
@@ -75,6 +77,19 @@ def vips_outside_subnet(instances: list[Instance]) -> Iterator[Finding]:
                         place,
                         f"VIP {vip.ip} is outside {member.interface}'s subnet {member.address.network} on "
                         f"{member.host} (tandem_addresses); expected an address inside that subnet",
+                    )
+
+
+def vips_of_the_host(instances: list[Instance], addresses: dict[str, tuple]) -> Iterator[Finding]:
+    """A VIP that is a member's own address or a network or broadcast address of its networks: the rule
+    of ``tandemd -t`` (tandem.config.checks.vip_address_problem), given the hosts' tandem_addresses."""
+    for instance in instances:
+        for member in instance.members:
+            for vip, place in zip(instance.vips, instance.vip_fields, strict=True):
+                problem = vip_address_problem(vip, addresses.get(member.host, ()))
+                if problem:
+                    yield error(
+                        instance.source, member.host, place, f"{problem} (tandem_addresses of {member.host})"
                     )
 
 

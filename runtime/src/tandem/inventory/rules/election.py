@@ -113,26 +113,34 @@ def track_weights(instances: list[Instance]) -> Iterator[Finding]:
                 )
 
 
-def script_definitions(instances: list[Instance]) -> Iterator[Finding]:
-    """tandemd has one vrrp_script per name on a host: groups sharing a host must agree on its definition."""
-    defined: dict[tuple[str, str], tuple] = {}
-    for instance in instances:
-        for index, script in enumerate(instance.track_scripts):
-            definition = (
-                script.script,
-                script.interval,
-                script.timeout,
-                script.fall,
-                script.rise,
-                script.user,
+def _definitions(instance: Instance) -> Iterator[tuple[str, str, str, tuple]]:
+    """(what, name, field, definition) of every tracker an instance defines."""
+    for index, script in enumerate(instance.track_scripts):
+        definition = (script.script, script.interval, script.timeout, script.fall, script.rise, script.user)
+        yield "track script", script.name, f"track_scripts[{index}]", definition
+    for field in ("track_files", "track_processes"):
+        for index, track in enumerate(getattr(instance, field)):
+            yield (
+                field[:-1].replace("_", " "),
+                track["name"],
+                f"{field}[{index}]",
+                tuple(sorted(track.items())),
             )
+
+
+def script_definitions(instances: list[Instance]) -> Iterator[Finding]:
+    """tandemd has one vrrp_script (track_file, vrrp_track_process) per name on a host: groups sharing a
+    host must agree on its definition."""
+    defined: dict[tuple[str, str, str], tuple] = {}
+    for instance in instances:
+        for what, name, field, definition in _definitions(instance):
             for member in instance.members:
-                first = defined.setdefault((member.host, script.name), (definition, instance.source))
+                first = defined.setdefault((what, member.host, name), (definition, instance.source))
                 if first[0] != definition:
                     yield error(
                         instance.source,
                         member.host,
-                        f"track_scripts[{index}]",
-                        f"track script {script.name} on {member.host} is defined differently by {first[1]}; "
-                        "a host runs one script per name: use the same definition or another name",
+                        field,
+                        f"{what} {name} on {member.host} is defined differently by {first[1]}; "
+                        f"a host runs one {what} per name: use the same definition or another name",
                     )
