@@ -52,7 +52,7 @@ class Balancer:
 
     def stats(self) -> LbStats:
         rows = (RealServerStats(VS, RS1, 7, 0, 40, 400, 40000), RealServerStats(VS, RS2, 7, 3, 0, 0, 0))
-        return LbStats("nftables", 14, 3, 1, 0, 0.0004, 0.002, 5, 0, rows)
+        return LbStats("nftables", 14, 3, 1, 0, 2000, 0.0004, 0.002, 5, 0, rows)
 
     async def reload(self) -> ReloadOutcome:
         self.reloads += 1

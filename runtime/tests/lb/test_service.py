@@ -425,3 +425,29 @@ async def test_fifo_lines_for_real_servers_and_quorum(lb, tmp_path):
         ]
     finally:
         os.close(reader)
+
+
+def test_the_bound_halves_under_lag_and_grows_back():
+    from tandem.lb.service import LAG_LIMIT, next_bound
+
+    assert next_bound(2000, LAG_LIMIT * 2, 64, 2000) == 1000
+    assert next_bound(100, 1.0, 64, 2000) == 64  # never below the floor
+    assert next_bound(64, 0.0, 64, 2000) == 64 + (2000 - 64) // 16
+    assert next_bound(1990, 0.0, 64, 2000) == 2000  # never above max_running
+    bound = 2000
+    for _ in range(5):
+        bound = next_bound(bound, 1.0, 64, 2000)
+    assert bound == 64
+    for _ in range(16):
+        bound = next_bound(bound, 0.0, 64, 2000)
+    assert bound == 2000  # back within 16 samples (1.6 s) once the lag is gone
+
+
+@scenario
+async def test_a_black_hole_does_not_shrink_the_bound(lb, tmp_path):
+    service = await lb(config_text(servers=3))
+    for i in (1, 2, 3):
+        service.runners.results[f"198.51.100.{i}"] = HANG
+    await service.clock.advance(0)
+    await asyncio.sleep(0.35)  # a few samples of the (idle) event loop
+    assert service.stats().checks_bound == service.max_running

@@ -70,8 +70,8 @@ def _lb_stats(stats: dict) -> str:
     head = (
         f"plane: {stats['plane']}, {stats['plane_changes']} change(s), {stats['plane_errors']} refused; "
         f"checks: {stats['checks_run']} run, {stats['checks_failed']} failed, {stats['checks_running']} "
-        f"running, {stats['checks_waiting']} waiting; lateness p50 {stats['lateness_p50'] * 1000:.1f} ms, "
-        f"p99 {stats['lateness_p99'] * 1000:.1f} ms"
+        f"running (at most {stats['checks_bound']}), {stats['checks_waiting']} waiting; "
+        f"lateness p50 {stats['lateness_p50'] * 1000:.1f} ms, p99 {stats['lateness_p99'] * 1000:.1f} ms"
     )
     keys = ["virtual_server", "real_server", "checks_run", "checks_failed", "connections", "packets", "bytes"]
     rows = [[r[key] for key in keys] for r in stats["real_servers"]]

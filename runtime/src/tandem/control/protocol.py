@@ -104,6 +104,7 @@ class LbStats:
     checks_failed: int
     checks_running: int
     checks_waiting: int  # due, waiting for a free slot (the concurrency bound)
+    checks_bound: int  # the bound now (it adapts to the event loop's lag: tandem.lb.service)
     lateness_p50: float  # seconds between when recent checks were due and when they started
     lateness_p99: float
     plane_changes: int  # transactions applied

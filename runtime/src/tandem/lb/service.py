@@ -6,10 +6,14 @@ Decisions are the Balancer's (:mod:`tandem.lb.realserver`); this module only car
 
 - **checks**: every check's deadline (``Balancer.deadline``) sits in one :class:`~tandem.timers.TimerQueue`.
   When one is due, ``Balancer.begin`` hands over its parameters and the check runs as a task through
-  ``RUNNERS[kind]`` (:mod:`tandem.check.registry`). At most ``max_running`` run at once; a due check
+  ``RUNNERS[kind]`` (:mod:`tandem.check.registry`). At most ``bound`` run at once; a due check
   beyond that waits in a FIFO for a free slot (counted in ``stats().checks_waiting``). A runner is
   bounded by its own timeout, so a black-holed real server holds one slot for connect_timeout and
-  delays no other check. Its result goes to ``Balancer.result``.
+  delays no other check. Its result goes to ``Balancer.result``. The bound adapts (:func:`next_bound`):
+  when the event loop lags (the checker is CPU-bound: more checks are due than one core can run)
+  it is halved, so the checks in flight finish within their timeouts and the others wait (lateness)
+  instead of many timing out together and taking healthy servers out; without lag it grows back
+  to ``max_running`` (a black hole costs no CPU, so it never shrinks the bound).
 - **actions**: ``RunCheck`` re-arms the timer queue; ``RunScript`` queues the script on a
   :class:`~tandem.notify.notifier.ScriptQueue` (no shell, script user and security as for VRRP's
   notify scripts); ``SmtpAlert`` goes to the :class:`~tandem.notify.mail.Mailer` of global_defs;
@@ -71,6 +75,9 @@ from tandem.notify.scripts import ScriptPolicy
 log = logging.getLogger("tandem.lb")
 
 MAX_RUNNING = 2000  # checks in flight at once (each holds a socket or a process)
+MIN_RUNNING = 64  # the bound never goes below this (see next_bound)
+LAG_PERIOD = 0.1  # seconds between samples of the event loop's lag
+LAG_LIMIT = 0.05  # a lag beyond this means the checker is CPU-bound: fewer checks in flight
 PLANE_RETRY = 1.0  # seconds between attempts to apply a state the plane refused
 LATENESS_SAMPLES = 4096  # recent check start latenesses kept for stats' percentiles
 DRAIN_TIMEOUT = 15.0  # notify scripts and mails still queued at stop get this long
@@ -98,6 +105,8 @@ class LbService:
         self._now, self._call_at = now, call_at
         self._watch_addresses = watch_addresses
         self.max_running = max_running
+        self.bound = max_running
+        self._sampler: asyncio.Task | None = None
         self._rand = rand
         self.balancer: Balancer | None = None
         self._tasks: dict[str, asyncio.Task] = {}  # running checks by id
@@ -138,6 +147,7 @@ class LbService:
         self._handle(self.balancer.start(self._now()))
         self._apply_now()  # the table exists before the first check runs
         self._watch(self.config)
+        self._sampler = watched(asyncio.ensure_future(self._sample_lag()))
         self.started = True
         log.info(
             "load balancing %d virtual server(s), %d check(s)",
@@ -150,7 +160,7 @@ class LbService:
         if not self.started:
             return
         self.started = False
-        await cancel(self._background)
+        await cancel([*self._background, *([self._sampler] if self._sampler else [])])
         self._background = []
         await cancel(list(self._tasks.values()))
         self._tasks.clear()
@@ -229,7 +239,7 @@ class LbService:
         self._start_waiting()
 
     def _start_waiting(self) -> None:
-        while self._waiting and len(self._tasks) < self.max_running:
+        while self._waiting and len(self._tasks) < self.bound:
             check_id, params, due = self._waiting.popleft()
             self._lateness.append(self._now() - due)
             task = asyncio.get_running_loop().create_task(self._check(check_id, params))
@@ -249,6 +259,19 @@ class LbService:
             self.checks_failed += 1
         if self.started:
             self._handle(self.balancer.result(check_id, result, self._now()))
+            self._start_waiting()
+
+    async def _sample_lag(self) -> None:
+        loop = asyncio.get_running_loop()
+        low = min(MIN_RUNNING, self.max_running)
+        while True:
+            start = loop.time()
+            await asyncio.sleep(LAG_PERIOD)
+            lag = loop.time() - start - LAG_PERIOD
+            bound = next_bound(self.bound, lag, low, self.max_running)
+            if bound != self.bound:
+                log.debug("checks in flight at most %d (event loop lag %.0f ms)", bound, lag * 1000)
+            self.bound = bound
             self._start_waiting()
 
     # --- actions ----------------------------------------------------------------------------------
@@ -466,12 +489,21 @@ class LbService:
             checks_failed=self.checks_failed,
             checks_running=len(self._tasks),
             checks_waiting=len(self._waiting),
+            checks_bound=self.bound,
             lateness_p50=round(lateness[len(lateness) // 2], 6) if lateness else 0.0,
             lateness_p99=round(lateness[int(len(lateness) * 0.99)], 6) if lateness else 0.0,
             plane_changes=self.plane_changes,
             plane_errors=self.plane_errors,
             real_servers=tuple(rows),
         )
+
+
+def next_bound(bound: int, lag: float, low: int, high: int) -> int:
+    """The next bound on checks in flight: halved while the loop lags more than LAG_LIMIT, else grown
+    by a sixteenth of the range (additive increase, multiplicative decrease)."""
+    if lag > LAG_LIMIT:
+        return max(low, bound // 2)
+    return min(high, bound + max(1, (high - low) // 16))
 
 
 def _raise_file_limit(max_running: int) -> None:
