@@ -6,6 +6,7 @@ other object involved (with its position) where there is one. Checks never raise
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -24,7 +25,24 @@ MAX_VIPS = 255  # the advert's address count is one byte
 V3_MIN_ADVERT, V3_MAX_ADVERT = 0.01, 40.95  # 12-bit centiseconds
 
 
+def _check_script_files(config: Config, findings: Findings) -> None:
+    """keepalived disables a vrrp_script whose program it cannot find or run ("Disabling track script
+    ... since not found/accessible"); said here too, as a warning: it is about this host, not the text."""
+    for vrrp_script in config.vrrp_scripts:
+        try:
+            program = vrrp_script.script.argv[0] if vrrp_script.script.argv else ""
+        except ValueError:  # unbalanced quotes: reported where the script is run
+            continue
+        if program.startswith("/") and not os.access(program, os.X_OK):
+            findings.warning(
+                vrrp_script.script.pos,
+                f"vrrp_script {vrrp_script.name}: {program} is not an executable file here; "
+                "keepalived disables the script (its tracking instances ignore it)",
+            )
+
+
 def check_config(config: Config, findings: Findings) -> None:
+    _check_script_files(config, findings)
     for kind, items in (
         ("vrrp_instance", config.vrrp_instances),
         ("vrrp_script", config.vrrp_scripts),

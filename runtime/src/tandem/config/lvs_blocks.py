@@ -81,6 +81,16 @@ def METHOD(node: Node, findings: Findings) -> str:
     return method
 
 
+def old_spelling(new: str, convert: Any) -> Any:
+    """A keyword keepalived still reads but calls deprecated: read as ``new``, with its warning."""
+
+    def read(node: Node, findings: Findings) -> Any:
+        findings.warning(node.pos, f"{node.keyword} is deprecated - please use '{new}' (as keepalived says)")
+        return convert(node, findings)
+
+    return read
+
+
 def hex_bytes(node: Node, _findings: Findings) -> bytes:
     """``payload 0a0b 0c``: hex digits, in one word or several."""
     text = "".join(node.args).removeprefix("0x")
@@ -181,7 +191,7 @@ COMMON = {
     "bind_if": Key("bind_if", one(WORD, "an interface name")),
     "connect_timeout": timer_key("connect_timeout"),
     "retry": count_key("retry"),
-    "nb_get_retry": count_key("retry"),
+    "nb_get_retry": Key("retry", old_spelling("retry", count_key("retry").convert)),
     "delay_before_retry": timer_key("delay_before_retry"),
     "warmup": timer_key("warmup"),
     "delay_loop": timer_key("delay_loop"),

@@ -1,0 +1,141 @@
+"""Differential testing of the config language: ``keepalived -t`` (Debian's 2.2.7) against ``tandemd -t``.
+
+Each config of the corpus (corpus/differential/*.conf, written for this, and keepalived's own samples
+in /usr/share/doc/keepalived/samples) is checked by keepalived inside a lab namespace that has every
+interface the config names (so "no such interface" never decides), and by tandemd. keepalived's exit
+status is not its verdict: it is non-zero after any message, informational ones included ("no
+scheduler set, setting default 'wlc'"). Its messages are sorted instead: those in ``KEEPALIVED_WARNINGS``
+leave the config meaning what it says (keepalived runs it as written); any other is an error.
+
+    python runtime/tests/config/differential.py          # the table, one line per config
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).parent
+CORPUS = HERE / "corpus" / "differential"
+SAMPLES = Path("/usr/share/doc/keepalived/samples")
+
+# keepalived messages that do not change what the config means (defaults, deprecations, notices)
+KEEPALIVED_WARNINGS = re.compile(
+    "|".join(
+        [
+            r"no protocol set - defaulting",
+            r"no forwarding method set, setting default",
+            r"no scheduler set, setting default",
+            r"is incompatible with AH authentication - clearing",
+            r"protocol specified for fwmark - protocol will be ignored",
+            r"cannot track route .* with no interface specified, not tracking",
+            r'"(or|gw)" for routes is deprecated',
+            r"Rule has no preference specified - setting to \d+\. This is probably not what you want\.",
+            r"Specifying lvs_sync_daemon_interface against a vrrp is deprecated",
+            r"^\s*Please use global lvs_sync_daemon",
+            r"SECURITY VIOLATION - (check )?scripts are being executed but script_security not enabled",
+            r"A unicast keyword has been specified without any unicast peers.*deprecated",
+            r"global_tracking is deprecated",
+            r"one packet scheduling requires UDP - resetting",
+            r"WARNING, more than one file matches",
+            r"is deprecated - please use",
+            # about this host, not the text (tandemd warns too)
+            r"Disabling track script .* since not found/accessible",
+            r"WARNING - fwmark virtual server .* has port specified - clearing",
+        ]
+    )
+)
+# Where Tandem deliberately differs: config name -> why (tandemd warns about each).
+DEVIATIONS: dict[str, str] = {}
+
+
+@dataclass
+class Verdict:
+    accepts: bool
+    messages: list[str]
+
+
+def keepalived_verdict(stderr: str) -> Verdict:
+    messages = sorted({_strip_position(line) for line in stderr.splitlines() if line.strip()})
+    errors = [m for m in messages if not KEEPALIVED_WARNINGS.search(m)]
+    return Verdict(not errors, errors or messages)
+
+
+def _strip_position(line: str) -> str:
+    return re.sub(r"^\((?:[^)]*: )?Line \d+\) ", "", line.strip())
+
+
+def tandemd_verdict(path: Path) -> Verdict:
+    from tandem.config import load_config
+
+    result = load_config(path, config_id="lb1")
+    errors = [str(f) for f in result.errors]
+    return Verdict(not errors, errors or [str(f) for f in result.findings])
+
+
+_IFNAME = re.compile(r"^[A-Za-z][\w.:-]{0,14}$")
+_NAMED = re.compile(r"\b(?:interface|dev|lvs_sync_daemon_interface|bind_if)\s+([^\s{}]+)")
+
+
+def interfaces(text: str) -> set[str]:
+    """Interface names a config mentions (interface, dev, track_interface entries), label parts cut."""
+    names = set(_NAMED.findall(text))
+    for block in re.findall(r"track_interface\s*\{([^}]*)\}", text):
+        words = (line.split() for line in block.splitlines())
+        names.update(first[0] for first in words if first and first[0][0] not in "#!")
+    return {name.split(":")[0] for name in names if _IFNAME.match(name)} - {"lo"}
+
+
+def corpus() -> list[Path]:
+    return sorted(CORPUS.glob("*.conf")) + sorted(SAMPLES.glob("keepalived.conf.*"))
+
+
+class KeepalivedHost:
+    """A lab host that runs ``keepalived -t``; interfaces are added (veth pairs) as configs need them."""
+
+    def __init__(self, host) -> None:
+        self.host = host
+        self.made: set[str] = {"eth0", "lo"}
+
+    def ensure(self, names: set[str]) -> None:
+        for name in sorted(names - self.made):
+            peer = f"x{len(self.made)}"
+            self.host.ip("link", "add", name, "type", "veth", "peer", "name", peer)
+            self.host.ip("link", "set", name, "up")
+            self.host.ip("link", "set", peer, "up")
+            self.made.add(name)
+
+    def verdict(self, path: Path) -> Verdict:
+        self.ensure(interfaces(path.read_text(errors="replace")))
+        argv = ["ip", "netns", "exec", self.host.netns, "timeout", "20", "keepalived", "-t", "-f", str(path)]
+        done = subprocess.run(argv, capture_output=True, text=True, errors="replace")
+        return keepalived_verdict(done.stderr)
+
+
+def compare(keepalived: KeepalivedHost) -> list[tuple[str, Verdict, Verdict]]:
+    return [(path.name, keepalived.verdict(path), tandemd_verdict(path)) for path in corpus()]
+
+
+def main() -> None:
+    sys.path.insert(0, str(HERE.parents[2] / "lab" / "src"))
+    from tandemlab import Lab
+
+    with Lab(hosts=1) as lab:
+        rows = compare(KeepalivedHost(lab.hosts[0]))
+    disagreements = 0
+    for name, ka, td in rows:
+        same = ka.accepts == td.accepts
+        disagreements += not same and name not in DEVIATIONS
+        mark = "  " if same else ("~~" if name in DEVIATIONS else "!!")
+        print(f"{mark} {name:45} keepalived {'accepts' if ka.accepts else 'rejects'}, "
+              f"tandemd {'accepts' if td.accepts else 'rejects'}")  # fmt: skip
+        if not same:
+            print(f"     keepalived: {ka.messages[:3]}\n     tandemd: {td.messages[:3]}")
+    print(f"{len(rows)} configs, {disagreements} unexplained disagreements, {len(DEVIATIONS)} deliberate")
+
+
+if __name__ == "__main__":
+    main()

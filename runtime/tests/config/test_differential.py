@@ -1,0 +1,81 @@
+"""Differential harness: every config of the corpus through ``keepalived -t`` (Debian's 2.2.7, in a lab
+namespace with the interfaces the config names) and through tandemd; accept/reject must agree, except
+the deliberate differences listed in differential.DEVIATIONS (each with its reason). See differential.py
+for how keepalived's messages are sorted into warnings and errors."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import differential
+import pytest
+from tandemlab import Lab
+
+pytestmark = [pytest.mark.lab, pytest.mark.interop]
+TANDEMD = str(Path(sys.executable).with_name("tandemd"))
+
+
+@pytest.fixture(scope="module")
+def keepalived():
+    if os.geteuid() != 0:
+        pytest.skip("the differential harness needs root (keepalived -t runs in a lab namespace)")
+    if shutil.which("keepalived") is None:
+        pytest.skip("keepalived is not installed (scripts/setup.sh installs Debian's 2.2.7)")
+    with Lab(hosts=1) as lab:
+        yield differential.KeepalivedHost(lab.hosts[0])
+
+
+def test_the_corpus_is_big_and_keepalived_is_2_2_7(keepalived):
+    assert len(differential.corpus()) >= 90
+    version = subprocess.run(["keepalived", "--version"], capture_output=True, text=True)
+    assert "Keepalived v2.2.7" in version.stderr + version.stdout
+
+
+def test_keepalived_and_tandemd_agree_on_every_config(keepalived):
+    rows = differential.compare(keepalived)
+    disagreements = [
+        f"{name}: keepalived {'accepts' if ka.accepts else 'rejects'} {ka.messages[:2]}, "
+        f"tandemd {'accepts' if td.accepts else 'rejects'} {td.messages[:2]}"
+        for name, ka, td in rows
+        if ka.accepts != td.accepts and name not in differential.DEVIATIONS
+    ]
+    assert not disagreements, "\n".join(disagreements)
+    misnamed = [
+        name
+        for name, ka, _td in rows
+        if name.startswith(("ok-", "err-")) and ka.accepts != (name[:3] == "ok-")
+    ]
+    assert not misnamed, f"ok-/err- names must say what keepalived does: {misnamed}"
+    accepted = sum(ka.accepts for _name, ka, _td in rows)
+    assert 0 < accepted < len(rows)  # both kinds are in the corpus
+    print(f"{len(rows)} configs, {accepted} accepted by both, 0 unexplained disagreements")
+
+
+def test_tandemd_t_itself_gives_the_verdict(tmp_path):
+    for name, status in (("ok-haproxy-pair.conf", 0), ("err-lb-kind-lower.conf", 1)):
+        done = subprocess.run(
+            [TANDEMD, "-t", "-f", str(differential.CORPUS / name)], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == status, done.stderr
+
+
+def test_keepalived_messages_are_sorted_into_warnings_and_errors():
+    verdict = differential.keepalived_verdict(
+        "(Line 3) Virtual server [198.51.100.50]:tcp:80: no scheduler set, setting default 'wlc'\n"
+        '(/etc/k.conf: Line 4) "gw" for routes is deprecated. Please use "via"\n'
+    )
+    assert verdict.accepts
+    verdict = differential.keepalived_verdict(
+        "(Line 2) Unknown keyword 'bogus'\n(Line 2) Unknown keyword 'bogus'\n"
+    )
+    assert not verdict.accepts and verdict.messages == ["Unknown keyword 'bogus'"]
+
+
+def test_interfaces_named_by_a_config_are_found():
+    text = "vrrp_instance V {\n interface bond0\n track_interface {\n  eth3 weight 2\n }\n}\n"
+    text += "virtual_ipaddress {\n 198.51.100.1 dev eth0.1 label eth0.1:vip\n}\n"
+    assert differential.interfaces(text) == {"bond0", "eth3", "eth0.1"}
