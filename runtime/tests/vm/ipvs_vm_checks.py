@@ -650,13 +650,20 @@ HOSTS = {
     "sorry": ("203.0.113.9/30", "203.0.113.10/30"),
 }
 SERVER_NAMES = {host.split("/")[0]: name for name, (_, host) in HOSTS.items() if name != "client"}
-VIPS = ("198.51.100.100", "198.51.100.101")
+VIPS = ("198.51.100.100", "198.51.100.101", "198.51.100.103")
+DR_VIP = VIPS[2]  # direct routing: the real servers hold it too (on lo, answering no ARP for it)
 
 
 def build_traffic_lab() -> dict[str, subprocess.Popen]:
     """client -- VM root (the director: VIPS on lo, forwarding) -- rs1, rs2 and sorry, each with httpd.
     One shell runs the set-up (each process start costs ~50 ms of emulation from Python)."""
-    script = ["sysctl -qw net.ipv4.ip_forward=1", *(f"ip addr add {vip}/32 dev lo" for vip in VIPS)]
+    # expire_nodest_conn: a new connection whose client port matches an old one's entry to a removed
+    # real server is rescheduled (after one SYN retry) instead of sent to the removed one
+    script = [
+        "sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0",
+        "sysctl -qw net.ipv4.vs.expire_nodest_conn=1",
+    ]
+    script += [f"ip addr add {vip}/32 dev lo" for vip in VIPS]
     for name, (director, host) in HOSTS.items():
         script += [
             f"ip netns add {name}",
@@ -668,6 +675,14 @@ def build_traffic_lab() -> dict[str, subprocess.Popen]:
             f"ip -n {name} link set eth0 up",
             f"ip -n {name} route add default via {director.split('/')[0]}",
         ]
+        if name.startswith("rs"):
+            script += [
+                f"ip -n {name} addr add {DR_VIP}/32 dev lo",
+                f"ip netns exec {name} sysctl -qw net.ipv4.conf.all.arp_ignore=1",
+                f"ip netns exec {name} sysctl -qw net.ipv4.conf.all.arp_announce=2",
+                # a DR reply comes back from the VIP, which is local here too: not a martian
+                f"sysctl -qw net.ipv4.conf.to-{name}.accept_local=1 net.ipv4.conf.to-{name}.rp_filter=0",
+            ]
     sh("sh", "-ec", "\n".join(script))
     servers = {name: start_httpd(name, wait=False) for name in HOSTS if name != "client"}
     urls = {name: f"http://{HOSTS[name][1].split('/')[0]}/" for name in servers}
@@ -688,18 +703,18 @@ def start_httpd(name: str, wait: bool = True) -> subprocess.Popen:
 
 
 def fetch_many(*urls: str) -> list[str]:
-    """What the client gets for each of ``urls`` (one connection each, one curl process); '' failed."""
+    """What the client gets for each of ``urls`` (one connection each, one curl process)."""
     argv = ["ip", "netns", "exec", "client", "curl", "-s", "-m", "3", "-H", "Connection: close"]
     done = subprocess.run([*argv, "-w", "|%{http_code}\\n", *urls], capture_output=True, text=True)
     return [
-        body.strip() if code == "200" else ""
+        body.strip() if code == "200" else f"<failed: HTTP code {code}>"
         for body, code in re.findall(r"(.*?)\|(\d+)\n", done.stdout, re.S)
     ]
 
 
 # keepalived and tandem run this config in turn, through the same events: .100 has quorum 2, a
 # sorry server and an inhibit_on_failure rs2 (TCP_CHECK); .101 takes out a real server that fails
-# (HTTP_GET)
+# (HTTP_GET); .103 forwards by direct routing (the packets reach the real servers unchanged)
 VERDICTS = """virtual_server 198.51.100.100 80 {
     protocol TCP
     lb_algo rr
@@ -744,6 +759,24 @@ virtual_server 198.51.100.101 80 {
             retry 0
         }
     }
+}
+virtual_server 198.51.100.103 80 {
+    protocol TCP
+    lb_algo rr
+    lb_kind DR
+    delay_loop 1
+    real_server 203.0.113.2 80 {
+        TCP_CHECK {
+            connect_timeout 1
+            retry 0
+        }
+    }
+    real_server 203.0.113.6 80 {
+        TCP_CHECK {
+            connect_timeout 1
+            retry 0
+        }
+    }
 }"""
 PHASES = ("up", "rs2 down", "rs2 back")
 
@@ -762,7 +795,7 @@ def verdict_phases(servers: dict[str, subprocess.Popen], problems: list[str] | N
 
     def rs2_down(t: dict) -> bool:  # both services reacted (their checks of rs2 run apart)
         return "-r 203.0.113.6:80 -m -w 0" in t.get(f"-t {VIPS[0]}:80", []) and not any(
-            "203.0.113.6" in rule for rule in t.get(f"-t {VIPS[1]}:80", [])
+            "203.0.113.6" in rule for vip in VIPS[1:] for rule in t.get(f"-t {vip}:80", [])
         )
 
     snapshots["rs2 down"] = stable(lambda: (t := table()) and rs2_down(t) and t, 30, "rs2 down")
