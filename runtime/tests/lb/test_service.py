@@ -451,3 +451,35 @@ async def test_a_black_hole_does_not_shrink_the_bound(lb, tmp_path):
     await service.clock.advance(0)
     await asyncio.sleep(0.35)  # a few samples of the (idle) event loop
     assert service.stats().checks_bound == service.max_running
+
+
+@scenario
+async def test_after_a_costly_transaction_the_next_waits(lb, tmp_path):
+    import time
+
+    from tandem.lb.service import APPLY_SHARE
+
+    service = await lb(config_text())
+    loop = asyncio.get_running_loop()
+    plane, spans = service.fake_plane, []
+    record = plane.apply
+
+    def slow_apply(services):
+        began = loop.time()
+        time.sleep(0.1)  # a big table's commit blocks the loop
+        record(services)
+        spans.append((began, loop.time()))
+
+    plane.apply = slow_apply
+    await service.clock.advance(0)
+    service.runners.results["198.51.100.1"] = FAIL
+    await service.clock.advance(2)  # fails, retry …
+    await service.clock.advance(1)  # … fails: out (one slow transaction)
+    service.runners.results["198.51.100.2"] = FAIL
+    await service.clock.advance(1)
+    await service.clock.advance(1)  # the next change comes at once, its transaction waits
+    await asyncio.sleep(0.5)
+    assert len(spans) == 2 and set(plane.weights()) == {"198.51.100.3"}
+    (_, first_end), (second_began, _) = spans
+    assert APPLY_SHARE == 2.0
+    assert second_began - first_end >= 0.19  # 2 × the first transaction's ≥ 0.1 s
