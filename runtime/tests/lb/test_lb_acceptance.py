@@ -9,6 +9,8 @@ MISC_CHECK for the second service), and changes the nftables table as they fail 
 - all down → quorum lost: quorum_down runs (it writes a file) and the sorry server answers; back →
   quorum_up;
 - MISC_CHECK with misc_dynamic: the script's exit status sets the weights, which change the split;
+- a black-holed real server (its packets dropped at the switch) times out and leaves the rotation,
+  while the other real servers' checks stay on schedule;
 - tandemctl lb-status / lb-stats / drain against the running daemon;
 - stop → no tandem nftables table is left.
 
@@ -233,6 +235,31 @@ def test_misc_dynamic_weights_change_the_split(lb):
     assert Counter(lab.call("get_many", VIP2, 8)) == {"rs1": 6, "rs2": 2}
     weights(1, 3)
     assert Counter(lab.call("get_many", VIP2, 8)) == {"rs1": 2, "rs2": 6}
+
+
+def test_a_black_holed_server_times_out_without_delaying_other_checks(lb):
+    lab, daemon, _ = lb
+    rs3, lb_port, rs3_port = rs_id(lab, 3), lab.lb.switch_port, lab.servers[2].switch_port
+
+    def runs(i: int) -> int:
+        return daemon.servers()[rs_id(lab, i)]["checks"][0]["runs"]
+
+    lab.lab.filter.drop(lb_port, rs3_port, "all")  # packets to rs3 vanish: no refusal, no answer
+    try:
+        assert wait_for(
+            lambda: in_plane(daemon, lab, 3) is None, timeout=2 * (BOUND + CONNECT_TIMEOUT) + SLACK
+        )
+        assert "timeout after 0.5 s" in daemon.servers()[rs3]["checks"][0]["reason"]
+        before, started = runs(1), time.monotonic()
+        time.sleep(1.0)  # rs3's checks keep hanging for connect_timeout each meanwhile
+        done = runs(1) - before
+        expected = (time.monotonic() - started) / DELAY_LOOP
+        print(f"\nrs1 checked {done} times in {expected:.1f} delay_loops while rs3 was black-holed")
+        assert done >= expected / 2  # on schedule, give or take a loaded machine
+        assert Counter(lab.call("get_many", VIP, 4)) == {"rs1": 2, "rs2": 2}
+    finally:
+        lab.lab.heal()
+    assert wait_for(lambda: in_plane(daemon, lab, 3) == 1, timeout=BOUND + SLACK)
 
 
 def test_tandemctl_lb_status_stats_and_drain(lb):
