@@ -42,6 +42,12 @@ KEEPALIVED_WARNINGS = re.compile(
             r"one packet scheduling requires UDP - resetting",
             r"WARNING, more than one file matches",
             r"is deprecated - please use",
+            r"has no real servers - ignoring",
+            r"No VIP specified; at least one is sensible",
+            r"preempt_delay is incompatible with nopreempt mode - resetting",
+            r"Warning - nopreempt will not work with initial state MASTER - clearing",
+            r"hysteresis \d+ >= quorum \d+; setting hysteresis to",
+            r"Warning - quorum \d+ for .* exceeds total weight of real servers \d+, reducing quorum to",
             # about this host, not the text (tandemd warns too)
             r"Disabling track script .* since not found/accessible",
             r"WARNING - fwmark virtual server .* has port specified - clearing",

@@ -70,7 +70,6 @@ TOP_LEVEL_BLOCK = Block(
             "garp_group",
             "linkbeat_interfaces",
             "track_group",
-            "track_process",
             "net_namespace",
             "net_namespace_ipvs",
             "namespace_with_ipsets",
@@ -78,7 +77,6 @@ TOP_LEVEL_BLOCK = Block(
             "use_pid_dir",
             "linkbeat_use_polling",
             "child_wait_time",
-            "static_track_group",
         }
     ),
 )

@@ -123,6 +123,8 @@ def _check_instance(config: Config, instance: VrrpInstance, findings: Findings) 
         _check_strict(instance, name, version, findings)
     if instance.priority == 255 and instance.state == "BACKUP":
         findings.warning(pos, f"{name}: priority 255 means address owner; it starts as MASTER, not BACKUP")
+    if instance.nopreempt and instance.preempt_delay:
+        findings.warning(pos, f"{name}: preempt_delay does nothing with nopreempt (keepalived resets it)")
     if instance.nopreempt and instance.state == "MASTER":
         findings.warning(pos, f"{name}: nopreempt needs state BACKUP; with MASTER it does not work")
     _check_addresses(instance, name, family, findings)

@@ -208,7 +208,6 @@ GLOBAL_DEFS = Block(
             "vmac_prefix",
             "vrrp_cpu_affinity",
             "vrrp_down_timer_adverts",
-            "vrrp_ipsets",
             "vrrp_netlink_cmd_rcv_bufs",
             "vrrp_netlink_cmd_rcv_bufs_force",
             "vrrp_netlink_monitor_rcv_bufs",
@@ -220,10 +219,6 @@ GLOBAL_DEFS = Block(
             "vrrp_rx_bufs_multiplier",
             "vrrp_rx_bufs_policy",
             "vrrp_startup_delay",
-            "linkbeat_use_polling",
-            "instance",
-            "use_pid_dir",
-            "child_wait_time",
         ]
     ),
 )

@@ -419,7 +419,6 @@ VIRTUAL_SERVER = Block(
             "ip_family",
             "sorry_server_lvs_method",
             "snmp_name",
-            "lvs_sync_daemon_interface",
             # scheduler flags (IPVS_SVC_F_SCHED1..3): the planes do not pass them yet
             "mh-port",
             "mh-fallback",

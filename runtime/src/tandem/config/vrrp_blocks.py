@@ -343,10 +343,7 @@ VRRP_INSTANCE = Block(
             "unicast_fault_no_peer",
             "down_timer_adverts",
             "mcast_dst_ip",
-            "ip_family",
             "lvs_sync_daemon_interface",
-            "garp_group",
-            "vmac_addr",
         }
     ),
 )
