@@ -54,7 +54,8 @@ class Pair:
         self.vip = group.vips[0]
         self.address = self.vip.split("/")[0]
         self.procs = {}
-        self.timeout = 3 + 5 * group.advert_int
+        # tandemd starts its VRRP child after loading the config itself: seconds on a loaded machine
+        self.timeout = 10 + 5 * group.advert_int
 
     def run(self, host, kind: str, priority: int, **options) -> None:
         peer = self.h2 if host is self.h1 else self.h1
@@ -283,11 +284,11 @@ def test_interop_vip_protection(make_lab, tmp_path, mode):
     # SIGTERM tandemd: keepalived takes over, the table is gone
     pair.failover("term", h1, h2)
     assert h1.run(["nft", "list", "table", "inet", "tandem_vrrp"], check=False).returncode != 0
-    # tandemd back as backup (the VIP is not in the set: it is not Master), keepalived killed: tandemd
-    # takes over and protects again
+    # tandemd back as backup, keepalived killed: tandemd takes over and protects again
     pair.rejoin(h1, "tandemd", 50, holder=h2)
-    if protected:
-        listed = h1.run(["nft", "list", "set", "inet", "tandem_vrrp", "vips4"]).stdout
-        assert "198.51.100.100" not in listed
+    if protected:  # once tandemd runs (its table exists), the VIP is not in the set: it is not Master
+        listing = ["nft", "list", "set", "inet", "tandem_vrrp", "vips4"]
+        assert wait_for(lambda: h1.run(listing, check=False).returncode == 0, pair.timeout)
+        assert "198.51.100.100" not in h1.run(listing).stdout
     pair.failover("kill", h2, h1)
     assert answers_ping(h2, pair.address) is not protected

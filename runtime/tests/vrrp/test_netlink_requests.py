@@ -127,3 +127,60 @@ def test_changes_reach_the_kernel_and_errors_come_back(make_lab):
     assert not host.has_address("203.0.113.9")
     assert "198.51.100.128" not in routes(host)
     assert host.run([sys.executable, "-c", CHANGE, "missing link"]).stdout.strip() == "ENODEV"
+
+
+def test_macvlan_request_reads_as_pyroute2_reads_it():
+    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+    from tandem.vrrp.netlink import macvlan_request
+
+    msg = ifinfmsg(macvlan_request("vrrp.51", 7, bytes.fromhex("00005e000133")))
+    msg.decode()
+    assert (msg["header"]["type"], msg["header"]["flags"]) == (16, 0x1 | 0x4 | 0x200 | 0x400)
+    assert (msg.get("IFLA_IFNAME"), msg.get("IFLA_LINK"), msg.get("IFLA_ADDRESS")) == (
+        "vrrp.51",
+        7,
+        "00:00:5e:00:01:33",
+    )
+    assert msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND") == "macvlan"
+    assert msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_DATA", "IFLA_MACVLAN_MODE") == "private"
+
+
+LOOKUP = """
+import asyncio, json
+from tandem.vrrp.netlink import Netlink
+
+async def main():
+    netlink = Netlink()
+    eth0 = await netlink.interface("eth0")
+    index = await netlink.add_macvlan("vrrp.9", eth0.index, bytes.fromhex("00005e000109"))
+    await netlink.set_up(index)
+    made = await netlink.links_named("vrrp.9")
+    vmac = await netlink.interface("vrrp.9")
+    netlink.remove_link(index)
+    try:
+        await netlink.interface("vrrp.9")
+        gone = False
+    except LookupError:
+        gone = True
+    print(json.dumps({
+        "eth0": [eth0.index, eth0.mac.hex(), str(eth0.ipv4), str(eth0.link_local)],
+        "made": made == [(index, "macvlan")], "plain": await netlink.links_named("eth0"),
+        "vmac_mac": vmac.mac.hex(), "gone": gone, "none": await netlink.links_named("nope0"),
+    }))
+    netlink.close()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.lab
+def test_lookups_and_vmac_links_against_a_real_kernel(make_lab):
+    import json
+
+    host = make_lab(1).hosts[0]
+    found = json.loads(host.run([sys.executable, "-c", LOOKUP]).stdout)
+    link = json.loads(host.run(["ip", "-j", "addr", "show", "dev", "eth0"]).stdout)[0]
+    link_local = next(a["local"] for a in link["addr_info"] if a["local"].startswith("fe80"))
+    assert found["eth0"] == [link["ifindex"], link["address"].replace(":", ""), host.ipv4, link_local]
+    assert found["made"] and found["plain"] == [[link["ifindex"], "veth"]]
+    assert found["vmac_mac"] == "00005e000109" and found["gone"] and found["none"] == []

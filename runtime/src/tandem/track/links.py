@@ -8,12 +8,34 @@ bouncing link makes no transitions (keepalived.conf(5), "Interface up/down trans
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 from collections.abc import Callable, Iterable, Mapping
 
-from tandem.rtnetlink import RTM_DELLINK, RTM_NEWLINK, RTMGRP_LINK, AsyncIPRoute
+from tandem.vrrp.netlink import (
+    IFINFOMSG,
+    IFLA_IFNAME,
+    NLM_F_DUMP,
+    NLMSG_DONE,
+    NLMSG_ERROR,
+    RTM_DELLINK,
+    RTM_GETLINK,
+    RTM_NEWLINK,
+    link_of,
+    request,
+    split,
+)
+
+RTMGRP_LINK = 0x1
+DUMP_TIMEOUT = 5.0  # s: the kernel answers a link dump at once; this only bounds one that does not
 
 IFF_UP = 0x1
 IFF_RUNNING = 0x40  # carrier: what keepalived calls a link being up
+
+
+def _rtnetlink(flags: int = 0) -> socket.socket:
+    kind = socket.SOCK_RAW | socket.SOCK_CLOEXEC | flags
+    return socket.socket(socket.AF_NETLINK, kind, socket.NETLINK_ROUTE)
 
 
 def link_is_up(flags: int) -> bool:
@@ -39,30 +61,49 @@ class LinkMonitor:
         self._pending: dict[str, tuple[bool, asyncio.TimerHandle]] = {}  # changes waiting out their delay
 
     async def run(self) -> None:
-        events = AsyncIPRoute()
+        loop = asyncio.get_running_loop()
+        events = _rtnetlink(socket.SOCK_NONBLOCK)
+        readable = asyncio.Event()
         try:
-            await events.bind(groups=RTMGRP_LINK)  # before the dump, so no change falls in between
-            await self._initial_state()
+            events.bind((0, RTMGRP_LINK))  # before the dump, so no change falls in between
+            self._initial_state()
+            loop.add_reader(events.fileno(), readable.set)
             while True:
-                async for msg in events.get():
-                    kind = msg["header"]["type"]
-                    if kind in (RTM_NEWLINK, RTM_DELLINK):
-                        self._report(msg.get("IFLA_IFNAME"), kind == RTM_NEWLINK and link_is_up(msg["flags"]))
+                await readable.wait()
+                readable.clear()
+                while True:
+                    try:
+                        data = events.recv(1 << 16)
+                    except BlockingIOError:
+                        break
+                    for message in split(data):
+                        kind = struct.unpack_from("=H", message, 4)[0]
+                        if kind in (RTM_NEWLINK, RTM_DELLINK):
+                            _index, flags, attrs = link_of(message)
+                            name = attrs.get(IFLA_IFNAME, b"").rstrip(b"\0").decode(errors="replace")
+                            self._report(name, kind == RTM_NEWLINK and link_is_up(flags))
         finally:
+            loop.remove_reader(events.fileno())
             events.close()
             for _, handle in self._pending.values():
                 handle.cancel()
 
-    async def _initial_state(self) -> None:
+    def _initial_state(self) -> None:
         seen: dict[str, bool] = dict.fromkeys(self.ifnames, False)
-        dump = AsyncIPRoute()
-        try:
-            async for msg in await dump.link("dump"):
-                name = msg.get("IFLA_IFNAME")
-                if name in seen:
-                    seen[name] = link_is_up(msg["flags"])
-        finally:
-            dump.close()
+        with _rtnetlink() as dump:
+            dump.settimeout(DUMP_TIMEOUT)
+            dump.send(request(RTM_GETLINK, NLM_F_DUMP, IFINFOMSG.pack(0, 0, 0, 0, 0)))
+            done = False
+            while not done:
+                for message in split(dump.recv(1 << 16)):
+                    kind = struct.unpack_from("=H", message, 4)[0]
+                    if kind in (NLMSG_DONE, NLMSG_ERROR):
+                        done = True
+                    elif kind == RTM_NEWLINK:
+                        _index, flags, attrs = link_of(message)
+                        name = attrs.get(IFLA_IFNAME, b"").rstrip(b"\0").decode(errors="replace")
+                        if name in seen:
+                            seen[name] = link_is_up(flags)
         for name, up in sorted(seen.items()):
             self._settle(name, up)  # the state at start counts at once
 

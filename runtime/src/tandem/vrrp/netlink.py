@@ -1,7 +1,9 @@
 """Interfaces, virtual addresses and virtual routes through rtnetlink.
 
-Interfaces are looked up with pyroute2's asyncio API. Address and route changes are encoded with
-pyroute2's message classes and sent synchronously on a socket of their own: the kernel handles an
+Interfaces are looked up, and vmacs made, with requests of our own (RTM_GETLINK / RTM_GETADDR /
+RTM_NEWLINK: a few struct formats; pyroute2's IPRoute would cost the process ~10 MB and 180 modules).
+Address and route changes are encoded with pyroute2's message classes. All are sent synchronously
+on a socket of their own: the kernel handles an
 rtnetlink request inside the sender's send() and has queued its acknowledgement when send() returns,
 so a takeover's addresses are in place with no event-loop round trip (and none of pyroute2's request
 processing, ~0.25 ms a request) before its gratuitous ARPs. Encoded requests are cached: a takeover
@@ -20,7 +22,7 @@ from functools import lru_cache
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 from tandem.config.model import IPAddress, VirtualAddress, VirtualRoute
-from tandem.rtnetlink import AsyncIPRoute, NetlinkError, ifaddrmsg, rtmsg
+from tandem.rtnetlink import ifaddrmsg, rtmsg
 
 # `ip` accepts these names for scopes (rt_scopes); numbers are taken as they are.
 SCOPES = {"global": 0, "universe": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
@@ -30,7 +32,16 @@ NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
 RT_TABLE_MAIN, RTPROT_STATIC, RTN_UNICAST = 254, 4, 1
 _TYPE = struct.Struct("=H")  # nlmsghdr.nlmsg_type, after the length
 _ERROR = struct.Struct("=i")  # nlmsgerr.error after the 16-octet header: 0 or a negative errno
-_DELLINK = struct.Struct("=IHHIIBxHiII")  # nlmsghdr, then ifinfomsg: family, type, index, flags, change
+NLMSGHDR = struct.Struct("=IHHII")  # length, type, flags, sequence, port
+IFINFOMSG = struct.Struct("=BxHiII")  # family, type, index, flags, change
+IFADDRMSG = struct.Struct("=BBBBI")  # family, prefix length, flags, scope, index
+RTA = struct.Struct("=HH")  # length, type
+RTM_NEWLINK, RTM_GETLINK, RTM_GETADDR = 16, 18, 22
+NLMSG_DONE, NLM_F_MULTI, NLM_F_DUMP, NLA_F_NESTED = 3, 0x2, 0x300, 0x8000
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_LINK, IFLA_LINKINFO = 1, 3, 5, 18
+IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_MACVLAN_MODE, MACVLAN_MODE_PRIVATE = 1, 2, 1, 1
+IFA_ADDRESS = 1
+IFF_UP = 0x1
 NLMSG_ERROR = 2  # the acknowledgement's type: an error code, 0 for success
 # s: the answer is queued within send(), so this only bounds a kernel that fails to answer; the event
 # loop waits for it, as keepalived's does for its netlink requests
@@ -58,10 +69,9 @@ class Interface:
 
 
 class Netlink:
-    """rtnetlink requests; create it inside the running event loop."""
+    """rtnetlink requests on one socket of its own: lookups (answered within the request) and changes."""
 
     def __init__(self) -> None:
-        self._ipr = AsyncIPRoute()
         self._changes = socket.socket(
             socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE
         )
@@ -69,53 +79,82 @@ class Netlink:
         self._sequence = itertools.count(1)
 
     def close(self) -> None:
-        self._ipr.close()
         self._changes.close()
 
     async def interface(self, name: str) -> Interface:
         """Look ``name`` up; raises LookupError when there is no such link."""
-        indexes = await self._ipr.link_lookup(ifname=name)
-        if not indexes:
+        link = self._link(name)
+        if link is None:
             raise LookupError(f"no interface {name}")
-        index = indexes[0]
-        links = await self._ipr.link("get", index=index)
-        link = links[0]
+        index, _flags, attrs = link
         ipv4 = link_local = None
-        async for msg in await self._ipr.addr("dump", index=index):
-            address = ip_address(msg.get("IFA_ADDRESS"))
+        for message in self._query(request(RTM_GETADDR, NLM_F_DUMP, IFADDRMSG.pack(0, 0, 0, 0, 0))):
+            if _TYPE.unpack_from(message, 4)[0] != RTM_NEWADDR:
+                continue
+            _, _, _, _, owner = IFADDRMSG.unpack_from(message, NLMSGHDR.size)
+            data = attributes(message, NLMSGHDR.size + IFADDRMSG.size).get(IFA_ADDRESS)
+            if owner != index or data is None:
+                continue
+            address = ip_address(data)
             if ipv4 is None and address.version == 4:
                 ipv4 = address
             elif link_local is None and address.version == 6 and address.is_link_local:
                 link_local = address
-        mac = bytes.fromhex((link.get("IFLA_ADDRESS") or "00:00:00:00:00:00").replace(":", ""))
-        return Interface(name, index, mac, ipv4, link_local)
+        return Interface(name, index, attrs.get(IFLA_ADDRESS, bytes(6))[:6], ipv4, link_local)
+
+    def _link(self, name: str) -> tuple[int, int, dict[int, bytes]] | None:
+        """(index, flags, attributes) of link ``name``, None when there is none."""
+        body = IFINFOMSG.pack(0, 0, 0, 0, 0) + attribute(IFLA_IFNAME, name.encode() + b"\0")
+        try:
+            (message,) = self._query(request(RTM_GETLINK, 0, body))
+        except OSError as error:
+            if error.errno in (errno.ENODEV, errno.EINVAL):  # EINVAL: a name too long to be a link's
+                return None
+            raise
+        return link_of(message)
+
+    def _query(self, message: bytes) -> list[bytes]:
+        """Send ``message``; the kernel's answers to it up to NLMSG_DONE (a dump) or the first one."""
+        sequence = next(self._sequence) & 0xFFFFFFFF
+        self._changes.send(message[:8] + struct.pack("=I", sequence) + message[12:])
+        answers: list[bytes] = []
+        while True:
+            for reply in split(self._changes.recv(1 << 16)):
+                kind, flags, seq = struct.unpack_from("=HHI", reply, 4)
+                if seq != sequence:
+                    continue  # the answer to an earlier request that timed out
+                if kind == NLMSG_ERROR:
+                    (error,) = _ERROR.unpack_from(reply, 16)
+                    if error:
+                        raise OSError(-error, os.strerror(-error))
+                    return answers
+                if kind == NLMSG_DONE:
+                    return answers
+                answers.append(reply)
+                if not flags & NLM_F_MULTI:
+                    return answers
 
     # --- links (use_vmac) --------------------------------------------------------------------
 
     async def links_named(self, name: str) -> list[tuple[int, str | None]]:
         """(index, kind) of the link called ``name``, if there is one (kind None: a plain device)."""
-        found = []
-        for index in await self._ipr.link_lookup(ifname=name):
-            links = await self._ipr.link("get", index=index)
-            found.append((index, links[0].get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND") if links else None))
-        return found
+        link = self._link(name)
+        if link is None:
+            return []
+        index, _flags, attrs = link
+        kind = attributes(attrs[IFLA_LINKINFO], 0).get(IFLA_INFO_KIND) if IFLA_LINKINFO in attrs else None
+        return [(index, kind.rstrip(b"\0").decode() if kind else None)]
 
     async def add_macvlan(self, name: str, base_index: int, mac: bytes) -> int:
         """Make macvlan ``name`` (mode private, down) on link ``base_index`` with ``mac``; its index."""
-        address = ":".join(f"{octet:02x}" for octet in mac)
-        try:
-            await self._ipr.link(
-                "add", ifname=name, kind="macvlan", link=base_index, macvlan_mode="private", address=address
-            )
-        except NetlinkError as error:
-            raise OSError(error.code, os.strerror(error.code)) from None
-        return (await self._ipr.link_lookup(ifname=name))[0]
+        self._change(macvlan_request(name, base_index, mac), 0)
+        link = self._link(name)
+        if link is None:
+            raise OSError(errno.ENODEV, f"{name} vanished after it was made")
+        return link[0]
 
     async def set_up(self, index: int) -> None:
-        try:
-            await self._ipr.link("set", index=index, state="up")
-        except NetlinkError as error:
-            raise OSError(error.code, os.strerror(error.code)) from None
+        self._change(request(RTM_NEWLINK, NLM_F_ACK, IFINFOMSG.pack(0, 0, index, IFF_UP, IFF_UP)), 0)
 
     def remove_link(self, index: int) -> None:
         self._change(dellink_request(index), errno.ENODEV)
@@ -147,9 +186,60 @@ class Netlink:
             raise OSError(-error, os.strerror(-error))
 
 
+def request(kind: int, flags: int, body: bytes) -> bytes:
+    """A netlink request of ``kind`` (sequence 0: filled in when sent)."""
+    return NLMSGHDR.pack(NLMSGHDR.size + len(body), kind, NLM_F_REQUEST | flags, 0, 0) + body
+
+
+def attribute(kind: int, data: bytes) -> bytes:
+    """One rtattr, padded to 4 octets."""
+    length = RTA.size + len(data)
+    return RTA.pack(length, kind) + data + bytes(-length % 4)
+
+
+def attributes(data: bytes, offset: int) -> dict[int, bytes]:
+    """The rtattrs in ``data`` from ``offset`` by type (the first of each; nested ones are data)."""
+    found: dict[int, bytes] = {}
+    while offset + RTA.size <= len(data):
+        length, kind = RTA.unpack_from(data, offset)
+        if length < RTA.size:
+            break
+        found.setdefault(kind & 0x3FFF, data[offset + RTA.size : offset + length])  # without NLA_F_NESTED
+        offset += (length + 3) & ~3
+    return found
+
+
+def split(buffer: bytes) -> list[bytes]:
+    """The netlink messages in what one recv() returned."""
+    messages, offset = [], 0
+    while offset + NLMSGHDR.size <= len(buffer):
+        (length,) = struct.unpack_from("=I", buffer, offset)
+        if length < NLMSGHDR.size:
+            break
+        messages.append(buffer[offset : offset + length])
+        offset += (length + 3) & ~3
+    return messages
+
+
+def link_of(message: bytes) -> tuple[int, int, dict[int, bytes]]:
+    """(index, flags, attributes) of an RTM_NEWLINK / RTM_DELLINK message."""
+    _family, _type, index, flags, _change = IFINFOMSG.unpack_from(message, NLMSGHDR.size)
+    return index, flags, attributes(message, NLMSGHDR.size + IFINFOMSG.size)
+
+
 def dellink_request(index: int) -> bytes:
-    """RTM_DELLINK of link ``index`` (nlmsghdr + ifinfomsg), asking for an acknowledgement."""
-    return _DELLINK.pack(_DELLINK.size, RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, 0, 0, 0, 0, index, 0, 0)
+    """RTM_DELLINK of link ``index``, asking for an acknowledgement."""
+    return request(RTM_DELLINK, NLM_F_ACK, IFINFOMSG.pack(0, 0, index, 0, 0))
+
+
+def macvlan_request(name: str, base_index: int, mac: bytes) -> bytes:
+    """RTM_NEWLINK making macvlan ``name`` in private mode on ``base_index`` with address ``mac``."""
+    data = attribute(IFLA_MACVLAN_MODE, struct.pack("=I", MACVLAN_MODE_PRIVATE))
+    info = attribute(IFLA_INFO_KIND, b"macvlan\0") + attribute(IFLA_INFO_DATA | NLA_F_NESTED, data)
+    body = IFINFOMSG.pack(0, 0, 0, 0, 0) + attribute(IFLA_IFNAME, name.encode() + b"\0")
+    body += attribute(IFLA_LINK, struct.pack("=I", base_index)) + attribute(IFLA_ADDRESS, mac)
+    body += attribute(IFLA_LINKINFO | NLA_F_NESTED, info)
+    return request(RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body)
 
 
 @lru_cache(maxsize=4096)
