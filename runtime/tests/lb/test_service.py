@@ -483,3 +483,22 @@ async def test_after_a_costly_transaction_the_next_waits(lb, tmp_path):
     (_, first_end), (second_began, _) = spans
     assert APPLY_SHARE == 2.0
     assert second_began - first_end >= 0.19  # 2 × the first transaction's ≥ 0.1 s
+
+
+@scenario
+async def test_a_reloaded_plane_choice_is_said_to_wait_for_a_restart(lb, tmp_path):
+    import logging
+
+    service = await lb(config_text())
+    service.file.write_text("global_defs {\n tandem_lb_plane nftables\n}\n" + config_text())
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("tandem.lb").addHandler(handler)
+    try:
+        assert (await service.reload()).ok
+    finally:
+        logging.getLogger("tandem.lb").removeHandler(handler)
+    assert "tandem_lb_plane auto → nftables: the fake plane runs on until tandemd restarts" in [
+        r.getMessage() for r in records
+    ]

@@ -198,6 +198,14 @@ class LbService:
         """Take ``config`` (already checked): unchanged checks keep their state (Balancer.update)."""
         old_names = set(self.balancer.virtual_servers)
         old_checks = set(self.balancer.check_ids())
+        old_plane, new_plane = self.config.global_defs.tandem_lb_plane, config.global_defs.tandem_lb_plane
+        if new_plane != old_plane:
+            log.warning(
+                "tandem_lb_plane %s → %s: the %s plane runs on until tandemd restarts",
+                old_plane,
+                new_plane,
+                self.plane.name,
+            )
         await cancel(self._background)
         closing = asyncio.ensure_future(self._close_notifications())
         self.config = config
@@ -374,12 +382,12 @@ class LbService:
                 self.fifos.append(NotifyFifo(path))
             except (OSError, ValueError) as error:
                 log.error("notify fifo %s not written: %s", path, error)
-        workers = [self.scripts.run(), *([self.mailer.run()] if self.mailer else [])]
+        scripts, mailer = self.scripts, self.mailer
 
         async def run() -> None:
             if after is not None:
-                await after
-            await asyncio.gather(*workers)
+                await after  # the previous generation's scripts first: they keep event order
+            await asyncio.gather(scripts.run(), *([mailer.run()] if mailer else []))
 
         self._notifying = asyncio.ensure_future(run())
 
