@@ -44,6 +44,9 @@ def test_keepalived_and_tandemd_agree_on_every_config(keepalived):
         if ka.accepts != td.accepts and name not in differential.DEVIATIONS
     ]
     assert not disagreements, "\n".join(disagreements)
+    silent = [name for name, _ka, td in rows if name in differential.DEVIATIONS and not td.messages]
+    assert not silent, f"a deliberate difference must be said by tandemd: {silent}"
+    assert set(differential.DEVIATIONS) <= {name for name, _ka, _td in rows}
     misnamed = [
         name
         for name, ka, _td in rows

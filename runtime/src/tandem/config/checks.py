@@ -7,7 +7,9 @@ other object involved (with its position) where there is one. Checks never raise
 from __future__ import annotations
 
 import os
+import pwd
 from collections.abc import Iterable
+from ipaddress import ip_address
 from typing import Any
 
 from tandem.config.findings import Findings
@@ -41,8 +43,30 @@ def _check_script_files(config: Config, findings: Findings) -> None:
             )
 
 
+def _check_host(config: Config, findings: Findings) -> None:
+    """What keepalived finds wrong with this host rather than the text: warnings here."""
+    defs = config.global_defs
+    if defs.script_user:
+        try:
+            pwd.getpwnam(defs.script_user)
+        except KeyError:
+            findings.warning(
+                defs.pos, f"script_user {defs.script_user}: no such user here (keepalived: error setting uid)"
+            )
+    if defs.smtp_server:
+        try:
+            ip_address(defs.smtp_server)
+        except ValueError:
+            findings.warning(
+                defs.pos,
+                f"smtp_server {defs.smtp_server}: not an address; keepalived resolves the name when it reads "
+                "the config and refuses it if that fails",
+            )
+
+
 def check_config(config: Config, findings: Findings) -> None:
     _check_script_files(config, findings)
+    _check_host(config, findings)
     for kind, items in (
         ("vrrp_instance", config.vrrp_instances),
         ("vrrp_script", config.vrrp_scripts),
@@ -342,6 +366,13 @@ def _check_virtual_server(config: Config, server: VirtualServer, findings: Findi
         findings.error(server.pos, f"{name}: a port is needed after the address (or use fwmark)")
     if not server.real_servers and server.sorry_server is None:
         findings.warning(server.pos, f"{name}: no real_server")
+    for real in server.real_servers:
+        if server.address is not None and real.address.version != server.address.version:
+            findings.error(
+                real.pos,
+                f"{name}: real_server {real.address} is IPv{real.address.version} but the virtual server "
+                f"is IPv{server.address.version} (keepalived skips it)",
+            )
     _unique(findings, f"{name}: real_server", (((rs.address, rs.port), rs) for rs in server.real_servers))
     weights = sum(rs.weight for rs in server.real_servers)
     quorum = server.quorum

@@ -143,12 +143,13 @@ def script(node: Node, _findings: Findings) -> Script:
 
 
 def words(node: Node, _findings: Findings) -> tuple[str, ...]:
-    """A ``{ }`` list of single words (e.g. notification_email, group)."""
+    """A ``{ }`` list of words (e.g. notification_email, group), one or several per line: keepalived's
+    read_value_block takes every word."""
     out = []
     for child in node.children:
-        if child.args or child.children is not None:
-            raise Invalid(f"line {child.pos.line}: expected one word per line, got {' '.join(child.words)!r}")
-        out.append(child.keyword)
+        if child.children is not None:
+            raise Invalid(f"line {child.pos.line}: unexpected {{ }} block after {child.keyword!r}")
+        out.extend(child.words)
     return tuple(out)
 
 
