@@ -38,13 +38,13 @@ def announcements(make_lab, tmp_path, global_options: tuple[str, ...], vips, sec
 def test_garp_interval_paces_a_burst(make_lab, tmp_path):
     options = ("vrrp_garp_master_repeat 3", "vrrp_garp_interval 0.2", "vrrp_garp_master_delay 0")
     gaps = announcements(make_lab, tmp_path, options, ("198.51.100.100/24",))
-    assert gaps == pytest.approx([0.0, 0.2, 0.4], abs=0.05)
+    assert gaps == pytest.approx([0.0, 0.2, 0.4], abs=0.09)
 
 
 def test_gna_interval_paces_unsolicited_na(make_lab, tmp_path):
     options = ("vrrp_garp_master_repeat 2", "vrrp_gna_interval 0.3", "vrrp_garp_master_delay 0")
     gaps = announcements(make_lab, tmp_path, options, ("2001:db8::100/64",))
-    assert gaps == pytest.approx([0.0, 0.3], abs=0.05)
+    assert gaps == pytest.approx([0.0, 0.3], abs=0.1)
 
 
 def test_min_garp_sends_one_and_no_second_burst(make_lab, tmp_path):
@@ -60,4 +60,4 @@ def test_garp_extra_if_refreshes_vips_on_the_vmac(make_lab, tmp_path, vmac):
     global_options = ("vrrp_garp_master_repeat 1", "vrrp_garp_master_delay 0", "vrrp_garp_extra_if 0.5")
     vmac_options = ("use_vmac",) if vmac else ()
     gaps = announcements(make_lab, tmp_path, global_options, ("198.51.100.100/24",), 1.8, vmac_options)
-    assert gaps == (pytest.approx([0.0, 0.5, 1.0, 1.5], abs=0.06) if vmac else [0.0])
+    assert gaps == (pytest.approx([0.0, 0.5, 1.0, 1.5], abs=0.15) if vmac else [0.0])
