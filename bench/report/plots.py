@@ -31,7 +31,7 @@ def _save(fig, path: Path) -> Path:
 def failover_timeline(timeline: dict, path: Path) -> Path:
     """One panel per daemon: who holds the VIP (steps) and who sends adverts / GARPs (ticks)."""
     kinds = list(timeline)
-    fig, axes = plt.subplots(len(kinds), 1, figsize=(9, 2.6 * len(kinds)), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(len(kinds), 1, figsize=(11, 2.6 * len(kinds)), sharex=True, squeeze=False)
     for ax, kind in zip(axes[:, 0], kinds, strict=True):
         data = timeline[kind]
         for row, host in enumerate(HOSTS):
@@ -49,7 +49,7 @@ def failover_timeline(timeline: dict, path: Path) -> Path:
         ax.axvline(data["mdi"], color="grey", linestyle=":", linewidth=1, label="Master_Down_Interval")
         ax.set_yticks([0.4, 1.1, 2.4, 3.1], ["h1 VIP", "h1 adverts", "h2 VIP", "h2 adverts"])
         ax.set_title(f"{kind} pair: VIP ownership and adverts around a failover (▼ GARP)")
-        ax.legend(loc="upper right", fontsize=7)
+        ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7)
     axes[-1, 0].set_xlabel("seconds from SIGKILL of the master")
     return _save(fig, path)
 
