@@ -8,14 +8,17 @@ one CPU, for a fixed window after a warm-up:
 - Tandem: the checker runners (``tandem.check.registry``) driven by ``tandem.timers.TimerQueue`` as
   keepalived schedules them: each real server checked again delay_loop (1 s) after its last check
   ended; lateness = when a check started − when it was due.
+- tandemd: the daemon itself, a virtual_server of the same 5,000 real servers (HTTP_GET, delay_loop 1),
+  run by its checker child (LbService: state machine, nftables plane, adaptive bound); CPU and RSS are
+  the checker child's (``-c`` pid file), lateness its own ``lb_stats``;
 - HAProxy: one backend of the same 5,000 servers, ``option httpchk GET /`` and ``check inter 1s``.
 
 Checks are counted where they arrive: nginx's request counter (stub_status on a port of its own), the
 same for both. CPU is the checker process's scheduler time over the window (all threads), RSS at its
 end. A/B/A/B, ROUNDS each. Run: ``python -m bench checker``.
 
-The checker child runs Tandem's runners without the LbService around them (state machine, plane):
-the numbers are the health-checking cost itself.
+"tandem" runs Tandem's runners without the LbService around them (state machine, plane): the
+health-checking cost itself; "tandemd" is what a deployment runs.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ SERVERS = int(os.environ.get("TANDEM_BENCH_SERVERS", "5000"))  # bench.report va
 FIRST_PORT = 20000
 NGINX_PORT, STATUS_PORT = 8080, 8081
 WARMUP, WINDOW, ROUNDS = 4.0, 10.0, 2
-KINDS = ("tandem", "haproxy")
+KINDS = ("tandem", "tandemd", "haproxy")
 
 
 def nginx_conf(workdir: Path, address: str) -> str:
@@ -194,6 +197,63 @@ def run_tandem(client, server, workdir: Path) -> dict:
     return result
 
 
+def lb_config(address: str, count: int = SERVERS) -> str:
+    """A virtual_server of ``count`` of the real servers, HTTP_GET every second."""
+    servers = "".join(
+        f"  real_server {address} {FIRST_PORT + i} {{\n    HTTP_GET {{\n      url {{\n        path /\n"
+        "        status_code 200\n      }\n    }\n  }\n"
+        for i in range(count)
+    )
+    return (
+        "virtual_server 203.0.113.200 80 {\n  delay_loop 1\n  connect_timeout 2\n  lb_algo rr\n"
+        f"  lb_kind NAT\n{servers}}}\n"
+    )
+
+
+def _lb_stats(socket_path: str) -> dict | None:
+    from tandem.control.client import ControlError, request
+
+    try:
+        return request(socket_path, "lb_stats", timeout=30)
+    except (ControlError, OSError):
+        return None
+
+
+def run_tandemd(client, server, workdir: Path) -> dict:
+    """tandemd itself: its checker child (LbService, nftables plane) checking the same real servers."""
+    conf, pidfile = workdir / "tandemd-lb.conf", workdir / "checker.pid"
+    conf.write_text(lb_config(server.ipv4))
+    pidfile.unlink(missing_ok=True)
+    socket_path = str(workdir / "tandemd.sock")
+    argv = [sys.executable, "-m", "tandem.cli.tandemd", "-f", str(conf), "-n", "-l", "-c", str(pidfile)]
+    process = client.spawn(
+        _pinned([*argv, "--control-socket", socket_path]),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=_tandem_env(workdir),
+    )
+    try:
+        wait_for(lambda: pidfile.exists() and _lb_stats(socket_path) is not None, 180, "tandemd checking")
+        time.sleep(WARMUP)
+        pid = int(pidfile.read_text())
+        first, cpu0, before = _lb_stats(socket_path), cpu_seconds([pid]), served(server)
+        time.sleep(WINDOW)
+        cpu1, count = cpu_seconds([pid]), served(server) - before
+        last = _lb_stats(socket_path) or {}
+        failed = last.get("checks_failed", 0) - (first or {}).get("checks_failed", 0)
+        return {
+            "cpu": cpu1[pid] - cpu0[pid],
+            "served": count,
+            "rss": rss_mb([pid]),
+            "p50": last.get("lateness_p50", float("nan")),
+            "p99": last.get("lateness_p99", float("nan")),
+            "failed": failed,
+            "reasons": [],
+        }
+    finally:
+        process.stop(timeout=60)
+
+
 def run_haproxy(client, server, workdir: Path) -> dict:
     conf = workdir / "haproxy.cfg"
     conf.write_text(haproxy_conf(workdir, server.ipv4))
@@ -221,7 +281,7 @@ def run() -> str:
         wait_for(lambda: f":{STATUS_PORT}" in server.run(["ss", "-ltnH"]).stdout, 10, "nginx listening")
         client.run(["sysctl", "-q", "-w", "net.ipv4.ip_local_port_range=10000 65000"])
         for _, kind in alternate(ROUNDS, KINDS):
-            runner = run_tandem if kind == "tandem" else run_haproxy
+            runner = {"tandem": run_tandem, "tandemd": run_tandemd, "haproxy": run_haproxy}[kind]
             results[kind].append(runner(client, server, workdir))
             time.sleep(1)  # let TIME_WAIT and nginx settle between runs
     return report(results)
@@ -243,8 +303,8 @@ def report(results: dict[str, list[dict]]) -> str:
                 spread([r["served"] / WINDOW for r in runs], "{:.0f}"),
                 spread([per_cpu_second(r) for r in runs], "{:.0f}"),
                 spread([cpu_per_check_us(r) for r in runs], "{:.0f}"),
-                spread([1e3 * r["p50"] for r in runs], "{:.2f}") if kind == "tandem" else "n/a",
-                spread([1e3 * r["p99"] for r in runs], "{:.2f}") if kind == "tandem" else "n/a",
+                spread([1e3 * r["p50"] for r in runs], "{:.2f}") if kind != "haproxy" else "n/a",
+                spread([1e3 * r["p99"] for r in runs], "{:.2f}") if kind != "haproxy" else "n/a",
                 spread([r["rss"] for r in runs], "{:.0f}"),
             ]
         )
@@ -252,6 +312,9 @@ def report(results: dict[str, list[dict]]) -> str:
     failures = sum(r["failed"] for r in tandem)
     reasons = sorted({reason for r in tandem for reason in r["reasons"]})[:3]
     cpu_ratio = ratio([cpu_per_check_us(r) for r in tandem], [cpu_per_check_us(r) for r in haproxy])
+    daemon = results["tandemd"]
+    daemon_ratio = ratio([cpu_per_check_us(r) for r in daemon], [cpu_per_check_us(r) for r in haproxy])
+    daemon_failures = sum(r["failed"] for r in daemon)
     header = [
         "checker",
         "checks/s",
@@ -264,8 +327,10 @@ def report(results: dict[str, list[dict]]) -> str:
     return (
         f"## Checker: {SERVERS} real servers, HTTP_GET every 1 s, Tandem vs HAProxy\n\n"
         + table(header, rows)
-        + f"\nCPU per check, Tandem / HAProxy: **{cpu_ratio}** (goal ≤ 3); "
-        f"Tandem failed checks in the windows: {failures}{' ' + str(reasons) if reasons else ''}. "
+        + f"\nCPU per check, Tandem / HAProxy: **{cpu_ratio}** (goal ≤ 3), tandemd's checker child / "
+        f"HAProxy: **{daemon_ratio}**; "
+        f"Tandem failed checks in the windows: {failures}{' ' + str(reasons) if reasons else ''}, "
+        f"tandemd's: {daemon_failures}. "
         f"min / median / max over {ROUNDS} runs of {WINDOW:g} s after {WARMUP:g} s warm-up; "
         f"checks counted at nginx. {load_note()}\n"
     )

@@ -26,7 +26,7 @@ from tandemlab import Lab, shell
 from tandemlab.shell import netns_exec
 from tandemlab.vrrp_config import vip, vrrp_config
 
-from bench.bench_checker import FIRST_PORT, SERVERS, STATUS_PORT, nginx_conf, redirect_rules, served
+from bench.bench_checker import SERVERS, STATUS_PORT, lb_config, nginx_conf, redirect_rules, served
 from bench.harness import (
     WireCapture,
     alternate,
@@ -48,18 +48,6 @@ STEADY = 500  # checks per second at nginx that count as checking (one loaded co
 LOADS = (0, 1000, SERVERS)  # real servers the node under test health-checks
 TAKEOVER_TIMEOUT = 15.0
 IDLE = 0.05  # a loaded window with fewer checks per second than this × real servers is not counted
-
-
-def lb_config(address: str, count: int) -> str:
-    servers = "".join(
-        f"  real_server {address} {FIRST_PORT + i} {{\n    HTTP_GET {{\n      url {{\n        path /\n"
-        "        status_code 200\n      }\n    }\n  }\n"
-        for i in range(count)
-    )
-    return (
-        "virtual_server 203.0.113.200 80 {\n  delay_loop 1\n  connect_timeout 2\n  lb_algo rr\n"
-        f"  lb_kind NAT\n{servers}}}\n"
-    )
 
 
 def _rate(server_host, window: float = 1.0) -> float:
