@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
+from scapy.layers.inet import IP
 from scapy.layers.inet6 import ICMPv6ND_NA, IPv6
 from scapy.layers.l2 import ARP
 from scapy.layers.vrrp import VRRP, VRRPv3
@@ -176,6 +177,11 @@ def test_interop_mismatch_rejected_by_both(make_lab, tmp_path, group, other, rea
 VMAC = "00:00:5e:00:01:33"  # the virtual router MAC of VRID 51 (RFC 5798 §7.3)
 
 
+def igmp_from(packets, host) -> set[str]:
+    """Ethernet sources of IGMP (IP protocol 2) frames ``host`` sent."""
+    return {p.src for _, p in packets if p.sniffed_on == host.name and IP in p and p[IP].proto == 2}
+
+
 def sources(packets, host) -> tuple[set[str], set[str]]:
     """The Ethernet sources of ``host``'s live adverts, and the sender MACs of its GARPs."""
     adverts, garps = set(), set()
@@ -204,6 +210,7 @@ def test_interop_use_vmac_both_ways(make_lab, tmp_path, xmit_base):
     before = h1.run(["cat", sysctl + "arp_ignore", sysctl + "arp_filter"]).stdout
     pair.run(h2, "keepalived", 100)
     assert wait_for(lambda: pair.sole_holder(h2), pair.timeout)
+    igmp = pair.lab.capture("igmp", [h1])
     seen = pair.rejoin(h1, "tandemd", 150, holder=h1)
     adverts, garps = sources(seen, h1)
     eth0 = h1.run(["cat", "/sys/class/net/eth0/address"]).stdout.strip()
@@ -215,6 +222,9 @@ def test_interop_use_vmac_both_ways(make_lab, tmp_path, xmit_base):
     vmac_sysctl = "/proc/sys/net/ipv4/conf/vrrp.51/"
     keys = ("arp_ignore", "accept_local", "rp_filter")
     assert h1.run(["cat", *(vmac_sysctl + k for k in keys)]).stdout == "1\n1\n0\n"
+    # the vmac sends no IGMP: a report from the virtual MAC would move it to a backup's switch port
+    assert VMAC not in igmp_from(igmp.stop(), h1)
+    assert "vrrp.51" in h1.run(["nft", "list", "set", "inet", "tandem_vrrp", "vmacs"]).stdout
     # h2 reaches the VIP; h1 answers ARP for it with the virtual MAC only (eth0 keeps quiet)
     capture = pair.lab.capture("arp", [h1])
     h2.run(["ping", "-c", "1", "-W", "1", "198.51.100.100"])

@@ -23,9 +23,10 @@ def test_skeleton_replaces_the_table_and_lets_neighbour_discovery_through():
     commands = skeleton()
     assert [next(iter(c)) for c in commands[:3]] == ["add", "delete", "add"]
     rules = [c["add"]["rule"] for c in commands if "rule" in c.get("add", {})]
+    accept, drop = {"accept": None}, {"drop": None}
     assert [(r["chain"], r["expr"][-1]) for r in rules] == [
-        *(("in", verdict) for verdict in ({"accept": None}, {"drop": None}, {"drop": None})),
-        *(("out", verdict) for verdict in ({"accept": None}, {"drop": None}, {"drop": None})),
+        *(("in", verdict) for verdict in (accept, drop, drop)),
+        *(("out", verdict) for verdict in (drop, drop, accept, drop, drop)),  # vmacs' IGMP/MLD first
     ]
 
 
@@ -45,6 +46,10 @@ def test_table_in_a_real_kernel(make_lab):
         protection.block(vips[:1])  # already blocked: nothing to do
         assert "198.51.100.7" in host.run(["nft", "list", "set", "inet", "tandem_vrrp", "vips4"]).stdout
         assert "2001:db8::7" in host.run(["nft", "list", "set", "inet", "tandem_vrrp", "vips6"]).stdout
+        protection.quiet("vrrp.7")
+        assert "vrrp.7" in host.run(["nft", "list", "set", "inet", "tandem_vrrp", "vmacs"]).stdout
+        protection.quiet("vrrp.7", False)
+        assert "vrrp.7" not in host.run(["nft", "list", "set", "inet", "tandem_vrrp", "vmacs"]).stdout
         protection.unblock(vips)
         protection.unblock(vips)  # not blocked any more: nothing to do
         assert "198.51.100.7" not in host.run(["nft", "list", "set", "inet", "tandem_vrrp", "vips4"]).stdout

@@ -314,6 +314,8 @@ class Driver:
         self._interfaces.pop(params.vmac, None)
         if (link := self._links.pop(params.vmac, None)) is not None:  # bound to a vmac made before
             link.close()
+        self._protect()
+        self._quiet(params.vmac, True)  # before it is up and joins groups
         try:
             index = await self._vmacs.ensure(params.vmac, base.name, base.index, params.family, params.vrid)
         except VmacError as error:
@@ -331,11 +333,26 @@ class Driver:
         try:
             protection.open()
         except ProtectionError as error:
-            log.error("VIPs of instances without accept mode are NOT protected: %s", error)
+            log.error(
+                "nftables table %s not made (VIPs of instances without accept mode are NOT protected, "
+                "vmacs may send IGMP/MLD): %s",
+                PROTECTION_TABLE,
+                error,
+            )
         else:
-            log.info("VIPs of instances without accept mode protected in nftables table %s", PROTECTION_TABLE)
+            log.info("VIP protection and vmac filters in nftables table %s", PROTECTION_TABLE)
+
+    def _quiet(self, vmac: str, on: bool) -> None:
+        """No IGMP/MLD from the vmac (tandem.vrrp.protect); said when it cannot be done."""
+        if self._protection is None or not self._protection.ready:
+            return
+        try:
+            self._protection.quiet(vmac, on)
+        except ProtectionError as error:
+            log.error("vmac %s: IGMP/MLD from the virtual MAC not stopped: %s", vmac, error)
 
     def _remove_vmac(self, name: str) -> None:
+        self._quiet(name, False)
         self._interfaces.pop(name, None)
         if (link := self._links.pop(name, None)) is not None:
             link.close()
@@ -521,7 +538,7 @@ class Driver:
 
     def _block(self, unit: Unit, addresses: list, block: bool) -> None:
         """A Master not in accept mode: traffic to its addresses is dropped (tandem.vrrp.protect)."""
-        if unit.instance.params.accept or self._protection is None:
+        if unit.instance.params.accept or self._protection is None or not self._protection.ready:
             return
         ips = [vip.address.ip for vip, _ in addresses]
         try:
