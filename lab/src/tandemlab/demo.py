@@ -8,10 +8,12 @@ lb1 and lb2 (nginx + tandemd), web1 and web2 (nginx), ns1 (BIND9) — and a plai
 and publishes both VIPs as the A records of www.demo.test. Ansible's output goes to a log file.
 
 Drills, each measured by the client (the longest time a VIP gave no good answer; a request is good when
-it is answered 200 within 200 ms): (a) nginx stopped on a balancer — its vrrp_script fails and its VIP
+it is answered 200 within a second): (a) nginx stopped on a balancer — its vrrp_script fails and its VIP
 moves to the other balancer, then returns when nginx is back; (b) tandemd's VRRP process killed with
 SIGKILL — its supervisor removes the VIP and restarts it, the other balancer takes over after
-Master_Down_Interval, the restarted one preempts back. Results go to ``results.json`` (read by
+Master_Down_Interval, the restarted one preempts back; (c) nginx stopped on a web server — its HTTP_GET
+check fails and both balancers take it out of the web tier's virtual server while requests keep
+succeeding, then put it back. Results go to ``results.json`` (read by
 tests/system/test_demo.py), the picture to ``timeline.png``; the lab is always removed at the end.
 """
 
@@ -44,6 +46,9 @@ IMAGE = os.environ.get("TANDEM_IMAGE", "localhost/tandem-host:bookworm")
 CLIENT = ("client", "198.51.100.100/24")
 INTERVAL = 0.02
 SLOW_MS = 200.0
+# A request is lost when it fails or takes over a second: a SYN that found no VIP is resent after TCP's
+# initial RTO of 1 s. Slower than SLOW_MS but under this is counted as slow (a busy machine does that).
+LOST_MS = 1000.0
 DEFAULT_OUT = Path("/var/tmp/tandem-demo")
 
 
@@ -77,6 +82,9 @@ class Site:
         self.advert_int = float(self.set["advert_int"])
         self.name = self.set["dns"]["name"]
         self.dns_server = self.set["dns"]["server"]
+        (self.tier,) = design["tandem_virtual_servers"]
+        # backend host name -> its real server id as tandemctl lb-status shows it
+        self.backends = {rs["host"]: f"[{rs['address']}]:{rs['port']}" for rs in self.tier["real_servers"]}
 
     def master_down_interval(self, backup_priority: int = 140) -> float:
         """RFC 5798: 3 x Master_Adver_Interval + Skew_Time, Skew = (256 - priority) x interval / 256."""
@@ -136,6 +144,9 @@ class Lab:
             self.podman(
                 "run", "--detach", "--name", self.container(host), "--hostname", host,
                 "--systemd", "always", "--cap-add", "NET_ADMIN,NET_RAW",
+                # /proc/sys writable: the role sets net.ipv4.ip_forward for the NAT virtual server (the
+                # network sysctls are the lab namespace's own; others need capabilities it has not).
+                "--security-opt", "unmask=/proc/sys",
                 "--network", f"ns:/run/netns/{self.layout.netns(host)}",
                 "--label", f"{cleanup.CONTAINER_LABEL}={self.prefix}", IMAGE,
             )  # fmt: skip
@@ -272,13 +283,13 @@ def read_requests(path: Path) -> list[dict]:
 
 def interruption(requests: list[dict], vip: str, start: float, end: float) -> dict:
     """What the client saw of ``vip`` between start and end: requests, failed, slow, and the longest time
-    from a bad request (failed, or slower than SLOW_MS) to the next good one."""
+    from a lost request (failed, or slower than LOST_MS) to the next good one."""
     mine = sorted((r for r in requests if r["vip"] == vip and start <= r["t"] <= end), key=lambda r: r["t"])
     failed = sum(not r["ok"] for r in mine)
     slow = sum(r["ok"] and r["ms"] > SLOW_MS for r in mine)
     longest, bad_since = 0.0, None
     for r in mine:
-        bad = not r["ok"] or r["ms"] > SLOW_MS
+        bad = not r["ok"] or r["ms"] > LOST_MS
         if bad and bad_since is None:
             bad_since = r["t"]
         elif not bad and bad_since is not None:
@@ -360,14 +371,14 @@ class Demo:
         self.connections = self.lab.write_connections()
         print(f"{'':11}Ansible's output: {self.lab.log}", flush=True)
         since = self.step(
-            "The site's own services (playbooks/demo_services.yml): nginx on the web servers and balancers, "
-            "BIND9 on ns1"
+            "The site's own services (playbooks/demo_services.yml): nginx on the web servers and on the "
+            "balancers (a proxy to the web tier), BIND9 on ns1"
         )
         recap = self.lab.playbook("playbooks/demo_services.yml", self.connections)
         self.done("services", since, f"{recap['tasks']} tasks, {recap['changed']} changes")
         since = self.step(
-            "Tandem (playbooks/site.yml): validate the design, install tandemd offline, deploy its config, "
-            "publish the VIPs in DNS"
+            "Tandem (playbooks/site.yml): validate the design, install tandemd offline, deploy its config "
+            "(two VRRP instances, the web tier's virtual server), publish the VIPs in DNS"
         )
         recap = self.lab.playbook("playbooks/site.yml", self.connections, "-e", "tandem_hosts=loadbalancers")
         self.done("tandem", since, f"{recap['tasks']} tasks, {recap['changed']} changes")
@@ -375,10 +386,11 @@ class Demo:
     def show_state(self, title: str) -> None:
         self.step(title)
         for host in self.site.balancers:
-            shown = self.lab.exec(host, "tandemctl", "status", check=False)
-            print(f"{'':11}{host}:")
-            for line in (shown.stdout or shown.stderr).splitlines():
-                print(f"{'':13}{line}")
+            for command in ("status", "lb-status"):
+                shown = self.lab.exec(host, "tandemctl", command, check=False)
+                print(f"{'':11}{host}: tandemctl {command}")
+                for line in (shown.stdout or shown.stderr).splitlines():
+                    print(f"{'':13}{line}")
 
     def wait_planned(self, timeout: float = 30) -> None:
         for vip, master in self.site.masters.items():
@@ -489,6 +501,66 @@ class Demo:
         }  # fmt: skip
         self.report_seen(vip, seen)
 
+    def rotation(self, host: str) -> dict[str, str]:
+        """Backend host -> UP or DOWN in the web tier, as ``host``'s load balancer has it."""
+        shown = json.loads(self.lab.exec(host, "tandemctl", "--json", "lb-status").stdout)
+        states = {rs["id"]: rs["state"] for vs in shown["virtual_servers"] for rs in vs["real_servers"]}
+        return {backend: states.get(rs_id, "?") for backend, rs_id in self.site.backends.items()}
+
+    def until_rotation(
+        self, backend: str, state: str, since: float, timeout: float
+    ) -> dict[str, float | None]:
+        """Seconds until each balancer has ``backend`` in ``state``; None for one that never did."""
+        waiting, seen = set(self.site.balancers), {}
+        deadline = time.time() + timeout
+        while waiting and time.time() < deadline:
+            for host in sorted(waiting):
+                if self.rotation(host)[backend] == state:
+                    seen[host] = round(time.time() - since, 2)
+                    waiting.discard(host)
+            time.sleep(0.1)
+        for host in self.site.balancers:
+            print(
+                f"{'':11}{host}: {backend} {state} after "
+                + (f"{seen[host]:.2f} s" if host in seen else "never")
+            )
+        return {host: seen.get(host) for host in self.site.balancers}
+
+    def drill_backend(self) -> None:
+        backend = sorted(self.site.backends)[0]
+        self.step(
+            f"Drill c: nginx stopped on {backend}; its HTTP_GET check fails, both balancers take it out of "
+            "the web tier, requests keep succeeding"
+        )
+        t0 = self.act(backend, "nginx stopped", "systemctl", "stop", "nginx.service")
+        out = self.until_rotation(backend, "DOWN", t0, 15)
+        time.sleep(2)
+        t1 = self.act(backend, "nginx started", "systemctl", "start", "nginx.service")
+        back = self.until_rotation(backend, "UP", t1, 15)
+        time.sleep(1)
+        end = time.time()
+        requests = read_requests(self.requests_file)
+        seen = {vip: interruption(requests, vip, t0, end) for vip in self.site.vips}
+        left = max((v for v in out.values() if v is not None), default=None)
+        gone = t0 + left + 0.2 if left is not None else end  # both balancers have it out
+        failed_while_out = sum(not r["ok"] for r in requests if gone <= r["t"] <= t1)
+        answered_while_out = sum(
+            r["ok"] and r["backend"] == backend
+            for r in requests
+            if left is not None and t0 + left + 0.2 <= r["t"] <= t1
+        )
+        self.results["drills"]["backend_stop"] = {
+            "backend": backend, "window": [t0, end],
+            "out_after_s": out, "back_after_s": back,
+            "answered_by_it_while_out": answered_while_out, "failed_while_out": failed_while_out,
+            "requests": sum(v["requests"] for v in seen.values()),
+            "failed": sum(v["failed"] for v in seen.values()),
+            "slow": sum(v["slow"] for v in seen.values()),
+            "interruption_ms": max(v["interruption_ms"] for v in seen.values()),
+            "errors": sorted({e for v in seen.values() for e in v["errors"]}),
+        }  # fmt: skip
+        self.report_seen("both VIPs", self.results["drills"]["backend_stop"])
+
     @staticmethod
     def report_seen(vip: str, seen: dict) -> None:
         print(
@@ -511,6 +583,7 @@ class Demo:
             self.dns_and_spread()
             self.drill_nginx()
             self.drill_kill()
+            self.drill_backend()
         except (DemoError, subprocess.SubprocessError, OSError) as error:
             code = 1
             print(f"\ndemo: {error}", file=sys.stderr)
@@ -574,6 +647,16 @@ class Demo:
                 f"(Master_Down_Interval {d['master_down_interval_s']} s after the last advert), back "
                 f"{d['returned_after_s']} s after the kill; the client lost {d['failed']} of {d['requests']} "
                 f"requests, {d['interruption_ms']} ms without an answer"
+            )
+        if "backend_stop" in drills:
+            d = drills["backend_stop"]
+            out = max((v for v in d["out_after_s"].values() if v is not None), default=None)
+            back = max((v for v in d["back_after_s"].values() if v is not None), default=None)
+            print(
+                f"{'':2}c. nginx stopped on {d['backend']}: out of the web tier on both balancers after "
+                f"{out} s "
+                f"(HTTP_GET), back {back} s after it started; the client lost {d['failed']} of "
+                f"{d['requests']} requests, {d['interruption_ms']} ms without an answer"
             )
         if not drills:
             print(f"{'':2}no drill ran")

@@ -48,8 +48,8 @@ async def request(address: str, host: str, timeout: float) -> dict:
         status = lines[0].split()[1] if len(lines[0].split()) > 1 else "?"
         headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
         record["balancer"] = headers.get("X-Balancer")
-        record["backend"] = body.decode(errors="replace").strip() or None
         record["ok"] = status == "200"
+        record["backend"] = body.decode(errors="replace").strip() or None if record["ok"] else None
         if not record["ok"]:
             record["error"] = f"HTTP {status}"
     except TimeoutError:
