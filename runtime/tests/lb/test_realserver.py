@@ -272,6 +272,7 @@ def test_properties(events, inhibit, sorry, quorum, hysteresis):
             else:
                 assert destination.weight == rs.weight
         live = vs.live_weight
+        assert live == sum(rs.weight for rs in vs.servers.values() if rs.alive)  # kept, not recounted
         if vs.quorum_up:
             assert live >= params.quorum - params.hysteresis and live > 0
         else:

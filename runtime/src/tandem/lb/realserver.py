@@ -164,10 +164,11 @@ class VirtualServerState:
     servers: dict[str, RealServerState]
     quorum_up: bool = True
     suspended: bool = False
+    live_weight: int = 0  # the live real servers' effective weights, kept as they change (not summed
+    # per result: a check result of one of 5,000 real servers must not cost 5,000 steps)
 
-    @property
-    def live_weight(self) -> int:
-        return sum(rs.weight for rs in self.servers.values() if rs.alive)
+    def recount(self) -> None:
+        self.live_weight = sum(rs.weight for rs in self.servers.values() if rs.alive)
 
     @property
     def sorry_active(self) -> bool:
@@ -222,7 +223,10 @@ class Balancer:
         check.runs += 1
         params = check.params
         actions: list[Action] = []
+        before = (rs.alive, rs.weight)
         if result.weight is not None and result.weight != rs.weight:
+            if rs.alive:
+                vs.live_weight += result.weight - rs.weight
             rs.weight = result.weight
             actions.append(WeightChanged(vs.params.name, rs.params.id, rs.weight))
         delay = params.delay_loop
@@ -246,7 +250,8 @@ class Balancer:
                         actions += self._update_alive(vs, rs, result.reason)
                     elif first:  # alpha: report the initial down state
                         actions += self._notify(vs, rs, up=False)
-        actions += self._update_quorum(vs, init=False)
+        if (rs.alive, rs.weight) != before:  # the live weight is a sum over every real server: only
+            actions += self._update_quorum(vs, init=False)  # when it can have changed
         if not vs.suspended:
             check.next_at = now + delay
             actions.append(RunCheck(check_id, check.next_at))
@@ -338,6 +343,7 @@ class Balancer:
             if previous is not None and previous.alive != rs.alive:
                 actions += self._changed(vs, rs, "reloaded")
             vs.servers[rs_params.id] = rs
+        vs.recount()
         if old is None:
             vs.quorum_up = vs.live_weight >= params.quorum + params.hysteresis
             actions += self._update_quorum(vs, init=True)
@@ -370,6 +376,7 @@ class Balancer:
         if alive == rs.alive:
             return []
         rs.alive = alive
+        vs.live_weight += rs.weight if alive else -rs.weight
         return self._changed(vs, rs, reason)
 
     def _changed(self, vs: VirtualServerState, rs: RealServerState, reason: str) -> list[Action]:
