@@ -33,7 +33,7 @@ def test_vrid_unique_per_interface_and_family(files):
     ]
 
 
-def test_duplicate_vips_across_instances_are_errors_within_one_a_warning(files):
+def test_duplicate_vips_are_warnings_as_keepalived_accepts_them(files):
     text = instance("A", 1, vips=("198.51.100.5/24", "198.51.100.5")) + instance(
         "B", 2, vips=("198.51.100.5",)
     )
@@ -42,15 +42,17 @@ def test_duplicate_vips_across_instances_are_errors_within_one_a_warning(files):
         "7: warning: vrrp_instance A: virtual address 198.51.100.5 is also configured at"
     )
     assert found[0].endswith(":6 in the same instance")
-    assert found[1].startswith("15: error: vrrp_instance B: virtual address 198.51.100.5")
+    assert found[1].startswith("15: warning: vrrp_instance B: virtual address 198.51.100.5")
     assert found[1].endswith("(vrrp_instance A)")
 
 
 def test_duplicate_names(files):
     text = instance("A", 1) + instance("A", 2) + 'vrrp_script s {\n script "/bin/true"\n}\n' * 2
-    found = errors_and_warnings(files, text)
-    assert found[0].startswith("9: error: vrrp_instance A is already defined at")
-    assert found[1].startswith("20: error: vrrp_script s is already defined at")
+    result = files.load(text)
+    found = messages(result)
+    assert found[0].startswith("20: warning: s is already defined at")  # keepalived: the first is used
+    assert found[0].endswith(":17; the first one is used (as keepalived)")
+    assert found[1].startswith("9: error: vrrp_instance A is already defined at")
 
 
 @pytest.mark.parametrize(
@@ -90,8 +92,8 @@ def test_duplicate_names(files):
             "1: warning: vrrp_instance A: authentication is VRRPv2 only; ignored with version 3",
         ),
         (
-            ("strict_mode", "version 3", "accept", "unicast_peer {", "    198.51.100.7", "}"),
-            "1: error: vrrp_instance A: vrrp_strict does not allow unicast_peer",
+            ("strict_mode", "version 3", "accept", "preempt_delay 5"),
+            "1: error: vrrp_instance A: vrrp_strict does not allow preempt_delay",
         ),
     ],
 )
@@ -125,7 +127,7 @@ def test_unicast_peer_rules(files):
         "}",
     )
     assert errors_and_warnings(files, own) == [
-        "1: error: vrrp_instance A: unicast_peer lists our own unicast_src_ip 198.51.100.1",
+        "1: warning: vrrp_instance A: unicast_peer lists our own unicast_src_ip 198.51.100.1",
         "1: warning: vrrp_instance A: unicast_peer lists an address twice",
     ]
     mixed = instance("A", 1, "unicast_src_ip 198.51.100.1", "unicast_peer {", "    2001:db8::2", "}")
@@ -153,9 +155,12 @@ def test_references_must_resolve(files):
     ]
 
 
-def test_label_must_start_with_the_device(files):
+def test_a_label_not_starting_with_the_device_is_warned_about(files):
     found = errors_and_warnings(files, instance("A", 1, vips=("198.51.100.1 label vip0",)))
-    assert found == ["6: error: vrrp_instance A: label 'vip0' must start with the interface name 'eth0'"]
+    assert found == [
+        "6: warning: vrrp_instance A: label 'vip0' does not start with the interface name 'eth0'; "
+        "keepalived accepts it but the kernel refuses such an address"
+    ]
 
 
 def test_virtual_server_rules(files):
@@ -186,6 +191,8 @@ def test_virtual_server_rules(files):
     """
     assert errors_and_warnings(files, text) == [
         "22: warning: virtual_server fwmark: protocol is ignored for fwmark services",
+        "20: warning: virtual_server group NOGROUP: 'NOGROUP' is not a defined virtual_server_group; "
+        "nothing is served (as keepalived)",
         f"18: error: virtual_server 203.0.113.1 80 TCP is already defined at {files.root}/keepalived.conf:2",
         "6: error: virtual_server [203.0.113.1]:80: real_server 198.51.100.1 80 is already defined at "
         f"{files.root}/keepalived.conf:4",
@@ -194,8 +201,6 @@ def test_virtual_server_rules(files):
         "11: error: virtual_server [203.0.113.1]:80: MISC_CHECK needs misc_path",
         "13: error: virtual_server [203.0.113.1]:80: FILE_CHECK track_file 'nope' is not defined",
         "18: warning: virtual_server [203.0.113.1]:80: no real_server",
-        "20: error: virtual_server group NOGROUP: 'NOGROUP' is not a defined virtual_server_group",
-        "20: warning: virtual_server group NOGROUP: no real_server",
         "22: warning: virtual_server FWM 3: no real_server",
     ]
 

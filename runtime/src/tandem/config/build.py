@@ -82,6 +82,24 @@ TOP_LEVEL_BLOCK = Block(
 )
 
 
+# keepalived accepts these defined twice and looks names up in definition order: the first wins
+FIRST_DEFINITION_WINS = ("vrrp_scripts", "track_files", "vrrp_track_processes", "virtual_server_groups")
+
+
+def _first_of_each_name(items: Any, findings: Findings) -> list[Any]:
+    kept: dict[str, Any] = {}
+    for item in items:
+        if item.name in kept:
+            first = kept[item.name]
+            findings.warning(
+                item.pos,
+                f"{item.name} is already defined at {first.pos}; the first one is used (as keepalived)",
+            )
+        else:
+            kept[item.name] = item
+    return list(kept.values())
+
+
 def build_config(tree: list[Node], findings: Findings) -> Config:
     """Build every top-level block; those with errors are reported and left out."""
     fields: dict[str, Any] = {}
@@ -114,6 +132,18 @@ def build_config(tree: list[Node], findings: Findings) -> Config:
             fields.setdefault(field, []).append(built)
     if fields.get("global_defs", ()) is None:
         del fields["global_defs"]
+    for field in FIRST_DEFINITION_WINS:
+        fields[field] = _first_of_each_name(fields.get(field, ()), findings)
+    groups = {group.name for group in fields["virtual_server_groups"]}
+    servers = fields.get("virtual_servers", ())
+    for server in servers:
+        if server.group is not None and server.group not in groups:
+            findings.warning(  # keepalived accepts it and serves nothing for it
+                server.pos,
+                f"virtual_server group {server.group}: '{server.group}' is not a defined "
+                "virtual_server_group; nothing is served (as keepalived)",
+            )
+    fields["virtual_servers"] = [s for s in servers if s.group is None or s.group in groups]
     return Config(
         **{name: value if name == "global_defs" else tuple(value) for name, value in fields.items()}
     )

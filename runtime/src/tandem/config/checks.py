@@ -67,13 +67,9 @@ def _check_host(config: Config, findings: Findings) -> None:
 def check_config(config: Config, findings: Findings) -> None:
     _check_script_files(config, findings)
     _check_host(config, findings)
-    for kind, items in (
+    for kind, items in (  # vrrp_script, track_file...: the first definition wins (build.py)
         ("vrrp_instance", config.vrrp_instances),
-        ("vrrp_script", config.vrrp_scripts),
-        ("track_file", config.track_files),
-        ("vrrp_track_process", config.vrrp_track_processes),
         ("vrrp_sync_group", config.vrrp_sync_groups),
-        ("virtual_server_group", config.virtual_server_groups),
     ):
         _unique(findings, kind, ((item.name, item) for item in items))
     _unique(findings, "virtual_server", ((_service_key(vs), vs) for vs in config.virtual_servers))
@@ -165,7 +161,6 @@ def _check_strict(instance: VrrpInstance, name: str, version: int, findings: Fin
     pos, owner = instance.pos, instance.priority == 255
     rules = [
         (instance.auth_type, "does not allow authentication"),
-        (instance.unicast_peers, "does not allow unicast_peer"),
         (not instance.virtual_ipaddresses, "needs at least one virtual_ipaddress"),
         (
             (instance.state == "MASTER") != owner,
@@ -215,7 +210,11 @@ def _check_addresses(instance: VrrpInstance, name: str, family: int, findings: F
     for vip in (*instance.virtual_ipaddresses, *instance.virtual_ipaddresses_excluded):
         dev = vip.dev or instance.interface
         if vip.label and not vip.label.startswith(dev):
-            findings.error(vip.pos, f"{name}: label '{vip.label}' must start with the interface name '{dev}'")
+            findings.warning(
+                vip.pos,
+                f"{name}: label '{vip.label}' does not start with the interface name '{dev}'; "
+                "keepalived accepts it but the kernel refuses such an address",
+            )
 
 
 def vip_address_problem(vip: IPInterface, host_addresses: Iterable[IPInterface] = ()) -> str | None:
@@ -240,7 +239,7 @@ def vip_address_problem(vip: IPInterface, host_addresses: Iterable[IPInterface] 
 def _check_unicast(instance: VrrpInstance, name: str, findings: Findings) -> None:
     peers = instance.unicast_peers
     if instance.unicast_src_ip in peers:
-        findings.error(
+        findings.warning(
             instance.pos, f"{name}: unicast_peer lists our own unicast_src_ip {instance.unicast_src_ip}"
         )
     families = {peer.version for peer in peers}
@@ -293,7 +292,7 @@ def _check_vips(config: Config, findings: Findings) -> None:
             if owner is instance:
                 findings.warning(vip.pos, f"vrrp_instance {instance.name}: {message} in the same instance")
             else:
-                findings.error(
+                findings.warning(  # keepalived accepts it; both instances add the address when master
                     vip.pos, f"vrrp_instance {instance.name}: {message} (vrrp_instance {owner.name})"
                 )
 
@@ -360,8 +359,6 @@ def _has_fwmarks(config: Config, server: VirtualServer) -> bool:
 
 def _check_virtual_server(config: Config, server: VirtualServer, findings: Findings) -> None:
     name = f"virtual_server {server.label}"
-    if server.group is not None and server.group not in {g.name for g in config.virtual_server_groups}:
-        findings.error(server.pos, f"{name}: '{server.group}' is not a defined virtual_server_group")
     if server.address is not None and server.port is None:
         findings.error(server.pos, f"{name}: a port is needed after the address (or use fwmark)")
     if not server.real_servers and server.sorry_server is None:
