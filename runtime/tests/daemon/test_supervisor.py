@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from daemon_lab import GLOBAL, Daemon, instance
 from tandem.control.client import ControlError
-from tandem.daemon.supervisor import backoff, child_socket
+from tandem.daemon.spawn import child_socket
+from tandem.daemon.supervisor import backoff
 from tandemlab.polling import wait_for
 from vrrp_lab import TANDEMD, holders
 

@@ -84,9 +84,14 @@ def main(argv: list[str] | None = None) -> int:
         return run_config_test(args.config, as_json=args.json)
     # start-up allocates much and frees little: no collections until the instances run (see _serve)
     gc.disable()
+    first = None
+    if not args.child:  # the supervisor: its first child starts before anything heavy is imported
+        from tandem.daemon.spawn import first_role, spawn
+
+        first = spawn(args, first_role(args))
     from tandem.daemon import run_daemon
 
-    return run_daemon(args)
+    return run_daemon(args, first)
 
 
 if __name__ == "__main__":

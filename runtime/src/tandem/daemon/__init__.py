@@ -12,7 +12,6 @@ read it).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import json
 import logging
@@ -66,6 +65,8 @@ def _running(args: argparse.Namespace, service) -> str:
 
 async def _serve(args: argparse.Namespace, config) -> int:
     """A child's life: its subsystem's service, control socket and signals (the parent relays to them)."""
+    import asyncio
+
     from tandem.control.server import ControlServer
     from tandem.lb.plane import PlaneError
     from tandem.systemd import SystemdNotifier
@@ -121,15 +122,23 @@ async def _serve(args: argparse.Namespace, config) -> int:
 
 
 async def _watchdog(systemd) -> None:
+    import asyncio
+
     while True:
         systemd.watchdog()
         await asyncio.sleep(systemd.watchdog_interval)
 
 
-def run_daemon(args: argparse.Namespace) -> int:
+def run_daemon(args: argparse.Namespace, first=None) -> int:
+    """tandemd's life after its arguments: the supervisor (``first``: its first child, already started),
+    or, with ``--child``, one subsystem's process."""
+    # asyncio is imported here, not at the top: the package's import must stay light for
+    # tandem.daemon.spawn, which starts the first child before anything heavy is imported
+    import asyncio
+
     _setup_logging(args)
     if not args.child:
-        return _supervise(args)
+        return _supervise(args, first)
     from tandem.daemon.supervisor import EXIT_FATAL, die_with_parent
 
     die_with_parent()
@@ -143,15 +152,18 @@ def run_daemon(args: argparse.Namespace) -> int:
     return EXIT_FATAL if asyncio.run(_serve(args, result.config)) else 0
 
 
-def _supervise(args: argparse.Namespace) -> int:
+def _supervise(args: argparse.Namespace, first) -> int:
+    import asyncio
+
+    from tandem.daemon.spawn import write_pid_file
     from tandem.daemon.supervisor import Supervisor
 
     pidfile = Path(args.pidfile) if args.pidfile else None
     if pidfile is not None:
-        pidfile.write_text(f"{os.getpid()}\n")
+        write_pid_file(pidfile, os.getpid())
     gc.enable()  # the supervisor allocates little; the collector pause is for a child's start-up
     try:
-        return asyncio.run(Supervisor(args).run())
+        return asyncio.run(Supervisor(args, first).run())
     finally:
         if pidfile is not None:
             pidfile.unlink(missing_ok=True)

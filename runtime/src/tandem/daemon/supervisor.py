@@ -29,13 +29,14 @@ import logging
 import os
 import signal
 import socket
-import sys
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tandem.control.protocol import ReloadOutcome
 from tandem.control.server import NO_LB, ControlServer, encode
+from tandem.daemon.spawn import PARENT_ENV, Spawned, child_socket, first_role, spawn, write_pid_file
 from tandem.systemd import SystemdNotifier
 
 log = logging.getLogger("tandem")
@@ -47,16 +48,9 @@ MAX_BACKOFF = 30.0
 STOP_TIMEOUT = 10.0  # SIGKILL for a child still running this long after SIGTERM
 RELAY_TIMEOUT = 30.0
 MAX_ANSWER = 64 << 20  # a child's answer line (lb_status of thousands of real servers is large)
-PARENT_ENV = "TANDEM_SUPERVISOR_PID"
 PR_SET_PDEATHSIG = 1
 EXIT_FATAL = 3  # a child that cannot run (its config, its control socket): not restarted, tandemd stops
 CHILD_COMMANDS = {"lb_status": "check", "lb_stats": "check", "drain": "check"}  # others: vrrp
-
-
-def child_socket(control_socket: str, role: str) -> str:
-    """A child's own control socket, beside the public one: tandemd.sock → tandemd-vrrp.sock."""
-    path = Path(control_socket)
-    return str(path.with_name(f"{path.stem}-{role}{path.suffix or '.sock'}"))
 
 
 def die_with_parent() -> None:
@@ -76,7 +70,7 @@ def backoff(restarts_in_a_row: int) -> float:
 class Child:
     role: str
     pidfile: Path | None
-    process: object = None  # asyncio.subprocess.Process while running
+    process: subprocess.Popen | None = None
     started: float = 0.0
     ready: bool = False
     status: str = ""
@@ -86,12 +80,11 @@ class Child:
     last_ping: float = 0.0
     notify: socket.socket | None = None
     restart: asyncio.TimerHandle | None = None
-    waiter: asyncio.Task | None = None  # until the process ends: reaps it, restarts it
     exited: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def pid(self) -> int | None:
-        return self.process.pid if self.process is not None and self.process.returncode is None else None
+        return self.process.pid if self.process is not None and not self.exited.is_set() else None
 
     def describe(self) -> dict:
         return {
@@ -106,8 +99,9 @@ class Child:
 
 
 class Supervisor:
-    def __init__(self, args) -> None:
+    def __init__(self, args, first: Spawned) -> None:
         self.args = args
+        self.first = first  # the first child, started before this process imported asyncio
         self.config = None  # the config the children run (loaded while the first child starts)
         self.systemd = SystemdNotifier.from_environ()
         self.only = "vrrp" if args.vrrp_only else "check" if args.check_only else None
@@ -138,8 +132,8 @@ class Supervisor:
         # the first child starts before the config is read here: its start-up (the VRRP child's first
         # advert) does not wait for ours. A config with errors makes it exit with EXIT_FATAL, having
         # logged them; then tandemd stops.
-        first = "check" if self.only == "check" else "vrrp"
-        await self._start(self.children[first])
+        first = first_role(self.args)
+        self._adopt(self.children[first], self.first)
         from tandem.config import load_config
 
         result = load_config(self.args.config)
@@ -184,33 +178,30 @@ class Supervisor:
         task.add_done_callback(self._tasks.discard)
 
     async def _start(self, child: Child) -> None:
+        self._adopt(child, spawn(self.args, child.role))
+
+    def _adopt(self, child: Child, spawned: Spawned) -> None:
+        """Watch a started child: its sd_notify messages, its end (a pidfd), its pid file."""
+        loop = asyncio.get_running_loop()
+        child.process, child.notify, child.started = spawned
         child.restart = None
         child.ready = False
-        child.notify = self._notify_socket(child)
-        env = dict(os.environ, NOTIFY_SOCKET="@" + child.notify.getsockname()[1:].decode())
-        env[PARENT_ENV] = str(os.getpid())
-        env.pop("WATCHDOG_PID", None)
-        if self.systemd.watchdog_interval:
-            env["WATCHDOG_USEC"] = str(int(self.systemd.watchdog_interval * 2e6))
-        else:
-            env.pop("WATCHDOG_USEC", None)
-        argv = [sys.executable, "-m", "tandem.cli.tandemd", "--child", child.role, "-f", self.args.config]
-        argv += ["--control-socket", child_socket(self.args.control_socket, child.role)]
-        argv += [flag for flag, on in (("-l", self.args.log_console), ("-D", self.args.log_detail)) if on]
         child.exited = asyncio.Event()
-        child.process = await asyncio.create_subprocess_exec(*argv, env=env)
-        child.started = time.monotonic()
+        loop.add_reader(child.notify, self._on_notify, child, child.notify)
+        pidfd = os.pidfd_open(child.process.pid)
+        loop.add_reader(pidfd, self._on_exit, child, pidfd)
         if child.pidfile is not None:
-            child.pidfile.write_text(f"{child.process.pid}\n")
+            write_pid_file(child.pidfile, child.process.pid)
         log.info("%s process started, pid %d", SUBSYSTEM[child.role], child.process.pid)
-        child.waiter = asyncio.get_running_loop().create_task(self._wait(child))
 
-    def _notify_socket(self, child: Child) -> socket.socket:
-        """A datagram socket of the parent's that the child's sd_notify(3) messages reach."""
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
-        sock.bind(f"\0tandemd-{os.getpid()}-{child.role}-{time.monotonic_ns()}")
-        asyncio.get_running_loop().add_reader(sock, self._on_notify, child, sock)
-        return sock
+    def _on_exit(self, child: Child, pidfd: int) -> None:
+        asyncio.get_running_loop().remove_reader(pidfd)
+        os.close(pidfd)
+        child.process.wait()  # reaped now: it has ended
+        self._close_notify(child)
+        child.ready = False
+        child.exited.set()
+        self._spawn_task(lambda: self._after_exit(child, child.process))
 
     def _on_notify(self, child: Child, sock: socket.socket) -> None:
         with contextlib.suppress(BlockingIOError):
@@ -232,12 +223,8 @@ class Supervisor:
             self.announced = True
             self.systemd.ready("; ".join(f"{c.role}: {c.status}" if c.status else c.role for c in running))
 
-    async def _wait(self, child: Child) -> None:
-        process = child.process
-        code = await process.wait()
-        self._close_notify(child)
-        child.ready = False
-        child.exited.set()
+    async def _after_exit(self, child: Child, process: subprocess.Popen) -> None:
+        code = process.returncode
         if child.pidfile is not None:
             child.pidfile.unlink(missing_ok=True)
         child.last_exit = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
