@@ -37,7 +37,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 DELAY_LOOP, RETRY, CONNECT_TIMEOUT = 0.2, 1, 0.5
 BOUND = DELAY_LOOP * (RETRY + 1) + CONNECT_TIMEOUT  # keepalived's: how soon a dead server is out
-SLACK = 2.0  # polling and a loaded 2-core machine; the measured time is printed
+SLACK = 5.0  # polling and a loaded 2-core machine (load 15 seen); the measured time is printed
 SORRY_PORT = 8081
 SORRY = f"""
 from http.server import BaseHTTPRequestHandler, HTTPServer
