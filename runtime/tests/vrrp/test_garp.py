@@ -22,7 +22,7 @@ def announcements(make_lab, tmp_path, global_options: tuple[str, ...], vips, sec
     capture = lab.capture("arp or icmp6")
     process = start("tandemd", host, group.config(host, [], 100), tmp_path)
     address = vips[0].split("/")[0]
-    assert wait_for(lambda: host.has_address(address), 5)
+    assert wait_for(lambda: host.has_address(address), 20)  # the supervisor, then its VRRP child, start
     time.sleep(seconds)
     packets = capture.stop()
     process.terminate()
