@@ -51,13 +51,13 @@ fi
 rootfs=$(mktemp -d /var/tmp/tandem-rootfs.XXXXXX)
 trap 'rm -rf --one-file-system "$rootfs"' EXIT
 
-echo "build-image: debootstrap $SUITE from $mirror (one to two minutes)"
+echo "build-image: debootstrap $SUITE from $mirror (2-5 minutes)"
 start=$SECONDS
 # Progress: debootstrap's stages (downloading, extracting, installing, unpacking, configuring) and every
 # 50 packages; its whole output goes to a log, shown if it fails.
 progress() {
   awk '/^I: Base system installed/ { print "build-image: base system installed"; fflush(); next }
-       /^I: (Installing|Unpacking|Configuring) (core|required|the base)/ {
+       /^I: (Installing|Unpacking|Configuring) (core packages|required packages|the base system)/ {
          sub(/^I: /, ""); sub(/\.\.\.$/, ""); print "build-image: " tolower(substr($0, 1, 1)) substr($0, 2)
          n = 0; fflush(); next }
        /^I: (Retrieving|Extracting|Unpacking|Configuring) / {

@@ -77,6 +77,7 @@ def test_demo_deploys_drills_and_cleans_up(tmp_path):
     b = results["drills"]["tandemd_kill"]
     mdi = b["master_down_interval_s"]
     assert (b["from"], b["to"], b["taken_over"], b["returned"]) == ("lb2", "lb1", True, True), b
+    assert b["sole_owner_after_s"] is not None, b  # the supervisor removed the dead child's VIP
     assert b["restarts"] == 1 and b["restarted_pid"] != b["killed_pid"], b
     assert mdi - 0.5 - 0.1 <= b["takeover_after_s"] <= mdi + 1.0, b
     assert b["interruption_ms"] <= (b["takeover_after_s"] + 2.0) * 1000, b

@@ -338,7 +338,7 @@ class Demo:
             + (
                 "checking it is up to date"
                 if present.returncode == 0
-                else "building it (first run only, 1-2 min)"
+                else "building it (first run only, 2-5 min)"
             )
         )
         process = subprocess.Popen(
@@ -482,7 +482,10 @@ class Demo:
             f"{vip}): no goodbye advert, {other} must take over after Master_Down_Interval ({mdi:.2f} s)"
         )
         t0 = self.act(owner, "tandemd VRRP killed", "kill", "-KILL", str(before["pid"]))
-        taken = self.until(vip, lambda h: h == {other}, t0, 20, f"{other} holds {vip}")
+        taken = self.until(vip, lambda h: other in h, t0, 20, f"{other} holds {vip}")
+        alone = self.until(
+            vip, lambda h: h == {other}, t0, 20, f"{owner}'s supervisor has removed it: {other} alone"
+        )
         back = self.until(vip, lambda h: h == {owner}, t0, 30, f"{vip} is back on {owner}")
         after = self.vrrp_process(owner)
         print(
@@ -495,7 +498,7 @@ class Demo:
             "vip": vip, "from": owner, "to": other, "window": [t0, time.time()],
             "master_down_interval_s": round(mdi, 3), "killed_pid": before["pid"],
             "restarted_pid": after["pid"], "restarts": after["restarts"] - before["restarts"],
-            "taken_over": taken is not None, "takeover_after_s": taken,
+            "taken_over": taken is not None, "takeover_after_s": taken, "sole_owner_after_s": alone,
             "returned": back is not None, "returned_after_s": back,
             **seen,
         }  # fmt: skip
