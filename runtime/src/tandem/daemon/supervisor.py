@@ -441,7 +441,7 @@ async def release_addresses(config) -> None:
                 continue
             for vip in (*params.vips, *params.excluded_vips):
                 try:
-                    index = (await netlink.interface(vip.dev or params.interface)).index
+                    index = (await netlink.interface(vip.dev or params.vip_interface)).index
                     netlink.remove_address(vip, index)
                     removed += 1
                 except (LookupError, OSError) as error:
