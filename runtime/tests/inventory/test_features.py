@@ -217,3 +217,18 @@ def test_tandemd_t_refuses_a_vip_on_a_network_or_broadcast_address():
         "vrrp_instance web: virtual address 198.51.100.255 is the broadcast address of its own network "
         "198.51.100.0/24",
     ]
+
+
+def test_false_is_off_also_for_keywords_that_read_no_value():
+    """keepalived reads no value after alpha, nopreempt, enable_script_security...: 'off' after one is
+    still on, so false is written as the keyword's absence."""
+    group = {**DB2, "garp": {"lower_prio_no_advert": False}, "accept": False}
+    del group["sync_group"]
+    server = {**HTTP, "vrrp_group": "db2", "address": "198.51.100.52", "alpha": False, "omega": False}
+    plan = plan_inventory([group], None, BASE_HOSTS, [server], {"enable_script_security": False})
+    assert [f for f in plan.findings if "off" in f.message] == []
+    config = load_config_text(render_host(plan.hosts["lb1"], "lb1").text).config
+    assert config.global_defs.enable_script_security is False
+    assert (config.virtual_servers[0].alpha, config.virtual_servers[0].omega) == (False, False)
+    db2 = config.instance("db2")
+    assert (db2.lower_prio_no_advert, db2.accept) == (False, False)

@@ -110,6 +110,9 @@ SCENARIOS = {
     # keepalived and tandemd in one group, failover both ways, then migrate_from_keepalived.yml while a
     # client pings the VIP: the scenario fails if the VIP goes unanswered for one master down interval
     "keepalived_mixed": (("converge", "verify", "side_effect"), ("longest VIP gap during the migration",)),
+    # sync group + track_interface + nopreempt + notify scripts shipped from the controller + host_vars
+    # priorities: the tracked link fails on the master, both groups move; it returns, nothing preempts
+    "features": (("converge", "idempotence", "verify", "side_effect"), ("Check that the lower-priority",)),
 }
 
 

@@ -23,9 +23,10 @@ from tandem.config.dump import dump_config
 from tandem.config.findings import Finding as ConfigFinding
 from tandem.config.findings import Findings
 from tandem.config.global_blocks import GLOBAL_DEFS
+from tandem.config.lvs_blocks import CHECKERS, REAL_SERVER, VIRTUAL_SERVER
 from tandem.config.model import Position
 from tandem.config.parser import Node
-from tandem.config.schema import Block
+from tandem.config.schema import Block, bare_flag
 
 from .findings import Finding, Severity
 from .schema import GARP_KEYWORDS
@@ -72,9 +73,10 @@ def statements(
         here = f"{field}.{key}" if field else key
         at = _at(group, here)
         key_table = block.keys.get(key) if block else None
-        if value is None:
-            continue
-        if key_table and key_table.block and isinstance(value, list | tuple):
+        if value is None or (value is False and key_table and key_table.convert is bare_flag):
+            continue  # keepalived reads no value after such a keyword: off is its absence
+        scalars = isinstance(value, list | tuple) and not any(isinstance(v, Mapping) for v in value)
+        if key_table and key_table.block and scalars:
             out.append(_node(key, at, children=[_node(_word(v), at) for v in value]))
             continue
         if value is True:
@@ -236,22 +238,30 @@ def _virtual_server(server: Mapping[str, Any]) -> Node:
     else:
         head = tuple(v for v in (server.get("address"), server.get("port")) if v is not None)
     skip = {"name", "source", "hosts", "vrrp_group", "address", "port", "fwmark", "group", "real_servers"}
-    body = statements({k: v for k, v in server.items() if k not in skip}, group, "")
+    body = statements({k: v for k, v in server.items() if k not in skip}, group, "", VIRTUAL_SERVER)
     for index, real in enumerate(server.get("real_servers") or ()):
         place = f"real_servers[{index}]"
         plain = {k: v for k, v in real.items() if k not in ("address", "port", "checkers")}
-        children = statements(plain, group, place)
+        children = statements(plain, group, place, REAL_SERVER)
         for number, checker in enumerate(real.get("checkers") or ()):
             for kind, options in checker.items():  # one {KIND: keywords} each
                 where = f"{place}.checkers[{number}].{kind}"
                 children.append(
-                    _node(str(kind), _at(group, where), children=statements(options or {}, group, where))
+                    _node(
+                        str(kind),
+                        _at(group, where),
+                        children=statements(options or {}, group, where, _table(kind)),
+                    )
                 )
         address = (real.get("address"), real.get("port"))
         body.append(
             _node("real_server", _at(group, place), *(v for v in address if v is not None), children=children)
         )
     return _node("virtual_server", _at(group, "name"), *head, children=body)
+
+
+def _table(kind: str) -> Block | None:
+    return CHECKERS[kind][1] if kind in CHECKERS else None
 
 
 def host_tree(host_plan: Mapping[str, Any], global_defs: Mapping[str, Any] | None = None) -> list[Node]:
