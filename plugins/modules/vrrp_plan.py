@@ -19,6 +19,11 @@ description:
     ties, no or several preferred masters, members disagreeing on advert interval, version, auth or unicast,
     missing or asymmetric unicast peers, unbalanced active-active masters, track script weights too small to
     ever cause a failover, DNS names shared by two VIP sets and DNS TTLs long compared to the failover time.
+  - The model covers the runtime's features (preemption, tracking of interfaces, files, processes and
+    scripts, sync groups, virtual routes and rules, excluded VIPs, notify scripts and FIFO, SMTP alerts,
+    unicast, GARP settings, virtual servers with every checker kind) and per-host values from host_vars
+    (C(tandem_vrrp_overrides)). Every host's tandemd.conf is rendered by the runtime's writer and checked
+    by the runtime's own config checks (those of C(tandemd -t)), so nothing accepted here fails them.
   - Returns the plan the C(tandem.ha.tandemd) role renders C(/etc/tandem/tandemd.conf) from and the DNS
     record sets the C(tandem.ha.dns_round_robin) role publishes. The data format is described in
     C(docs/inventory.md).

@@ -24,6 +24,9 @@ def import_runtime(name: str):
     """Import ``tandem.<name>``; an ImportError says what the controller's Python lacks."""
     if RUNTIME_SRC.is_dir() and "tandem" not in sys.modules and str(RUNTIME_SRC) not in sys.path:
         sys.path.insert(0, str(RUNTIME_SRC))
+    # No bytecode inside the installed collection: `ansible-galaxy collection verify` would report the
+    # __pycache__ directories as modified content.
+    writes, sys.dont_write_bytecode = sys.dont_write_bytecode, True
     try:
         return importlib.import_module(f"tandem.{name}")
     except ImportError as exc:
@@ -32,3 +35,5 @@ def import_runtime(name: str):
             f"that runs Ansible ({sys.executable}), which cannot import it ({exc}); install its requirements "
             f"there: {sys.executable} -m pip install -r {REQUIREMENTS}"
         ) from exc
+    finally:
+        sys.dont_write_bytecode = writes
