@@ -125,6 +125,7 @@ def designs(draw):
             "MISC_CHECK": {"misc_path": {"src": "files/chk.sh"}},
             "DNS_CHECK": {"name": "example.com.", "type": "A"},
         }.get(kind, {})
+        real = "2001:db8:1::10" if ":" in groups[0]["vips"][0] else "203.0.113.10"  # the service's family
         servers.append(
             {
                 "name": "vs",
@@ -133,7 +134,7 @@ def designs(draw):
                 "port": 80,
                 "lvs_sched": draw(st.sampled_from(["rr", "wlc", "sh"])),
                 "lvs_method": draw(st.sampled_from(["NAT", "DR"])),
-                "real_servers": [{"address": "203.0.113.10", "port": 80, "checkers": [{kind: options}]}],
+                "real_servers": [{"address": real, "port": 80, "checkers": [{kind: options}]}],
             }
         )
     mail = draw(

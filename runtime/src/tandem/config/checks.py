@@ -64,9 +64,12 @@ def _check_host(config: Config, findings: Findings) -> None:
             )
 
 
-def check_config(config: Config, findings: Findings) -> None:
-    _check_script_files(config, findings)
-    _check_host(config, findings)
+def check_config(config: Config, findings: Findings, host_checks: bool = True) -> None:
+    """``host_checks`` False leaves out what is about this host rather than the text (scripts present,
+    users existing): the collection's planner checks configs on the controller for other hosts."""
+    if host_checks:
+        _check_script_files(config, findings)
+        _check_host(config, findings)
     for kind, items in (  # vrrp_script, track_file...: the first definition wins (build.py)
         ("vrrp_instance", config.vrrp_instances),
         ("vrrp_sync_group", config.vrrp_sync_groups),
