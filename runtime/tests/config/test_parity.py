@@ -4,9 +4,15 @@ meaning, what it reports as an error tandemd reports at the same line."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from config_helpers import MINIMAL_INSTANCE, messages
 from tandem.config import load_config_text
+from tandem.config.build import TOP_LEVEL_BLOCK
+from tandem.config.global_blocks import GLOBAL_DEFS
+from tandem.config.lvs_blocks import REAL_SERVER, VIRTUAL_SERVER
+from tandem.config.vrrp_blocks import VRRP_INSTANCE
 
 VS = """
 virtual_server 198.51.100.50 80 {{
@@ -154,3 +160,23 @@ def test_keys_accepted_with_a_plain_not_supported_warning(line):
     assert any("not supported yet" in m for m in messages(result, "warning"))
     top = load_config_text("net_namespace blue\n" + MINIMAL_INSTANCE)
     assert top.config is not None and "not supported yet" in messages(top, "warning")[0]
+
+
+KEYWORDS = Path(__file__).with_name("corpus") / "keepalived-2.2.7-keywords.txt"
+
+
+def test_every_keyword_keepalived_knows_is_known_to_tandemd():
+    """No false 'unknown keyword': each keyword keepalived 2.2.7 knows in a block is read by tandemd
+    there, or accepted with a 'not supported yet' warning."""
+    tables = {
+        "top": TOP_LEVEL_BLOCK,
+        "global_defs": GLOBAL_DEFS,
+        "vrrp_instance": VRRP_INSTANCE,
+        "virtual_server": VIRTUAL_SERVER,
+        "real_server": REAL_SERVER,
+    }
+    lines = [line.split() for line in KEYWORDS.read_text().splitlines() if not line.startswith("#")]
+    assert {words[0] for words in lines} == set(tables)
+    for block, *keywords in lines:
+        missing = set(keywords) - set(tables[block].all_keywords)
+        assert not missing, f"{block}: {sorted(missing)}"

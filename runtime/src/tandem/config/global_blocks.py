@@ -143,6 +143,13 @@ GLOBAL_DEFS = Block(
     frozenset(
         [
             "bfd_cpu_affinity",
+            "bfd_rlimit_rtime",
+            "checker_rlimit_rtime",
+            "enable_snmp_keepalived",
+            "lvs_flush_onstop",
+            "lvs_process_name",
+            "vrrp_rlimit_rtime",
+            "vrrp_vmac_garp_intvl",
             "bfd_no_swap",
             "bfd_priority",
             "bfd_process_name",

@@ -371,6 +371,7 @@ REAL_SERVER = Block(
         "uthreshold": count_key("uthreshold", 0, 65535),
         "lthreshold": count_key("lthreshold", 0, 65535),
     },
+    frozenset({"snmp_name"}),
 )
 
 
@@ -416,6 +417,7 @@ VIRTUAL_SERVER = Block(
     frozenset(
         {
             "persistence_engine",
+            "hashed",
             "ip_family",
             "sorry_server_lvs_method",
             "snmp_name",
