@@ -1,8 +1,12 @@
-"""The plugin glue of tandem.ha.vrrp_plan, through real ansible-playbook runs: design given as task
-arguments instead of inventory vars, bad task arguments, and a controller Python without the runtime."""
+"""The plugin glue of tandem.ha.vrrp_plan and tandem.ha.tandemd_config, through real ansible-playbook
+runs: design given as task arguments instead of inventory vars, bad task arguments, a controller Python
+without the runtime; the runtime's writer makes the file, the diff masks the password, a bad plan names
+its group and field, a registered result passed whole is refused. (One module: ansible-test units
+imports test modules in a way that lets none import another.)"""
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
@@ -129,3 +133,63 @@ def test_design_the_planning_host_cannot_see_is_an_error(tmp_path):
         "host 'lb2', field 'tandem_vrrp_groups': tandem_vrrp_groups is set for lb2 but not for the planning "
         "host lb1" in run.stdout
     )
+
+
+# tandem.ha.tandemd_config: the file is copied by a module, which the hosts (local) run with this Python.
+WRITER_INVENTORY = copy.deepcopy(INVENTORY)
+WRITER_INVENTORY["all"]["vars"]["ansible_python_interpreter"] = sys.executable
+
+WRITER_SECRET = "pw-8char"
+WRITER_GROUP = {
+    "name": "web",
+    "vrid": 51,
+    "vips": ["198.51.100.100/24"],
+    "members": ["lb1", "lb2"],
+    "auth": {"type": "PASS", "password": WRITER_SECRET},
+}
+
+
+def tasks(dest: Path, plan: str = "{{ planned.plan }}") -> list:
+    return [
+        {"tandem.ha.vrrp_plan": {"vrrp_groups": [WRITER_GROUP]}, "run_once": True, "register": "planned"},
+        {
+            "tandem.ha.tandemd_config": {
+                "plan": plan,
+                "global_defs": {"router_id": "{{ inventory_hostname }}"},
+                "dest": f"{dest}/{{{{ inventory_hostname }}}}.conf",
+                "owner": "root",
+                "group": "root",
+            }
+        },
+    ]
+
+
+def test_the_runtime_writer_makes_the_file_and_the_diff_hides_the_password(tmp_path):
+    out = tmp_path / "etc"
+    out.mkdir()
+    first = run_playbook(tmp_path, tasks(out), WRITER_INVENTORY, "--diff")
+    assert first.returncode == 0, first.stdout
+    text = (out / "lb1.conf").read_text()
+    assert "vrrp_instance web {" in text and "router_id lb1" in text and f"auth_pass {WRITER_SECRET}" in text
+    assert "state MASTER" in text and "state MASTER" not in (out / "lb2.conf").read_text()
+    assert "+        auth_pass ********" in first.stdout
+    assert WRITER_SECRET not in first.stdout + first.stderr
+    again = run_playbook(tmp_path, tasks(out), WRITER_INVENTORY, "--diff")
+    assert again.returncode == 0 and "changed=0" in again.stdout, again.stdout
+
+
+def test_the_registered_result_passed_whole_is_refused(tmp_path):
+    run = run_playbook(tmp_path, tasks(tmp_path, "{{ planned }}"), WRITER_INVENTORY)
+    assert run.returncode == 2
+    assert "tandemd_plan is the whole registered result of tandem.ha.vrrp_plan; pass its plan" in run.stdout
+
+
+def test_a_config_the_runtime_refuses_names_group_and_field(tmp_path):
+    bad = {
+        "hosts": {"lb1": {"instances": [{"name": "web", "source": "web", "interface": "eth0", "vrid": 300}]}}
+    }
+    task = {"tandem.ha.tandemd_config": {"plan": bad, "dest": f"{tmp_path}/x.conf"}}
+    run = run_playbook(tmp_path, [task], WRITER_INVENTORY, "--limit", "lb1")
+    assert run.returncode == 2
+    assert "group 'web', host 'lb1', field 'vrid': virtual_router_id" in run.stdout, run.stdout
+    assert not (tmp_path / "x.conf").exists()
