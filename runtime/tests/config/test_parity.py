@@ -10,9 +10,9 @@ import pytest
 from config_helpers import MINIMAL_INSTANCE, messages
 from tandem.config import load_config_text
 from tandem.config.build import TOP_LEVEL_BLOCK
-from tandem.config.global_blocks import GLOBAL_DEFS
-from tandem.config.lvs_blocks import REAL_SERVER, VIRTUAL_SERVER
-from tandem.config.vrrp_blocks import VRRP_INSTANCE
+from tandem.config.global_blocks import GLOBAL_DEFS, VRRP_SCRIPT
+from tandem.config.lvs_blocks import CHECKERS, REAL_SERVER, URL, VIRTUAL_SERVER
+from tandem.config.vrrp_blocks import VRRP_INSTANCE, VRRP_SYNC_GROUP
 
 VS = """
 virtual_server 198.51.100.50 80 {{
@@ -174,6 +174,10 @@ def test_every_keyword_keepalived_knows_is_known_to_tandemd():
         "vrrp_instance": VRRP_INSTANCE,
         "virtual_server": VIRTUAL_SERVER,
         "real_server": REAL_SERVER,
+        "vrrp_script": VRRP_SCRIPT,
+        "vrrp_sync_group": VRRP_SYNC_GROUP,
+        "url": URL,
+        **{kind: CHECKERS[kind][1] for kind in ("TCP_CHECK", "HTTP_GET", "MISC_CHECK")},
     }
     lines = [line.split() for line in KEYWORDS.read_text().splitlines() if not line.startswith("#")]
     assert {words[0] for words in lines} == set(tables)
