@@ -27,6 +27,13 @@ MAX_VIPS = 255  # the advert's address count is one byte
 V3_MIN_ADVERT, V3_MAX_ADVERT = 0.01, 40.95  # 12-bit centiseconds
 
 
+def _executable(path: str) -> bool:
+    try:
+        return os.access(path, os.X_OK)
+    except ValueError:  # NUL or a lone surrogate in the name: no such file
+        return False
+
+
 def _check_script_files(config: Config, findings: Findings) -> None:
     """keepalived disables a vrrp_script whose program it cannot find or run ("Disabling track script
     ... since not found/accessible"); said here too, as a warning: it is about this host, not the text."""
@@ -35,7 +42,7 @@ def _check_script_files(config: Config, findings: Findings) -> None:
             program = vrrp_script.script.argv[0] if vrrp_script.script.argv else ""
         except ValueError:  # unbalanced quotes: reported where the script is run
             continue
-        if program.startswith("/") and not os.access(program, os.X_OK):
+        if program.startswith("/") and not _executable(program):
             findings.warning(
                 vrrp_script.script.pos,
                 f"vrrp_script {vrrp_script.name}: {program} is not an executable file here; "
@@ -49,7 +56,7 @@ def _check_host(config: Config, findings: Findings) -> None:
     if defs.script_user:
         try:
             pwd.getpwnam(defs.script_user)
-        except KeyError:
+        except (KeyError, ValueError):  # ValueError: NUL or a lone surrogate in the name
             findings.warning(
                 defs.pos, f"script_user {defs.script_user}: no such user here (keepalived: error setting uid)"
             )
