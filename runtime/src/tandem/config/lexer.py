@@ -42,7 +42,7 @@ MAX_LINES = 1_000_000
 MAX_EXPANDED_CHARS = 1 << 20
 MAX_EXPANSION_DEPTH = 32
 MAX_STEPS = 500_000  # physical lines + processed lines + repetitions, for the whole load
-MAX_TOTAL_EXPANDED_CHARS = 32 << 20  # characters made by parameter substitution, for the whole load
+MAX_TOTAL_EXPANDED_CHARS = 8 << 20  # characters made by parameter substitution, for the whole load
 LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1  # keepalived reads ~SEQ numbers with strtol
 INCLUDE_KEYWORDS = frozenset({"include", "includer", "includem", "includew", "includeb", "includea"})
 
@@ -298,7 +298,7 @@ class Reader:
             value.append(line)
 
     def _process(self, text: str, pos: Position, depth: int) -> None:
-        self._spend(pos)
+        self._spend(pos, 1 + len(text) // 32)  # a long line repeated by ~SEQ costs by its length
         if depth > MAX_EXPANSION_DEPTH:
             self.findings.error(
                 pos, f"parameter expansion deeper than {MAX_EXPANSION_DEPTH} levels (recursive?)"
