@@ -100,7 +100,7 @@ def test_tandemctl_config_dump_expands_includes_and_parameters(files):
     done = run("tandemctl", "config", "dump", "-f", str(path))
     assert done.returncode == 0, done.stderr
     assert done.stdout == (
-        "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 42\n"
+        "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 42\n    priority 100\n"
         "    virtual_ipaddress {\n        198.51.100.42/24\n    }\n}\n"
         "virtual_server 203.0.113.1 80 {\n    lvs_sched rr\n    lvs_method DR\n"
         "    real_server 198.51.100.1 80 {\n    }\n}\n"

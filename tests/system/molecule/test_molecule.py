@@ -92,7 +92,12 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
 
 
 def _log(proc: subprocess.CompletedProcess[str]) -> str:
-    return (proc.stdout + proc.stderr)[-12000:]
+    """The first failed task (what went wrong) and the end (which step): the whole log is too long."""
+    out = proc.stdout + proc.stderr
+    marks = (out.find("fatal: ["), out.find("FAILED! =>"), out.find("[ERROR]: Task failed"))
+    first = min((i for i in marks if i >= 0), default=-1)
+    failed = out[max(first - 2000, 0) : first + 6000] + "\n[...]\n" if first >= 0 else ""
+    return failed + out[-6000:]
 
 
 # Each scenario with the steps its log must show as successful, and text its output must contain.

@@ -247,13 +247,18 @@ def block_lines(obj: Any, keyword: str, show_defaults: bool) -> Iterator[str]:
     yield "}"
 
 
+# written even at their default: what a reader of a deployed config looks for first
+ALWAYS_SHOWN = frozenset({(VrrpInstance, "priority")})
+
+
 def body_lines(obj: Any, show_defaults: bool, shown: frozenset[str] = frozenset()) -> Iterator[str]:
     for field in dataclasses.fields(obj):
         name = field.name
         if name in shown or name in COMBINED or name == "pos":
             continue
         value = getattr(obj, name)
-        if value is None or value == () or (not show_defaults and value == field.default):
+        default = value == field.default and (obj.__class__, name) not in ALWAYS_SHOWN
+        if value is None or value == () or (not show_defaults and default):
             continue
         special = _special(obj, name, value)
         if special is not None:
