@@ -222,4 +222,7 @@ def test_a_backslash_continues_only_definitions():
 )  # fmt: skip
 def test_include_of_odd_paths_is_a_finding_never_an_escape(target):
     result = load_config_text(f"include {target}\n")
-    assert all(f.line == 1 and f.message for f in result.findings)
+    # what an included path blames is its own file (an fd under /proc/self/fd may be any readable file
+    # of the test run), the include line itself is line 1
+    assert all(f.message and f.line >= 1 for f in result.findings)
+    assert all(f.line == 1 for f in result.findings if f.file == "<string>")
