@@ -80,6 +80,7 @@ def test_reloads_start_and_stop_the_checker_child_as_virtual_servers_come_and_go
         vrrp_only = GLOBAL + instance(lab.lb, "VI_1", 82, "198.51.100.182/24", 150)
         daemon = Daemon(lab.lb, tmp_path).start(vrrp_only, ("-c", str(check_pid)))
         try:
+            assert wait_for(lambda: daemon.state() == "MASTER", 5)
             assert daemon.request("processes")[1]["state"] == "stopped"
             with pytest.raises(ControlError, match="no load balancer runs"):
                 daemon.request("lb_status")

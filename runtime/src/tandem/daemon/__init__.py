@@ -56,6 +56,15 @@ def _service(args: argparse.Namespace, config, systemd):
     return LbService(args.config, config)
 
 
+def _start_errors(args: argparse.Namespace) -> tuple[type[Exception], ...]:
+    """What makes a child's service unable to start, as opposed to a bug: only the checker's plane."""
+    if args.child == "vrrp":
+        return ()
+    from tandem.lb.plane import PlaneError
+
+    return (PlaneError, OSError)
+
+
 def _running(args: argparse.Namespace, service) -> str:
     """What the child runs, for the log and systemd's STATUS."""
     if args.child == "vrrp":
@@ -68,7 +77,6 @@ async def _serve(args: argparse.Namespace, config) -> int:
     import asyncio
 
     from tandem.control.server import ControlServer
-    from tandem.lb.plane import PlaneError
     from tandem.systemd import SystemdNotifier
 
     loop = asyncio.get_running_loop()
@@ -89,7 +97,7 @@ async def _serve(args: argparse.Namespace, config) -> int:
     loop.add_signal_handler(signal.SIGUSR1, write_state, service, data_file)
     try:
         await service.start()
-    except (PlaneError, OSError) as error:  # the load balancer's data plane (keepalived: IPVS init)
+    except _start_errors(args) as error:  # the load balancer's data plane (keepalived: IPVS init)
         log.error("load balancing cannot start: %s", error)
         await service.stop()
         return 1
