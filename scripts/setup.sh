@@ -27,8 +27,8 @@ install_missing() {
   done
   if ((${#missing[@]})); then
     echo "setup: installing Debian packages$what: ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${options[@]}" "${missing[@]}" >/dev/null
+    apt-get update -qq -o DPkg::Lock::Timeout=600
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${options[@]}" "${missing[@]}" >/dev/null
   fi
 }
 install_missing "" -- "${APT_PACKAGES[@]}"

@@ -151,7 +151,7 @@ def run_daemon(args: argparse.Namespace, first=None) -> int:
 
     die_with_parent()
     from tandem.config import load_config
-    from tandem.daemon.service import errors_of
+    from tandem.daemon.configfile import errors_of
 
     result = load_config(args.config)
     if errors := errors_of(result):

@@ -16,7 +16,6 @@ import logging
 import time
 from dataclasses import dataclass
 
-from tandem.config import load_config
 from tandem.config.model import Config
 from tandem.control.protocol import (
     UNCLAIMED,
@@ -27,6 +26,7 @@ from tandem.control.protocol import (
     Subscription,
     TransitionEvent,
 )
+from tandem.daemon.configfile import load_for_reload
 from tandem.daemon.runners import Notifications, cancel, start_trackers, watched
 from tandem.notify.notifier import NotifyEvent
 from tandem.reload import plan_reload
@@ -39,13 +39,6 @@ from tandem.vrrp.params import params_from_config
 log = logging.getLogger("tandem")
 PREPARE_RETRY = 1.0  # seconds between checks of FAULT instances' interfaces (missing, re-created)
 IN_PLACE = {"priority", "vips", "timers"}  # reload aspects carried by InstanceParams
-
-
-def errors_of(result) -> list[str]:
-    """Log a load result's findings; return the errors as ``file:line: error: message``."""
-    for finding in result.findings:
-        (log.error if finding.severity == "error" else log.warning)("%s", finding)
-    return [str(f) for f in result.errors]
 
 
 @dataclass
@@ -197,13 +190,9 @@ class Service:
                 self.systemd.ready()
 
     async def _reload(self) -> ReloadOutcome:
-        log.info("reloading %s", self.path)
-        result = load_config(self.path)
-        errors = errors_of(result)
-        if errors:
-            log.error("reload refused: %d error(s); still running the previous configuration", len(errors))
-            return ReloadOutcome(False, tuple(errors))
-        new = result.config
+        new = load_for_reload(self.path)
+        if isinstance(new, ReloadOutcome):
+            return new
         plan = plan_reload(self.config, new)
         await cancel(self._trackers)  # first: none of them may report on an instance being removed
         self.driver.forget_interfaces()

@@ -296,19 +296,14 @@ class Supervisor:
 
     async def reload(self) -> ReloadOutcome:
         """Validate here; only a config without errors reaches the children (each reloads it itself)."""
-        from tandem.config import load_config
-        from tandem.daemon.service import errors_of
+        from tandem.daemon.configfile import load_for_reload
 
         async with self._reload_lock:
-            log.info("reloading %s", self.args.config)
-            result = load_config(self.args.config)
-            if errors := errors_of(result):
-                log.error(
-                    "reload refused: %d error(s); still running the previous configuration", len(errors)
-                )
-                return ReloadOutcome(False, tuple(errors))
+            config = load_for_reload(self.args.config)
+            if isinstance(config, ReloadOutcome):
+                return config
             self.systemd.reloading()
-            self.config = result.config
+            self.config = config
             wanted = self.wanted(self.config)
             outcomes = []
             for role, child in self.children.items():

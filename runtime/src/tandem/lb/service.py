@@ -43,7 +43,6 @@ import resource
 from collections.abc import Callable
 
 from tandem.check.result import CheckResult
-from tandem.config import load_config
 from tandem.config.model import Config
 from tandem.control.protocol import (
     CheckStatus,
@@ -54,6 +53,7 @@ from tandem.control.protocol import (
     ReloadOutcome,
     VirtualServerStatus,
 )
+from tandem.daemon.configfile import load_for_reload
 from tandem.daemon.runners import cancel, watched
 from tandem.lb.params import CheckParams, lb_params
 from tandem.lb.plane import DataPlane, PlaneError
@@ -182,17 +182,9 @@ class LbService:
 
     async def reload(self) -> ReloadOutcome:
         """Re-read the config file; a config with errors is refused and the running one kept."""
-        from tandem.daemon.service import errors_of
-
         async with self._reload_lock:
-            result = load_config(self.path)
-            errors = errors_of(result)
-            if errors:
-                log.error(
-                    "load balancer reload refused: %d error(s); still running the previous one", len(errors)
-                )
-                return ReloadOutcome(False, tuple(errors))
-            return await self.update(result.config)
+            config = load_for_reload(self.path)
+            return config if isinstance(config, ReloadOutcome) else await self.update(config)
 
     async def update(self, config: Config) -> ReloadOutcome:
         """Take ``config`` (already checked): unchanged checks keep their state (Balancer.update)."""
