@@ -45,6 +45,7 @@ LB_SYSCTLS = [
 # the lb shares the real servers' link with the client: an IPv6 redirect would send replies past it
 SERVER_SYSCTLS = ["net.ipv6.conf.all.accept_redirects=0", "net.ipv6.conf.eth0.accept_redirects=0"]
 
+# a real server: "NAME CLIENT-ADDRESS" over HTTP on its TCP ports (arguments; default 80, 8080) and UDP 5353
 SERVER = r"""
 import socket, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -62,7 +63,7 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     address_family = socket.AF_INET6
     daemon_threads = True
-for port in (80, 8080):
+for port in [int(port) for port in sys.argv[2:]] or (80, 8080):
     threading.Thread(target=Server(("::", port), Handler).serve_forever, daemon=True).start()
 udp = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 udp.bind(("::", 5353))

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 from tandem.control.client import ControlError, request
-from tandemlab.lblab import VIP, VIP2, LbLab
+from tandemlab.lblab import SERVER, VIP, VIP2, LbLab
 from tandemlab.polling import wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -39,19 +39,6 @@ DELAY_LOOP, RETRY, CONNECT_TIMEOUT = 0.2, 1, 0.5
 BOUND = DELAY_LOOP * (RETRY + 1) + CONNECT_TIMEOUT  # keepalived's: how soon a dead server is out
 SLACK = 5.0  # polling and a loaded 2-core machine (load 15 seen); the measured time is printed
 SORRY_PORT = 8081
-SORRY = f"""
-from http.server import BaseHTTPRequestHandler, HTTPServer
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = f"sorry {{self.client_address[0]}}\\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-HTTPServer(("0.0.0.0", {SORRY_PORT}), Handler).serve_forever()
-"""
 WEIGHT_SCRIPT = """#!/bin/sh
 read status < "$(dirname "$0")/weight-$1"
 exit "$status"
@@ -154,7 +141,7 @@ def lb():
     for i in (1, 2):
         (workdir / f"weight-{i}").write_text("0\n")
     with LbLab(servers=3, plane_class=None, http="nginx") as lab:
-        lab.servers[2].spawn([sys.executable, "-c", SORRY])
+        lab.servers[2].spawn([sys.executable, "-c", SERVER, "sorry", str(SORRY_PORT)])
         daemon = Tandemd(lab, workdir)
         try:
             assert wait_for(lambda: _checked(daemon), timeout=20), daemon.log.read_text()
