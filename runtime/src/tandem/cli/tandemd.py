@@ -5,16 +5,20 @@ Deliberate difference from keepalived: ``-t`` on a missing or unreadable file ex
 
 from __future__ import annotations
 
-import argparse
-import gc
 import sys
+from typing import TYPE_CHECKING
 
 from tandem import __version__
+
+if TYPE_CHECKING:
+    import argparse
 
 DEFAULT_CONFIG = "/etc/tandem/tandemd.conf"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse  # not at the top: a child (--child) starts without it
+
     parser = argparse.ArgumentParser(
         prog="tandemd",
         description="VRRP daemon for highly available virtual IPs (keepalived-compatible).",
@@ -64,8 +68,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run only the load balancer and its checks",
     )
-    # how the supervisor starts a subsystem's process (tandem.daemon.supervisor); not for people
-    parser.add_argument("--child", choices=("vrrp", "check"), help=argparse.SUPPRESS)
     parser.add_argument(
         "--control-socket",
         metavar="PATH",
@@ -77,21 +79,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:  # a subsystem's process, started by the supervisor (tandem.daemon.spawn)
+        from tandem.daemon.child import run_child
+
+        return run_child(argv)
     args = build_parser().parse_args(argv)
     if args.config_test:
         from tandem.config.configtest import run_config_test
 
         return run_config_test(args.config, as_json=args.json)
-    # start-up allocates much and frees little: no collections until the instances run (see _serve)
-    gc.disable()
-    first = None
-    if not args.child:  # the supervisor: its first child starts before anything heavy is imported
-        from tandem.daemon.spawn import first_role, spawn
+    # the supervisor: its first child starts before anything heavy is imported, and the rest of its own
+    # start-up waits for that child's (they would share the CPU)
+    from tandem.daemon.spawn import CHILD_START_WAIT, first_role, spawn, wait_until_started
 
-        first = spawn(args, first_role(args))
-    from tandem.daemon import run_daemon
+    first = spawn(args, first_role(args))
+    wait_until_started(first, CHILD_START_WAIT)
+    from tandem.daemon import import_asyncio_without_tls, setup_logging
 
-    return run_daemon(args, first)
+    setup_logging(args.log_console, args.log_detail)
+    import_asyncio_without_tls()
+    from tandem.daemon.supervisor import supervise
+
+    return supervise(args, first)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ from tandem.control.protocol import (
 from tandem.daemon.configfile import load_for_reload
 from tandem.daemon.runners import Notifications, cancel, start_trackers, watched
 from tandem.notify.notifier import NotifyEvent
-from tandem.reload import plan_reload
 from tandem.systemd import SystemdNotifier
 from tandem.track.tracker import Decision, Maintenance, SetPriority, SyncGroups, Tracking
 from tandem.vrrp.driver import Driver
@@ -190,6 +189,8 @@ class Service:
                 self.systemd.ready()
 
     async def _reload(self) -> ReloadOutcome:
+        from tandem.reload import plan_reload  # not before the first reload: off the start-up
+
         new = load_for_reload(self.path)
         if isinstance(new, ReloadOutcome):
             return new

@@ -1,10 +1,16 @@
 """Starting a subsystem's process (``tandemd --child ROLE``), light enough to run before the supervisor
 imports anything else: tandemd starts its first child this way straight after reading its arguments, so
-the VRRP child's first advert does not wait for the parent's own start-up."""
+the VRRP child's first advert does not wait for the parent's own start-up.
+
+The child's command line is written here and read back here (:func:`child_options`), without argparse:
+it is private to tandemd, and the child starts faster without it.
+"""
 
 from __future__ import annotations
 
 import os
+import select
+import signal
 import socket
 import subprocess
 import sys
@@ -15,12 +21,26 @@ from typing import NamedTuple
 from tandem.systemd import SystemdNotifier
 
 PARENT_ENV = "TANDEM_SUPERVISOR_PID"
+EXIT_FATAL = 3  # a child that cannot run (its config, its control socket): not restarted, tandemd stops
+PR_SET_PDEATHSIG = 1
+ROLES = ("vrrp", "check")
+CHILD_START_WAIT = 30.0  # s: the supervisor's own start-up waits at most this long for its first child's
 
 
 class Spawned(NamedTuple):
     process: subprocess.Popen
     notify: socket.socket  # the parent's end of the child's sd_notify(3) messages
     started: float  # time.monotonic()
+
+
+class ChildOptions(NamedTuple):
+    """What a child runs with (``tandemd --child ROLE -f FILE --control-socket PATH [-l] [-D]``)."""
+
+    child: str  # its role
+    config: str
+    control_socket: str
+    log_console: bool = False
+    log_detail: bool = False
 
 
 def child_socket(control_socket: str, role: str) -> str:
@@ -33,6 +53,30 @@ def first_role(args) -> str:
     return "check" if args.check_only else "vrrp"
 
 
+def child_argv(args, role: str) -> list[str]:
+    """The arguments after ``tandemd`` of ``role``'s process (read back by :func:`child_options`)."""
+    argv = ["--child", role, "-f", args.config, "--control-socket", child_socket(args.control_socket, role)]
+    return argv + [flag for flag, on in (("-l", args.log_console), ("-D", args.log_detail)) if on]
+
+
+def child_options(argv: list[str]) -> ChildOptions:
+    """:func:`child_argv` read back; anything else is a usage error (the child is not for people)."""
+    flags = {"-l": "log_console", "-D": "log_detail"}
+    values = {"--child": "child", "-f": "config", "--control-socket": "control_socket"}
+    found: dict[str, object] = {}
+    words = iter(argv)
+    for word in words:
+        if word in flags:
+            found[flags[word]] = True
+        elif word in values and (value := next(words, None)) is not None:
+            found[values[word]] = value
+        else:
+            sys.exit(f"tandemd: {word!r}: --child takes only the options the supervisor gives it")
+    if found.get("child") not in ROLES or not {"config", "control_socket"} <= found.keys():
+        sys.exit(f"tandemd: usage: --child {'|'.join(ROLES)} -f FILE --control-socket PATH [-l] [-D]")
+    return ChildOptions(**found)
+
+
 def spawn(args, role: str) -> Spawned:
     """Start ``role``'s process with tandemd's own options; its sd_notify messages reach the parent."""
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
@@ -43,10 +87,29 @@ def spawn(args, role: str) -> Spawned:
     env.pop("WATCHDOG_USEC", None)
     if (interval := SystemdNotifier.from_environ().watchdog_interval) is not None:
         env["WATCHDOG_USEC"] = str(int(interval * 2e6))  # the child pings the parent as often
-    argv = [sys.executable, "-m", "tandem.cli.tandemd", "--child", role, "-f", args.config]
-    argv += ["--control-socket", child_socket(args.control_socket, role)]
-    argv += [flag for flag, on in (("-l", args.log_console), ("-D", args.log_detail)) if on]
+    argv = [sys.executable, "-m", "tandem.cli.tandemd", *child_argv(args, role)]
     return Spawned(subprocess.Popen(argv, env=env), notify, time.monotonic())
+
+
+def wait_until_started(spawned: Spawned, timeout: float) -> None:
+    """Idle until the child's first sd_notify message (READY=1 once its instances run), its end, or
+    ``timeout``: the parent's own start-up (asyncio, the config) would otherwise take CPU from the
+    child's, whose first advert is what matters. Nothing is read: the supervisor reads it later."""
+    pidfd = os.pidfd_open(spawned.process.pid)
+    try:
+        select.select([spawned.notify, pidfd], [], [], timeout)
+    finally:
+        os.close(pidfd)
+
+
+def die_with_parent() -> None:
+    """In a child: get SIGTERM when the supervisor dies; exit now if it already has."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if str(os.getppid()) != os.environ.get(PARENT_ENV):
+        os._exit(1)
 
 
 def write_pid_file(path: Path, pid: int) -> None:

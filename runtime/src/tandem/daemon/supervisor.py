@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import logging
 import os
@@ -36,29 +35,30 @@ from pathlib import Path
 
 from tandem.control.protocol import ReloadOutcome
 from tandem.control.server import NO_LB, ControlServer, encode
-from tandem.daemon.spawn import PARENT_ENV, Spawned, child_socket, first_role, spawn, write_pid_file
+from tandem.daemon.spawn import EXIT_FATAL, Spawned, child_socket, first_role, spawn, write_pid_file
 from tandem.systemd import SystemdNotifier
 
 log = logging.getLogger("tandem")
 
-ROLES = ("vrrp", "check")
 SUBSYSTEM = {"vrrp": "VRRP", "check": "checker"}
 STABLE = 30.0  # a child that ran this long before dying is restarted at once
 MAX_BACKOFF = 30.0
 STOP_TIMEOUT = 10.0  # SIGKILL for a child still running this long after SIGTERM
 RELAY_TIMEOUT = 30.0
 MAX_ANSWER = 64 << 20  # a child's answer line (lb_status of thousands of real servers is large)
-PR_SET_PDEATHSIG = 1
-EXIT_FATAL = 3  # a child that cannot run (its config, its control socket): not restarted, tandemd stops
 CHILD_COMMANDS = {"lb_status": "check", "lb_stats": "check", "drain": "check"}  # others: vrrp
 
 
-def die_with_parent() -> None:
-    """In a child: get SIGTERM when the supervisor dies; exit now if it already has."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if str(os.getppid()) != os.environ.get(PARENT_ENV):
-        os._exit(1)
+def supervise(args, first: Spawned) -> int:
+    """tandemd's main process, once its first child (``first``) has started."""
+    pidfile = Path(args.pidfile) if args.pidfile else None
+    if pidfile is not None:
+        write_pid_file(pidfile, os.getpid())
+    try:
+        return asyncio.run(Supervisor(args, first).run())
+    finally:
+        if pidfile is not None:
+            pidfile.unlink(missing_ok=True)
 
 
 def backoff(restarts_in_a_row: int) -> float:

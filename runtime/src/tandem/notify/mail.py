@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tandem.config.model import GlobalDefs
 
 if TYPE_CHECKING:
+    import ssl
     from email.message import EmailMessage
 
 log = logging.getLogger(__name__)
@@ -161,6 +161,7 @@ class Mailer:
 
     def _send(self, message: EmailMessage) -> None:
         import smtplib
+        import ssl  # here, not at the top: the VRRP child loads it only when it sends a mail
 
         settings = self.settings
         with smtplib.SMTP(

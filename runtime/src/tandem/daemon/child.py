@@ -1,0 +1,152 @@
+"""A subsystem's process, ``tandemd --child vrrp|check``: loads the config, runs its service (VRRP's
+:class:`~tandem.daemon.service.Service` or the load balancer's :class:`~tandem.lb.service.LbService`),
+serves its own control socket (the parent relays to it, metrics included), talks to systemd through
+the parent, and handles signals:
+
+SIGTERM/SIGINT stop (each Master sends its priority-0 advert before removing its addresses, so a
+backup takes over after Skew_Time), SIGHUP reloads, SIGUSR1 writes the state to a data file beside the
+control socket (``tandemd.data`` for VRRP, ``tandemd_check.data`` for the checker; keepalived writes
+/tmp/keepalived.data; under systemd /tmp is private to the unit, so /run/tandem is where an operator can
+read it).
+
+Start-up order, for the VRRP child's first advert: only what the instances need is imported before
+they start (the config, the service; asyncio without ssl); the control socket and the rest follow.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import signal
+from pathlib import Path
+
+from tandem.daemon import import_asyncio_without_tls, setup_logging
+from tandem.daemon.spawn import EXIT_FATAL, ChildOptions, child_options, die_with_parent
+
+log = logging.getLogger("tandem")
+DATA_FILE_NAMES = {"vrrp": "tandemd.data", "check": "tandemd_check.data"}
+
+
+def write_state(service, path: Path) -> None:
+    """SIGUSR1: every instance's status and counters as JSON (as ``tandemctl status/stats --json``)."""
+    import json
+
+    from tandem.control.server import encode
+
+    state = json.loads(encode({"status": service.status(), "stats": service.stats()}))
+    path.write_text(json.dumps(state, indent=2) + "\n")
+    log.info("state written to %s", path)
+
+
+def _service(options: ChildOptions, config, systemd):
+    """The child's subsystem: VRRP's Service, or the load balancer (tandem.lb.service)."""
+    if options.child == "vrrp":
+        from tandem.daemon.service import Service
+
+        return Service(options.config, config, systemd)
+    from tandem.lb.service import LbService
+
+    return LbService(options.config, config)
+
+
+def _start_errors(options: ChildOptions) -> tuple[type[Exception], ...]:
+    """What makes a child's service unable to start, as opposed to a bug: only the checker's plane."""
+    if options.child == "vrrp":
+        return ()
+    from tandem.lb.plane import PlaneError
+
+    return (PlaneError, OSError)
+
+
+def _running(options: ChildOptions, service) -> str:
+    """What the child runs, for the log and systemd's STATUS."""
+    if options.child == "vrrp":
+        return f"{len(service.driver.units)} VRRP instance(s)"
+    return f"{len(service.balancer.virtual_servers)} virtual server(s)"
+
+
+async def _serve(options: ChildOptions, config) -> int:
+    """A child's life: its subsystem's service, control socket and signals (the parent relays to them)."""
+    import asyncio
+
+    from tandem.systemd import SystemdNotifier
+
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    systemd = SystemdNotifier.from_environ()
+    service = _service(options, config, systemd)
+    reloads: set[asyncio.Task] = set()
+
+    def reload() -> None:
+        task = loop.create_task(service.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    data_file = Path(options.control_socket).parent / DATA_FILE_NAMES[options.child]
+    loop.add_signal_handler(signal.SIGUSR1, write_state, service, data_file)
+    try:
+        await service.start()
+    except _start_errors(options) as error:  # the load balancer's data plane (keepalived: IPVS init)
+        log.error("load balancing cannot start: %s", error)
+        await service.stop()
+        return 1
+    # run_child paused the collector for the start-up, whose objects live as long as the daemon:
+    # frozen, no later collection walks them again
+    gc.freeze()
+    gc.enable()
+    from tandem.control.server import ControlServer  # after the instances started: not on their way
+
+    vrrp = options.child == "vrrp"
+    control = ControlServer(options.control_socket, *((service, None) if vrrp else (None, service)))
+    exit_code = 0
+    try:
+        await control.start()
+    except OSError as error:
+        log.error("cannot serve the control socket: %s", error)
+        exit_code = 1
+    watchdog = None
+    if exit_code == 0:
+        watchdog = loop.create_task(_watchdog(systemd)) if systemd.watchdog_interval else None
+        log.info("running %s; control socket %s", _running(options, service), options.control_socket)
+        systemd.ready(_running(options, service))
+        await stopping.wait()
+    log.info("stopping")
+    systemd.stopping()
+    if watchdog is not None:
+        watchdog.cancel()
+    await control.close()
+    await asyncio.gather(*reloads, return_exceptions=True)
+    await service.stop()
+    return exit_code
+
+
+async def _watchdog(systemd) -> None:
+    import asyncio
+
+    while True:
+        systemd.watchdog()
+        await asyncio.sleep(systemd.watchdog_interval)
+
+
+def run_child(argv: list[str]) -> int:
+    """``tandemd --child ...``: one subsystem's process, from its arguments (written by the supervisor)."""
+    options = child_options(argv)
+    die_with_parent()
+    # start-up allocates much and frees little: no collections until the instances run (see _serve)
+    gc.disable()
+    setup_logging(options.log_console, options.log_detail)
+    if options.child == "vrrp":
+        import_asyncio_without_tls()
+    import asyncio
+
+    from tandem.config import load_config
+    from tandem.daemon.configfile import errors_of
+
+    result = load_config(options.config)
+    if errors := errors_of(result):
+        log.error("%s: not started, %d error(s) in the configuration", options.config, len(errors))
+        return EXIT_FATAL
+    return EXIT_FATAL if asyncio.run(_serve(options, result.config)) else 0
