@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Interface
 
@@ -260,6 +261,26 @@ def test_master_answers_a_flood_of_lower_priority_adverts_at_most_once_a_second(
     # at 0.05 and 1.05: one advert and one GARP/NA burst each; the timer's own adverts are not answers
     assert answers == [SendAdvert(advert_from(V3, 100)), Announce(5)] * 2
     assert instance.counters.adverts_received == 2000
+    assert instance.state is State.MASTER
+
+
+@pytest.mark.parametrize("delay", [1.0, 0.5, 0.999, 1.001, 3.0])
+def test_a_lower_priority_flood_never_gets_two_garp_bursts_together(delay):
+    """With garp_lower_prio_delay near the answer interval (the lab's 1 s), the previous answer's second
+    burst and the next answer's first came ~10 ms apart: 2 × 5 GARPs a second. Timers run as the driver
+    runs them, interleaved with 1,000 adverts a second for 6 s."""
+    instance = master(replace(V3, garp_lower_prio_delay=delay, garp_delay=0.0))
+    bursts, t = [], 0.05
+    for i in range(6000):
+        t = 0.05 + i * 0.001
+        while instance.deadline is not None and instance.deadline <= t:
+            due = instance.deadline
+            bursts += [due for a in instance.timer(due) if isinstance(a, Announce)]
+        bursts += [t for a in instance.receive(packet(advert_from(V3, 50)), t) if isinstance(a, Announce)]
+    # never two together, and one answer's worth (its burst and its second) per second at most
+    gaps = [b - a for a, b in itertools.pairwise(bursts)]
+    assert bursts[0] == 0.05 and min(gaps) >= min(delay, 1.0) - 1e-9, bursts
+    assert 3 <= len(bursts) <= 6 + 1, bursts  # answered all along; +1: the last answer's second burst
     assert instance.state is State.MASTER
 
 

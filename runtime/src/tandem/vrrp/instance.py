@@ -144,8 +144,8 @@ class Instance:
     """One virtual router on one interface and address family."""
 
     __slots__ = (  # attributes: a backup touches several for every advert it hears
-        "_accepted", "_adver_at", "_advertised", "_answered_at", "_auth_data", "_auth_type", "_extra_at",
-        "_garp_at", "_garp_repeat", "_heard", "_local_address",
+        "_accepted", "_adver_at", "_advertised", "_announced_at", "_answered_at", "_auth_data", "_auth_type",
+        "_extra_at", "_garp_at", "_garp_repeat", "_heard", "_local_address",
         "_master_down_at", "_preempt_at", "_refresh_at", "counters", "master_address",
         "master_adver_interval", "params", "priority", "ready", "state", "sync_group",
     )  # fmt: skip
@@ -175,6 +175,9 @@ class Instance:
         self._extra_at: float | None = None  # garp_extra_if: next refresh on the other interfaces
         self._preempt_at: float | None = None  # preempt_delay: when a lower-priority master stops counting
         self._answered_at: float | None = None  # when we last answered a lower-priority advert
+        # when an answer's GARP/NA burst (at once, or its second one garp_lower_prio_delay later) last
+        # went: an answer sends none within LOWER_PRIO_ANSWER_INTERVAL of it
+        self._announced_at: float | None = None
 
     @property
     def local_address(self) -> IPAddress:
@@ -296,7 +299,7 @@ class Instance:
             if due + self.params.advert_int > now:
                 self._adver_at = due + self.params.advert_int
         if self._garp_at is not None and now >= self._garp_at:
-            self._garp_at = None
+            self._garp_at, self._announced_at = None, now
             actions.append(Announce(self._garp_repeat))
         if self._refresh_at is not None and now >= self._refresh_at:
             self._refresh_at = now + self.params.garp_refresh
@@ -402,9 +405,14 @@ class Instance:
             return []
         self._answered_at = now
         repeat = self.params.garp_lower_prio_repeat
-        announce: list[Action] = [Announce(repeat)] if repeat else []
-        if repeat and self.params.garp_lower_prio_delay > 0:  # keepalived: a second burst that much later
-            self._garp_at, self._garp_repeat = now + self.params.garp_lower_prio_delay, repeat
+        announce: list[Action] = []
+        # the previous answer's second burst may have just gone (garp_lower_prio_delay ≤ the interval):
+        # a flood then got two bursts a second, this answer's and the last one's second
+        if repeat and (self._announced_at is None or now - self._announced_at >= LOWER_PRIO_ANSWER_INTERVAL):
+            announce.append(Announce(repeat))
+            self._announced_at = now
+            if self.params.garp_lower_prio_delay > 0:  # keepalived: a second burst that much later
+                self._garp_at, self._garp_repeat = now + self.params.garp_lower_prio_delay, repeat
         if self.params.lower_prio_no_advert:
             return announce
         return [*self._advertise(now), *announce]
