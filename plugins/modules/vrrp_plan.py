@@ -114,10 +114,21 @@ plan:
   contains:
     hosts:
       description:
-        - Per inventory host, the VRRP C(instances) it runs and the track C(scripts) it defines (once each).
-        - An instance has name, source, interface, vrid, priority, state (MASTER or BACKUP), advert_int,
-          version, vips (address/prefix), unicast_src, unicast_peers, auth, track_scripts (name, weight)
-          and notify.
+        - Per inventory host that runs something, its part of the plan (the C(tandem.ha.tandemd) role
+          renders it into C(/etc/tandem/tandemd.conf) with the runtime's own writer). C(docs/inventory.md)
+          has every key.
+        - C(instances), one C(vrrp_instance) each, with name, source, interface, vrid, priority, state (MASTER
+          or BACKUP), advert_int, version, vips (address/prefix), unicast_src, unicast_peers, auth (a secret),
+          track_scripts, track_files and track_processes (references by name, with weights),
+          track_interfaces, notify, sync_group, vip_options, excluded_vips, preempt, preempt_delay, accept,
+          garp, virtual_routes, virtual_rules and smtp_alert.
+        - C(scripts) (vrrp_script blocks), C(track_files) (track_file blocks) and C(track_processes)
+          (vrrp_track_process blocks), each defined once per host.
+        - C(sync_groups) (name and the instance names of its group), C(virtual_servers) (as written in
+          V(tandem_virtual_servers), plus source), C(files) (scripts the role ships from the controller,
+          with src, dest and mode), C(sysctls) (kernel settings the role writes when the design needs them),
+          C(global_defs) (from V(tandem_global), in keepalived keywords) and C(smtp_auth_password) (a
+          secret, written by the role to the file C(smtp_auth_password_file) names, or null).
       type: dict
       sample:
         lb1:
@@ -135,10 +146,32 @@ plan:
               unicast_peers: []
               auth: null
               track_scripts: [{name: chk_nginx, weight: -20}]
-              notify: {master: /usr/local/bin/became-master}
+              track_files: []
+              track_processes: []
+              track_interfaces: [{name: eth1, weight: 0}]
+              notify: {master: /etc/tandem/scripts/became-master}
+              sync_group: null
+              vip_options: [{}]
+              excluded_vips: []
+              preempt: true
+              preempt_delay: null
+              accept: null
+              garp: {}
+              virtual_routes: []
+              virtual_rules: []
+              smtp_alert: null
           scripts:
-            - {name: chk_nginx, script: "pidof nginx", interval: 2, timeout: null, fall: 2, rise: 1,
-               user: null}
+            - {name: chk_nginx, source: web, script: "pidof nginx", interval: 2, timeout: null, fall: 2,
+               rise: 1, user: null}
+          track_files: []
+          track_processes: []
+          sync_groups: []
+          virtual_servers: []
+          files:
+            - {src: files/became-master, dest: /etc/tandem/scripts/became-master, mode: "0700"}
+          sysctls: {}
+          global_defs: {}
+          smtp_auth_password: null
     instances:
       description: Every instance once, with its planned master and members by priority (for drills).
       type: list
@@ -152,6 +185,10 @@ plan:
           members:
             - {host: lb1, priority: 150, interface: eth0}
             - {host: lb2, priority: 140, interface: eth0}
+    real_server_sysctls:
+      description: The sysctls DR real servers that run no tandemd need (arp_ignore, arp_announce), per host.
+      type: dict
+      sample: {web1: {net.ipv4.conf.all.arp_ignore: 1, net.ipv4.conf.all.arp_announce: 2}}
     dns_records:
       description: The DNS record sets to publish, one per name; C(server) only when configured.
       type: list

@@ -175,7 +175,7 @@ def test_the_runtime_rules_are_the_planners():
     group = {"name": "web", "vrid": 51, "vips": ["198.51.100.100/24"], "members": ["lb1", "lb2"]}
     sub_second_v2 = plan_inventory([{**group, "advert_int": 0.5, "version": 2}], None, BASE_HOSTS)
     (error,) = sub_second_v2.errors
-    assert (error.group, error.host) == ("web", "lb1")
+    assert (error.group, error.host, error.field) == ("web", "lb1", "advert_int")
     assert "advert_int 0.5 must be 1..255 seconds for VRRPv2" in error.message
     assert sub_second_v2.instances == []
     long_pass = plan_inventory(
@@ -186,7 +186,7 @@ def test_the_runtime_rules_are_the_planners():
     v3_auth = plan_inventory(
         [{**group, "version": 3, "auth": {"type": "PASS", "password": "pw"}}], None, BASE_HOSTS
     )
-    assert [(f.severity, f.group, f.field) for f in v3_auth.findings] == [(Severity.WARNING, "web", "name")]
+    assert [(f.severity, f.group, f.field) for f in v3_auth.findings] == [(Severity.WARNING, "web", "auth")]
     assert "authentication is VRRPv2 only; ignored with version 3" in v3_auth.findings[0].message
 
 

@@ -12,8 +12,9 @@ check finds nothing unless the writer and the reader disagree (the property test
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tandem.config import load_config_text
@@ -29,7 +30,7 @@ from tandem.config.parser import Node
 from tandem.config.schema import Block, bare_flag
 
 from .findings import Finding, Severity
-from .schema import GARP_KEYWORDS
+from .schema import FIELD_NAMES, GARP_KEYWORDS
 
 HEADER = "# tandemd.conf rendered by the tandem.ha collection from the plan of tandem.ha.vrrp_plan\n"
 RENDERED = "tandemd.conf"
@@ -277,7 +278,28 @@ def host_tree(host_plan: Mapping[str, Any], global_defs: Mapping[str, Any] | Non
     tree += [_instance(i) for i in host_plan.get("instances") or ()]
     tree += [_sync_group(s) for s in host_plan.get("sync_groups") or ()]
     tree += [_virtual_server(v) for v in host_plan.get("virtual_servers") or ()]
+    # A block's own position gets a line of its own: a finding about the whole block (the runtime's
+    # checks of an instance say "vrrp_instance X: advert_int ...") is told from one about its name.
+    for number, node in enumerate(tree, 1):
+        node.pos = replace(node.pos, line=number)
     return tree
+
+
+def _whole_block_field(node: Node, message: str) -> str:
+    """The field a finding about a whole block is about: of the block's statements whose keyword the
+    message names, the first named (``vrrp_instance web: advert_int 0.5 must be ...`` -> the field that
+    wrote advert_int), among those written from an inventory field (not ``state``, which the plan
+    derives); the block's own field when the message names none."""
+    text = message.split(": ", 1)[-1] if message.startswith(f"{node.keyword} ") else message
+    named = []
+    for child in node.children or ():
+        field = child.pos.file.split(_SEP, 1)[-1]
+        if re.split(r"[.\[]", field, maxsplit=1)[0] not in FIELD_NAMES or field == "name":
+            continue
+        found = re.search(rf"(?<![\w-]){re.escape(child.keyword)}(?![\w-])", text)
+        if found:
+            named.append((found.start(), field))
+    return min(named)[1] if named else node.pos.file.split(_SEP, 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -290,10 +312,13 @@ class Rendered:
         return [f for f in self.findings if f.severity is Severity.ERROR]
 
 
-def _finding(found: ConfigFinding, host: str | None) -> Finding:
+def _finding(found: ConfigFinding, host: str | None, blocks: Mapping[tuple, Node]) -> Finding:
     severity = Severity.ERROR if found.severity == "error" else Severity.WARNING
     if _SEP in found.file:
         group, field = found.file.split(_SEP, 1)
+        block = blocks.get((found.file, found.line)) if found.line else None
+        if block is not None:
+            field = _whole_block_field(block, found.message)
         return Finding(severity, group or None, host, field, found.message)
     # The check of the written text: a disagreement between writer and reader, reported as it reads.
     return Finding(severity, None, host, f"{RENDERED} line {found.line}", found.message)
@@ -304,13 +329,15 @@ def render_host(
 ) -> Rendered:
     """``host``'s tandemd.conf and what the runtime's checks say about it (naming group and field)."""
     findings = Findings()
-    config = build_config(host_tree(host_plan, global_defs), findings)
+    tree = host_tree(host_plan, global_defs)
+    blocks = {(node.pos.file, node.pos.line): node for node in tree}
+    config = build_config(tree, findings)
     check_config(config, findings, host_checks=False)  # the controller is not the host
-    found = [_finding(f, host) for f in findings.items]
+    found = [_finding(f, host, blocks) for f in findings.items]
     if findings.has_errors:
         return Rendered(None, found)
     text = HEADER + dump_config(config)
     reread = load_config_text(text, RENDERED)
     # (host-state errors cannot occur: tandemd -t on the host says those, the role's validate step)
-    found += [_finding(f, host) for f in reread.findings if f.severity == "error"]
+    found += [_finding(f, host, {}) for f in reread.findings if f.severity == "error"]
     return Rendered(None if reread.errors else text, found)
