@@ -57,6 +57,7 @@ KEEPALIVED_WARNINGS = re.compile(
             r"Invalid smtp server [A-Za-z]",  # a name that does not resolve in the lab
             r"Config files missing '[^']*[*?[][^']*'",  # a glob that matches nothing (conf.d empty)
             r"WARNING - fwmark virtual server .* has port specified - clearing",
+            r"zero port only valid for persistent services - setting",  # persistent (tandemd warns)
         ]
     )
 )

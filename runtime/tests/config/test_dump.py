@@ -68,3 +68,25 @@ def test_quoting_survives_the_round_trip():
     dumped, again = round_trip('vrrp_script s {\n    script "/bin/sh -c \'echo a#b\' \\"q\\""\n}\n', False)
     assert dumped == again
     assert 'script "/bin/sh -c \'echo a#b\' \\"q\\""' in dumped
+
+
+def test_tunnels_scheduler_flags_and_every_port_round_trip():
+    """The flags follow the scheduler (keepalived reads them by the lb_algo above), TUN keeps its type."""
+    text = """virtual_server 198.51.100.50 {
+    lb_algo mh
+    mh-port
+    flag-2
+    lb_kind TUN type gue port 6080 csum
+    protocol TCP
+    real_server 198.51.100.60 {
+        lvs_method TUN type gre
+    }
+}
+"""
+    dumped, again = round_trip(text, False)
+    assert dumped == again
+    lines = dumped.splitlines()
+    assert lines[0] == "virtual_server 198.51.100.50 {"
+    assert lines.index("    lvs_sched mh") < lines.index("    mh-port") < lines.index("    flag-2")
+    assert "    lvs_method TUN type gue port 6080 csum" in lines
+    assert "        lvs_method TUN type gre nocsum" in lines

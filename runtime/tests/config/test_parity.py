@@ -12,6 +12,7 @@ from tandem.config import load_config_text
 from tandem.config.build import TOP_LEVEL_BLOCK
 from tandem.config.global_blocks import GLOBAL_DEFS, VRRP_SCRIPT
 from tandem.config.lvs_blocks import CHECKERS, REAL_SERVER, URL, VIRTUAL_SERVER
+from tandem.config.model import Tunnel
 from tandem.config.vrrp_blocks import VRRP_INSTANCE, VRRP_SYNC_GROUP
 
 VS = """
@@ -82,16 +83,65 @@ def test_flags_that_keepalived_reads_as_booleans_refuse_1(text):
 
 def test_tunnel_types_fwmark_families_and_scheduler_flags():
     result = load_config_text(
-        vs("    lvs_method TUN type gue port 6080 nocsum\n    mh-port\n    flag-1", algo="mh")
+        vs("    lvs_method TUN type gue port 6080 csum\n    mh-port\n    flag-1", algo="mh")
         + "virtual_server fwmark 22 inet {\n    lb_algo rr\n    lb_kind NAT\n"
-        "    real_server 198.51.100.5 80 {\n    }\n}\n"
+        "    real_server 198.51.100.5 80 {\n        lvs_method TUN type gre\n    }\n}\n"
     )
     assert result.config is not None, messages(result)
-    assert result.config.virtual_servers[0].lvs_method == "TUN"
-    assert result.config.virtual_servers[1].fwmark == 22
-    warned = messages(result, "warning")
-    assert any("TUN type gue: not supported yet" in m for m in warned)
-    assert any("'mh-port' in virtual_server is not supported yet" in m for m in warned)
+    first, second = result.config.virtual_servers
+    assert (first.lvs_method, first.tunnel) == ("TUN", Tunnel(type="gue", port=6080, checksum="csum"))
+    assert first.scheduler_flags == ("mh-port", "flag-1")
+    assert second.fwmark == 22 and second.real_servers[0].tunnel == Tunnel(type="gre")
+    assert not config_warnings(result), messages(result)
+
+
+def config_warnings(result) -> list[str]:
+    """Warnings about the config itself (not the nftables plane's notes on what it cannot carry)."""
+    return [m for m in messages(result, "warning") if "nftables plane" not in m]
+
+
+@pytest.mark.parametrize(
+    ("lines", "line", "message"),
+    [  # each line and message as keepalived 2.2.7's -t reports them (its words in the comment)
+        # "gue tunnels require port, otherwise cannot have port."
+        ("    lvs_method TUN type gue", 6, "TUN: gue tunnels need a port"),
+        ("    lvs_method TUN port 6080", 6, "TUN: gue tunnels need a port"),
+        # "ipip tunnels do not support checksum option." / "gre ... remote checksum option."
+        ("    lvs_method TUN csum", 6, "TUN: ipip tunnels take no csum"),
+        ("    lvs_method TUN type gre remcsum", 6, "TUN: gre tunnels take no remcsum"),
+        # "sh-port only applies to sh scheduler - ignoring" (lb_algo rr is on line 4)
+        ("    sh-port", 6, "sh-port applies to lb_algo sh only"),
+        ("    mh-fallback", 6, "mh-fallback applies to lb_algo mh only"),
+    ],
+)
+def test_tunnel_and_scheduler_flag_errors_as_keepalived(lines, line, message):
+    assert any(m.startswith(f"{line}: error: ") and message in m for m in errors(vs(lines))), errors(
+        vs(lines)
+    )
+
+
+def test_a_scheduler_flag_before_its_scheduler_or_for_the_other_hash_is_not_set():
+    before = "virtual_server 198.51.100.50 80 {\n    sh-port\n    lb_algo sh\n"
+    before += "    real_server 198.51.100.60 80 {\n    }\n}\n"
+    assert errors(before) == [
+        "2: error: sh-port applies to lb_algo sh only (set on a line before it, as keepalived)"
+    ]
+    other = load_config_text(vs("    mh-port\n    sh-fallback", algo="sh"))
+    assert other.config.virtual_servers[0].scheduler_flags == ("sh-fallback",)
+    assert config_warnings(other) == ["6: warning: mh-port applies to lb_algo mh only; ignored"]
+
+
+def test_a_service_of_every_port_is_persistent_as_keepalived():
+    """keepalived: "zero port only valid for persistent services - setting" (360 s)."""
+    text = "virtual_server 198.51.100.50 {\n    protocol TCP\n    real_server 198.51.100.60 {\n    }\n}\n"
+    result = load_config_text(text)
+    assert result.config is not None and result.config.virtual_servers[0].port is None
+    assert config_warnings(result) == [
+        "1: warning: virtual_server [198.51.100.50]:0: a service of every port (no port given) is "
+        "persistent: persistence_timeout 360 is used (as keepalived)"
+    ]
+    persistent = load_config_text(text.replace("TCP\n", "TCP\n    persistence_timeout 50\n"))
+    assert not config_warnings(persistent), messages(persistent)
 
 
 @pytest.mark.parametrize(

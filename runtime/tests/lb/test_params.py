@@ -190,3 +190,67 @@ def test_bad_plane_is_a_file_line_error():
     assert result.config is None
     (error,) = result.errors
     assert (error.file, error.line) == ("lb.conf", 2) and "auto, ipvs or nftables" in error.message
+
+
+def test_scheduler_flags_and_tunnels_reach_the_plane_s_service():
+    """sh/mh flags and TUN type gue/gre with port and checksum, as keepalived passes them to IPVS: a
+    real server without lvs_method of its own (and the sorry server) takes the virtual server's tunnel."""
+    (vs,) = params("""
+virtual_server 203.0.113.10 80 {
+    protocol TCP
+    lb_algo mh
+    mh-port
+    mh-fallback
+    flag-3
+    lb_kind TUN type gue port 6080 remcsum
+    sorry_server 198.51.100.9 80
+    real_server 198.51.100.1 80 {
+    }
+    real_server 198.51.100.2 80 {
+        lvs_method TUN type gre csum
+    }
+    real_server 198.51.100.3 80 {
+        lvs_method TUN
+    }
+    real_server 198.51.100.4 80 {
+        lvs_method NAT
+    }
+}
+""")
+    inherited, gre, ipip, nat = (rs.destination(rs.weight) for rs in vs.real_servers)
+    (service,) = vs.services((inherited,))
+    assert service.scheduler == "mh" and service.scheduler_flags == ("mh-port", "mh-fallback", "flag-3")
+    tunnel = (inherited.tunnel_type, inherited.tunnel_port, inherited.tunnel_flags)
+    assert (inherited.method, *tunnel) == ("TUN", "gue", 6080, ("remcsum",))
+    assert (gre.tunnel_type, gre.tunnel_port, gre.tunnel_flags) == ("gre", None, ("csum",))
+    assert (ipip.tunnel_type, ipip.tunnel_flags) == ("ipip", ())
+    assert (nat.method, nat.tunnel_type, nat.port) == ("NAT", None, 80)
+    sorry = vs.sorry_server
+    assert (sorry.method, sorry.tunnel_type, sorry.tunnel_port, sorry.port) == ("TUN", "gue", 6080, None)
+
+
+def test_a_service_of_every_port_is_persistent_360_s_as_keepalived():
+    every, given, granular = params("""
+virtual_server 203.0.113.10 {
+    protocol TCP
+    real_server 198.51.100.1 {
+    }
+}
+virtual_server 203.0.113.11 {
+    protocol TCP
+    persistence_timeout 20
+    real_server 198.51.100.1 {
+    }
+}
+virtual_server 203.0.113.12 80 {
+    protocol TCP
+    persistence_granularity 255.255.255.0
+    real_server 198.51.100.1 80 {
+    }
+}
+""")
+    assert every.keys == (ServiceKey(4, "TCP", ip_address("203.0.113.10"), None),)
+    assert every.name == "[203.0.113.10]:0" and every.persistence_timeout == 360
+    assert (given.persistence_timeout, granular.persistence_timeout) == (20, 360)
+    (rs,) = every.real_servers
+    assert (rs.port, rs.id) == (None, "[198.51.100.1]:0")

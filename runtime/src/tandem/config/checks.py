@@ -14,11 +14,14 @@ from typing import Any
 
 from tandem.config.findings import Findings
 from tandem.config.model import (
+    DEFAULT_PERSISTENCE,
     Config,
     FileCheck,
     HttpCheck,
     IPInterface,
     MiscCheck,
+    TcpCheck,
+    UdpCheck,
     VirtualServer,
     VrrpInstance,
 )
@@ -362,6 +365,14 @@ def _check_lb_plane(config: Config, findings: Findings) -> None:
                 findings.warning(server.pos, f"virtual_server {server.label}: {where}: {note}")
 
 
+def _any_port(config: Config, server: VirtualServer) -> bool:
+    """Whether the virtual server (or an address range of its group) has no port: all ports."""
+    if server.group is None:
+        return server.address is not None and server.port is None
+    groups = (g for g in config.virtual_server_groups if g.name == server.group)
+    return any(entry.address is not None and entry.port is None for g in groups for entry in g.entries)
+
+
 def _has_fwmarks(config: Config, server: VirtualServer) -> bool:
     groups = (g for g in config.virtual_server_groups if g.name == server.group)
     return any(entry.fwmark is not None for group in groups for entry in group.entries)
@@ -369,8 +380,13 @@ def _has_fwmarks(config: Config, server: VirtualServer) -> bool:
 
 def _check_virtual_server(config: Config, server: VirtualServer, findings: Findings) -> None:
     name = f"virtual_server {server.label}"
-    if server.address is not None and server.port is None:
-        findings.error(server.pos, f"{name}: a port is needed after the address (or use fwmark)")
+    persistent = server.persistence_timeout is not None or server.persistence_granularity is not None
+    if not persistent and _any_port(config, server):
+        findings.warning(
+            server.pos,
+            f"{name}: a service of every port (no port given) is persistent: persistence_timeout "
+            f"{DEFAULT_PERSISTENCE} is used (as keepalived)",
+        )
     if not server.real_servers and server.sorry_server is None:
         findings.warning(server.pos, f"{name}: no real_server")
     for real in server.real_servers:
@@ -404,6 +420,14 @@ def _check_virtual_server(config: Config, server: VirtualServer, findings: Findi
         if method == "DR" and None not in (real.port, server.port) and real.port != server.port:
             findings.warning(real.pos, f"{name}: direct routing cannot change the port ({real.port} here)")
         for checker in real.checkers:
+            ports = (checker.connect_port, real.port, server.port)
+            needs_port = isinstance(checker, HttpCheck | TcpCheck | UdpCheck) and server.group is None
+            if needs_port and ports == (None, None, None):
+                findings.warning(
+                    checker.pos,
+                    f"{name}: {checker.kind} has no port to connect to (no connect_port, no port on the "
+                    "real or virtual server): every check fails",
+                )
             if isinstance(checker, HttpCheck) and not checker.urls:
                 findings.error(checker.pos, f"{name}: {checker.kind} needs at least one url {{ }}")
             if isinstance(checker, MiscCheck) and checker.misc_path is None:

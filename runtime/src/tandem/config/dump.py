@@ -77,6 +77,7 @@ COMBINED = {
     "init_file_overwrite",
     "garp_extra_if_all",
     "vrrp_garp_extra_if_all",
+    "tunnel",
 }
 INLINE_TUPLES = {"status_code", "sorry_server", "lvs_timeouts"}
 BLOCK_TYPES = (
@@ -178,7 +179,8 @@ def _header(obj: Any, keyword: str) -> tuple[str, frozenset[str]]:
             return f"{keyword} fwmark {obj.fwmark}", _SERVER_FIELDS
         if obj.group is not None:
             return f"{keyword} group {quote(obj.group)}", _SERVER_FIELDS
-        return f"{keyword} {obj.address} {obj.port}", _SERVER_FIELDS
+        port = f" {obj.port}" if obj.port is not None else ""
+        return f"{keyword} {obj.address}{port}", _SERVER_FIELDS
     if isinstance(obj, RealServer):
         port = f" {obj.port}" if obj.port is not None else ""
         return f"{keyword} {obj.address}{port}", _SERVER_FIELDS
@@ -230,6 +232,12 @@ def _special(obj: Any, field: str, value: Any) -> list[str] | None:
         return [f"init_file {value}{overwrite}"] if value is not None else []
     if field == "entries":
         return [_entry(entry) for entry in value]
+    if field == "scheduler_flags":
+        return list(value)  # after lvs_sched (keepalived reads them by the scheduler above them)
+    if field == "lvs_method" and value == "TUN" and obj.tunnel is not None:
+        tunnel = obj.tunnel
+        port = ["port", str(tunnel.port)] if tunnel.port else []
+        return [" ".join(["lvs_method", value, "type", tunnel.type, *port, tunnel.checksum])]
     if isinstance(value, Notify):
         return [
             f"{'notify' if f.name == 'any' else 'notify_' + f.name} {value_text(getattr(value, f.name))}"

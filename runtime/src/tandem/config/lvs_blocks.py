@@ -22,6 +22,7 @@ from tandem.config.model import (
     Script,
     SmtpCheck,
     TcpCheck,
+    Tunnel,
     UdpCheck,
     VirtualServer,
     VirtualServerGroup,
@@ -56,29 +57,73 @@ TUNNEL_TYPES = ("ipip", "gue", "gre")
 TUNNEL_CHECKSUMS = ("nocsum", "csum", "remcsum")
 
 
-def METHOD(node: Node, findings: Findings) -> str:
+def METHOD(node: Node, findings: Findings) -> dict[str, Any]:
     """``NAT|DR|TUN`` (upper case, as keepalived) and for TUN ``[type ipip|gue|gre] [port N]
-    [nocsum|csum|remcsum]``; only IPIP tunnels are made, other types are warned about."""
+    [nocsum|csum|remcsum]``, with keepalived's rules: gue needs a port and only gue takes one, ipip
+    takes no checksum option, gre no remcsum. Sets lvs_method and tunnel."""
     method = check(vol.In(("NAT", "DR", "TUN")), node.args[0] if node.args else "", "NAT, DR or TUN")
     rest = list(node.args[1:])
     if method != "TUN":
         if rest:
             findings.warning(node.pos, f"{node.keyword}: {' '.join(rest)[:40]!r} after {method} is ignored")
-        return method
-    tunnel = "ipip"
+        return {"lvs_method": method, "tunnel": None}
+    tunnel, port, checksum = "ipip", None, "nocsum"
     while rest:
         word = rest.pop(0)
         if word == "type" and rest:
             tunnel = check(vol.In(TUNNEL_TYPES), rest.pop(0), "a tunnel type (ipip, gue, gre)")
         elif word == "port" and rest:
-            check(PORT, rest.pop(0), "a port")
-        elif word not in TUNNEL_CHECKSUMS:
+            port = check(PORT, rest.pop(0), "a port")
+        elif word in TUNNEL_CHECKSUMS:
+            checksum = word
+        else:
             raise Invalid(f"TUN: unexpected {word!r} (type ipip|gue|gre, port N, nocsum|csum|remcsum)")
-    if tunnel != "ipip":
-        findings.warning(
-            node.pos, f"{node.keyword} TUN type {tunnel}: not supported yet; an IPIP tunnel is used"
-        )
-    return method
+    if (tunnel == "gue") != (port is not None):
+        raise Invalid("TUN: gue tunnels need a port, other tunnels take none (as keepalived)")
+    if checksum != "nocsum" and (tunnel == "ipip" or (tunnel, checksum) == ("gre", "remcsum")):
+        raise Invalid(f"TUN: {tunnel} tunnels take no {checksum} (as keepalived)")
+    return {"lvs_method": method, "tunnel": Tunnel(type=tunnel, port=port, checksum=checksum)}
+
+
+# IP_VS_SVC_F_SCHED1..3 by their ipvsadm names: flag-N for any scheduler, the others for theirs
+SCHEDULER_FLAGS = {
+    "flag-1": None,
+    "flag-2": None,
+    "flag-3": None,
+    "sh-port": "sh",
+    "sh-fallback": "sh",
+    "mh-port": "mh",
+    "mh-fallback": "mh",
+}
+
+
+def scheduler_flag(node: Node, _findings: Findings) -> tuple[str, ...]:
+    if node.args:
+        raise Invalid(f"{node.keyword} takes no value")
+    return (node.keyword,)
+
+
+def scheduler_flags(children: list[Node], flags: tuple[str, ...], findings: Findings) -> tuple[str, ...]:
+    """The flags that apply, as keepalived decides them: by the scheduler set on a line before the
+    flag (lb_algo after sh-port leaves sh-port unset, an error in keepalived); mh-port with sh (or
+    sh-port with mh) does nothing there (keepalived says nothing; this warns)."""
+    scheduler, kept = None, []
+    for child in children:
+        if child.keyword in ("lb_algo", "lvs_sched") and child.args and child.args[0] in SCHEDULERS:
+            scheduler = child.args[0]
+        if child.keyword not in SCHEDULER_FLAGS or child.keyword not in flags:
+            continue
+        needs = SCHEDULER_FLAGS[child.keyword]
+        if needs is None or needs == scheduler:
+            kept.append(child.keyword)
+        elif scheduler in ("sh", "mh"):
+            findings.warning(child.pos, f"{child.keyword} applies to lb_algo {needs} only; ignored")
+        else:
+            findings.error(
+                child.pos,
+                f"{child.keyword} applies to lb_algo {needs} only (set on a line before it, as keepalived)",
+            )
+    return tuple(dict.fromkeys(kept))
 
 
 def old_spelling(new: str, convert: Any) -> Any:
@@ -358,7 +403,7 @@ REAL_SERVER = Block(
         "inhibit_on_failure": Key("inhibit_on_failure", flag),
         "notify_up": Key("notify_up", script),
         "notify_down": Key("notify_down", script),
-        "lvs_method": Key("lvs_method", METHOD),
+        "lvs_method": Key(None, METHOD),
         **{kind: Key("checkers", checker, block=True, repeat=True) for kind in CHECKERS},
         **{
             kind: Key("checkers", unsupported_checker, block=True, repeat=True)
@@ -393,8 +438,8 @@ VIRTUAL_SERVER = Block(
         "smtp_alert": Key("smtp_alert", flag),
         "lb_algo": Key("lvs_sched", one(vol.In(SCHEDULERS), f"a scheduler ({', '.join(SCHEDULERS)})")),
         "lvs_sched": Key("lvs_sched", one(vol.In(SCHEDULERS), f"a scheduler ({', '.join(SCHEDULERS)})")),
-        "lb_kind": Key("lvs_method", METHOD),
-        "lvs_method": Key("lvs_method", METHOD),
+        "lb_kind": Key(None, METHOD),
+        "lvs_method": Key(None, METHOD),
         "protocol": Key(
             "protocol", one(vol.All(vol.Upper, vol.In(("TCP", "UDP", "SCTP"))), "TCP, UDP or SCTP")
         ),
@@ -413,6 +458,7 @@ VIRTUAL_SERVER = Block(
         "ha_suspend": Key("ha_suspend", bare_flag),
         "ops": Key("ops", bare_flag),
         "real_server": Key("real_servers", real_server, block=True, repeat=True),
+        **{flag: Key("scheduler_flags", scheduler_flag, repeat=True) for flag in SCHEDULER_FLAGS},
     },
     frozenset(
         {
@@ -421,14 +467,6 @@ VIRTUAL_SERVER = Block(
             "ip_family",
             "sorry_server_lvs_method",
             "snmp_name",
-            # scheduler flags (IPVS_SVC_F_SCHED1..3): the planes do not pass them yet
-            "mh-port",
-            "mh-fallback",
-            "sh-port",
-            "sh-fallback",
-            "flag-1",
-            "flag-2",
-            "flag-3",
         }
     ),
 )
@@ -436,6 +474,8 @@ VIRTUAL_SERVER = Block(
 
 def build_virtual_server(node: Node, findings: Findings) -> VirtualServer | None:
     values = read_block(node.children, VIRTUAL_SERVER, findings)
+    if "scheduler_flags" in values:
+        values["scheduler_flags"] = scheduler_flags(node.children, values["scheduler_flags"], findings)
     args = node.args
     try:
         if len(args) == 3 and args[0] == "fwmark" and args[2] in ("inet", "inet6"):

@@ -33,6 +33,9 @@ class Position:
 NOWHERE = Position()
 VRRP_MCAST4 = IPv4Address("224.0.0.18")
 VRRP_MCAST6 = IPv6Address("ff02::12")
+# s: keepalived's IPVS_SVC_PERSISTENT_TIMEOUT, for persistence asked for without a timeout (a
+# persistence_granularity alone, or a service of every port)
+DEFAULT_PERSISTENCE = 360
 
 
 @dataclass(**_FROZEN)
@@ -461,6 +464,15 @@ class FileCheck(Checker):
 
 
 @dataclass(**_FROZEN)
+class Tunnel:
+    """``TUN [type ipip|gue|gre] [port N] [nocsum|csum|remcsum]``: the encapsulation of a TUN server."""
+
+    type: str = "ipip"
+    port: int | None = None  # gue's UDP port (gue needs one; the others take none)
+    checksum: str = "nocsum"  # csum: gue and gre; remcsum: gue
+
+
+@dataclass(**_FROZEN)
 class RealServer:
     """``real_server IP [PORT]``: a backend of a virtual server and its health checkers."""
 
@@ -470,7 +482,8 @@ class RealServer:
     inhibit_on_failure: bool | None = None  # None: the virtual server's setting
     notify_up: Script | None = None
     notify_down: Script | None = None
-    lvs_method: str | None = None  # None: the virtual server's
+    lvs_method: str | None = None  # None: the virtual server's (and its tunnel)
+    tunnel: Tunnel | None = None  # with lvs_method TUN
     checkers: tuple[Checker, ...] = ()
     # None: the virtual server's (checker values inherit these, see tandem.lb.params)
     delay_loop: float | None = None
@@ -496,7 +509,10 @@ class VirtualServer:
     group: str | None = None
     delay_loop: float = 60.0
     lvs_sched: str = "wlc"  # keepalived's default when lb_algo/lvs_sched is absent
+    # IP_VS_SVC_F_SCHED1..3: flag-1..3; sh-port/sh-fallback with sh, mh-port/mh-fallback with mh
+    scheduler_flags: tuple[str, ...] = ()
     lvs_method: str = "NAT"
+    tunnel: Tunnel | None = None  # with lvs_method TUN (real servers without their own inherit it)
     protocol: str = "TCP"
     persistence_timeout: int | None = None
     persistence_granularity: IPAddress | None = None
@@ -527,7 +543,7 @@ class VirtualServer:
             return f"FWM {self.fwmark}"
         if self.group is not None:
             return f"group {self.group}"
-        return f"[{self.address}]:{self.port}"
+        return f"[{self.address}]:{self.port or 0}"
 
 
 @dataclass(**_FROZEN)

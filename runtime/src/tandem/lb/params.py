@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 
 from tandem.config.model import (
+    DEFAULT_PERSISTENCE,
     Checker,
     CheckerSsl,
     Config,
@@ -38,6 +39,7 @@ from tandem.config.model import (
     RealServer,
     Script,
     TrackFile,
+    Tunnel,
     VirtualServer,
     VirtualServerGroup,
 )
@@ -87,6 +89,7 @@ class RealServerParams:
     port: int | None  # None: the service's port
     weight: int = 1
     method: str = "NAT"
+    tunnel: Tunnel | None = None  # TUN: the encapsulation (None: IPIP)
     inhibit_on_failure: bool = False  # down: weight 0 instead of removal
     alpha: bool = False  # starts down (a real server without checkers is always up)
     notify_up: Script | None = None
@@ -102,9 +105,18 @@ class RealServerParams:
             self.port,
             weight,
             self.method,
+            **_tunnel_fields(self.tunnel),
             upper_threshold=self.upper_threshold,
             lower_threshold=self.lower_threshold,
         )
+
+
+def _tunnel_fields(tunnel: Tunnel | None) -> dict:
+    """A Destination's tunnel_type/tunnel_port/tunnel_flags for ``tunnel`` (None: IPIP, no options)."""
+    if tunnel is None:
+        return {}
+    flags = () if tunnel.checksum == "nocsum" else (tunnel.checksum,)
+    return {"tunnel_type": tunnel.type, "tunnel_port": tunnel.port, "tunnel_flags": flags}
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +127,7 @@ class VirtualServerParams:
     keys: tuple[ServiceKey, ...]
     real_servers: tuple[RealServerParams, ...] = ()
     scheduler: str = "wlc"
+    scheduler_flags: tuple[str, ...] = ()
     persistence_timeout: int | None = None
     persistence_granularity: IPAddress | None = None
     ops: bool = False
@@ -139,6 +152,7 @@ class VirtualServerParams:
             Service(
                 key,
                 scheduler=self.scheduler,
+                scheduler_flags=self.scheduler_flags,
                 persistence_timeout=self.persistence_timeout,
                 persistence_granularity=self.persistence_granularity,
                 ops=self.ops,
@@ -181,13 +195,15 @@ def _virtual_server(vs: VirtualServer, context: _Context) -> VirtualServerParams
     sorry = None
     if vs.sorry_server is not None:
         address, sorry_port = vs.sorry_server
-        sorry = Destination(address, sorry_port if vs.lvs_method == "NAT" else None, 1, vs.lvs_method)
+        sorry_port = sorry_port if vs.lvs_method == "NAT" else None
+        sorry = Destination(address, sorry_port, 1, vs.lvs_method, **_tunnel_fields(vs.tunnel))
     return VirtualServerParams(
         name=vs.label,
         keys=keys,
         real_servers=tuple(_real_server(vs, rs, port, context) for rs in vs.real_servers),
         scheduler=vs.lvs_sched,
-        persistence_timeout=vs.persistence_timeout,
+        scheduler_flags=vs.scheduler_flags,
+        persistence_timeout=_persistence(vs, keys),
         persistence_granularity=vs.persistence_granularity,
         ops=vs.ops,
         sorry_server=sorry,
@@ -200,6 +216,15 @@ def _virtual_server(vs: VirtualServer, context: _Context) -> VirtualServerParams
         ha_suspend=vs.ha_suspend and all(k.fwmark is None for k in keys),  # keepalived clears it too
         smtp_alert=_pick(vs.smtp_alert, context.checker_alert, False),
     )
+
+
+def _persistence(vs: VirtualServer, keys: tuple[ServiceKey, ...]) -> int | None:
+    """persistence_timeout; as keepalived, a persistence_granularity alone or a service of every port
+    (an address without a port) is persistent for DEFAULT_PERSISTENCE seconds."""
+    if vs.persistence_timeout is not None:
+        return vs.persistence_timeout
+    every_port = any(key.fwmark is None and not key.port for key in keys)
+    return DEFAULT_PERSISTENCE if vs.persistence_granularity is not None or every_port else None
 
 
 def _keys(vs: VirtualServer, groups: dict[str, VirtualServerGroup]) -> tuple[ServiceKey, ...]:
@@ -228,6 +253,7 @@ def _real_server(
     vs: VirtualServer, rs: RealServer, vs_port: int | None, context: _Context
 ) -> RealServerParams:
     method = rs.lvs_method or vs.lvs_method
+    tunnel = rs.tunnel if rs.lvs_method else vs.tunnel
     port = rs.port if method == "NAT" else None  # DR/TUN cannot change the port
     rs_id = f"[{rs.address}]:{rs.port or vs_port or 0}"
     checks: list[CheckParams] = []
@@ -244,6 +270,7 @@ def _real_server(
         port=port,
         weight=rs.weight,
         method=method,
+        tunnel=tunnel,
         inhibit_on_failure=_pick(rs.inhibit_on_failure, vs.inhibit_on_failure),
         alpha=_pick(rs.alpha, vs.alpha),
         notify_up=rs.notify_up,
