@@ -1,8 +1,9 @@
 """tandemd's process model on a real daemon: a supervisor parent and a VRRP child (keepalived's layout).
 
 The pid files say which process is which (``-p`` the parent, ``-r`` the VRRP child); a crashed child is
-restarted with its VIPs released in between; the child dies with its parent; a child that cannot run
-stops the daemon; requests and reloads reach the child through the parent's control socket.
+restarted with its VIPs released in between, and runs the config the supervisor validated; the child
+dies with its parent; a child that cannot run stops the daemon; requests and reloads reach the child
+through the parent's control socket.
 """
 
 from __future__ import annotations
@@ -112,6 +113,19 @@ def test_reload_reaches_the_child_and_a_broken_config_reaches_no_one(master):
     outcome = master.request("reload")
     assert not outcome["ok"] and any("priority" in error for error in outcome["errors"])
     assert master.status()["VI_1"]["base_priority"] == 120 and master.state() == "MASTER"
+
+
+def test_a_restarted_child_runs_the_config_the_supervisor_validated_not_the_file_edited_since(master):
+    """Each child gets its config from the supervisor (loaded and checked there), not from the file:
+    a file broken after the start reaches no restarted child, so a crash does not stop tandemd."""
+    _, vrrp, _ = master.pidfiles
+    first = int(vrrp.read_text())
+    master.conf.write_text(GLOBAL + "vrrp_instance VI_1 {\n    priority 300\n}\n")  # not reloaded
+    os.kill(first, signal.SIGKILL)
+    assert wait_for(lambda: vrrp.exists() and int(vrrp.read_text()) != first, 10), master.log_text()
+    assert wait_for(lambda: state_when_answered(master) == "MASTER", 10), master.log_text()
+    assert master.status()["VI_1"]["base_priority"] == 150
+    assert master.process.alive and "error" not in master.log_text().split("SIGKILL", 1)[1]
 
 
 def test_a_child_that_cannot_run_stops_the_daemon(lab2, tmp_path):

@@ -91,17 +91,21 @@ def main(argv: list[str] | None = None) -> int:
         return run_config_test(args.config, as_json=args.json)
     # the supervisor: its first child starts before anything heavy is imported, and the rest of its own
     # start-up waits for that child's (they would share the CPU)
-    from tandem.daemon.spawn import CHILD_START_WAIT, first_role, spawn, wait_until_started
+    from tandem.daemon.spawn import CHILD_START_WAIT, first_role, send_config, spawn, wait_until_started
 
     first = spawn(args, first_role(args))
-    wait_until_started(first, CHILD_START_WAIT)
     from tandem.daemon import import_asyncio_without_tls, setup_logging
 
     setup_logging(args.log_console, args.log_detail)
+    from tandem.daemon.configfile import load_at_start
+
+    config = load_at_start(args.config)  # while the child's interpreter starts
+    send_config(first, config)
+    wait_until_started(first, CHILD_START_WAIT)
     import_asyncio_without_tls()
     from tandem.daemon.supervisor import supervise
 
-    return supervise(args, first)
+    return supervise(args, first, config)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ control socket (``tandemd.data`` for VRRP, ``tandemd_check.data`` for the checke
 read it).
 
 Start-up order, for the VRRP child's first advert: only what the instances need is imported before
-they start (the config, the service; asyncio without ssl); the control socket and the rest follow.
+they start (the config model, the service; asyncio without ssl); the config itself comes from the
+supervisor (:func:`tandem.daemon.spawn.receive_config`); the control socket and the rest follow.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import signal
 from pathlib import Path
 
 from tandem.daemon import import_asyncio_without_tls, setup_logging
-from tandem.daemon.spawn import EXIT_FATAL, ChildOptions, child_options, die_with_parent
+from tandem.daemon.spawn import EXIT_FATAL, ChildOptions, child_options, die_with_parent, receive_config
 
 log = logging.getLogger("tandem")
 DATA_FILE_NAMES = {"vrrp": "tandemd.data", "check": "tandemd_check.data"}
@@ -142,11 +143,7 @@ def run_child(argv: list[str]) -> int:
         import_asyncio_without_tls()
     import asyncio
 
-    from tandem.config import load_config
-    from tandem.daemon.configfile import errors_of
-
-    result = load_config(options.config)
-    if errors := errors_of(result):
-        log.error("%s: not started, %d error(s) in the configuration", options.config, len(errors))
+    config = receive_config()  # loaded and checked by the supervisor, which logged the findings
+    if config is None:
         return EXIT_FATAL
-    return EXIT_FATAL if asyncio.run(_serve(options, result.config)) else 0
+    return EXIT_FATAL if asyncio.run(_serve(options, config)) else 0

@@ -7,10 +7,13 @@ start the process does not start, at reload the running config stays in place.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from tandem.config import load_config
-from tandem.config.model import Config
-from tandem.control.protocol import ReloadOutcome
+
+if TYPE_CHECKING:
+    from tandem.config.model import Config
+    from tandem.control.protocol import ReloadOutcome
 
 log = logging.getLogger("tandem")
 
@@ -22,8 +25,19 @@ def errors_of(result) -> list[str]:
     return [str(f) for f in result.errors]
 
 
+def load_at_start(path) -> Config | None:
+    """The config at ``path``, or None when it has errors (logged): tandemd does not start."""
+    result = load_config(path)
+    if errors := errors_of(result):
+        log.error("%s: not started, %d error(s) in the configuration", path, len(errors))
+        return None
+    return result.config
+
+
 def load_for_reload(path) -> Config | ReloadOutcome:
     """The config at ``path``, or the refusal of the reload when it has errors (logged)."""
+    from tandem.control.protocol import ReloadOutcome  # not at start: the supervisor loads before asyncio
+
     log.info("reloading %s", path)
     result = load_config(path)
     if errors := errors_of(result):

@@ -15,10 +15,6 @@ from tandem.notify.fifo import NotifyFifo
 from tandem.notify.mail import Mailer, mailer_from_global_defs
 from tandem.notify.notifier import Notifier, NotifyEvent
 from tandem.notify.scripts import PreparedScript, ScriptError, ScriptPolicy, start_script, stop_script
-from tandem.track.files import FileWatcher
-from tandem.track.links import LinkMonitor
-from tandem.track.processes import ProcessWatcher
-from tandem.track.script import ScriptRunner
 from tandem.track.tracker import FILE, INTERFACE, PROCESS, SCRIPT, Decision, Tracking
 
 log = logging.getLogger("tandem")
@@ -40,13 +36,21 @@ def start_trackers(
             continue
         if prepared.warning:
             log.warning("%s", prepared.warning)
+        from tandem.track.script import ScriptRunner  # each watcher is imported once a config uses it
+
         runner = ScriptRunner(script, prepared, lambda n, ok: apply(tracking.script_result(n, ok)))
         runners.append(runner.run())
     for track_file in (f for f in config.track_files if f.name in tracking.watched(FILE)):
+        from tandem.track.files import FileWatcher
+
         runners.append(FileWatcher(track_file, lambda n, v: apply(tracking.file_value(n, v))).run())
     if processes := [p for p in config.vrrp_track_processes if p.name in tracking.watched(PROCESS)]:
+        from tandem.track.processes import ProcessWatcher
+
         runners.append(ProcessWatcher(processes, lambda n, up: apply(tracking.process_quorum(n, up))).run())
     if interfaces := tracking.watched(INTERFACE):
+        from tandem.track.links import LinkMonitor
+
         delays = {name: (down, up) for name, down, up in config.interface_up_down_delays}
         monitor = LinkMonitor(interfaces, lambda i, up: apply(tracking.link_state(i, up)), delays)
         runners.append(monitor.run())

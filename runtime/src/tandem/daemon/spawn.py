@@ -3,17 +3,24 @@ imports anything else: tandemd starts its first child this way straight after re
 the VRRP child's first advert does not wait for the parent's own start-up.
 
 The child's command line is written here and read back here (:func:`child_options`), without argparse:
-it is private to tandemd, and the child starts faster without it.
+it is private to tandemd, and the child starts faster without it. So is its config: the supervisor
+loads and checks the file (logging the findings) and hands the result to the child through the child's
+stdin, a pipe (:func:`send_config`, :func:`receive_config`): the child imports only the config model,
+not the lexer, parser and checks, and a restarted child runs the config the supervisor validated even if
+the file was edited since. (A child's reload reads the file itself, after the supervisor checked it.)
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pickle
 import select
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -28,7 +35,7 @@ CHILD_START_WAIT = 30.0  # s: the supervisor's own start-up waits at most this l
 
 
 class Spawned(NamedTuple):
-    process: subprocess.Popen
+    process: subprocess.Popen  # its stdin: the pipe of its config (send_config)
     notify: socket.socket  # the parent's end of the child's sd_notify(3) messages
     started: float  # time.monotonic()
 
@@ -77,8 +84,9 @@ def child_options(argv: list[str]) -> ChildOptions:
     return ChildOptions(**found)
 
 
-def spawn(args, role: str) -> Spawned:
-    """Start ``role``'s process with tandemd's own options; its sd_notify messages reach the parent."""
+def spawn(args, role: str, config=None) -> Spawned:
+    """Start ``role``'s process with tandemd's own options; its sd_notify messages reach the parent.
+    With ``config``, it is sent at once (:func:`send_config`); without, the caller sends it."""
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
     name = f"tandemd-{os.getpid()}-{role}-{time.monotonic_ns()}"
     notify.bind("\0" + name)
@@ -88,7 +96,34 @@ def spawn(args, role: str) -> Spawned:
     if (interval := SystemdNotifier.from_environ().watchdog_interval) is not None:
         env["WATCHDOG_USEC"] = str(int(interval * 2e6))  # the child pings the parent as often
     argv = [sys.executable, "-m", "tandem.cli.tandemd", *child_argv(args, role)]
-    return Spawned(subprocess.Popen(argv, env=env), notify, time.monotonic())
+    spawned = Spawned(subprocess.Popen(argv, env=env, stdin=subprocess.PIPE), notify, time.monotonic())
+    if config is not None:
+        # from a thread: a config larger than the pipe's buffer waits for the child to read it, and the
+        # supervisor's event loop must not
+        threading.Thread(target=send_config, args=(spawned, config), daemon=True).start()
+    return spawned
+
+
+def send_config(spawned: Spawned, config) -> None:
+    """Hand the loaded config to the child, or, with None (the file has errors: logged by the caller),
+    nothing: the child then exits with EXIT_FATAL."""
+    pipe = spawned.process.stdin
+    try:
+        if config is not None:
+            pipe.write(pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL))
+        pipe.close()
+    except BrokenPipeError:  # the child has ended already: the supervisor sees its exit
+        with contextlib.suppress(OSError):
+            pipe.close()
+
+
+def receive_config():
+    """In a child: the config :func:`send_config` sent, or None when it sent none."""
+    with os.fdopen(sys.stdin.fileno(), "rb", closefd=False) as pipe:
+        try:
+            return pickle.load(pipe)
+        except EOFError:
+            return None
 
 
 def wait_until_started(spawned: Spawned, timeout: float) -> None:

@@ -49,13 +49,14 @@ MAX_ANSWER = 64 << 20  # a child's answer line (lb_status of thousands of real s
 CHILD_COMMANDS = {"lb_status": "check", "lb_stats": "check", "drain": "check"}  # others: vrrp
 
 
-def supervise(args, first: Spawned) -> int:
-    """tandemd's main process, once its first child (``first``) has started."""
+def supervise(args, first: Spawned, config) -> int:
+    """tandemd's main process, once its first child (``first``) has started with ``config`` (None: the
+    file has errors, that child exits)."""
     pidfile = Path(args.pidfile) if args.pidfile else None
     if pidfile is not None:
         write_pid_file(pidfile, os.getpid())
     try:
-        return asyncio.run(Supervisor(args, first).run())
+        return asyncio.run(Supervisor(args, first, config).run())
     finally:
         if pidfile is not None:
             pidfile.unlink(missing_ok=True)
@@ -99,10 +100,10 @@ class Child:
 
 
 class Supervisor:
-    def __init__(self, args, first: Spawned) -> None:
+    def __init__(self, args, first: Spawned, config) -> None:
         self.args = args
         self.first = first  # the first child, started before this process imported asyncio
-        self.config = None  # the config the children run (loaded while the first child starts)
+        self.config = config  # the config the children run (sent to each as it starts); None: errors
         self.systemd = SystemdNotifier.from_environ()
         self.only = "vrrp" if args.vrrp_only else "check" if args.check_only else None
         pidfiles = {"vrrp": args.vrrp_pidfile, "check": args.checkers_pidfile}
@@ -129,16 +130,11 @@ class Supervisor:
             loop.add_signal_handler(signum, self._done.set)
         loop.add_signal_handler(signal.SIGHUP, self._spawn_task, self.reload)
         loop.add_signal_handler(signal.SIGUSR1, self._pass_on, signal.SIGUSR1)
-        # the first child starts before the config is read here: its start-up (the VRRP child's first
-        # advert) does not wait for ours. A config with errors makes it exit with EXIT_FATAL, having
-        # logged them; then tandemd stops.
+        # the first child started before this loop: its start-up (the VRRP child's first advert) did not
+        # wait for ours. A config with errors (logged) made it exit with EXIT_FATAL; then tandemd stops.
         first = first_role(self.args)
         self._adopt(self.children[first], self.first)
-        from tandem.config import load_config
-
-        result = load_config(self.args.config)
-        if not result.errors:
-            self.config = result.config
+        if self.config is not None:
             for role in self.wanted(self.config) - {first}:
                 await self._start(self.children[role])
         control = RelayServer(self.args.control_socket, self)
@@ -178,7 +174,7 @@ class Supervisor:
         task.add_done_callback(self._tasks.discard)
 
     async def _start(self, child: Child) -> None:
-        self._adopt(child, spawn(self.args, child.role))
+        self._adopt(child, spawn(self.args, child.role, self.config))
 
     def _adopt(self, child: Child, spawned: Spawned) -> None:
         """Watch a started child: its sd_notify messages, its end (a pidfd), its pid file."""
