@@ -13,7 +13,7 @@ import tandem.lb.ipvs as ipvs
 from pyroute2.ipvs import AsyncIPVS, IPVSDest, IPVSService
 from pyroute2.netlink.generic.ipvs import ipvsmsg
 from pyroute2.netlink.nlsocket import AsyncNetlinkSocket
-from tandem.lb.plane import Destination, PlaneError, Service, ServiceKey
+from tandem.lb.plane import Destination, PlaneError, Service, ServiceKey, Timeouts
 
 FAMILY_ID = 42  # any generic netlink family id: the kernel assigns IPVS's at module load
 V4 = ServiceKey(4, "TCP", ip_address("198.51.100.10"), 80)
@@ -281,3 +281,62 @@ def test_no_ip_vs_is_one_clear_plane_error():
         pytest.skip("this kernel has IP_VS: the plane opens (the VM lane tests it)")
     with pytest.raises(PlaneError, match=r"^the kernel has no IP_VS \(modprobe ip_vs: .+\)$"):
         ipvs.IpvsPlane()
+
+
+def test_timeout_requests_read_as_pyroute2_decodes_them():
+    """IPVS_CMD_SET_CONFIG carries the three u32 timeouts (pyroute2 shows them as hex octets, host
+    order); IPVS_CMD_GET_CONFIG carries none; a reply's attributes read back."""
+    data = ipvs.config_request(FAMILY_ID, ipvs.IPVS_CMD_SET_CONFIG, Timeouts(tcp=900, udp=60))
+    msg = ipvsmsg(data)
+    msg.decode()
+    assert (msg["cmd"], msg["header"]["type"], msg["header"]["length"]) == (12, FAMILY_ID, len(data))
+    assert [(attr[0], attr[1]) for attr in msg["attrs"]] == [
+        ("IPVS_CMD_ATTR_TIMEOUT_TCP", "84:03:00:00"),
+        ("IPVS_CMD_ATTR_TIMEOUT_TCP_FIN", "00:00:00:00"),
+        ("IPVS_CMD_ATTR_TIMEOUT_UDP", "3c:00:00:00"),
+    ]
+    get = ipvsmsg(ipvs.config_request(FAMILY_ID, ipvs.IPVS_CMD_GET_CONFIG))
+    get.decode()
+    assert (get["cmd"], get["attrs"]) == (13, [])
+    assert ipvs.parse_timeouts(data) == Timeouts(tcp=900, udp=60)
+
+
+class ConfigNetlink:
+    """A stand-in for the kernel's IPVS config: answers GET_CONFIG, applies SET_CONFIG as the kernel
+    does (a 0 leaves that timeout), and records each command."""
+
+    def __init__(self):
+        self.timeouts = Timeouts(tcp=900, tcpfin=120, udp=300)  # the kernel's defaults
+        self.commands: list[int] = []
+
+    def exchange(self, data: bytes) -> list[bytes]:
+        command = data[16]
+        self.commands.append(command)
+        if command == ipvs.IPVS_CMD_GET_CONFIG:
+            return [ipvs.config_request(FAMILY_ID, command, self.timeouts)]
+        given = ipvs.parse_timeouts(data)
+        self.timeouts = Timeouts(
+            *(getattr(given, n) or getattr(self.timeouts, n) for n in ipvs.TIMEOUT_ATTRS)
+        )
+        return []
+
+    def close(self):
+        pass
+
+
+def test_the_plane_reads_the_kernel_s_timeouts_once_and_gives_them_back():
+    plane = object.__new__(ipvs.IpvsPlane)
+    kernel = ConfigNetlink()
+    plane._netlink, plane._family, plane._services, plane._destinations = kernel, FAMILY_ID, {}, {}
+    plane._timeouts, plane._original = Timeouts(), None
+    plane.set_timeouts(Timeouts())  # nothing asked, nothing sent
+    assert kernel.commands == []
+    plane.set_timeouts(Timeouts(tcp=60))
+    assert kernel.timeouts == Timeouts(tcp=60, tcpfin=120, udp=300)
+    plane.set_timeouts(Timeouts(tcp=60))
+    plane.set_timeouts(Timeouts(udp=5))  # tcp is the kernel's own again
+    assert kernel.timeouts == Timeouts(tcp=900, tcpfin=120, udp=5)
+    plane.close()
+    assert kernel.timeouts == Timeouts(tcp=900, tcpfin=120, udp=300)
+    get, set_ = ipvs.IPVS_CMD_GET_CONFIG, ipvs.IPVS_CMD_SET_CONFIG
+    assert kernel.commands == [get, set_, set_, set_]

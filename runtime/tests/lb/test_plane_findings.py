@@ -41,9 +41,19 @@ def test_nftables_plane_limits(tmp_path):
     assert not any("not supported yet" in line for line in findings(SERVICE.format(algo="rr", kind="NAT")))
 
 
-def test_lvs_timeouts_are_said_not_carried_out():
-    text = "global_defs {\n lvs_timeouts tcp 900 udp 60\n}\n" + SERVICE.format(algo="rr", kind="NAT")
-    assert "warning: lvs_timeouts: not carried out yet; the kernel's timeouts apply" in findings(text)
+def test_lvs_timeouts_are_said_not_carried_by_the_nftables_plane_only():
+    """IPVS carries them (the VM lane checks it); nftables says it cannot; without a virtual server
+    nothing sets them, and that is said too."""
+    head = "global_defs {\n lvs_timeouts tcp 900 udp 60\n%s}\n"
+    service = SERVICE.format(algo="rr", kind="NAT")
+    note = "lvs_timeouts are not carried by the nftables plane (conntrack's timeouts apply)"
+    assert f"warning: nftables plane (used where the kernel has no IPVS): {note}" in findings(
+        head % "" + service
+    )
+    chosen = findings(head % " tandem_lb_plane nftables\n" + service)
+    assert f"warning: nftables plane: {note}" in chosen
+    assert not any("lvs_timeouts" in line for line in findings(head % " tandem_lb_plane ipvs\n" + service))
+    assert findings(head % "") == ["warning: lvs_timeouts: no virtual_server, so no plane sets them"]
 
 
 def test_tandemd_t_prints_them(tmp_path, capsys):

@@ -94,8 +94,12 @@ class Plane:
 
     def __init__(self):
         self.applied: list[tuple] = []
+        self.timeouts: list = []
         self.closed = False
         self.refuse = False
+
+    def set_timeouts(self, timeouts):
+        self.timeouts.append(timeouts)
 
     def apply(self, services):
         if self.refuse:
@@ -501,4 +505,21 @@ async def test_a_reloaded_plane_choice_is_said_to_wait_for_a_restart(lb, tmp_pat
         logging.getLogger("tandem.lb").removeHandler(handler)
     assert "tandem_lb_plane auto → nftables: the fake plane runs on until tandemd restarts" in [
         r.getMessage() for r in records
+    ]
+
+
+@scenario
+async def test_lvs_timeouts_reach_the_plane_at_start_and_at_each_reload(lb, tmp_path):
+    from tandem.lb.plane import Timeouts
+
+    timeouts = "global_defs {\n lvs_timeouts tcp 900 udp 60\n}\n"
+    service = await lb(timeouts + config_text())
+    service.file.write_text(timeouts.replace("udp 60", "tcpfin 30") + config_text())
+    assert (await service.reload()).ok
+    service.file.write_text(config_text())
+    assert (await service.reload()).ok
+    assert service.fake_plane.timeouts == [
+        Timeouts(tcp=900, udp=60),
+        Timeouts(tcp=900, tcpfin=30),
+        Timeouts(),
     ]

@@ -343,17 +343,18 @@ def _check_lb_plane(config: Config, findings: Findings) -> None:
     """Say what the nftables plane cannot carry (an error when it is chosen, a warning under ``auto``,
     where IPVS may carry it) and what it only approximates; nothing when the plane is ``ipvs``."""
     plane = config.global_defs.tandem_lb_plane
-    if config.global_defs.lvs_timeouts:
-        findings.warning(
-            config.global_defs.pos, "lvs_timeouts: not carried out yet; the kernel's timeouts apply"
-        )
+    timeouts = any(seconds for _name, seconds in config.global_defs.lvs_timeouts)
+    if timeouts and not config.virtual_servers:
+        findings.warning(config.global_defs.pos, "lvs_timeouts: no virtual_server, so no plane sets them")
     if not config.virtual_servers or findings.has_errors or plane == "ipvs":
         return
-    from tandem.lb.nftables import approximations, unsupported
+    from tandem.lb.nftables import TIMEOUTS_NOT_CARRIED, approximations, unsupported
     from tandem.lb.params import lb_params
 
     where = "nftables plane" if plane == "nftables" else "nftables plane (used where the kernel has no IPVS)"
     refuse = findings.error if plane == "nftables" else findings.warning
+    if timeouts:
+        findings.warning(config.global_defs.pos, f"{where}: {TIMEOUTS_NOT_CARRIED}")
     for server, params in zip(config.virtual_servers, lb_params(config), strict=True):
         destinations = tuple(rs.destination(rs.weight) for rs in params.real_servers)
         if params.sorry_server is not None:

@@ -12,6 +12,10 @@ service. A DR or TUN destination always gets the service's port (0 for fwmark se
 packet reaches the real server unchanged, and keepalived and ipvsadm program it so. IPVS has no
 transactions: when the kernel refuses a change, the changes made before it stay and are recorded,
 PlaneError names the refused one, and the next apply retries what is still missing.
+
+lvs_timeouts are the kernel's (one set per network namespace, IPVS_CMD_SET_CONFIG): the plane reads
+the values it replaces before its first change and gives them back when the config drops them or
+the plane closes, as keepalived's libipvs does.
 """
 
 from __future__ import annotations
@@ -33,16 +37,18 @@ from pyroute2.netlink.generic.ipvs import (
     GENL_VERSION,
     IPVS_CMD_DEL_DEST,
     IPVS_CMD_DEL_SERVICE,
+    IPVS_CMD_GET_CONFIG,
     IPVS_CMD_GET_DEST,
     IPVS_CMD_NEW_DEST,
     IPVS_CMD_NEW_SERVICE,
+    IPVS_CMD_SET_CONFIG,
     IPVS_CMD_SET_DEST,
     IPVS_CMD_SET_SERVICE,
     ipvsmsg,
 )
 
 from tandem.config.model import IPAddress
-from tandem.lb.plane import Destination, DestinationCounters, PlaneError, Service, ServiceKey
+from tandem.lb.plane import Destination, DestinationCounters, PlaneError, Service, ServiceKey, Timeouts
 
 SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh")
 PROTOCOLS = {"TCP": socket.IPPROTO_TCP, "UDP": socket.IPPROTO_UDP, "SCTP": 132}
@@ -73,6 +79,10 @@ CHANGE_FLAGS = {
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 _HEADER = struct.Struct("=IHHII")  # nlmsghdr: length, type, flags, sequence, port id
 _ERROR = struct.Struct("=i")
+_GENL = struct.Struct("=BBH")  # genlmsghdr: command, version, reserved
+_U32_ATTR = struct.Struct("=HHI")  # an nlattr carrying a u32: length, type, value
+# IPVS_CMD_ATTR_TIMEOUT_TCP, _TCP_FIN, _UDP (pyroute2 types them as "hex": encoded here by hand)
+TIMEOUT_ATTRS = {"tcp": 4, "tcpfin": 5, "udp": 6}
 # s: the answer is queued within send(); this only bounds a kernel that fails to answer
 REQUEST_TIMEOUT = 5.0
 
@@ -188,6 +198,27 @@ def destination_request(family_id: int, command: int, key: ServiceKey, destinati
     return request(family_id, command, attrs, flags)
 
 
+def config_request(family_id: int, command: int, timeouts: Timeouts | None = None) -> bytes:
+    """IPVS_CMD_GET_CONFIG, or IPVS_CMD_SET_CONFIG of ``timeouts`` (a 0 there: left as it is)."""
+    values = {} if timeouts is None else {name: getattr(timeouts, name) for name in TIMEOUT_ATTRS}
+    attrs = b"".join(_U32_ATTR.pack(8, TIMEOUT_ATTRS[name], value) for name, value in values.items())
+    length = _HEADER.size + _GENL.size + len(attrs)
+    header = _HEADER.pack(length, family_id, NLM_F_REQUEST | NLM_F_ACK, 0, 0)
+    return header + _GENL.pack(command, GENL_VERSION, 0) + attrs
+
+
+def parse_timeouts(reply: bytes) -> Timeouts:
+    """The timeouts of an IPVS_CMD_GET_CONFIG reply."""
+    names = {kind: name for name, kind in TIMEOUT_ATTRS.items()}
+    values, offset = {}, _HEADER.size + _GENL.size
+    while offset + _U32_ATTR.size <= len(reply):
+        length, kind, value = _U32_ATTR.unpack_from(reply, offset)
+        if kind in names and length == _U32_ATTR.size:
+            values[names[kind]] = value
+        offset += max(length + (-length % 4), 4)
+    return Timeouts(**values)
+
+
 class GenericNetlink:
     """A synchronous generic netlink socket: requests answered by an acknowledgement, and dumps."""
 
@@ -274,6 +305,27 @@ class IpvsPlane:
         # what this plane created (or adopted): each service as last set, its destinations by (address, port)
         self._services: dict[ServiceKey, Service] = {}
         self._destinations: dict[ServiceKey, dict[tuple[IPAddress, int], Destination]] = {}
+        self._timeouts = Timeouts()  # as set by this plane (Timeouts(): the kernel's own)
+        self._original: Timeouts | None = None  # the kernel's, read before this plane changed them
+
+    def set_timeouts(self, timeouts: Timeouts) -> None:
+        if timeouts == self._timeouts:
+            return
+        if self._original is None:
+            try:
+                (reply,) = self._netlink.exchange(config_request(self._family, IPVS_CMD_GET_CONFIG))
+            except OSError as error:
+                raise PlaneError(f"IPVS: read the timeouts: {error.strerror}") from None
+            self._original = parse_timeouts(reply)
+        original = self._original
+        wanted = Timeouts(
+            timeouts.tcp or original.tcp, timeouts.tcpfin or original.tcpfin, timeouts.udp or original.udp
+        )
+        try:
+            self._send(config_request(self._family, IPVS_CMD_SET_CONFIG, wanted))
+        except OSError as error:
+            raise PlaneError(f"IPVS: set the timeouts {wanted}: {error.strerror}") from None
+        self._timeouts = timeouts
 
     def apply(self, services: tuple[Service, ...]) -> None:
         desired = {service.key: service for service in services}
@@ -334,11 +386,13 @@ class IpvsPlane:
         return counters
 
     def close(self) -> None:
-        """Delete every service this plane made (their destinations go with them)."""
+        """Delete every service this plane made (their destinations go with them); give back the
+        kernel's timeouts if this plane changed them."""
         try:
             for key, service in list(self._services.items()):
                 self._change(IPVS_CMD_DEL_SERVICE, f"delete service {key}", service, errno.ESRCH)
                 del self._services[key], self._destinations[key]
+            self.set_timeouts(Timeouts())
         finally:
             self._netlink.close()
 

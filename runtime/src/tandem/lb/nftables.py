@@ -63,7 +63,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tandem.config.model import IPAddress
-from tandem.lb.plane import DestinationCounters, PlaneError, Service, ServiceKey
+from tandem.lb.plane import DestinationCounters, PlaneError, Service, ServiceKey, Timeouts
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,7 @@ SCHEDULERS: dict[str, tuple[str, str | None]] = {
     "twos": ("random", "twos runs as weighted random choice: nftables does not count connections"),
 }
 HASH_FLAGS = {"sh-port", "sh-fallback", "mh-port", "mh-fallback", "flag-1", "flag-2"}
+TIMEOUTS_NOT_CARRIED = "lvs_timeouts are not carried by the nftables plane (conntrack's timeouts apply)"
 
 
 def unsupported(service: Service) -> list[str]:
@@ -563,6 +564,11 @@ class NftablesPlane:
         self._nft = nft or Libnftables()
         self._applied: _Table | None = None  # None: not known, the next apply rebuilds the table
         self._warned: set[str] = set()
+
+    def set_timeouts(self, timeouts: Timeouts) -> None:
+        if timeouts != Timeouts() and "timeouts" not in self._warned:
+            self._warned.add("timeouts")
+            log.warning("nftables plane: %s", TIMEOUTS_NOT_CARRIED)
 
     def apply(self, services: tuple[Service, ...]) -> None:
         new = desired(services, self.masquerade)

@@ -43,7 +43,7 @@ from tandem.config.model import (
     VirtualServer,
     VirtualServerGroup,
 )
-from tandem.lb.plane import Destination, Service, ServiceKey
+from tandem.lb.plane import Destination, Service, ServiceKey, Timeouts
 from tandem.notify.scripts import ScriptPolicy
 
 DEFAULT_SCRIPT_POLICY = ScriptPolicy()
@@ -173,6 +173,11 @@ def lb_params(config: Config) -> tuple[VirtualServerParams, ...]:
         ssl=config.ssl[-1] if config.ssl else None,
     )
     return tuple(_virtual_server(vs, context) for vs in config.virtual_servers)
+
+
+def lb_timeouts(config: Config) -> Timeouts:
+    """global_defs' lvs_timeouts for the plane (what is not given: the kernel's own, as keepalived)."""
+    return Timeouts(**dict(config.global_defs.lvs_timeouts))
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,6 +63,16 @@ class Service:
 
 
 @dataclass(frozen=True, slots=True)
+class Timeouts:
+    """``global_defs { lvs_timeouts tcp N tcpfin N udp N }``: how long the plane keeps an idle
+    connection (seconds, for every service); 0: the kernel's own value."""
+
+    tcp: int = 0
+    tcpfin: int = 0
+    udp: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class DestinationCounters:
     """What the plane counted for one destination since it was created."""
 
@@ -82,10 +92,16 @@ class DataPlane(Protocol):
         """Make the kernel hold exactly ``services`` (of those this plane owns). Raises PlaneError."""
         ...
 
+    def set_timeouts(self, timeouts: Timeouts) -> None:
+        """Take ``timeouts``; ``Timeouts()`` gives the kernel's own back. A plane that cannot carry
+        them says so. Raises PlaneError."""
+        ...
+
     def counters(self) -> dict[tuple[ServiceKey, IPAddress, int | None], DestinationCounters]:
         """Counters by (service, destination address, destination port)."""
         ...
 
     def close(self) -> None:
-        """Remove everything this plane created (services, tables); leave everything else."""
+        """Remove everything this plane created (services, tables) and give back the timeouts it
+        changed; leave everything else."""
         ...

@@ -55,7 +55,7 @@ from tandem.control.protocol import (
 )
 from tandem.daemon.configfile import load_for_reload
 from tandem.daemon.runners import cancel, watched
-from tandem.lb.params import CheckParams, lb_params
+from tandem.lb.params import CheckParams, lb_params, lb_timeouts
 from tandem.lb.plane import DataPlane, PlaneError
 from tandem.lb.realserver import (
     Action,
@@ -143,6 +143,7 @@ class LbService:
 
             self.plane = choose_plane(self.config.global_defs.tandem_lb_plane)
         log.info("load balancing on the %s plane", self.plane.name)
+        self._set_timeouts(self.config)
         self.queue = TimerQueue(
             now=self._now, call_at=self._call_at, deadline=self._deadline, fire=self._fire
         )
@@ -203,6 +204,7 @@ class LbService:
         self.config = config
         self._open_notifications(config, after=closing)
         self._handle(self.balancer.update(lb_params(config), self._now()))
+        self._set_timeouts(config)
         self._changed()
         self._watch(config)
         names, checks = set(self.balancer.virtual_servers), set(self.balancer.check_ids())
@@ -329,6 +331,14 @@ class LbService:
                 self._apply_handle = loop.call_later(wait, self._apply_now)
             else:
                 self._apply_handle = loop.call_soon(self._apply_now)
+
+    def _set_timeouts(self, config: Config) -> None:
+        """lvs_timeouts onto the plane, at start and at each reload as keepalived (which logs a
+        refusal and runs on)."""
+        try:
+            self.plane.set_timeouts(lb_timeouts(config))
+        except PlaneError as error:
+            log.error("%s", error)
 
     def _apply_now(self) -> None:
         if self._apply_handle is not None:
