@@ -81,7 +81,8 @@ def test_duplicate_names(files):
         ),
         (
             ("state MASTER", "nopreempt"),
-            "1: warning: vrrp_instance A: nopreempt needs state BACKUP; with MASTER it does not work",
+            "1: warning: vrrp_instance A: nopreempt needs state BACKUP; with MASTER it is ignored "
+            "(keepalived clears it)",
         ),
         (
             ("authentication {", "    auth_type PASS", "}"),

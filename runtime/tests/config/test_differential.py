@@ -82,3 +82,34 @@ def test_interfaces_named_by_a_config_are_found():
     text = "vrrp_instance V {\n interface bond0\n track_interface {\n  eth3 weight 2\n }\n}\n"
     text += "virtual_ipaddress {\n 198.51.100.1 dev eth0.1 label eth0.1:vip\n}\n"
     assert differential.interfaces(text) == {"bond0", "eth3", "eth0.1"}
+
+
+def _meaning_disagreements(rows: dict[str, list[str] | None]) -> list[str]:
+    return [
+        f"{name}: {found if found is not None else 'keepalived gave no dump'}"
+        for name, found in sorted(rows.items())
+        if found != [] and name not in differential.MEANING_DEVIATIONS
+    ]
+
+
+@pytest.mark.slow
+def test_keepalived_and_tandemd_mean_the_same_for_the_whole_corpus(keepalived):
+    """keepalived's dump of each config it runs (keepalived_dumps.py) against what tandemd runs
+    (vrrp_meaning.py): every instance, key by key; every difference explained in MEANING_DEVIATIONS."""
+    rows = differential.meaning(differential.corpus())
+    assert len(rows) >= 90
+    assert not _meaning_disagreements(rows), "\n".join(_meaning_disagreements(rows))
+    stale = [name for name in differential.MEANING_DEVIATIONS if name in rows and rows[name] == []]
+    assert not stale, f"MEANING_DEVIATIONS lists configs that agree now: {stale}"
+    agree = sum(found == [] for found in rows.values())
+    print(f"meaning: {len(rows)} configs, {agree} agree, {len(rows) - agree} explained, 0 unexplained")
+
+
+def test_keepalived_and_tandemd_mean_the_same_for_a_spread_of_the_corpus(keepalived):
+    names = set(differential.MEANING_FAST)
+    paths = [path for path in differential.corpus() if path.name in names]
+    assert len(paths) == len(names)
+    rows = differential.meaning(paths)
+    assert set(rows) == names
+    assert not _meaning_disagreements(rows), "\n".join(_meaning_disagreements(rows))
+    assert rows["ok-p255-backup.conf"] == ["VI_1.starts_as: keepalived 'BACKUP', tandemd 'MASTER'"]

@@ -147,6 +147,17 @@ def test_weight_zero_failure_faults_and_recovers():
     assert tracking.script_result("chk_fault", False) == [Fault("VI_1", "script chk_fault")]
 
 
+def test_a_disabled_script_is_ignored_by_its_instances_init_fail_included():
+    # keepalived: "Disabling track script ... since not found/accessible"
+    cfg = config(SCRIPTS + instance("VI_1", 1, "track_script {\n chk_fault\n chk_weighted\n}"))
+    tracking = Tracking(cfg)
+    assert tracking.start() == [SetPriority("VI_1", 100), Fault("VI_1", "script chk_fault")]
+    assert tracking.script_disabled("chk_fault") == [Recover("VI_1")]
+    assert tracking.script_disabled("chk_weighted") == []  # no verdict yet: nothing changes
+    assert tracking.script_result("chk_weighted", False) == []  # and no result counts any more
+    assert tracking.verdict("VI_1").priority == 100
+
+
 def test_interface_down_weight_and_primary_fault():
     cfg = config(instance("VI_1", 1, "track_interface {\n eth1 weight -30\n}"))
     tracking = Tracking(cfg)

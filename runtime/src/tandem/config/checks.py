@@ -24,6 +24,7 @@ from tandem.config.model import (
     UdpCheck,
     VirtualServer,
     VrrpInstance,
+    VrrpScript,
 )
 
 MAX_VIPS = 255  # the advert's address count is one byte
@@ -37,19 +38,25 @@ def _executable(path: str) -> bool:
         return False
 
 
+def unrunnable_program(vrrp_script: VrrpScript) -> str | None:
+    """The program of ``vrrp_script`` when it is an absolute path that is not an executable file here:
+    keepalived then disables the script ("Disabling track script ... since not found/accessible") and
+    its tracking instances ignore it; tandemd does the same (tandem.daemon.runners)."""
+    try:
+        program = vrrp_script.script.argv[0] if vrrp_script.script.argv else ""
+    except ValueError:  # unbalanced quotes: reported where the script is run
+        return None
+    return program if program.startswith("/") and not _executable(program) else None
+
+
 def _check_script_files(config: Config, findings: Findings) -> None:
-    """keepalived disables a vrrp_script whose program it cannot find or run ("Disabling track script
-    ... since not found/accessible"); said here too, as a warning: it is about this host, not the text."""
+    """The scripts ``unrunnable_program`` finds, said as a warning: it is about this host, not the text."""
     for vrrp_script in config.vrrp_scripts:
-        try:
-            program = vrrp_script.script.argv[0] if vrrp_script.script.argv else ""
-        except ValueError:  # unbalanced quotes: reported where the script is run
-            continue
-        if program.startswith("/") and not _executable(program):
+        if program := unrunnable_program(vrrp_script):
             findings.warning(
                 vrrp_script.script.pos,
                 f"vrrp_script {vrrp_script.name}: {program} is not an executable file here; "
-                "keepalived disables the script (its tracking instances ignore it)",
+                "keepalived disables the script (its tracking instances ignore it), and so does tandemd",
             )
 
 
@@ -159,7 +166,9 @@ def _check_instance(config: Config, instance: VrrpInstance, findings: Findings) 
     if instance.nopreempt and instance.preempt_delay:
         findings.warning(pos, f"{name}: preempt_delay does nothing with nopreempt (keepalived resets it)")
     if instance.nopreempt and instance.state == "MASTER":
-        findings.warning(pos, f"{name}: nopreempt needs state BACKUP; with MASTER it does not work")
+        findings.warning(
+            pos, f"{name}: nopreempt needs state BACKUP; with MASTER it is ignored (keepalived clears it)"
+        )
     _check_addresses(instance, name, family, findings)
     _check_unicast(instance, name, findings)
     for tracked in instance.track_scripts:

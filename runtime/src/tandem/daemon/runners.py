@@ -10,6 +10,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from tandem.config.checks import unrunnable_program
 from tandem.config.model import Config
 from tandem.notify.fifo import NotifyFifo
 from tandem.notify.mail import Mailer, mailer_from_global_defs
@@ -29,6 +30,10 @@ def start_trackers(
     policy = ScriptPolicy.from_global_defs(config.global_defs)
     runners = []
     for script in (s for s in config.vrrp_scripts if s.name in tracking.watched(SCRIPT)):
+        if program := unrunnable_program(script):
+            log.warning("Disabling track script %s since not found/accessible (%s)", script.name, program)
+            apply(tracking.script_disabled(script.name))
+            continue
         try:
             prepared = policy.prepare(script.script)
         except ScriptError as error:

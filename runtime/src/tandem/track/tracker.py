@@ -268,6 +268,7 @@ class Tracking:
         }
         self._priority: dict[str, int] = {}
         self._fault: dict[str, str | None] = {}
+        self._disabled: set[str] = set()  # scripts that cannot run here (script_disabled)
 
     # --- what runners need -------------------------------------------------------------------
 
@@ -308,9 +309,19 @@ class Tracking:
         return self._decide()
 
     def script_result(self, name: str, success: bool) -> list[Decision]:
-        if name not in self.scripts or not self.scripts[name].record(success):
+        if name not in self.scripts or name in self._disabled or not self.scripts[name].record(success):
             return []
         return self._decide()
+
+    def script_disabled(self, name: str) -> list[Decision]:
+        """A script that cannot run here (keepalived: "Disabling track script ... since not
+        found/accessible"): its tracking instances ignore it, ``init_fail`` included."""
+        if name not in self.scripts:
+            return []
+        was = self.scripts[name].ok
+        self.scripts[name] = RiseFall(ok=None)  # no verdict, and none to come
+        self._disabled.add(name)
+        return self._decide() if was is not None else []
 
     def link_state(self, ifname: str, up: bool) -> list[Decision]:
         if self.links.get(ifname) == up:

@@ -95,8 +95,12 @@ def params_from_config(config: Config, instance: VrrpInstance) -> InstanceParams
     strict = pick(instance.strict_mode, defs.vrrp_strict)
     # vrrp_min_garp: one GARP/NA per burst and no second burst, unless the instance says otherwise
     min_garp = defs.vrrp_min_garp
-    garp_repeat = pick(instance.garp_master_repeat, 1 if min_garp else defs.vrrp_garp_master_repeat)
-    garp_delay = pick(instance.garp_master_delay, 0.0 if min_garp else defs.vrrp_garp_master_delay)
+    global_repeat = 1 if min_garp else defs.vrrp_garp_master_repeat
+    global_delay = 0.0 if min_garp else defs.vrrp_garp_master_delay
+    garp_repeat = pick(instance.garp_master_repeat, global_repeat)
+    # the lower-priority burst falls back to global_defs, never to the instance's garp_master_* (as
+    # keepalived's vrrp_complete_instance: its dump shows 5 s for an instance with garp_master_delay 1)
+    garp_delay = pick(instance.garp_master_delay, global_delay)
     return InstanceParams(
         name=instance.name,
         interface=instance.interface,
@@ -105,7 +109,7 @@ def params_from_config(config: Config, instance: VrrpInstance) -> InstanceParams
         family=family,
         priority=instance.priority,
         advert_int=instance.advert_int,
-        preempt=not instance.nopreempt,
+        preempt=not instance.nopreempt or instance.state == "MASTER",  # keepalived clears it then
         preempt_delay=instance.preempt_delay,
         auth_pass=instance.auth_pass if instance.auth_type == "PASS" else None,
         vips=instance.virtual_ipaddresses,
@@ -119,10 +123,10 @@ def params_from_config(config: Config, instance: VrrpInstance) -> InstanceParams
         # vrrp_strict: no GARP and no advert in answer to a lower priority (keepalived's strict rules)
         garp_lower_prio_repeat=0
         if strict
-        else pick(instance.garp_lower_prio_repeat, pick(defs.vrrp_garp_lower_prio_repeat, garp_repeat)),
+        else pick(instance.garp_lower_prio_repeat, pick(defs.vrrp_garp_lower_prio_repeat, global_repeat)),
         garp_lower_prio_delay=0.0
         if strict
-        else pick(instance.garp_lower_prio_delay, pick(defs.vrrp_garp_lower_prio_delay, garp_delay)),
+        else pick(instance.garp_lower_prio_delay, pick(defs.vrrp_garp_lower_prio_delay, global_delay)),
         garp_interval=pick(instance.garp_interval, defs.vrrp_garp_interval),
         gna_interval=pick(instance.gna_interval, defs.vrrp_gna_interval),
         garp_extra_if=pick(instance.garp_extra_if, defs.vrrp_garp_extra_if),
