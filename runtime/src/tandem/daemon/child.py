@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import signal
-from pathlib import Path
 
 from tandem.daemon import import_asyncio_without_tls, setup_logging
 from tandem.daemon.spawn import EXIT_FATAL, ChildOptions, child_options, die_with_parent, receive_config
@@ -28,14 +28,15 @@ log = logging.getLogger("tandem")
 DATA_FILE_NAMES = {"vrrp": "tandemd.data", "check": "tandemd_check.data"}
 
 
-def write_state(service, path: Path) -> None:
+def write_state(service, path: str) -> None:
     """SIGUSR1: every instance's status and counters as JSON (as ``tandemctl status/stats --json``)."""
     import json
 
     from tandem.control.server import encode
 
     state = json.loads(encode({"status": service.status(), "stats": service.stats()}))
-    path.write_text(json.dumps(state, indent=2) + "\n")
+    with open(path, "w", encoding="utf-8") as file:
+        file.write(json.dumps(state, indent=2) + "\n")
     log.info("state written to %s", path)
 
 
@@ -86,7 +87,7 @@ async def _serve(options: ChildOptions, config) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     loop.add_signal_handler(signal.SIGHUP, reload)
-    data_file = Path(options.control_socket).parent / DATA_FILE_NAMES[options.child]
+    data_file = os.path.join(os.path.dirname(options.control_socket), DATA_FILE_NAMES[options.child])
     loop.add_signal_handler(signal.SIGUSR1, write_state, service, data_file)
     try:
         await service.start()

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import NamedTuple
 
 from tandem.systemd import SystemdNotifier
@@ -52,8 +51,8 @@ class ChildOptions(NamedTuple):
 
 def child_socket(control_socket: str, role: str) -> str:
     """A child's own control socket, beside the public one: tandemd.sock → tandemd-vrrp.sock."""
-    path = Path(control_socket)
-    return str(path.with_name(f"{path.stem}-{role}{path.suffix or '.sock'}"))
+    stem, suffix = os.path.splitext(control_socket)  # os.path: pathlib is not loaded in a child
+    return f"{stem}-{role}{suffix or '.sock'}"
 
 
 def first_role(args) -> str:
@@ -145,10 +144,3 @@ def die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     if str(os.getppid()) != os.environ.get(PARENT_ENV):
         os._exit(1)
-
-
-def write_pid_file(path: Path, pid: int) -> None:
-    """Atomically: a reader never sees an empty or half-written pid file (it is replaced on restarts)."""
-    part = path.with_name(f".{path.name}.{os.getpid()}")
-    part.write_text(f"{pid}\n")
-    part.replace(path)

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from tandem.control.protocol import ReloadOutcome
 from tandem.control.server import NO_LB, ControlServer, encode
-from tandem.daemon.spawn import EXIT_FATAL, Spawned, child_socket, first_role, spawn, write_pid_file
+from tandem.daemon.spawn import EXIT_FATAL, Spawned, child_socket, first_role, spawn
 from tandem.systemd import SystemdNotifier
 
 log = logging.getLogger("tandem")
@@ -60,6 +60,13 @@ def supervise(args, first: Spawned, config) -> int:
     finally:
         if pidfile is not None:
             pidfile.unlink(missing_ok=True)
+
+
+def write_pid_file(path: Path, pid: int) -> None:
+    """Atomically: a reader never sees an empty or half-written pid file (it is replaced on restarts)."""
+    part = path.with_name(f".{path.name}.{os.getpid()}")
+    part.write_text(f"{pid}\n")
+    part.replace(path)
 
 
 def backoff(restarts_in_a_row: int) -> float:
