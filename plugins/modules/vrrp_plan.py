@@ -17,11 +17,13 @@ description:
     but do not fail.
   - Rules include VRID collisions on one L2 segment, VIPs used twice or outside the interface subnet, priority
     ties, no or several preferred masters, members disagreeing on advert interval, version, auth or unicast,
-    missing or asymmetric unicast peers, unbalanced active-active masters, track script weights too small to
-    ever cause a failover, DNS names shared by two VIP sets and DNS TTLs long compared to the failover time.
+    missing or asymmetric unicast peers, unbalanced active-active masters, weights of track scripts, tracked
+    interfaces or processes too small to ever cause a failover, DNS names shared by two VIP sets and DNS
+    TTLs long compared to the failover time.
   - The model covers the runtime's features (preemption, tracking of interfaces, files, processes and
-    scripts, sync groups, virtual routes and rules, excluded VIPs, notify scripts and FIFO, SMTP alerts,
-    unicast, GARP settings, virtual servers with every checker kind) and per-host values from host_vars
+    scripts, sync groups, virtual routes and rules, excluded VIPs, VMAC interfaces, notify scripts (with
+    their user) and FIFOs with their scripts, SMTP alerts, unicast (with its TTL), GARP settings, virtual
+    servers with every checker kind) and per-host values from host_vars
     (C(tandem_vrrp_overrides)). Every host's tandemd.conf is rendered by the runtime's writer and checked
     by the runtime's own config checks (those of C(tandemd -t)), so nothing accepted here fails them.
   - Returns the plan the C(tandem.ha.tandemd) role renders C(/etc/tandem/tandemd.conf) from and the DNS
@@ -49,8 +51,8 @@ options:
     type: raw
   global_settings:
     description:
-      - Design-wide settings (mail for smtp_alert, notify FIFO, script security). Defaults to the variable
-        V(tandem_global).
+      - Design-wide settings (mail for smtp_alert, notify FIFOs and their scripts, script user and security).
+        Defaults to the variable V(tandem_global).
     type: raw
 author:
   - Tandem team (@tandem)
@@ -121,7 +123,7 @@ plan:
           or BACKUP), advert_int, version, vips (address/prefix), unicast_src, unicast_peers, auth (a secret),
           track_scripts, track_files and track_processes (references by name, with weights),
           track_interfaces, notify, sync_group, vip_options, excluded_vips, preempt, preempt_delay, accept,
-          garp, virtual_routes, virtual_rules and smtp_alert.
+          garp, virtual_routes, virtual_rules, smtp_alert, use_vmac, vmac_xmit_base and unicast_ttl.
         - C(scripts) (vrrp_script blocks), C(track_files) (track_file blocks) and C(track_processes)
           (vrrp_track_process blocks), each defined once per host.
         - C(sync_groups) (name and the instance names of its group), C(virtual_servers) (as written in
@@ -160,6 +162,9 @@ plan:
               virtual_routes: []
               virtual_rules: []
               smtp_alert: null
+              use_vmac: null
+              vmac_xmit_base: null
+              unicast_ttl: null
           scripts:
             - {name: chk_nginx, source: web, script: "pidof nginx", interval: 2, timeout: null, fall: 2,
                rise: 1, user: null}

@@ -232,3 +232,67 @@ def test_false_is_off_also_for_keywords_that_read_no_value():
     assert (config.virtual_servers[0].alpha, config.virtual_servers[0].omega) == (False, False)
     db2 = config.instance("db2")
     assert (db2.lower_prio_no_advert, db2.accept) == (False, False)
+
+
+def test_vmac_unicast_ttl_notify_users_and_fifos_reach_the_config():
+    vmac = {
+        **DB2,
+        "use_vmac": True,
+        "vmac_xmit_base": True,
+        "unicast": True,
+        "unicast_ttl": 3,
+        "notify": {
+            "master": {"script": "/usr/local/bin/became master", "user": "nobody", "group": "nogroup"},
+            "backup": {"src": "files/backup.sh", "args": "-q", "user": "nobody"},
+            "fault": {"script": "/bin/true"},
+        },
+    }
+    del vmac["sync_group"]
+    named = {**DB2, "name": "named", "vrid": 53, "vips": ["198.51.100.53/24"], "use_vmac": "vmac53"}
+    del named["sync_group"]
+    global_settings = {
+        "notify_fifo": "/run/tandem/all.fifo",
+        "vrrp_notify_fifo": "/run/tandem/vrrp.fifo",
+        "lvs_notify_fifo": "/run/tandem/lvs.fifo",
+        "notify_fifo_script": {"src": "files/fifo.sh", "user": "nobody"},
+        "vrrp_notify_fifo_script": "/usr/local/bin/vrrp-fifo",
+    }
+    plan = plan_inventory([vmac, named], None, BASE_HOSTS, None, global_settings)
+    assert plan.errors == [], [str(f) for f in plan.errors]
+    lb1 = plan.hosts["lb1"]
+    assert lb1["instances"][0]["notify"] == {
+        "backup": {"script": "/etc/tandem/scripts/backup.sh -q", "user": "nobody"},
+        "fault": "/bin/true",
+        "master": {"script": "/usr/local/bin/became master", "user": "nobody", "group": "nogroup"},
+    }
+    assert lb1["files"] == [
+        {"src": "files/backup.sh", "dest": "/etc/tandem/scripts/backup.sh", "mode": "0755"},
+        {"src": "files/fifo.sh", "dest": "/etc/tandem/scripts/fifo.sh", "mode": "0755"},
+    ]
+    text = render_host(lb1, "lb1").text
+    config = load_config_text(text).config
+    db2, other = config.instance("db2"), config.instance("named")
+    assert (db2.use_vmac, db2.vmac_name, db2.vmac_xmit_base, db2.unicast_ttl) == (True, None, True, 3)
+    assert (other.use_vmac, other.vmac_name, other.vmac_xmit_base) == (True, "vmac53", False)
+    master, backup = db2.notify.master, db2.notify.backup
+    assert (master.command, master.user, master.group) == (
+        "/usr/local/bin/became master",
+        "nobody",
+        "nogroup",
+    )
+    assert (backup.command, backup.user, backup.group) == ("/etc/tandem/scripts/backup.sh -q", "nobody", None)
+    defs = config.global_defs
+    assert (defs.notify_fifo, defs.vrrp_notify_fifo, defs.lvs_notify_fifo) == (
+        "/run/tandem/all.fifo",
+        "/run/tandem/vrrp.fifo",
+        "/run/tandem/lvs.fifo",
+    )
+    assert (defs.notify_fifo_script.command, defs.notify_fifo_script.user) == (
+        "/etc/tandem/scripts/fifo.sh",
+        "nobody",
+    )
+    assert defs.vrrp_notify_fifo_script.command == "/usr/local/bin/vrrp-fifo"
+    # lb2 gets the FIFO script too: it is design-wide
+    assert {"src": "files/fifo.sh", "dest": "/etc/tandem/scripts/fifo.sh", "mode": "0755"} in plan.hosts[
+        "lb2"
+    ]["files"]

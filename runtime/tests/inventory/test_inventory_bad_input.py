@@ -21,6 +21,7 @@ GROUP = {
     "track_scripts": [{"name": "chk", "script": "true", "weight": -20}],
     "dns": {"name": "www.example.com", "zone": "example.com"},
 }
+VALID_GROUP = {"name": "web", "vrid": 51, "vips": ["198.51.100.100/24"], "members": ["lb1", "lb2"]}
 AA_SET = {
     "name": "www",
     "hosts": ["lb1", "lb2"],
@@ -43,6 +44,9 @@ NEW_FIELDS = [
     "smtp_alert",
     "sync_group",
     "nonlocal_bind",
+    "use_vmac",
+    "vmac_xmit_base",
+    "unicast_ttl",
 ]
 # each accepted plan is rendered and checked per host: no per-example deadline on a loaded machine
 FUZZ = settings(max_examples=300, deadline=None)
@@ -106,6 +110,25 @@ def test_any_value_in_the_mail_settings(field, value):
     mail = {"to": ["ops@example.com"], "server": "203.0.113.25", field: value}
     plan = plan_inventory([GROUP], None, BASE_HOSTS, None, {"mail": mail, "notify_fifo": "/run/fifo"})
     assert all(f.field for f in plan.findings)
+
+
+@FUZZ
+@given(
+    field=st.sampled_from(
+        [
+            "notify_fifo",
+            "vrrp_notify_fifo",
+            "lvs_notify_fifo",
+            "notify_fifo_script",
+            "vrrp_notify_fifo_script",
+            "script_user",
+        ]
+    ),
+    value=ANY,
+)
+def test_any_value_in_the_fifo_settings(field, value):
+    plan = plan_inventory([VALID_GROUP], None, BASE_HOSTS, None, {field: value})
+    assert all(f.field.startswith(f"tandem_global.{field}") for f in plan.errors)
 
 
 def test_no_design_at_all_is_a_warning():

@@ -58,6 +58,9 @@ def test_group_members_get_priorities_from_the_order_and_unicast_peers_from_thei
             "virtual_routes": [],
             "virtual_rules": [],
             "smtp_alert": None,
+            "use_vmac": None,
+            "vmac_xmit_base": None,
+            "unicast_ttl": None,
             "excluded_vips": [],
         }
     ]

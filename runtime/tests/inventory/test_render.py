@@ -63,6 +63,9 @@ def instance_options(draw, index: int) -> dict:
         "smtp_alert": st.booleans(),
         "nonlocal_bind": st.booleans(),
         "sync_group": st.sampled_from(["s1", "s2"]),
+        "use_vmac": st.sampled_from([True, False, f"vmac{index}"]),
+        "vmac_xmit_base": st.booleans(),
+        "unicast_ttl": st.sampled_from([1, 64, 255]),
     }
     chosen = draw(st.lists(st.sampled_from(sorted(options)), unique=True, max_size=6))
     return {key: draw(options[key]) for key in chosen}
@@ -103,7 +106,17 @@ def designs(draw):
             group["notify"] = {
                 "backup": {"src": "files/notify.sh", "args": draw(st.sampled_from(["", "-v"]))}
             }
+        if draw(st.booleans()):
+            user = draw(st.sampled_from([{}, {"user": "nobody"}, {"user": "nobody", "group": "nogroup"}]))
+            group["notify"] = {
+                "master": {"script": "/usr/local/bin/became master", **user},
+                "fault": {"src": "files/fault.sh", **user},
+            }
         group.update(draw(instance_options(index)))
+        if "unicast_ttl" in group:  # the schema refuses it without unicast, vmac_xmit_base without a VMAC
+            group["unicast"] = True
+        if group.get("vmac_xmit_base"):
+            group["use_vmac"] = group.get("use_vmac") or True
         groups.append(group)
     sets = []
     if draw(st.booleans()):
@@ -140,7 +153,23 @@ def designs(draw):
     mail = draw(
         st.sampled_from([None, {"to": ["ops@example.com"], "server": "203.0.113.25", "auth_password": "pw"}])
     )
-    return groups, sets, servers, ({"mail": mail} if mail else None)
+    fifos = draw(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "notify_fifo": st.just("/run/tandem/all.fifo"),
+                "vrrp_notify_fifo": st.just("/run/tandem/vrrp.fifo"),
+                "lvs_notify_fifo": st.just("/run/tandem/lvs.fifo"),
+                "notify_fifo_script": st.sampled_from(
+                    ["/usr/local/bin/fifo reader", {"src": "files/fifo.sh", "user": "nobody"}]
+                ),
+                "vrrp_notify_fifo_script": st.just({"script": "/bin/cat", "user": "nobody"}),
+                "script_user": st.just("nobody"),
+            },
+        )
+    )
+    global_settings = {**({"mail": mail} if mail else {}), **fifos}
+    return groups, sets, servers, (global_settings or None)
 
 
 def _check_as_tandemd_does(tmp_path, host: str, text: str) -> None:

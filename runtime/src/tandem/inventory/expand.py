@@ -14,7 +14,7 @@ from .findings import Finding, error
 from .load import HostVars
 from .model import ActiveActiveSet, Auth, DnsRecordSet, Instance, Member, Settings, TrackScript
 from .schema import SETTINGS
-from .scripts import shipped
+from .scripts import notify_script, shipped
 
 DEFAULTS_VAR = "tandem_vrrp_defaults"
 OVERRIDES_VAR = "tandem_vrrp_overrides"
@@ -28,6 +28,9 @@ PASSED_THROUGH = (
     "virtual_routes",
     "virtual_rules",
     "smtp_alert",
+    "use_vmac",
+    "vmac_xmit_base",
+    "unicast_ttl",
 )
 
 
@@ -181,10 +184,7 @@ class _Expander:
             scripts.append(TrackScript(**values))
         notify = []
         for event, value in sorted(definition["notify"].items()):
-            if isinstance(value, dict):
-                value, file = shipped(value["src"], value.get("args"))
-                files.append(file)
-            notify.append((event, value))
+            notify.append((event, notify_script(value, files)))
         options = {key: definition.get(key) for key in PASSED_THROUGH}
         options["vip_options"] = definition["vip_options"]
         excluded = zip(definition["excluded_vips"], definition["excluded_vip_options"], strict=True)

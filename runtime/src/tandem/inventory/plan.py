@@ -199,8 +199,15 @@ def plan_inventory(
     sets, set_findings = load.active_active_sets(active_active)
     host_vars = load.HostVars(inventory)
     expansion = expand(groups, sets, host_vars)
-    defs, smtp_password, global_findings = services.global_defs(global_settings)
-    served = services.virtual_servers(virtual_servers, expansion.instances, set(inventory))
+    defs, smtp_password, global_files, global_findings = services.global_defs(global_settings)
+    defined = frozenset(
+        d.get("name")
+        for design in (vrrp_groups, active_active)
+        if isinstance(design, list)
+        for d in design
+        if isinstance(d, Mapping) and isinstance(d.get("name"), str)
+    )
+    served = services.virtual_servers(virtual_servers, expansion.instances, set(inventory), defined)
     findings = [
         *group_findings,
         *set_findings,
@@ -213,21 +220,24 @@ def plan_inventory(
     if any(f.severity is Severity.ERROR for f in findings):
         return InventoryPlan(findings, {}, [], [])
     plan = _build(expansion, findings)
-    _add_services(plan, served, defs, smtp_password)
+    _add_services(plan, served, defs, smtp_password, global_files)
     plan = replace(plan, findings=[*findings, *_config_findings(plan)])
     if plan.errors:
         return InventoryPlan(plan.findings, {}, [], [])
     return plan
 
 
-def _add_services(plan: InventoryPlan, served: tuple, defs: dict, smtp_password: str | None) -> None:
-    """Virtual servers, their shipped scripts and sysctls, and the design-wide global_defs, per host."""
+def _add_services(
+    plan: InventoryPlan, served: tuple, defs: dict, smtp_password: str | None, global_files: list[dict]
+) -> None:
+    """Virtual servers, their shipped scripts and sysctls, and the design-wide global_defs (with the
+    FIFO scripts it ships), per host."""
     servers, files, sysctls, _ = served
     for host in sorted(set(servers) - set(plan.hosts)):
         plan.hosts[host] = _empty_host()
     for host, part in plan.hosts.items():
         part["virtual_servers"] = servers.get(host, [])
-        _once(part["files"], files.get(host, ()), key="dest")
+        _once(part["files"], [*files.get(host, ()), *global_files], key="dest")
         part["sysctls"].update(sysctls.get(host, {}))
         part["global_defs"] = dict(defs)
         part["smtp_auth_password"] = smtp_password

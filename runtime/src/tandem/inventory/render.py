@@ -31,6 +31,7 @@ from tandem.config.schema import Block, bare_flag
 
 from .findings import Finding, Severity
 from .schema import FIELD_NAMES, GARP_KEYWORDS
+from .scripts import script_words
 
 HEADER = "# tandemd.conf rendered by the tandem.ha collection from the plan of tandem.ha.vrrp_plan\n"
 RENDERED = "tandemd.conf"
@@ -137,9 +138,8 @@ def _tracking(inst: Mapping[str, Any], group: str) -> list[Node]:
         out += _entries(keyword, inst.get(key) or (), group, key, _tracked)
     for event, command in sorted((inst.get("notify") or {}).items()):
         if command:
-            out.append(
-                _node(NOTIFY_KEYWORDS.get(event, f"notify_{event}"), _at(group, f"notify.{event}"), command)
-            )
+            keyword = NOTIFY_KEYWORDS.get(event, f"notify_{event}")
+            out.append(_node(keyword, _at(group, f"notify.{event}"), *script_words(command)))
     if inst.get("smtp_alert") is not None:
         out.append(_node("smtp_alert", _at(group, "smtp_alert"), bool(inst["smtp_alert"])))
     return out
@@ -173,6 +173,13 @@ def _instance(inst: Mapping[str, Any]) -> Node:
     if inst.get("unicast_src"):
         body.append(_node("unicast_src_ip", at("unicast_src"), inst["unicast_src"]))
     body += _entries("unicast_peer", inst.get("unicast_peers") or (), group, "unicast_peers", _tracked)
+    if inst.get("unicast_ttl") is not None:
+        body.append(_node("unicast_ttl", at("unicast_ttl"), inst["unicast_ttl"]))
+    vmac = inst.get("use_vmac")
+    if vmac:
+        body.append(_node("use_vmac", at("use_vmac"), *(() if vmac is True else (vmac,))))
+    if inst.get("vmac_xmit_base"):
+        body.append(_node("vmac_xmit_base", at("vmac_xmit_base")))
     auth = inst.get("auth")
     if auth:  # with version 3 the runtime says it is ignored
         body.append(

@@ -173,7 +173,24 @@ TRACK_PROCESS = Schema(
         Optional("terminate_delay"): number(0, 3600),
     }
 )
-NOTIFY_SCRIPT = Schema(Any(COMMAND, SHIPPED, msg="expected a command, or {src, args?}"))
+# A notify script: a command, or {script | src [args], user?, group?} (run as that user, as keepalived's
+# "notify_master COMMAND USER GROUP"; without one as global script_user, else root).
+NOTIFY_SCRIPT = Schema(
+    Any(
+        COMMAND,
+        All(
+            {
+                Optional("script"): COMMAND,
+                Optional("src"): COMMAND,
+                Optional("args"): str,
+                Optional("user"): All(str, Length(min=1)),
+                Optional("group"): All(str, Length(min=1)),
+            },
+            _script_given,
+        ),
+        msg="expected a command, or {script or src, args?, user?, group?}",
+    )
+)
 SCOPE = Match(r"^(global|site|link|host|nowhere|[0-9]+)$", msg="expected global, site, link, host or nowhere")
 ADDRESS_OPTIONS = {
     Optional("dev"): INTERFACE,
@@ -216,6 +233,14 @@ MEMBER = Schema(
     }
 )
 
+
+def _vmac(value: AnyValue) -> bool | str:
+    """``use_vmac``: true (the interface is named vrrp.VRID), false, or the interface's name."""
+    if isinstance(value, bool):
+        return value
+    return Schema(INTERFACE)(value)
+
+
 _COMMON = {
     Required("name"): NAME,
     Required("vips"): All([vip_entry], Length(min=1, msg="expected at least one VIP")),
@@ -240,6 +265,10 @@ _COMMON = {
     Optional("virtual_rules", default=list): [COMMAND],
     Optional("notify", default=dict): {Optional(event): NOTIFY_SCRIPT for event in NOTIFY_EVENTS},
     Optional("smtp_alert"): Boolean(),
+    # adverts and VIPs on a macvlan interface with the VRRP virtual MAC (keepalived's use_vmac)
+    Optional("use_vmac"): _vmac,
+    Optional("vmac_xmit_base"): Boolean(),  # with use_vmac: adverts leave through the base interface
+    Optional("unicast_ttl"): integer(1, 255),  # with unicast: the TTL of the adverts sent
     # the members bind services to the VIPs while backups too (sets net.ipv4/ipv6 ip_nonlocal_bind)
     Optional("nonlocal_bind", default=False): Boolean(),
     Optional("dns"): DNS,
@@ -264,6 +293,10 @@ def _split_vips(definition: dict) -> None:
 
 def _check_common(definition: dict) -> None:
     _split_vips(definition)
+    if definition.get("vmac_xmit_base") and not definition.get("use_vmac"):
+        raise Invalid("vmac_xmit_base goes with use_vmac", path=["vmac_xmit_base"])
+    if "unicast_ttl" in definition and definition.get("unicast") is not True:
+        raise Invalid("unicast_ttl needs unicast: true", path=["unicast_ttl"])
     vips = definition["vips"]
     _unique([v.ip for v in vips], "VIP", "vips")
     for index, item in enumerate(vips):
@@ -387,10 +420,17 @@ MAIL = Schema(
         Optional("alert"): Boolean(),  # smtp_alert for every instance that does not say
     }
 )
+FIFO = All(str, Match(r"^/", msg="expected an absolute path"))
 GLOBAL = Schema(
     {
         Optional("mail"): MAIL,
-        Optional("notify_fifo"): All(str, Length(min=2)),
+        # FIFOs tandemd writes state changes to (all, VRRP only, checkers only), and the scripts it starts
+        # to read them (a command or {script | src, args?, user?, group?}, as notify scripts)
+        Optional("notify_fifo"): FIFO,
+        Optional("vrrp_notify_fifo"): FIFO,
+        Optional("lvs_notify_fifo"): FIFO,
+        Optional("notify_fifo_script"): NOTIFY_SCRIPT,
+        Optional("vrrp_notify_fifo_script"): NOTIFY_SCRIPT,
         Optional("script_user"): str,
         Optional("enable_script_security"): Boolean(),
     }

@@ -22,7 +22,7 @@ from .findings import Finding, error, warning
 from .load import definitions
 from .model import Instance
 from .schema import GLOBAL, HOST, NAME, SHIPPED, address, integer
-from .scripts import shipped
+from .scripts import notify_script, script_words, shipped
 
 SMTP_PASSWORD_FILE = "/etc/tandem/smtp-password"
 
@@ -84,23 +84,34 @@ VIRTUAL_SERVER = Schema(
 )
 
 
-def global_defs(raw: Any) -> tuple[dict[str, Any], str | None, list[Finding]]:
-    """``tandem_global`` as global_defs keywords, the SMTP password (kept out of the config), findings."""
+def global_defs(raw: Any) -> tuple[dict[str, Any], str | None, list[dict], list[Finding]]:
+    """``tandem_global`` as global_defs keywords, the SMTP password (kept out of the config), the FIFO
+    scripts to ship (to every host) and findings."""
     if raw is None:
-        return {}, None, []
+        return {}, None, [], []
     valid, findings = definitions([raw], GLOBAL, "tandem_global", None)
     if findings:
         return (
             {},
             None,
+            [],
             [Finding(f.severity, None, None, f"tandem_global.{f.field}", f.message) for f in findings],
         )
     settings = valid[0]
     defs: dict[str, Any] = {
-        "notify_fifo": settings.get("notify_fifo"),
-        "script_user": settings.get("script_user"),
-        "enable_script_security": settings.get("enable_script_security"),
+        key: settings.get(key)
+        for key in (
+            "notify_fifo",
+            "vrrp_notify_fifo",
+            "lvs_notify_fifo",
+            "script_user",
+            "enable_script_security",
+        )
     }
+    files: list[dict] = []
+    for key in ("notify_fifo_script", "vrrp_notify_fifo_script"):
+        if settings.get(key) is not None:
+            defs[key] = script_words(notify_script(settings[key], files))
     mail = settings.get("mail")
     password = None
     if mail:
@@ -116,7 +127,7 @@ def global_defs(raw: Any) -> tuple[dict[str, Any], str | None, list[Finding]]:
             smtp_auth_password_file=SMTP_PASSWORD_FILE if password else None,
             smtp_alert=mail.get("alert"),
         )
-    return {k: v for k, v in defs.items() if v is not None}, password, []
+    return {k: v for k, v in defs.items() if v is not None}, password, files, []
 
 
 def _ship_misc(server: dict, files: list[dict]) -> dict:
@@ -131,9 +142,11 @@ def _ship_misc(server: dict, files: list[dict]) -> dict:
 
 
 def virtual_servers(
-    raw: Any, instances: list[Instance], known_hosts: set[str]
+    raw: Any, instances: list[Instance], known_hosts: set[str], defined: frozenset[str] = frozenset()
 ) -> tuple[dict[str, list[dict]], dict[str, list[dict]], dict[str, dict[str, int]], list[Finding]]:
-    """Per host: its virtual servers (plan format), the files to ship and the sysctls; and findings."""
+    """Per host: its virtual servers (plan format), the files to ship and the sysctls; and findings.
+    ``defined`` names the groups and sets written in the design, valid or not: a server of one whose
+    own errors left no instances gets no error of its own (one root cause, one report)."""
     servers, findings = definitions(raw, VIRTUAL_SERVER, "tandem_virtual_servers", None)
     findings = [Finding(f.severity, f.group, f.host, f.field, f.message) for f in findings]
     by_group: dict[str, list[Instance]] = {}
@@ -146,6 +159,8 @@ def virtual_servers(
         name = server["name"]
         if "vrrp_group" in server:
             group = by_group.get(server["vrrp_group"])
+            if group is None and server["vrrp_group"] in defined:
+                continue
             if group is None:
                 findings.append(
                     error(

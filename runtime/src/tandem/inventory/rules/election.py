@@ -1,8 +1,9 @@
 """Rules about who wins the election: one preferred master, no ties, track weights that can move it.
 
-keepalived's track_script weight arithmetic (the setting most often misunderstood): a script with a
-negative weight lowers the priority of the router whose check fails by |weight|; a positive weight raises
-the priority of routers whose check passes. Either way the master hands over only when the best backup
+keepalived's tracking weight arithmetic (the setting most often misunderstood), the same for track
+scripts, tracked interfaces and tracked processes: a negative weight lowers the priority of the router
+whose check fails (interface down, process gone) by |weight|; a positive weight raises the priority of
+routers whose check passes. Either way the master hands over only when the best backup
 ends up strictly above it, so |weight| must exceed the priority gap between master and best backup.
 Priorities stay within 1..254. Weight 0 means "fault on failure", which always hands over.
 """
@@ -80,36 +81,51 @@ def _explain(instance: Instance, weight: int) -> str:
     )
 
 
+def _trackers(instance: Instance) -> list[tuple[str, str, str, int]]:
+    """(what, name, field of its weight, weight) of every up/down tracker of an instance: track scripts,
+    tracked interfaces and processes. (A track_file moves the priority by the file's value times its
+    weight, whatever the operator writes there: no weight of it is too small.)"""
+    out = [
+        ("track script", s.name, f"track_scripts[{i}].weight", s.weight)
+        for i, s in enumerate(instance.track_scripts)
+    ]
+    for field, what, items in (
+        ("track_interfaces", "tracked interface", instance.options.get("track_interfaces") or ()),
+        ("track_processes", "track process", instance.track_processes),
+    ):
+        out += [
+            (what, t["name"], f"{field}[{i}].weight", int(t.get("weight") or 0)) for i, t in enumerate(items)
+        ]
+    return out
+
+
 def track_weights(instances: list[Instance]) -> Iterator[Finding]:
     for instance in instances:
         master, backup = instance.members[0].priority, instance.members[1].priority
-        scripts = instance.track_scripts
-        for index, script in enumerate(scripts):
-            if script.weight == 0 or _hands_over(master, backup, script.weight):
+        trackers = _trackers(instance)
+        for what, name, place, weight in trackers:
+            if weight == 0 or _hands_over(master, backup, weight):
                 continue
-            same_sign = sum(s.weight for s in scripts if (s.weight < 0) == (script.weight < 0) and s.weight)
-            place = f"track_scripts[{index}].weight"
-            text = f"track script {script.name} weight {script.weight:+d} "
+            same_sign = sum(w for *_, w in trackers if (w < 0) == (weight < 0) and w)
+            text = f"{what} {name} weight {weight:+d} "
             if _hands_over(master, backup, same_sign):
                 yield warning(
                     instance.source,
                     instance.members[0].host,
                     place,
                     text
-                    + f"moves the master only together with the other scripts (sum {same_sign:+d}): "
-                    + _explain(instance, script.weight),
+                    + f"moves the master only together with the other trackers (sum {same_sign:+d}): "
+                    + _explain(instance, weight),
                 )
             else:
                 qualifier = (
-                    f", not even with all of them failing (sum {same_sign:+d})"
-                    if same_sign != script.weight
-                    else ""
+                    f", not even with all of them failing (sum {same_sign:+d})" if same_sign != weight else ""
                 )
                 yield error(
                     instance.source,
                     instance.members[0].host,
                     place,
-                    text + f"can never cause a failover{qualifier}: " + _explain(instance, script.weight),
+                    text + f"can never cause a failover{qualifier}: " + _explain(instance, weight),
                 )
 
 
