@@ -10,7 +10,6 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from tandem.config.checks import unrunnable_program
 from tandem.config.model import Config
 from tandem.notify.fifo import NotifyFifo
 from tandem.notify.mail import Mailer, mailer_from_global_defs
@@ -30,6 +29,10 @@ def start_trackers(
     policy = ScriptPolicy.from_global_defs(config.global_defs)
     runners = []
     for script in (s for s in config.vrrp_scripts if s.name in tracking.watched(SCRIPT)):
+        # imported once a config tracks a script, as each watcher below: off every other start-up
+        from tandem.config.checks import unrunnable_program
+        from tandem.track.script import ScriptRunner
+
         if program := unrunnable_program(script):
             log.warning("Disabling track script %s since not found/accessible (%s)", script.name, program)
             apply(tracking.script_disabled(script.name))
@@ -41,8 +44,6 @@ def start_trackers(
             continue
         if prepared.warning:
             log.warning("%s", prepared.warning)
-        from tandem.track.script import ScriptRunner  # each watcher is imported once a config uses it
-
         runner = ScriptRunner(script, prepared, lambda n, ok: apply(tracking.script_result(n, ok)))
         runners.append(runner.run())
     for track_file in (f for f in config.track_files if f.name in tracking.watched(FILE)):
