@@ -2,12 +2,17 @@
 
 One raw socket per (interface, family), a :class:`Channel`, is shared by the instances on it; received
 packets go to the instance of their VRID, stamped with their arrival time (SO_TIMESTAMPNS), so their
-deadlines do not depend on when they are read. An idle channel is read as soon as a packet arrives;
-once packets keep coming (a backup hears its masters), it is polled every ``poll_interval`` instead
-and reads what queued up at once: one wake-up per batch rather than per packet, which is most of a
-backup's CPU. The interval is at most half of each instance's Skew_Time (as it stands when the
-channel starts polling or its instances change) and POLL_INTERVAL_MAX, so a priority-0 advert is read
-before the takeover it triggers is due; a Master_Down takeover reads its channel first, so it never
+deadlines do not depend on when they are read. A kernel filter keeps only the candidates on it (adverts
+for its VRIDs and versions, TTL 255): everything else queues on the channel's second socket, read at
+most REJECT_BATCH per REJECT_PAUSE and counted under its reason (what that leaves unread is counted by
+the kernel, Drop.UNREAD), so no flood of bad packets delays the candidates or costs more than that.
+
+An idle channel is read as soon as a packet arrives; once packets keep coming (a backup hears its
+masters), it is polled every ``poll_interval`` instead and reads what queued up at once: one wake-up
+per batch rather than per packet, which is most of a backup's CPU. The interval is at most half of each
+instance's Skew_Time (as it stands when the channel starts polling or its instances change) and
+POLL_INTERVAL_MAX, so a priority-0 advert is read before the takeover it triggers is due; a Master_Down
+takeover reads its channel first, all of it (bounded by TAKEOVER_READ_MAX, not by a count), so it never
 happens over an advert waiting unread.
 
 Timers: one :class:`tandem.timers.TimerQueue` for all instances behind a single ``loop.call_at``
@@ -59,7 +64,7 @@ from tandem.vrrp.packet import Drop, Dropped, encode, is_carp
 from tandem.vrrp.params import InstanceParams
 from tandem.vrrp.protect import TABLE as PROTECTION_TABLE
 from tandem.vrrp.protect import ProtectionError, VipProtection
-from tandem.vrrp.sockets import LinkSocket, VrrpSocket
+from tandem.vrrp.sockets import CANDIDATES_RCVBUF, LinkSocket, VrrpSocket, vrrp_filter
 from tandem.vrrp.vmac import VmacError, Vmacs
 
 log = logging.getLogger("tandem.vrrp")
@@ -73,6 +78,13 @@ POLL_INTERVAL_MIN = 0.002
 # packets read per wake-up at most: under a flood (valid or not) the loop gets back to its timers, so a
 # Master's adverts keep their cadence (20,000 bad-checksum adverts in 4 s once stalled them for 0.47 s)
 READ_BATCH = 256
+# s: how long a Master_Down takeover may spend reading what is queued before it (a flood of candidates
+# at 12,000/s filled more than READ_BATCH, and the master's advert behind them was never read)
+TAKEOVER_READ_MAX = 0.05
+# what the kernel filter set apart is read at most REJECT_BATCH per REJECT_PAUSE (~6,400/s): a flood
+# beyond that costs no more CPU; the kernel drops the rest and counts it (Drop.UNREAD)
+REJECT_BATCH = 64
+REJECT_PAUSE = 0.01
 
 
 class DriverError(Exception):
@@ -83,8 +95,10 @@ class DriverError(Exception):
 class Channel:
     """A VRRP socket, the units receiving on it (by VRID) and how it is being read."""
 
-    sock: VrrpSocket
+    sock: VrrpSocket  # the candidates (kernel filter); adverts leave from it
+    rejects: VrrpSocket  # everything else (the inverse filter)
     units: dict[int, Unit] = field(default_factory=dict)
+    rejects_paused: asyncio.TimerHandle | None = None  # while a flood of rejects is being paced
     poll: asyncio.TimerHandle | None = None  # while polling (its reader is removed)
     poll_interval: float | None = None  # None: to be worked out again (the units changed)
     # when the socket was last found empty: what it holds now arrived after that, whatever the wall
@@ -127,9 +141,9 @@ class Driver:
 
     # what the instances report to their owner rather than to the wire: transitions, sync group wishes
     on_report: Callable[[Instance, Transition | WantMaster], None] | None = None
-    unclaimed: Counter[Drop] = field(default_factory=Counter)  # drops before an instance was known
 
     def __post_init__(self) -> None:
+        self._unclaimed: Counter[Drop] = Counter()  # drops before an instance was known
         self.units: dict[str, Unit] = {}
         self.unprepared: dict[str, str] = {}
         self._channels: dict[SocketKey, Channel] = {}
@@ -139,6 +153,14 @@ class Driver:
     @property
     def instances(self) -> list[Instance]:
         return [unit.instance for unit in self.units.values()]
+
+    @property
+    def unclaimed(self) -> Counter[Drop]:
+        """Drops no instance counted: before one was known, and the kernel's (receive buffers full)."""
+        counts = Counter(self._unclaimed)
+        for channel in self._channels.values():
+            _count_kernel_drops(channel, counts)
+        return +counts
 
     def open(self) -> None:
         self._loop = loop = asyncio.get_running_loop()
@@ -199,6 +221,8 @@ class Driver:
                 self._change_addresses(unit, False, stale, [])
                 self._block(unit, stale, False)
         self.act(params.name, lambda instance, now: instance.update(params, now))
+        if unit.channel is not None:  # unicast or not decides whether the kernel checks the TTL
+            self._filter(unit.channel)
 
     def remove(self, name: str) -> None:
         """Shutdown ``name`` (priority-0 advert, address removal) and forget it."""
@@ -241,9 +265,27 @@ class Driver:
             del channel.units[unit.instance.params.vrid]
         channel.poll_interval = None
         if not channel.units:
-            self._stop_reading(channel)
             del self._channels[unit.channel_key]
-            channel.sock.close()
+            self._close_channel(channel)
+        else:
+            self._filter(channel)
+
+    def _close_channel(self, channel: Channel) -> None:
+        self._stop_reading(channel)
+        _count_kernel_drops(channel, self._unclaimed)  # they are not lost with the sockets
+        channel.sock.close()
+        channel.rejects.close()
+
+    def _filter(self, channel: Channel) -> None:
+        """Split the channel's packets for its units as they are now (see tandem.vrrp.sockets)."""
+        units = [(u.instance.params.vrid, u.instance.params.version, u.instance.params.unicast) for u in
+                 channel.units.values()]  # fmt: skip
+        family = channel.sock.family
+        try:
+            channel.sock.set_filter(vrrp_filter(family, units))
+            channel.rejects.set_filter(vrrp_filter(family, units, candidates=False))
+        except OSError as error:  # the channel keeps working: only what it reads first may differ
+            log.error("kernel filter of %s not set: %s", channel.sock.ifname, error)
 
     def forget_interfaces(self) -> None:
         """Look interfaces up afresh from now on (a reload may follow changed links)."""
@@ -258,8 +300,7 @@ class Driver:
                 handle.cancel()
         self._timers.close()
         for channel in self._channels.values():
-            self._stop_reading(channel)
-            channel.sock.close()
+            self._close_channel(channel)
         for link in self._links.values():
             link.close()
         self._channels.clear()
@@ -299,13 +340,21 @@ class Driver:
         channel = self._channels.get(unit.channel_key)
         if channel is None:
             # one multicast group per family (global_defs): the first instance's is everyone's
-            sock = VrrpSocket(params.family, link.name, link.index, (params.group,))
-            channel = self._channels[unit.channel_key] = Channel(sock)
+            groups = (params.group,)
+            sock = VrrpSocket(params.family, link.name, link.index, groups, rcvbuf=CANDIDATES_RCVBUF)
+            try:
+                rejects = VrrpSocket(params.family, link.name, link.index, groups)
+            except OSError:
+                sock.close()
+                raise
+            channel = self._channels[unit.channel_key] = Channel(sock, rejects)
             self._loop.add_reader(sock.fileno(), self._on_readable, channel)
+            self._loop.add_reader(rejects.fileno(), self._on_rejects, channel)
         unit.instance.local_address = local
         unit.channel = channel
         channel.units[params.vrid] = unit
         channel.poll_interval = None
+        self._filter(channel)
         unit.destinations = params.unicast_peers or (params.group,)
         unit.addresses, unit.routes, unit.announcements, unit.extra_announcements = resources
 
@@ -415,20 +464,37 @@ class Driver:
             channel.poll = None
         else:
             self._loop.remove_reader(channel.sock.fileno())
+        if channel.rejects_paused is not None:
+            channel.rejects_paused.cancel()
+            channel.rejects_paused = None
+        else:
+            self._loop.remove_reader(channel.rejects.fileno())
 
-    def _read(self, channel: Channel) -> int:
-        """Feed the queued packets (at most READ_BATCH) to their instances at their arrival times; how
-        many there were."""
-        sock, units, unclaimed = channel.sock, channel.units, self.unclaimed
+    def _on_rejects(self, channel: Channel) -> None:
+        """What the kernel filter set apart: counted under its reason, REJECT_BATCH per REJECT_PAUSE."""
+        if self._read(channel, channel.rejects, REJECT_BATCH) >= REJECT_BATCH:
+            self._loop.remove_reader(channel.rejects.fileno())
+            channel.rejects_paused = self._loop.call_later(REJECT_PAUSE, self._resume_rejects, channel)
+
+    def _resume_rejects(self, channel: Channel) -> None:
+        channel.rejects_paused = None
+        self._loop.add_reader(channel.rejects.fileno(), self._on_rejects, channel)
+
+    def _read(self, channel: Channel, sock: VrrpSocket | None = None, limit: int = READ_BATCH) -> int:
+        """Feed the packets queued on ``sock`` (default the candidates; at most ``limit``) to their
+        instances at their arrival times; how many there were."""
+        candidates = sock is None
+        sock, units, unclaimed = channel.sock if candidates else sock, channel.units, self._unclaimed
         debug = log.isEnabledFor(logging.DEBUG)
         now = self._loop.time()
         to_loop_time = now - time.time()  # arrival times are on the wall clock's scale
         count = 0
-        while count < READ_BATCH:
+        while count < limit:
             try:
                 packet, arrived = sock.receive()
             except BlockingIOError:
-                channel.drained_at = self._loop.time()
+                if candidates:
+                    channel.drained_at = self._loop.time()
                 return count
             except Dropped as dropped:
                 unclaimed[dropped.reason] += 1
@@ -468,8 +534,10 @@ class Driver:
             late = self._loop.time() - instance.deadline
             if late < 0:  # woken TAKEOVER_LEAD early
                 time.sleep(-late)
-            if unit.channel is not None:
-                self._read(unit.channel)  # the master's last advert may be waiting unread
+            if unit.channel is not None:  # the master's last advert may be waiting unread: read all
+                until = time.monotonic() + TAKEOVER_READ_MAX
+                while self._read(unit.channel) >= READ_BATCH and time.monotonic() < until:
+                    pass
         self._dispatch(unit, instance.timer(self._loop.time()))
 
     # --- actions out ----------------------------------------------------------------------------
@@ -563,6 +631,14 @@ class Driver:
                 unit.netlink_errors += 1
                 name, verb = unit.instance.params.name, "add" if add else "remove"
                 log.error("(%s) %s virtual address/route: %s", name, verb, error)
+
+
+def _count_kernel_drops(channel: Channel, counts: Counter[Drop]) -> None:
+    try:
+        counts[Drop.QUEUE_FULL] += channel.sock.kernel_drops()
+        counts[Drop.UNREAD] += channel.rejects.kernel_drops()
+    except OSError as error:  # a socket already closed (its interface went away)
+        log.debug("kernel drop counts of %s: %s", channel.sock.ifname, error)
 
 
 def _wake_time(instance: Instance) -> float | None:

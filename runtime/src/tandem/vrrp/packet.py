@@ -58,6 +58,10 @@ class Drop(enum.Enum):
     OWN = "own"  # our own advertisement looped back
     FAULT = "fault"  # received while the instance is in Fault or Initialize
     CARP = "carp"  # an OpenBSD/FreeBSD CARP advertisement: it shares IP protocol 112 with VRRP
+    # dropped by the kernel, its socket's receive buffer full (the daemon fell behind): a packet that
+    # may have been an advert (QUEUE_FULL), or one the kernel filter had already set apart as bad
+    QUEUE_FULL = "queue_full"
+    UNREAD = "unread"
 
 
 class Dropped(Exception):

@@ -4,12 +4,21 @@ VRRP sockets are bound to their interface (SO_BINDTODEVICE), send with TTL / hop
 TOS / traffic class 0xC0, join the VRRP multicast group, and do not loop their own adverts back.
 IPv4 builds its own IP header (IP_HDRINCL) so the source address is exactly the one the checksum
 and the peers' tie-break use, whatever addresses the interface gains as Master.
+
+A channel's packets are split in the kernel by a classic BPF socket filter (:func:`vrrp_filter`):
+*candidates* — an advert for one of its VRIDs, of that instance's version, with TTL 255 unless it is a
+unicast one — queue on the socket the instances read first and send from, and everything else on a
+second socket (the inverse filter), read when there is time and counted under its reason. A flood of
+foreign or bad packets then never queues in front of a master's advert, nor costs the reading of the
+candidates; what the kernel dropped because a receive buffer was full is counted too (SO_MEMINFO).
 """
 
 from __future__ import annotations
 
 import socket
 import struct
+from array import array
+from collections.abc import Iterable
 from ipaddress import IPv6Address
 
 from tandem.config.model import IPAddress
@@ -31,16 +40,64 @@ SO_TIMESTAMPNS = SCM_TIMESTAMPNS = 35
 _TIMESPEC = struct.Struct("@qq")
 _RECV_SIZE = 4096  # more than any VRRP packet: IPv6 8 + 255 × 16 octets, IPv4 with its header ≤ 1096
 _ANCILLARY_SIZE = socket.CMSG_SPACE(_TIMESPEC.size) + socket.CMSG_SPACE(64)
+# Linux socket options Python's socket module does not name
+SO_ATTACH_FILTER, SO_RCVBUFFORCE, SO_MEMINFO = 26, 33, 55
+SK_MEMINFO_DROPS, SK_MEMINFO_VARS = 8, 9  # packets dropped at the socket (receive buffer full)
+# bytes of receive buffer the candidates may fill (the kernel doubles it for its overhead): ~2,000 adverts
+# when the daemon falls behind, where the default held ~270 and a flood pushed a master's advert out
+CANDIDATES_RCVBUF = 1 << 20
+
+# classic BPF (linux/filter.h): the instructions the filters use
+_BPF_INSN = struct.Struct("@HBBI")
+_LDB_ABS, _LDB_IND, _LDXB_MSH, _LDX_IMM, _JEQ, _RET = 0x30, 0x50, 0xB1, 0x01, 0x15, 0x06
+_LD_MEM, _ST_MEM = 0x60, 0x02
+_SKF_NET_OFF = -0x100000  # loads relative to the IP header
+_KEEP, _DROP = 0xFFFFFFFF, 0
+ADVERTISEMENT_TYPE = 1
+
+
+def vrrp_filter(family: int, units: Iterable[tuple[int, int, bool]], candidates: bool = True) -> bytes:
+    """The instructions of a classic BPF program keeping (``candidates``) or dropping what may be an
+    advert for one of ``units`` — (VRID, VRRP version, unicast) — with TTL / hop limit 255 unless unicast.
+
+    IPv4 raw sockets see the packet from its IP header (the VRRP header after IHL words), IPv6 ones from
+    the VRRP header (the hop limit is at the IP header's offset 7).
+    """
+    keep, drop = (_KEEP, _DROP) if candidates else (_DROP, _KEEP)
+    if family == 4:
+        program = [(_LDXB_MSH, 0, 0, 0), (_LDB_ABS, 0, 0, 8)]  # X = IP header length; A = TTL
+    else:
+        program = [(_LDX_IMM, 0, 0, 0), (_LDB_ABS, 0, 0, (_SKF_NET_OFF + 7) & 0xFFFFFFFF)]
+    program.append((_ST_MEM, 0, 0, 0))  # M[0] = TTL / hop limit
+    for vrid, version, unicast in units:
+        block = [(_LDB_IND, 0, 0, 0), (_JEQ, 0, 0, (version << 4) | ADVERTISEMENT_TYPE)]
+        if not unicast:
+            block += [(_LD_MEM, 0, 0, 0), (_JEQ, 0, 0, 255)]
+        block += [(_RET, 0, 0, keep), (_RET, 0, 0, drop)]
+        # each test jumps to the block's drop on failure; the VRID test to the next block
+        for i, (code, _, _, k) in enumerate(block):
+            if code == _JEQ:
+                block[i] = (code, 0, len(block) - 2 - i, k)
+        program += [(_LDB_IND, 0, 0, 1), (_JEQ, 0, len(block), vrid), *block]
+    program.append((_RET, 0, 0, drop))
+    return b"".join(_BPF_INSN.pack(*insn) for insn in program)
 
 
 class VrrpSocket:
     """A non-blocking raw VRRP socket on one interface for one address family."""
 
-    def __init__(self, family: int, ifname: str, ifindex: int, groups: tuple[IPAddress, ...]) -> None:
+    def __init__(
+        self, family: int, ifname: str, ifindex: int, groups: tuple[IPAddress, ...], rcvbuf: int | None = None
+    ) -> None:
         self.family, self.ifname, self.ifindex = family, ifname, ifindex
         af = socket.AF_INET if family == 4 else socket.AF_INET6
         self.sock = socket.socket(af, socket.SOCK_RAW | socket.SOCK_NONBLOCK, IPPROTO_VRRP)
         try:
+            if rcvbuf is not None:
+                try:  # root may go past net.core.rmem_max
+                    self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
+                except PermissionError:
+                    self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
             self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
             if family == 4:
@@ -76,6 +133,18 @@ class VrrpSocket:
 
     def fileno(self) -> int:
         return self.sock.fileno()
+
+    def set_filter(self, program: bytes) -> None:
+        """Attach a classic BPF program (:func:`vrrp_filter`), replacing the one before."""
+        instructions = array("B", program)
+        address, _ = instructions.buffer_info()
+        fprog = struct.pack("@HP", len(program) // _BPF_INSN.size, address)
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+
+    def kernel_drops(self) -> int:
+        """Packets the kernel dropped because this socket's receive buffer was full."""
+        meminfo = self.sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, 4 * SK_MEMINFO_VARS)
+        return struct.unpack_from("@I", meminfo, 4 * SK_MEMINFO_DROPS)[0]
 
     def close(self) -> None:
         self.sock.close()
