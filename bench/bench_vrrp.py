@@ -5,7 +5,9 @@ the switch capture gives the times on the wire:
 - SIGKILL: overshoot = node's first GARP − peer master's last advert − Master_Down_Interval;
 - SIGTERM: reaction = node's first GARP − peer's priority-0 advert − Skew_Time;
 - preemption: a higher-priority node (250) started while the peer (100) is master:
-  start-up cost = node's first advert − process start − Master_Down_Interval.
+  start-up cost = node's first advert − process start − Master_Down_Interval; once it is master, its
+  footprint: RSS of its VRRP process (tandemd's VRRP child, keepalived's VRRP child; the ``-r`` pid
+  file) and of its whole process tree.
 Run: ``python -m bench vrrp``.
 """
 
@@ -28,7 +30,9 @@ from bench.harness import (
     harness_pinned,
     load_note,
     mdi,
+    process_tree,
     ratio,
+    rss_mb,
     skew,
     spread,
     start_daemon,
@@ -39,6 +43,7 @@ from bench.harness import (
 
 REPS = 8
 VRID = 1
+FOOTPRINT = ("VRRP process MB", "process tree MB")  # RSS of the preempting node once master
 
 
 @dataclass(frozen=True)
@@ -104,9 +109,10 @@ def _takeover(lab, scenario: Scenario, kind: str, workdir: Path) -> float:
     return garp - min(f.ts for f in peer_adverts if f.priority == 0) - scenario.theory
 
 
-def _preempt(lab, scenario: Scenario, kind: str, workdir: Path) -> float:
+def _preempt(lab, scenario: Scenario, kind: str, workdir: Path, footprint: dict[str, list[float]]) -> float:
     """The node (priority 250) starts while the peer is master; seconds past MDI from process start to
-    the node's first advert. The peer keeps running and takes the VIP back when the node stops."""
+    the node's first advert (its RSS, once master, goes to ``footprint``). The peer keeps running and
+    takes the VIP back when the node stops."""
     peer_host, node_host = lab.hosts
     capture = WireCapture(lab)
     node = None
@@ -115,6 +121,9 @@ def _preempt(lab, scenario: Scenario, kind: str, workdir: Path) -> float:
         node = start_daemon(kind, node_host, node_config, workdir)
         wait_for(lambda: vip_count(node_host) == 1, 15, f"{kind} preempts", poll=0.02)
         time.sleep(0.1)
+        vrrp_pid = int(node.vrrp_pidfile.read_text())
+        footprint[FOOTPRINT[0]].append(rss_mb([vrrp_pid]))
+        footprint[FOOTPRINT[1]].append(rss_mb(process_tree(node.process.pid)))
     finally:
         frames = capture.stop()
         if node is not None:
@@ -125,14 +134,17 @@ def _preempt(lab, scenario: Scenario, kind: str, workdir: Path) -> float:
     return first - node.started - scenario.theory
 
 
-def _measure(lab, scenario: Scenario, workdir: Path) -> dict[str, list[float]]:
-    """ABAB runs of one scenario: ms past theory, per kind."""
+def _measure(lab, scenario: Scenario, workdir: Path, footprint: dict[str, dict[str, list[float]]]):
+    """ABAB runs of one scenario: ms past theory, per kind (preemption: RSS per kind into ``footprint``)."""
     results: dict[str, list[float]] = {kind: [] for kind in KINDS}
     peer = _start_peer(lab, scenario, workdir) if scenario.stop == "preempt" else None
     try:
         for _, kind in alternate(REPS):
-            one = _preempt if peer is not None else _takeover
-            results[kind].append(one(lab, scenario, kind, workdir) * 1000)
+            if peer is not None:
+                seconds = _preempt(lab, scenario, kind, workdir, footprint[kind])
+            else:
+                seconds = _takeover(lab, scenario, kind, workdir)
+            results[kind].append(seconds * 1000)
     finally:
         if peer is not None:
             peer.stop()
@@ -141,8 +153,9 @@ def _measure(lab, scenario: Scenario, workdir: Path) -> dict[str, list[float]]:
 
 
 def run() -> str:
+    footprint = {kind: {metric: [] for metric in FOOTPRINT} for kind in KINDS}
     with tempfile.TemporaryDirectory() as tmp, Lab(hosts=2) as lab, harness_pinned():
-        results = {scenario: _measure(lab, scenario, Path(tmp)) for scenario in SCENARIOS}
+        results = {scenario: _measure(lab, scenario, Path(tmp), footprint) for scenario in SCENARIOS}
     rows = []
     for scenario in SCENARIOS:
         ours, theirs = (results[scenario][kind] for kind in KINDS)
@@ -150,12 +163,17 @@ def run() -> str:
         cells = [spread(ours, "{:+.1f}"), spread(theirs, "{:+.1f}"), f"{diff:+.1f}", ratio(ours, theirs)]
         rows.append([scenario.label, f"{scenario.theory:.3f}", *cells])
     header = ["scenario", "theory (s)", "tandemd ms", "keepalived ms", "median Δ ms", "median ratio"]
+    ours, theirs = footprint["tandemd"], footprint["keepalived"]
+    memory = [[m, spread(ours[m]), spread(theirs[m]), ratio(ours[m], theirs[m])] for m in FOOTPRINT]
     return (
         "## VRRP takeover and preemption\n\n"
         f"ms past the RFC minimum (theory), min / median / max over {REPS} runs each, daemons alternating "
         "(ABAB) as the node under test against a keepalived peer, times from the switch capture. "
         "Goal for SIGKILL overshoot: median ≤ 2 ms, max ≤ 10 ms, and no worse than keepalived. "
-        f"{load_note()}.\n\n" + table(header, rows)
+        f"{load_note()}.\n\n" + table(header, rows) + "\n\n"
+        "RSS of the preempting node (one instance) once master, min / median / max over the same runs. "
+        "Goal: tandemd's VRRP process ≤ 20 MB.\n\n"
+        + table(["footprint", "tandemd", "keepalived", "median ratio"], memory)
     )
 
 
