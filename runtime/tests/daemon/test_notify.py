@@ -13,6 +13,7 @@ from test_tracking import open_fifo, read_lines, script
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 SMTP_PORT = 2525
+VIP = "198.51.100.100/24"
 
 
 def recorder(path, label: str, out) -> str:
@@ -116,3 +117,37 @@ def test_priority_changes_and_the_fifo_script(make_lab, tmp_path):
     assert [line for line in lines if "PRIORITY" in line] == expected  # none for VI_2
     assert 'INSTANCE "VI_1" MASTER 100' in lines and 'INSTANCE "VI_2" MASTER 100' in lines
     assert wait_for(lambda: h1.run(["kill", "-0", pids[0]], check=False).returncode != 0, 5)
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("higher", ["tandemd", "keepalived"])
+def test_master_rx_lower_pri_after_a_split_brain(make_lab, tmp_path, higher):
+    """The Master cut off from its backup (h1 → h2 dropped at the switch) hears the backup's adverts once
+    that one became Master too: ``INSTANCE "VI_1" MASTER_RX_LOWER_PRI 150`` (its own priority) on the
+    FIFO and notify_master_rx_lower_pri run, whether the higher node is tandemd or keepalived 2.2.7
+    (the reference: the same line); the healed link ends the split brain. keepalived writes the line
+    for every such advert, tandemd at most once a second."""
+    from vrrp_lab import Group, holders, start
+
+    lab = make_lab(2)
+    h1, h2 = lab.hosts
+    fifo, out = tmp_path / "vrrp.fifo", tmp_path / "notify.out"
+    rx_lower = recorder(tmp_path / "rx_lower.sh", "rx_lower", out)
+    group = Group(options=(f"notify_master_rx_lower_pri {rx_lower}",))
+    lower = "keepalived" if higher == "tandemd" else "tandemd"
+    reader = open_fifo(fifo)
+    noticed = Group(options=group.options, global_options=(f"vrrp_notify_fifo {fifo}",))
+    start(higher, h1, noticed.config(h1, [h2], 150), tmp_path)
+    start(lower, h2, Group().config(h2, [h1], 100), tmp_path)
+    assert wait_for(lambda: holders(lab.hosts, VIP) == ["h1"], 10)
+    lines = read_lines(reader)
+    assert 'INSTANCE "VI_1" MASTER 150' in lines
+    assert not any("RX_LOWER" in line for line in lines)
+    lab.block(h1, h2)  # h2 no longer hears h1: it becomes Master too, h1 hears its adverts
+    assert wait_for(lambda: holders(lab.hosts, VIP) == ["h1", "h2"], 5)
+    assert wait_for(lambda: out.exists() and "rx_lower" in out.read_text(), 5)
+    lab.heal()
+    assert wait_for(lambda: holders(lab.hosts, VIP) == ["h1"], 5)
+    lines = read_lines(reader)
+    assert {line for line in lines if "RX_LOWER" in line} == {'INSTANCE "VI_1" MASTER_RX_LOWER_PRI 150'}
+    assert {line.strip() for line in out.read_text().splitlines()} == {"rx_lower"}  # no arguments

@@ -11,6 +11,7 @@ from tandem.vrrp.instance import (
     AddVips,
     Announce,
     Instance,
+    LowerPriorityHeard,
     RemoveVips,
     SendAdvert,
     State,
@@ -208,6 +209,7 @@ def test_equal_priority_won_by_higher_primary_address():
     assert kinds(instance.receive(packet(advert_from(V3, 100), src=IPv4Address("198.51.100.1")), 0.05)) == [
         SendAdvert,
         Announce,
+        LowerPriorityHeard,  # equal priority, lower address: keepalived's MASTER_RX_LOWER_PRI too
     ]
     assert instance.state is State.MASTER
     actions = instance.receive(packet(advert_from(V3, 100), src=OTHER), 0.06)
@@ -219,10 +221,11 @@ def test_master_hearing_lower_priority_readvertises_and_announces_at_once():
     """RFC 9568 §6.4.3 re-advert; keepalived's GARP/NA burst repairs ARP caches after a split brain."""
     instance = master(replace(V3, garp_lower_prio_repeat=3))
     actions = instance.receive(packet(advert_from(V3, 50)), 0.05)
-    assert actions == [SendAdvert(advert_from(V3, 100)), Announce(3)]
+    assert actions == [SendAdvert(advert_from(V3, 100)), Announce(3), LowerPriorityHeard(PEER, 50)]
     assert instance.deadline == pytest.approx(0.15)
     quiet = master(replace(V3, lower_prio_no_advert=True, garp_lower_prio_repeat=0))
-    assert quiet.receive(packet(advert_from(V3, 50)), 0.05) == []
+    # neither advert nor GARP/NA, but the owner still hears of it (notify_master_rx_lower_pri, FIFO)
+    assert quiet.receive(packet(advert_from(V3, 50)), 0.05) == [LowerPriorityHeard(PEER, 50)]
 
 
 def test_lower_priority_garp_burst_repeats_after_garp_lower_prio_delay():
@@ -258,8 +261,9 @@ def test_master_answers_a_flood_of_lower_priority_adverts_at_most_once_a_second(
     answers = [
         a for i in range(2000) for a in instance.receive(packet(advert_from(V3, 50)), 0.05 + i * 0.001)
     ]
-    # at 0.05 and 1.05: one advert and one GARP/NA burst each; the timer's own adverts are not answers
-    assert answers == [SendAdvert(advert_from(V3, 100)), Announce(5)] * 2
+    # at 0.05 and 1.05: one advert, one GARP/NA burst and one notification each (keepalived: 2,000 of
+    # each, 2,000 notify_master_rx_lower_pri scripts); the timer's own adverts are not answers
+    assert answers == [SendAdvert(advert_from(V3, 100)), Announce(5), LowerPriorityHeard(PEER, 50)] * 2
     assert instance.counters.adverts_received == 2000
     assert instance.state is State.MASTER
 

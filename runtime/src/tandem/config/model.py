@@ -272,6 +272,8 @@ class Notify:
     stop: Script | None = None
     deleted: Script | None = None
     any: Script | None = None  # keyword ``notify``
+    # a Master heard a lower-priority advert (vrrp_instance only, as keepalived); run with no arguments
+    master_rx_lower_pri: Script | None = None
 
 
 NO_NOTIFY = Notify()

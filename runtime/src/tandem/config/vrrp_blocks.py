@@ -327,6 +327,7 @@ VRRP_INSTANCE = Block(
         "skip_check_adv_addr": Key("skip_check_adv_addr", flag),
         "check_unicast_src": Key("check_unicast_src", flag),
         "debug": count_key("debug", 0, 4),
+        "notify_master_rx_lower_pri": Key("notify_master_rx_lower_pri", script),
     },
     frozenset(
         {
@@ -337,7 +338,6 @@ VRRP_INSTANCE = Block(
             "vrf",
             "kernel_rx_buf_size",
             "linkbeat_use_polling",
-            "notify_master_rx_lower_pri",
             "old_unicast_checksum",
             "promote_secondaries",
             "unicast_fault_no_peer",

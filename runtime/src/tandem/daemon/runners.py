@@ -112,6 +112,9 @@ class Notifications:
     def priority_changed(self, name: str, state: str, priority: int) -> None:
         self.notifier.priority_changed(name, state, priority)
 
+    def master_rx_lower_pri(self, name: str, priority: int) -> None:
+        self.notifier.master_rx_lower_pri(name, priority)
+
     async def close(self) -> None:
         """Let queued notify scripts and mails finish (bounded), then stop."""
         drains = [self.notifier.drain(), *([self.mailer.drain()] if self.mailer else [])]

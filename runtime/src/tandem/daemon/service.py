@@ -32,7 +32,7 @@ from tandem.notify.notifier import NotifyEvent
 from tandem.systemd import SystemdNotifier
 from tandem.track.tracker import Decision, Maintenance, SetPriority, SyncGroups, Tracking
 from tandem.vrrp.driver import Driver
-from tandem.vrrp.instance import Instance, State, Transition, WantMaster
+from tandem.vrrp.instance import Instance, LowerPriorityHeard, State, Transition, WantMaster
 from tandem.vrrp.params import params_from_config
 
 log = logging.getLogger("tandem")
@@ -135,8 +135,19 @@ class Service:
 
     # --- transitions out --------------------------------------------------------------------
 
-    def _on_report(self, instance: Instance, report: Transition | WantMaster) -> None:
+    def _on_report(self, instance: Instance, report: Transition | WantMaster | LowerPriorityHeard) -> None:
         groups, name = self.tracking.groups, instance.params.name
+        if isinstance(report, LowerPriorityHeard):
+            ours = instance.priority
+            log.info(
+                "(%s) Received advert from %s with lower priority %d, ours %d",
+                name,
+                report.src,
+                report.priority,
+                ours,
+            )
+            self.notifications.master_rx_lower_pri(name, instance.priority)
+            return
         if isinstance(report, WantMaster):
             members = {m: (u.instance.state.value, u.instance.ready) for m, u in self.driver.units.items()}
             for member in groups.moving_master(name, members):

@@ -74,6 +74,7 @@ class Notifier:
                 for state in ("MASTER", "BACKUP", "FAULT", "STOP", "DELETED"):
                     self.scripts.prepare(_state_script(obj.notify, state))
                 self.scripts.prepare(obj.notify.any)
+                self.scripts.prepare(obj.notify.master_rx_lower_pri)
 
     @property
     def errors(self) -> list[str]:
@@ -97,6 +98,17 @@ class Notifier:
             line = NotifyEvent("INSTANCE", name, f"{state}_PRIORITY", priority).fifo_line
             for fifo in self.fifos:
                 fifo.write(line)
+
+    def master_rx_lower_pri(self, name: str, priority: int) -> None:
+        """A Master heard a lower-priority advert: ``INSTANCE "NAME" MASTER_RX_LOWER_PRI 100`` (our
+        effective priority) on the FIFOs and notify_master_rx_lower_pri run with no arguments, as
+        keepalived does (whatever notify_priority_changes says)."""
+        line = NotifyEvent("INSTANCE", name, "MASTER_RX_LOWER_PRI", priority).fifo_line
+        for fifo in self.fifos:
+            fifo.write(line)
+        notify = self._notify.get(("INSTANCE", name))
+        if notify is not None:
+            self.scripts.put(notify.master_rx_lower_pri, prepare=False)
 
     async def run(self) -> None:
         await self.scripts.run()

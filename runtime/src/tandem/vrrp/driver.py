@@ -53,6 +53,7 @@ from tandem.vrrp.instance import (
     AddVips,
     Announce,
     Instance,
+    LowerPriorityHeard,
     RemoveVips,
     SendAdvert,
     State,
@@ -139,8 +140,9 @@ class Driver:
     :attr:`unprepared`); the caller keeps it in FAULT and calls :meth:`prepare` again later.
     """
 
-    # what the instances report to their owner rather than to the wire: transitions, sync group wishes
-    on_report: Callable[[Instance, Transition | WantMaster], None] | None = None
+    # what the instances report to their owner rather than to the wire: transitions, sync group wishes,
+    # lower-priority adverts heard as Master
+    on_report: Callable[[Instance, Transition | WantMaster | LowerPriorityHeard], None] | None = None
 
     def __post_init__(self) -> None:
         self._unclaimed: Counter[Drop] = Counter()  # drops before an instance was known

@@ -24,7 +24,8 @@ Master      advert, priority 0          advert, Adver_Timer = Advertisement_Inte
 Master      advert, higher priority,    remove VIPs, Master_Down_Timer = MDI → Backup     (§6.4.3)
             or equal and higher address
 Master      advert, lower priority      advert at once, Adver_Timer reset (RFC 9568 §6.4.3);
-                                        GARP/NA (keepalived: heals a split brain's ARP caches);
+                                        GARP/NA (keepalived: heals a split brain's ARP caches),
+                                        LowerPriorityHeard (keepalived's MASTER_RX_LOWER_PRI);
                                         at most once per LOWER_PRIO_ANSWER_INTERVAL (below)
 Backup,     Shutdown                    Master: priority-0 advert, remove VIPs → Initialize
 Master                                                                                    (§6.4.2/3)
@@ -119,11 +120,22 @@ class Transition:
 
 
 @dataclass(frozen=True, slots=True)
+class LowerPriorityHeard:
+    """A Master heard a lower-priority advert from ``src`` (keepalived's MASTER_RX_LOWER_PRI event): a
+    router that should be Backup is Master, so the two lost each other for a while; the owner runs
+    notify_master_rx_lower_pri and writes the FIFO line. At most once per LOWER_PRIO_ANSWER_INTERVAL
+    (keepalived: for every such advert)."""
+
+    src: IPAddress
+    priority: int  # the advert's
+
+
+@dataclass(frozen=True, slots=True)
 class WantMaster:
     """A sync group member's Master_Down_Timer ran out: the group decides (see ``sync_master``)."""
 
 
-Action = SendAdvert | AddVips | RemoveVips | Announce | Transition | WantMaster
+Action = SendAdvert | AddVips | RemoveVips | Announce | Transition | WantMaster | LowerPriorityHeard
 NOTHING: list[Action] = []  # returned (never to be changed) when a Backup hears its master's advert again
 
 
@@ -405,6 +417,7 @@ class Instance:
             return []
         self._answered_at = now
         repeat = self.params.garp_lower_prio_repeat
+        heard = LowerPriorityHeard(src, advert.priority)
         announce: list[Action] = []
         # the previous answer's second burst may have just gone (garp_lower_prio_delay ≤ the interval):
         # a flood then got two bursts a second, this answer's and the last one's second
@@ -414,8 +427,8 @@ class Instance:
             if self.params.garp_lower_prio_delay > 0:  # keepalived: a second burst that much later
                 self._garp_at, self._garp_repeat = now + self.params.garp_lower_prio_delay, repeat
         if self.params.lower_prio_no_advert:
-            return announce
-        return [*self._advertise(now), *announce]
+            return [*announce, heard]
+        return [*self._advertise(now), *announce, heard]
 
     # --- transitions ------------------------------------------------------------------------------
 
