@@ -255,7 +255,7 @@ def site_collections(controller: Controller) -> Path:
     (community.docker's nsenter: real hosts are reached by ssh, which ansible-core has)."""
     site = controller.home / "site-collections" / "ansible_collections" / "community"
     if not site.exists():
-        import ansible_collections.community.docker as docker  # the project venv's `ansible` package
+        from ansible_collections.community import docker  # the project venv's `ansible` package
 
         site.mkdir(parents=True)
         (site / "docker").symlink_to(next(iter(docker.__path__)))

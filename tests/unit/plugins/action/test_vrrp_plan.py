@@ -193,3 +193,57 @@ def test_a_config_the_runtime_refuses_names_group_and_field(tmp_path):
     assert run.returncode == 2
     assert "group 'web', host 'lb1', field 'vrid': virtual_router_id" in run.stdout, run.stdout
     assert not (tmp_path / "x.conf").exists()
+
+
+ROLE = Path(__file__).resolve().parents[4] / "roles" / "tandemd"
+
+
+def role_task(**role_vars) -> dict:
+    return {"ansible.builtin.include_role": {"name": "tandem.ha.tandemd"}, "vars": role_vars}
+
+
+def test_the_role_refuses_a_registered_result_and_unknown_extras_before_it_builds(tmp_path):
+    plan_task = {"tandem.ha.vrrp_plan": {"vrrp_groups": [GROUP]}, "run_once": True, "register": "planned"}
+    whole = run_playbook(tmp_path, [plan_task, role_task(tandemd_plan="{{ planned }}")], INVENTORY)
+    assert whole.returncode == 2, whole.stdout
+    assert "tandemd_plan.plan" in whole.stdout
+    assert "Supported parameters include: dns_records, hosts, instances, real_server_sysctls" in whole.stdout
+    extras = run_playbook(
+        tmp_path,
+        [plan_task, role_task(tandemd_plan="{{ planned.plan }}", tandemd_extras="metrics,foo")],
+        INVENTORY,
+    )
+    assert extras.returncode == 2, extras.stdout
+    assert (
+        "value of tandemd_extras must be one or more of: dns, metrics. Got no match for: foo" in extras.stdout
+    )
+    for run in (whole, extras):
+        assert "Build the wheelhouse" not in run.stdout, "the role went on past its argument check"
+
+
+def test_a_dns_check_in_the_plan_installs_the_dns_extra(tmp_path):
+    checker = {"DNS_CHECK": {"name": "example.com"}}
+    server = {
+        "address": "198.51.100.100",
+        "port": 53,
+        "real_servers": [{"address": "203.0.113.10", "checkers": [checker]}],
+    }
+    plans = {
+        "dns": {"hosts": {"lb1": {"virtual_servers": [server]}}},
+        "none": {"hosts": {"lb1": {"virtual_servers": []}}},
+    }
+    tasks = [
+        {"ansible.builtin.include_vars": {"file": str(ROLE / "vars" / "main.yml")}},
+        {
+            "ansible.builtin.assert": {
+                "that": ["_tandemd_extras == (['dns', 'metrics'] if case == 'dns' else ['metrics'])"]
+            },
+            "vars": {"tandemd_plan": "{{ plans[case] }}", "tandemd_extras": ["metrics"]},
+            "loop": ["dns", "none"],
+            "loop_control": {"loop_var": "case"},
+        },
+    ]
+    inventory = copy.deepcopy(INVENTORY)
+    inventory["all"]["vars"]["plans"] = plans
+    run = run_playbook(tmp_path, tasks, inventory, "--limit", "lb1")
+    assert run.returncode == 0, run.stdout
