@@ -8,6 +8,7 @@ APT_PACKAGES=(
   python3 python3-venv python3-dev gcc make git
   iproute2 nftables iputils-ping procps psmisc tcpdump
   keepalived bind9 bind9-utils
+  frr  # vrrpd: an independent VRRP peer in runtime/tests/vrrp/test_interop_frr.py
   podman runc debootstrap
   nginx haproxy
   strace
@@ -39,6 +40,7 @@ install_missing " for the VM lane" --no-install-recommends -- "${VM_PACKAGES[@]}
 if [ -d /run/systemd/system ]; then
   systemctl disable --now keepalived.service named.service >/dev/null 2>&1 || true
   systemctl disable --now nginx.service haproxy.service >/dev/null 2>&1 || true
+  systemctl disable --now frr.service >/dev/null 2>&1 || true
 fi
 
 VENV=.venv

@@ -28,6 +28,7 @@ IPV6_NET = ipaddress.ip_network("2001:db8::/64")
 HOST_OFFSET = 10
 BRIDGE = "br0"
 HOST_IFNAME = "eth0"
+IFF_UP_LOWER_UP = 0x1 | 0x10000  # IFF_UP, IFF_LOWER_UP (carrier)
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,20 @@ class Host:
     def has_address(self, address: str) -> bool:
         wanted = ipaddress.ip_address(address)
         return any(ipaddress.ip_interface(a).ip == wanted for a in self.addresses())
+
+    def serves(self, address: str) -> bool:
+        """Whether ``address`` is on an interface that is up with carrier (over netlink): FRR's vrrpd
+        keeps a Backup's VIPs on a macvlan in protodown, present but not serving."""
+        from pyroute2 import NetNS
+
+        wanted = ipaddress.ip_address(address)
+        with NetNS(self.netns) as ns:
+            links = ns.get_links()
+            running = {link["index"] for link in links if link["flags"] & IFF_UP_LOWER_UP == IFF_UP_LOWER_UP}
+            return any(
+                msg["index"] in running and ipaddress.ip_address(msg.get("IFA_ADDRESS")) == wanted
+                for msg in ns.get_addr()
+            )
 
     def __repr__(self) -> str:
         return f"<Host {self.name} {self.ipv4} {self.ipv6} netns={self.netns}>"

@@ -55,8 +55,9 @@ class Group:
         return "\n".join(lines)
 
 
-def start(kind: str, host, config: str, workdir: Path):
-    """Start ``kind`` ("tandemd" or "keepalived") on ``host`` with ``config``; returns the LabProcess."""
+def start(kind: str, host, config: str, workdir: Path, extra: list[str] = ()):
+    """Start ``kind`` ("tandemd" or "keepalived") on ``host`` with ``config`` (and ``extra`` arguments);
+    returns the LabProcess."""
     base = workdir / f"{host.name}-{kind}"
     conf = base.with_suffix(".conf")
     conf.write_text(config)
@@ -68,8 +69,13 @@ def start(kind: str, host, config: str, workdir: Path):
         argv = [KEEPALIVED, "-f", str(conf), "-p", str(pids[0]), "-r", str(pids[1]), "-c", str(pids[2])]
         argv += ["-l", "-D", "-n", "--vrrp"]
     else:
-        argv = [*TANDEMD, "-f", str(conf), "-p", str(pids[0]), "-l", "-D", "-n"]
-    return host.spawn(argv, stdout=log, stderr=subprocess.STDOUT)
+        argv = [*TANDEMD, "-f", str(conf), "-p", str(pids[0]), "-r", str(pids[1]), "-l", "-D", "-n"]
+    return host.spawn([*argv, *extra], stdout=log, stderr=subprocess.STDOUT)
+
+
+def vrrp_pid_file(host, kind: str, workdir: Path) -> Path:
+    """Where :func:`start` has ``kind`` write the pid of its VRRP process (-r)."""
+    return workdir / f"{host.name}-{kind}.vrrp.pid"
 
 
 def holders(hosts, vip: str) -> list[str]:
