@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 from daemon_lab import GLOBAL, TANDEMCTL, Daemon, instance
+from peer_pair import live_advertisers
 from scapy.layers.l2 import ARP
 from tandemlab.polling import wait_for
-from test_interop import live_advertisers
 from vrrp_lab import holders
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
