@@ -14,6 +14,10 @@ keepalived's genhash match). No status_code means 200-299 (keepalived's HTTP_DEF
 The digest is the MD5 of the body, hashed as it arrives; the regex (Python's ``re`` on bytes, for
 keepalived's PCRE2) sees the first REGEX_WINDOW bytes, so a huge body costs no memory.
 
+HTTP_GET runs as a :class:`~tandem.check.engine.Probe` (callbacks, no task per check); SSL_GET on
+asyncio's TLS transport, under :func:`~tandem.check.result.bounded`. Both read the response with one
+:class:`ResponseReader`.
+
 SSL_GET does not verify the server's certificate, like keepalived (it never sets a verify mode);
 the top-level ``SSL { certificate key password }`` block gives the client certificate it presents;
 ``enable_sni`` sends the virtualhost as the TLS server name.
@@ -24,10 +28,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import select
 import ssl
 from collections.abc import Awaitable, Callable, Iterable
 
-from tandem.check.net import tcp_connect
+from tandem.check.engine import READY_EVENTS, Done, Probe, run_probe
+from tandem.check.net import address_text, tcp_connect
 from tandem.check.regex import compile_regex
 from tandem.check.result import CheckFailed, CheckResult, Outcome, Stage, bounded
 from tandem.config.model import CheckerSsl, CheckerUrl, HttpCheck
@@ -72,9 +78,9 @@ def request(check: CheckParams, url: CheckerUrl) -> bytes:
     if vhost:
         host = vhost
     elif check.address.version == 6:
-        host = f"[{check.address}]:{check.port}"
+        host = f"[{address_text(check.address)}]:{check.port}"
     else:
-        host = f"{check.address}:{check.port}"
+        host = f"{address_text(check.address)}:{check.port}"
     protocol = checker.http_protocol or "1.0"
     lines = [
         f"GET {url.path} HTTP/{'1.1' if protocol == '1.1' else '1.0'}",
@@ -116,48 +122,75 @@ def judge(url: CheckerUrl, status: int, digest: str, body: bytes) -> Outcome:
     return Outcome(reason=f"{url.path}: HTTP {status}")
 
 
-async def read_response(recv: Recv, url: CheckerUrl, stage: Stage) -> Outcome:
-    """Header, then the body hashed as it arrives; ``recv(n)`` returns b"" at end of stream."""
-    stage.name = f"{url.path}: reading the response header"
-    buffer = bytearray()
-    while (end := buffer.find(b"\r\n\r\n")) < 0:
-        if len(buffer) > HEADER_LIMIT:
-            raise CheckFailed(f"{url.path}: response header longer than {HEADER_LIMIT} bytes")
-        chunk = await recv(READ_CHUNK)
+class ResponseReader:
+    """One url's response fed as it arrives (``feed(b"")`` at end of stream): the header, then the
+    body hashed on the way; the outcome (judged) once complete, else None. ``stage`` names the part
+    awaited."""
+
+    __slots__ = ("_buffer", "_in_body", "_md5", "_remaining", "_status", "_window", "stage", "url")
+
+    def __init__(self, url: CheckerUrl) -> None:
+        self.url = url
+        self.stage = f"{url.path}: reading the response header"
+        self._buffer = bytearray()
+        self._md5 = hashlib.md5(usedforsecurity=False) if url.digest else None
+        self._window = bytearray()
+        self._remaining: int | None = None
+        self._status = 0
+        self._in_body = False
+
+    def feed(self, chunk: bytes) -> Outcome | None:
+        """Raises CheckFailed when the response cannot pass."""
+        if self._in_body:
+            return self._judge() if not chunk else self._body(chunk)
+        url, buffer = self.url, self._buffer
         if not chunk:
             raise CheckFailed(
                 f"{url.path}: " + ("response header incomplete" if buffer else "no data received")
             )
         buffer += chunk
-    status, length = parse_header(bytes(buffer[:end]))
-    stage.name = f"{url.path}: reading the response body"
-    md5, window = hashlib.md5(usedforsecurity=False), bytearray()
-    chunk, remaining = bytes(buffer[end + 4 :]), length
+        end = buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if len(buffer) > HEADER_LIMIT:
+                raise CheckFailed(f"{url.path}: response header longer than {HEADER_LIMIT} bytes")
+            return None
+        self._status, self._remaining = parse_header(bytes(buffer[:end]))
+        self.stage = f"{url.path}: reading the response body"
+        self._in_body = True
+        rest = bytes(buffer[end + 4 :])
+        self._buffer = bytearray()
+        return self._body(rest)
+
+    def _body(self, chunk: bytes) -> Outcome | None:
+        if self._remaining is not None:
+            chunk = chunk[: self._remaining]
+            self._remaining -= len(chunk)
+        if self._md5 is not None:
+            self._md5.update(chunk)
+        if self.url.regex is not None and len(self._window) < REGEX_WINDOW:
+            self._window += chunk[: REGEX_WINDOW - len(self._window)]
+        return self._judge() if self._remaining == 0 else None
+
+    def _judge(self) -> Outcome:
+        digest = self._md5.hexdigest() if self._md5 is not None else ""
+        return judge(self.url, self._status, digest, bytes(self._window))
+
+
+async def read_response(recv: Recv, url: CheckerUrl, stage: Stage) -> Outcome:
+    """The response read with ``recv(n)`` (b"" at end of stream), judged."""
+    reader = ResponseReader(url)
     while True:
-        if remaining is not None:
-            chunk = chunk[:remaining]
-            remaining -= len(chunk)
-        md5.update(chunk)
-        if url.regex is not None and len(window) < REGEX_WINDOW:
-            window += chunk[: REGEX_WINDOW - len(window)]
-        if remaining == 0:
-            break
-        chunk = await recv(READ_CHUNK)
-        if not chunk:
-            break
-    return judge(url, status, md5.hexdigest(), bytes(window))
+        stage.name = reader.stage
+        outcome = reader.feed(await recv(READ_CHUNK))
+        if outcome is not None:
+            return outcome
 
 
-async def fetch(check: CheckParams, url: CheckerUrl, stage: Stage) -> Outcome:
+async def fetch_tls(check: CheckParams, url: CheckerUrl, stage: Stage) -> Outcome:
+    """SSL_GET's fetch of one url: asyncio's TLS transport on a connected socket."""
     checker: HttpCheck = check.checker  # type: ignore[assignment]
     stage.name = f"{url.path}: connecting"
     sock = await tcp_connect(check)
-    if checker.kind != "SSL_GET":  # plain HTTP: the loop's socket calls, no stream machinery
-        loop = asyncio.get_running_loop()
-        with sock:
-            stage.name = f"{url.path}: sending the request"
-            await loop.sock_sendall(sock, request(check, url))
-            return await read_response(functools.partial(loop.sock_recv, sock), url, stage)
     stage.name = f"{url.path}: TLS handshake"
     vhost = url.virtualhost or check.virtualhost
     try:
@@ -178,13 +211,97 @@ async def fetch(check: CheckParams, url: CheckerUrl, stage: Stage) -> Outcome:
         writer.transport.abort()
 
 
+class HttpProbe(Probe):
+    """HTTP_GET without TLS: each url on a connection of its own, one after the other."""
+
+    __slots__ = ("index", "latency", "pending", "reader", "reasons", "urls")
+
+    def __init__(self, check: CheckParams, done: Done) -> None:
+        super().__init__(check, done)
+        self.urls = check.checker.urls  # type: ignore[attr-defined]
+        self.index, self.latency, self.reasons = 0, 0.0, []
+        self.reader: ResponseReader | None = None
+        self.pending = b""
+
+    def next_url(self) -> None:
+        self.connect(f"{self.urls[self.index].path}: connecting")
+
+    def connected(self) -> None:
+        url = self.urls[self.index]
+        self.stage = f"{url.path}: sending the request"
+        self.pending = request(self.check, url)
+        self.reader = ResponseReader(url)
+        self._send(0)
+
+    def _send(self, mask: int) -> None:
+        try:
+            sent = self.sock.send(self.pending)
+        except BlockingIOError:
+            sent = 0
+        except OSError as error:
+            self.error(error)
+            return
+        self.pending = self.pending[sent:]
+        if self.pending:
+            self.engine.poller.watch(self.sock.fileno(), select.EPOLLOUT, self._send)
+            return
+        self.stage = self.reader.stage
+        self.engine.poller.watch(self.sock.fileno(), READY_EVENTS, self._readable)
+
+    def _readable(self, mask: int) -> None:
+        engine = self.engine
+        try:
+            count = self.sock.recv_into(engine.buffer)
+        except BlockingIOError:
+            return
+        except OSError as error:
+            self.error(error)
+            return
+        try:
+            outcome = self.reader.feed(bytes(engine.view[:count]))
+        except Exception as error:  # CheckFailed: the reason; anything else: a bug (Probe.error)
+            self.error(error)
+            return
+        if outcome is None:
+            self.stage = self.reader.stage
+            return
+        self.close()
+        self.finished(True, outcome.reason)
+
+    def finished(self, ok: bool, reason: str) -> None:
+        self.latency += self.loop.time() - self.began
+        if not ok:
+            self.report(CheckResult(False, reason, self.latency))
+            return
+        self.reasons.append(reason)
+        self.index += 1
+        if self.index < len(self.urls):
+            self.next_url()
+        else:
+            self.report(CheckResult(True, ", ".join(self.reasons), self.latency))
+
+
+def start(check: CheckParams, done: Done) -> HttpProbe | None:
+    """HTTP_GET as a probe (no task); SSL_GET: None (it runs as a task, :func:`run`)."""
+    if check.kind == "SSL_GET":
+        return None
+    probe = HttpProbe(check, done)
+    if not probe.urls:
+        probe.report(CheckResult(False, f"{check.kind} has no url", 0.0))
+    else:
+        probe.next_url()
+    return probe.started()
+
+
 async def run(check: CheckParams) -> CheckResult:
     checker: HttpCheck = check.checker  # type: ignore[assignment]
+    if checker.kind != "SSL_GET":
+        return await run_probe(start, check)
     if not checker.urls:
         return CheckResult(False, f"{checker.kind} has no url", 0.0)
     latency, reasons = 0.0, []
     for url in checker.urls:
-        result = await bounded(check.connect_timeout, functools.partial(fetch, check, url))
+        result = await bounded(check.connect_timeout, functools.partial(fetch_tls, check, url))
         latency += result.latency
         if not result.ok:
             return CheckResult(False, result.reason, latency)

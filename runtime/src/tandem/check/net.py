@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 from ipaddress import IPv6Address
 
+from tandem.config.model import IPAddress
 from tandem.lb.params import CheckParams
 
 
@@ -16,16 +18,21 @@ def target(check: CheckParams, port: int | None = None) -> tuple:
         raise OSError(0, "no port to check (set connect_port, or a port on the real or virtual server)")
     if isinstance(address, IPv6Address):
         scope = socket.if_nametoindex(check.bind_if) if check.bind_if and address.is_link_local else 0
-        return (str(address), port, 0, scope)
-    return (str(address), port)
+        return (address_text(address), port, 0, scope)
+    return (address_text(address), port)
+
+
+@functools.lru_cache(maxsize=65536)
+def address_text(address: IPAddress) -> str:
+    """``str(address)``, remembered (formatting an address costs more than a check's other steps)."""
+    return str(address)
 
 
 def make_socket(check: CheckParams, kind: int, proto: int = 0) -> socket.socket:
     """A non-blocking socket of the target's family, bound as the check says."""
     family = socket.AF_INET6 if check.address.version == 6 else socket.AF_INET
-    sock = socket.socket(family, kind, proto)
+    sock = socket.socket(family, kind | socket.SOCK_NONBLOCK, proto)  # non-blocking without an ioctl
     try:
-        sock.setblocking(False)
         if check.bind_if:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, check.bind_if.encode())
         if check.bindto is not None or check.bind_port:

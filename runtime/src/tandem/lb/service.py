@@ -5,15 +5,17 @@ Theory of operation
 Decisions are the Balancer's (:mod:`tandem.lb.realserver`); this module only carries them out:
 
 - **checks**: every check's deadline (``Balancer.deadline``) sits in one :class:`~tandem.timers.TimerQueue`.
-  When one is due, ``Balancer.begin`` hands over its parameters and the check runs as a task through
-  ``RUNNERS[kind]`` (:mod:`tandem.check.registry`). At most ``bound`` run at once; a due check
-  beyond that waits in a FIFO for a free slot (counted in ``stats().checks_waiting``). A runner is
-  bounded by its own timeout, so a black-holed real server holds one slot for connect_timeout and
-  delays no other check. Its result goes to ``Balancer.result``. The bound adapts (:func:`next_bound`):
-  when the event loop lags (the checker is CPU-bound: more checks are due than one core can run)
-  it is halved, so the checks in flight finish within their timeouts and the others wait (lateness)
-  instead of many timing out together and taking healthy servers out; without lag it grows back
-  to ``max_running`` (a black hole costs no CPU, so it never shrinks the bound).
+  When one is due, ``Balancer.begin`` hands over its parameters and the check runs through
+  ``RUNNERS[kind]`` (:mod:`tandem.check.registry`): TCP_CHECK and HTTP_GET as probes stepped by
+  callbacks, the other kinds as a task each (:func:`tandem.check.engine.start_check`). At most
+  ``bound`` run at once; a due check beyond that waits in a FIFO for a free slot (counted in
+  ``stats().checks_waiting``). A runner is bounded by its own timeout, so a black-holed real
+  server holds one slot for connect_timeout and delays no other check. Its result goes to
+  ``Balancer.result``. The bound adapts (:func:`next_bound`): when the event loop lags (the
+  checker is CPU-bound: more checks are due than one core can run) it is halved, so the checks in
+  flight finish within their timeouts and the others wait (lateness) instead of many timing out
+  together and taking healthy servers out; without lag it grows back to ``max_running`` (a black
+  hole costs no CPU, so it never shrinks the bound).
 - **actions**: ``RunCheck`` re-arms the timer queue; ``RunScript`` queues the script on a
   :class:`~tandem.notify.notifier.ScriptQueue` (no shell, script user and security as for VRRP's
   notify scripts); ``SmtpAlert`` goes to the :class:`~tandem.notify.mail.Mailer` of global_defs;
@@ -37,11 +39,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
 import random
 import resource
 from collections.abc import Callable
 
+from tandem.check.engine import cancel_checks, start_check
 from tandem.check.result import CheckResult
 from tandem.config.model import Config
 from tandem.control.protocol import (
@@ -112,7 +116,7 @@ class LbService:
         self._sampler: asyncio.Task | None = None
         self._rand = rand
         self.balancer: Balancer | None = None
-        self._tasks: dict[str, asyncio.Task] = {}  # running checks by id
+        self._tasks: dict[str, object] = {}  # running checks by id (what start_check returned)
         self._waiting: collections.deque[tuple[str, CheckParams, float]] = collections.deque()
         self._due: dict[str, float] = {}  # when each armed check was due (for lateness)
         self._lateness: collections.deque[float] = collections.deque(maxlen=LATENESS_SAMPLES)
@@ -167,7 +171,7 @@ class LbService:
         self.started = False
         await cancel([*self._background, *([self._sampler] if self._sampler else [])])
         self._background = []
-        await cancel(list(self._tasks.values()))
+        await cancel_checks(list(self._tasks.values()))
         self._tasks.clear()
         self._waiting.clear()
         self.queue.close()
@@ -245,21 +249,15 @@ class LbService:
         self._start_waiting()
 
     def _start_waiting(self) -> None:
-        while self._waiting and len(self._tasks) < self.bound:
+        loop_time, tasks, runners = self._now, self._tasks, self._runners
+        while self._waiting and len(tasks) < self.bound:
             check_id, params, due = self._waiting.popleft()
-            self._lateness.append(self._now() - due)
-            task = asyncio.get_running_loop().create_task(self._check(check_id, params))
-            self._tasks[check_id] = task
+            self._lateness.append(loop_time() - due)
+            done = functools.partial(self._checked, check_id)
+            tasks[check_id] = start_check(runners.get(params.kind), params, done)
 
-    async def _check(self, check_id: str, params: CheckParams) -> None:
-        try:
-            runner = self._runners.get(params.kind)
-            if runner is None:
-                result = CheckResult(False, f"no checker for {params.kind}", 0.0)
-            else:
-                result = await runner.run(params)
-        finally:
-            self._tasks.pop(check_id, None)
+    def _checked(self, check_id: str, result: CheckResult) -> None:
+        self._tasks.pop(check_id, None)
         self.checks_run += 1
         if not result.ok:
             self.checks_failed += 1
