@@ -36,6 +36,43 @@ def test_summary_names_vips_master_backups_and_dns():
     ]
 
 
+def test_summary_says_what_changes_mastership_and_lists_virtual_servers():
+    groups = [
+        {**GROUP, "auth": None, "preempt": False, "sync_group": "pair"},
+        {
+            **GROUP,
+            "auth": None,
+            "name": "api",
+            "vrid": 52,
+            "vips": ["198.51.100.51/24"],
+            "sync_group": "pair",
+        },
+    ]
+    groups = [{k: v for k, v in g.items() if v is not None} for g in groups]
+    groups[1]["preempt"] = False
+    server = {
+        "name": "web",
+        "vrrp_group": "db",
+        "address": "198.51.100.50",
+        "port": 80,
+        "lvs_sched": "rr",
+        "lvs_method": "NAT",
+        "real_servers": [
+            {"address": "203.0.113.10", "port": 8080},
+            {"address": "203.0.113.11", "port": 8080},
+        ],
+    }
+    plan = plan_inventory(groups, [], BASE_HOSTS, [server])
+    assert not plan.errors, [str(f) for f in plan.findings]
+    assert summary(plan.as_dict(), []).splitlines()[1:] == [
+        "  db (VRID 51): 198.51.100.50/24 -> master lb1 (150) -> backups lb2 (100)"
+        " [nopreempt: the first master stays, sync group pair]",
+        "  api (VRID 52): 198.51.100.51/24 -> master lb1 (150) -> backups lb2 (100)"
+        " [nopreempt: the first master stays, sync group pair]",
+        "  virtual server web 198.51.100.50:80 on lb1, lb2: 2 real server(s)",
+    ]
+
+
 def test_redacted_plan_masks_every_password_and_keeps_the_rest():
     plan = plan_inventory([GROUP], [AA_SET], BASE_HOSTS).as_dict()
     masked = redacted(plan)

@@ -44,7 +44,8 @@ def secrets(value: Any) -> set[str]:
 
 
 def summary(plan: dict[str, Any], warnings: list[Finding]) -> str:
-    """Per instance: VIPs -> master -> backups with priorities, and DNS names; then the warnings."""
+    """Per instance: VIPs -> master -> backups with priorities, with what changes who is master
+    (no preemption, a sync group); the virtual servers and their hosts; DNS names; then the warnings."""
     instances, records = plan["instances"], plan["dns_records"]
     names: dict[str, list[str]] = defaultdict(list)
     for record in records:
@@ -56,14 +57,46 @@ def summary(plan: dict[str, Any], warnings: list[Finding]) -> str:
     for instance in instances:
         master, *backups = (f"{m['host']} ({m['priority']})" for m in instance["members"])
         origin = "" if instance["source"] == instance["name"] else f" of {instance['source']}"
+        notes = _notes(plan, instance)
         lines.append(
             f"  {instance['name']}{origin} (VRID {instance['vrid']}): {', '.join(instance['vips'])}"
-            f" -> master {master} -> backups {', '.join(backups)}"
+            f" -> master {master} -> backups {', '.join(backups)}{f' [{notes}]' if notes else ''}"
         )
+    for name, (where, hosts, real_servers) in _virtual_servers(plan).items():
+        lines.append(f"  virtual server {name} {where} on {', '.join(hosts)}: {real_servers} real server(s)")
     for source, dns_names in names.items():
         lines.append(f"  DNS {', '.join(dns_names)}: VIPs of {source}")
     lines += [f"  warning: {w}" for w in warnings]
     return "\n".join(lines)
+
+
+def _notes(plan: dict[str, Any], instance: dict[str, Any]) -> str:
+    """What the master's own copy of the instance says about mastership: nopreempt, a sync group."""
+    mine = plan["hosts"].get(instance["master"], {}).get("instances", [])
+    planned = next((i for i in mine if i.get("name") == instance["name"]), {})
+    notes = []
+    if planned.get("preempt") is False:
+        notes.append("nopreempt: the first master stays")
+    if planned.get("sync_group"):
+        notes.append(f"sync group {planned['sync_group']}")
+    return ", ".join(notes)
+
+
+def _virtual_servers(plan: dict[str, Any]) -> dict[str, tuple[str, list[str], int]]:
+    """Each virtual server once: its address (or fwmark), the hosts that run it, its real servers."""
+    found: dict[str, tuple[str, list[str], int]] = {}
+    for host, part in plan["hosts"].items():
+        for server in part.get("virtual_servers", []):
+            if server["name"] not in found:
+                if "fwmark" in server:
+                    where = f"fwmark {server['fwmark']}"
+                else:
+                    address = str(server.get("address"))
+                    address = f"[{address}]" if ":" in address else address
+                    where = f"{address}:{server.get('port', '*')}"
+                found[server["name"]] = (where, [], len(server.get("real_servers", [])))
+            found[server["name"]][1].append(host)
+    return found
 
 
 def grouped(findings: list[Finding]) -> list[str]:

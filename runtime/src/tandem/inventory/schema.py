@@ -96,9 +96,18 @@ INTERFACE = All(str, Match(r"^[^\s/:]{1,15}$", msg="expected a Linux interface n
 VRID = integer(1, 255)
 PRIORITY = integer(1, 254)
 
-AUTH = Schema(
-    {Required("type"): All(str, Match(r"^(PASS|AH)$", msg="expected PASS or AH")), Required("password"): str}
-)
+
+def auth_type(value: AnyValue) -> str:
+    """PASS only: tandemd parses keepalived's AH but does not implement it (its adverts would carry no
+    authentication at all, and keepalived peers using AH would drop them)."""
+    if value == "AH":
+        raise Invalid("AH is not implemented by tandemd (its adverts would go unauthenticated): use PASS")
+    if value != "PASS":
+        raise Invalid(f"expected PASS, got {value!r}")
+    return value
+
+
+AUTH = Schema({Required("type"): auth_type, Required("password"): str})
 
 # Settings every member of a VRRP instance must agree on; hosts may set defaults for them.
 SETTINGS = {
