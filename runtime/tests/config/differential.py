@@ -49,6 +49,7 @@ KEEPALIVED_WARNINGS = re.compile(
             r"No VIP specified; at least one is sensible",
             r"preempt_delay is incompatible with nopreempt mode - resetting",
             r"Warning - nopreempt will not work with initial state MASTER - clearing",
+            r"'linkbeat_use_polling' in vrrp instance deprecated - use linkbeat_interfaces block",
             r"hysteresis \d+ >= quorum \d+; setting hysteresis to",
             r"Warning - quorum \d+ for .* exceeds total weight of real servers \d+, reducing quorum to",
             # about this host, not the text (tandemd warns too)
@@ -128,7 +129,9 @@ _NAMED = re.compile(r"\b(?:interface|dev|lvs_sync_daemon_interface|bind_if)\s+([
 def interfaces(text: str) -> set[str]:
     """Interface names a config mentions (interface, dev, track_interface entries), label parts cut."""
     names = set(_NAMED.findall(text))
-    for block in re.findall(r"track_interface\s*\{([^}]*)\}", text):
+    for block in re.findall(
+        r"(?:track_interface|linkbeat_interfaces|interface_up_down_delays)\s*\{([^}]*)\}", text
+    ):
         words = (line.split() for line in block.splitlines())
         names.update(first[0] for first in words if first and first[0][0] not in "#!")
     return {name.split(":")[0] for name in names if _IFNAME.match(name)} - {"lo"}

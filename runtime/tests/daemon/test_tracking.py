@@ -117,6 +117,34 @@ def test_sync_group_moves_both_vips_together(lab2, tmp_path):
     assert groups == [f'GROUP "G1" {state} 0' for state in ("BACKUP", "MASTER", "FAULT", "BACKUP", "MASTER")]
 
 
+@pytest.mark.interop
+@pytest.mark.parametrize("daemon", ["tandemd", "keepalived"])
+def test_a_polled_tracked_link_losing_carrier_hands_the_vip_over(make_lab, tmp_path, daemon):
+    """h1 (tandemd, or keepalived 2.2.7 as the reference) tracks trk0 through linkbeat_interfaces; its
+    veth peer goes down (carrier lost, trk0 still up): h1 goes to FAULT and the VIP moves to h2 (the
+    other daemon), and back when the carrier returns. Both daemons do the same."""
+    from vrrp_lab import Group, start
+
+    lab = make_lab(2)
+    h1, h2 = lab.hosts
+    h1.ip("link", "add", "trk0", "type", "veth", "peer", "name", "trk1")
+    h1.ip("link", "set", "trk1", "up")
+    h1.ip("link", "set", "trk0", "up")
+    vip = "198.51.100.100/24"
+    tracked = Group(options=("track_interface {", "    trk0", "}"))
+    linkbeat = "linkbeat_interfaces {\n    trk0\n}\n"
+    other = "keepalived" if daemon == "tandemd" else "tandemd"
+    start(daemon, h1, linkbeat + tracked.config(h1, [h2], 150), tmp_path)
+    start(other, h2, Group().config(h2, [h1], 100), tmp_path)
+    assert wait_for(lambda: holders(lab.hosts, vip) == ["h1"], 10)
+    h1.ip("link", "set", "trk1", "down")
+    assert wait_for(lambda: holders(lab.hosts, vip) == ["h2"], 5)
+    h1.ip("link", "set", "trk1", "up")
+    assert wait_for(lambda: holders(lab.hosts, vip) == ["h1"], 5)
+    log = (tmp_path / f"h1-{daemon}.log").read_text()
+    assert "Linkbeat reports trk0 down" in log and "Linkbeat reports trk0 up" in log
+
+
 def open_fifo(path):
     import os
 

@@ -15,7 +15,7 @@ from tandem.config.global_blocks import (
 from tandem.config.lvs_blocks import build_ssl, build_virtual_server, build_virtual_server_group
 from tandem.config.model import Config
 from tandem.config.parser import Node
-from tandem.config.schema import Block, Invalid, check, entries, not_in_table, seconds
+from tandem.config.schema import Block, Invalid, bare_flag, check, entries, not_in_table, seconds
 from tandem.config.vrrp_blocks import (
     build_instance,
     build_sync_group,
@@ -44,6 +44,23 @@ def up_down_delay(node: Node, _findings: Findings) -> tuple[str, float, float]:
     return node.keyword, down, up[0] if up else down
 
 
+LINKBEAT_TYPES = ("MII", "ETHTOOL", "IOCTL")
+
+
+def linkbeat_interface(node: Node, findings: Findings) -> tuple[str, ...]:
+    """``IFNAME [MII|ETHTOOL|IOCTL]``: the interface whose link is polled, and how (default: the best the
+    driver answers). tandemd reads ETHTOOL_GLINK and the interface flags; MII registers are not read."""
+    if len(node.args) > 1 or (node.args and node.args[0] not in LINKBEAT_TYPES):
+        raise Invalid(f"extra characters {' '.join(node.args)} in linkbeat interface (MII, ETHTOOL or IOCTL)")
+    if tuple(node.args) == ("MII",):
+        findings.warning(
+            node.pos,
+            f"linkbeat {node.keyword} MII: tandemd polls the link with ETHTOOL_GLINK and the interface "
+            "flags, not the PHY's MII status register",
+        )
+    return (node.keyword, *node.args)
+
+
 # keyword -> (Config field, builder, builder returns a tuple to append)
 TOP_LEVEL: dict[str, tuple[str, Callable[[Node, Findings], Any], bool]] = {
     "global_defs": ("global_defs", build_global_defs, False),
@@ -57,25 +74,24 @@ TOP_LEVEL: dict[str, tuple[str, Callable[[Node, Findings], Any], bool]] = {
     "static_routes": ("static_routes", _static(virtual_route), True),
     "static_rules": ("static_rules", _static(virtual_rule), True),
     "interface_up_down_delays": ("interface_up_down_delays", _static(up_down_delay), True),
+    "linkbeat_interfaces": ("linkbeat_interfaces", _static(linkbeat_interface), True),
     "virtual_server_group": ("virtual_server_groups", build_virtual_server_group, False),
     "virtual_server": ("virtual_servers", build_virtual_server, False),
     "SSL": ("ssl", build_ssl, False),
 }
 TOP_LEVEL_BLOCK = Block(
     "the top level",
-    dict.fromkeys(TOP_LEVEL),  # only names matter here: for "did you mean"
+    dict.fromkeys((*TOP_LEVEL, "linkbeat_use_polling")),  # only names matter: for "did you mean"
     frozenset(
         {
             "bfd_instance",
             "garp_group",
-            "linkbeat_interfaces",
             "track_group",
             "net_namespace",
             "net_namespace_ipvs",
             "namespace_with_ipsets",
             "instance",
             "use_pid_dir",
-            "linkbeat_use_polling",
             "child_wait_time",
         }
     ),
@@ -113,6 +129,9 @@ def build_config(tree: list[Node], findings: Findings) -> Config:
         )
         fields["global_defs"] = build_global_defs(merged, findings)
     for node in tree:
+        if node.keyword == "linkbeat_use_polling" and node.children is None:
+            fields["linkbeat_use_polling"] = bare_flag(node, findings)  # keepalived reads no value
+            continue
         entry = TOP_LEVEL.get(node.keyword)
         if entry is None:
             not_in_table(node, TOP_LEVEL_BLOCK, findings)
@@ -144,6 +163,5 @@ def build_config(tree: list[Node], findings: Findings) -> Config:
                 "virtual_server_group; nothing is served (as keepalived)",
             )
     fields["virtual_servers"] = [s for s in servers if s.group is None or s.group in groups]
-    return Config(
-        **{name: value if name == "global_defs" else tuple(value) for name, value in fields.items()}
-    )
+    scalars = ("global_defs", "linkbeat_use_polling")
+    return Config(**{name: value if name in scalars else tuple(value) for name, value in fields.items()})

@@ -307,6 +307,7 @@ class VrrpInstance:
     track_files: tuple[TrackedFile, ...] = ()
     track_processes: tuple[TrackedProcess, ...] = ()
     dont_track_primary: bool = False
+    linkbeat_use_polling: bool | None = None  # its interface's link is polled (keepalived: deprecated form)
     notify: Notify = NO_NOTIFY
     smtp_alert: bool | None = None  # None: global_defs.smtp_alert(_vrrp)
     notify_priority_changes: bool | None = None  # None: its sync group's, else global_defs'
@@ -594,6 +595,9 @@ class Config:
     static_rules: tuple[VirtualRule, ...] = ()
     # interface_up_down_delays: (interface, down delay, up delay) in seconds before a link change counts
     interface_up_down_delays: tuple[tuple[str, float, float], ...] = ()
+    # linkbeat_interfaces: (interface,) or (interface, MII|ETHTOOL|IOCTL) whose link is polled each second
+    linkbeat_interfaces: tuple[tuple[str, ...], ...] = ()
+    linkbeat_use_polling: bool | None = None  # top level: every instance's interface is polled (None: off)
     virtual_server_groups: tuple[VirtualServerGroup, ...] = ()
     virtual_servers: tuple[VirtualServer, ...] = ()
     ssl: tuple[CheckerSsl, ...] = ()  # ``SSL { }``; the last one counts

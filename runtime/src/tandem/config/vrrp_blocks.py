@@ -240,6 +240,15 @@ def authentication(node: Node, findings: Findings) -> dict[str, Any]:
     return values
 
 
+def deprecated_linkbeat(node: Node, findings: Findings) -> bool:
+    """vrrp_instance ``linkbeat_use_polling``: on (keepalived reads no value), deprecated there."""
+    findings.warning(
+        node.pos,
+        "linkbeat_use_polling in vrrp_instance is deprecated (keepalived); use a linkbeat_interfaces block",
+    )
+    return bare_flag(node, findings)
+
+
 def use_vmac(node: Node, _findings: Findings) -> dict[str, Any]:
     if len(node.args) > 1:
         raise Invalid("expected at most an interface name")
@@ -307,6 +316,7 @@ VRRP_INSTANCE = Block(
         "virtual_routes": Key("virtual_routes", entries(virtual_route), block=True, repeat=True),
         "virtual_rules": Key("virtual_rules", entries(virtual_rule), block=True, repeat=True),
         "dont_track_primary": Key("dont_track_primary", bare_flag),
+        "linkbeat_use_polling": Key("linkbeat_use_polling", deprecated_linkbeat),
         "garp_master_delay": timer_key("garp_master_delay"),
         "garp_master_repeat": count_key("garp_master_repeat", 1, 255),
         "garp_master_refresh": timer_key("garp_master_refresh"),
@@ -337,7 +347,6 @@ VRRP_INSTANCE = Block(
             "use_vmac_addr",
             "vrf",
             "kernel_rx_buf_size",
-            "linkbeat_use_polling",
             "old_unicast_checksum",
             "promote_secondaries",
             "unicast_fault_no_peer",

@@ -55,10 +55,11 @@ def start_trackers(
 
         runners.append(ProcessWatcher(processes, lambda n, up: apply(tracking.process_quorum(n, up))).run())
     if interfaces := tracking.watched(INTERFACE):
-        from tandem.track.links import LinkMonitor
+        from tandem.track.links import LinkMonitor, polled_links
 
         delays = {name: (down, up) for name, down, up in config.interface_up_down_delays}
-        monitor = LinkMonitor(interfaces, lambda i, up: apply(tracking.link_state(i, up)), delays)
+        polled = polled_links(config, interfaces)
+        monitor = LinkMonitor(interfaces, lambda i, up: apply(tracking.link_state(i, up)), delays, polled)
         runners.append(monitor.run())
     return [watched(asyncio.create_task(runner)) for runner in runners]
 
