@@ -61,7 +61,7 @@ class Probe:
     """LbService on an event loop of its own thread, its decisions and plane changes stamped."""
 
     def __init__(self, text: str) -> None:
-        from tandem.config import load_config_text
+        from tandem.config import ConfigSource, load_config_text
         from tandem.lb.realserver import RealServerChanged
         from tandem.lb.service import LbService
 
@@ -86,7 +86,7 @@ class Probe:
                     probe.live.append(time.monotonic())
 
         self.loop = asyncio.new_event_loop()
-        self.service = Stamped("bench.conf", result.config)
+        self.service = Stamped(ConfigSource("bench.conf"), result.config)
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         asyncio.run_coroutine_threadsafe(self.service.start(), self.loop).result(30)

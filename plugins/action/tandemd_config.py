@@ -11,7 +11,6 @@ diff masked.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 
@@ -32,8 +31,6 @@ ARGUMENT_SPEC = {
     "backup": {"type": "bool", "default": True},
     "validate": {"type": "str"},
 }
-# Keywords whose value is a secret in keepalived syntax (VRRP PASS, the SSL block's key password).
-SECRET_LINE = re.compile(r"^([+\- ]?\s*(?:auth_pass|password)\s+)\S.*$", re.MULTILINE)
 
 
 def host_part(plan: dict, host: str) -> dict:
@@ -53,7 +50,7 @@ def host_part(plan: dict, host: str) -> dict:
 
 
 def mask(text: str, secrets: set[str], masked: str) -> str:
-    text = SECRET_LINE.sub(lambda m: m.group(1) + masked, text)
+    text = import_runtime("config.dump").mask_secret_lines(text, masked)
     for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, masked)
     return text

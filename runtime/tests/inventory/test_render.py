@@ -9,7 +9,7 @@ import ipaddress
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from inventory_cases import BASE_HOSTS
-from tandem.config import load_config, load_config_text
+from tandem.config import ConfigSource, load_config, load_config_text
 from tandem.config.configtest import run_config_test
 from tandem.config.dump import dump_config
 from tandem.inventory import Severity, plan_inventory
@@ -175,7 +175,7 @@ def designs(draw):
 def _check_as_tandemd_does(tmp_path, host: str, text: str) -> None:
     path = tmp_path / f"{host}.conf"
     path.write_text(text)
-    assert run_config_test(str(path)) == 0, text
+    assert run_config_test(ConfigSource(str(path))) == 0, text
     loaded = load_config(path)
     assert loaded.errors == ()
     # the file says what the writer meant: it dumps to itself

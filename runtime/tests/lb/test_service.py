@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from tandem.check.result import CheckResult
-from tandem.config import load_config_text
+from tandem.config import ConfigSource, load_config_text
 from tandem.control.server import encode
 from tandem.lb.plane import PlaneError
 from tandem.lb.service import LbService
@@ -160,7 +160,7 @@ def scenario(test):
                 clock, runners, plane = Clock(), Runners(), Plane()
                 runners.clock = clock
                 service = LbService(
-                    str(path),
+                    ConfigSource(str(path)),
                     result.config,
                     plane=plane,
                     runners=runners,

@@ -856,7 +856,7 @@ class RunningService:
     def __init__(self, name: str, text: str):
         import threading
 
-        from tandem.config import load_config
+        from tandem.config import ConfigSource, load_config
         from tandem.lb.service import LbService
 
         self.path = path = SCRATCH / f"{name}.conf"
@@ -868,7 +868,7 @@ class RunningService:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.service = LbService(str(path), loaded.config, watch_addresses=False)
+        self.service = LbService(ConfigSource(str(path)), loaded.config, watch_addresses=False)
         self.call(self.service.start())
 
     def call(self, coroutine, timeout: float = 60.0):

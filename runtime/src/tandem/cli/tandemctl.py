@@ -41,9 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in lb_cli.COMMANDS:
         return lb_cli.run(args)
     if args.command == "config" and args.config_command == "check":
+        from tandem.config import ConfigSource
         from tandem.config.configtest import run_config_test
 
-        return run_config_test(args.config, as_json=args.json)
+        return run_config_test(ConfigSource(args.config), as_json=args.json)
     if args.command == "config" and args.config_command == "dump":
         from tandem.config.dump import run_dump
 

@@ -2,6 +2,7 @@
 
 load_config(path) -> LoadResult(config, findings)       # config is None if any finding is an error
 load_config_text(text, filename="<string>") -> LoadResult
+ConfigSource(path, config_id, all_config).load()        # the file as tandemd's options (-f, -i, -e) say
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from tandem.config.findings import Finding, Findings
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from tandem.config.lexer import Reader
     from tandem.config.model import Config
 
-__all__ = ["Finding", "LoadResult", "default_config_id", "load_config", "load_config_text"]
+__all__ = ["ConfigSource", "Finding", "LoadResult", "default_config_id", "load_config", "load_config_text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +41,14 @@ def default_config_id() -> str:
     return socket.gethostname().split(".")[0]
 
 
-def load_config(path: str | os.PathLike[str], config_id: str | None = None) -> LoadResult:
+def load_config(
+    path: str | os.PathLike[str], config_id: str | None = None, all_config: bool = False
+) -> LoadResult:
+    """``all_config`` (keepalived's ``-e``): an include that matches no file is an error, not a warning."""
     from tandem.config.lexer import Reader
 
     findings = Findings()
-    reader = Reader(findings, config_id or default_config_id())
+    reader = Reader(findings, config_id or default_config_id(), all_config)
     reader.read_path(os.fspath(path))
     return _finish(reader, findings)
 
@@ -57,6 +61,21 @@ def load_config_text(text: str, filename: str = "<string>", config_id: str | Non
     reader = Reader(findings, config_id or default_config_id())
     reader.read_text(text, filename, os.getcwd())
     return _finish(reader, findings)
+
+
+class ConfigSource(NamedTuple):
+    """Which config a daemon reads, and how: ``-f FILE``, ``-i ID`` (``@ID`` lines), ``-e`` (every
+    include must match a file). Given to each process that reads the file (it pickles to a child)."""
+
+    path: str
+    config_id: str | None = None
+    all_config: bool = False
+
+    def load(self) -> LoadResult:
+        return load_config(self.path, self.config_id, self.all_config)
+
+    def __str__(self) -> str:
+        return self.path
 
 
 def _finish(reader: Reader, findings: Findings) -> LoadResult:

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TextIO
 
-from tandem.config import load_config
+from tandem.config import ConfigSource
 
 
-def run_config_test(path: str, as_json: bool = False) -> int:
-    result = load_config(path)
+def run_config_test(source: ConfigSource, as_json: bool = False, report: TextIO | None = None) -> int:
+    """``report``: where the text findings go (stderr by default; tandemd's ``-t LOG_FILE``)."""
+    result = source.load()
+    path = source.path
+    report = report or sys.stderr
     errors = len(result.errors)
     if as_json:
         document = {
@@ -27,7 +31,7 @@ def run_config_test(path: str, as_json: bool = False) -> int:
         print(json.dumps(document, indent=2))
     else:
         for finding in result.findings:
-            print(finding, file=sys.stderr)
+            print(finding, file=report)
         verdict = "is valid" if errors == 0 else f"has {errors} error{'s' * (errors != 1)}"
-        print(f"{path}: configuration {verdict}", file=sys.stderr)
+        print(f"{path}: configuration {verdict}", file=report)
     return 0 if errors == 0 else 1

@@ -301,6 +301,16 @@ def _false_as(obj: Any, field: str) -> str | None:
     return "" if any(key.convert is bare_flag for _word, key in keys) else None
 
 
+# Keywords whose value is a secret (VRRP PASS, the SSL block's key password); a leading diff mark is
+# allowed (the collection masks --diff output with it).
+SECRET_LINE = re.compile(r"^([+\- ]?\s*(?:auth_pass|password)\s+)\S.*$", re.MULTILINE)
+
+
+def mask_secret_lines(text: str, mask: str) -> str:
+    """``text`` (config lines) with each secret keyword's value replaced by ``mask``."""
+    return SECRET_LINE.sub(lambda m: m.group(1) + mask, text)
+
+
 def dump_config(config: Config, show_defaults: bool = False) -> str:
     return "\n".join(body_lines(config, show_defaults)) + "\n"
 

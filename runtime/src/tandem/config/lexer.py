@@ -157,9 +157,10 @@ def shown(text: str) -> str:
 class Reader:
     """Reads a config (file or text) into ``lines``, recording problems in ``findings``."""
 
-    def __init__(self, findings: Findings, config_id: str) -> None:
+    def __init__(self, findings: Findings, config_id: str, all_config: bool = False) -> None:
         self.findings = findings
         self.config_id = config_id
+        self.all_config = all_config  # an include matching no file is an error (keepalived's -e)
         self.lines: list[Line] = []
         self._params: dict[str, list[str]] = {}
         self._open_files: list[str] = []
@@ -423,7 +424,8 @@ class Reader:
             self.findings.error(pos, f"{tokens[0]} {shown(tokens[1])}: {_reason(error)}")
             return
         if not matches:
-            self.findings.warning(pos, f"{tokens[0]} {shown(tokens[1])}: no file matches")
+            report = self.findings.error if self.all_config else self.findings.warning
+            report(pos, f"{tokens[0]} {shown(tokens[1])}: no file matches")
         for path in matches:
             self._read_file(path, pos)
 

@@ -11,24 +11,66 @@ instances run.
 from __future__ import annotations
 
 import sys
+from typing import NamedTuple
+
+# keepalived's signal functions (``--signum``): the signal each is sent as, an offset from it
+SIGNAL_FUNCTIONS = {
+    "STOP": ("SIGTERM", 0),
+    "RELOAD": ("SIGHUP", 0),
+    "DATA": ("SIGUSR1", 0),  # state written to a data file
+    "STATS": ("SIGUSR2", 0),  # counters written to a stats file
+    "STATS_CLEAR": ("SIGRTMAX", -1),  # as STATS, then the counters are cleared
+    "JSON": ("SIGRTMIN", 2),  # state written to a JSON file
+}
 
 
-def setup_logging(log_console: bool, log_detail: bool) -> None:
-    """tandemd's log: the console (``-l``, or without /dev/log) or syslog."""
+# the signal functions a child answers by writing a state file beside its control socket, named
+# tandemd[_check].SUFFIX (keepalived writes /tmp/keepalived.SUFFIX; under systemd /tmp is private to the
+# unit, so /run/tandem is where an operator can read them)
+STATE_SIGNALS = {"DATA": "data", "STATS": "stats", "STATS_CLEAR": "stats", "JSON": "json"}
+
+
+def signal_of(function: str) -> int:
+    import signal
+
+    name, offset = SIGNAL_FUNCTIONS[function]
+    return getattr(signal, name) + offset
+
+
+class LogOptions(NamedTuple):
+    """Where tandemd logs (``-l``, ``-D``, ``-S``, ``-G``): the same in the supervisor and its children."""
+
+    console: bool = False
+    detail: bool = False
+    facility: str = "daemon"
+    syslog: bool = True
+
+    @classmethod
+    def of(cls, args) -> LogOptions:
+        return cls(args.log_console, args.log_detail, args.log_facility, not args.no_syslog)
+
+
+def setup_logging(options: LogOptions) -> None:
+    """tandemd's log: syslog (unless ``-G``) at ``options.facility``, and the console with ``-l`` (or when
+    there is no /dev/log to log to); with neither, nothing."""
     import logging
     import os
 
     log = logging.getLogger("tandem")
-    if log_console or not os.path.exists("/dev/log"):
+    to_syslog = options.syslog and os.path.exists("/dev/log")
+    if options.console or (options.syslog and not to_syslog):
         handler: logging.Handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s tandemd[%(process)d]: %(message)s"))
-    else:
+        log.addHandler(handler)
+    if to_syslog:
         import logging.handlers  # with pickle, queue, threading: only for syslog
 
-        handler = logging.handlers.SysLogHandler(address="/dev/log")
+        handler = logging.handlers.SysLogHandler(address="/dev/log", facility=options.facility)
         handler.setFormatter(logging.Formatter("tandemd[%(process)d]: %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.DEBUG if log_detail else logging.INFO)
+        log.addHandler(handler)
+    if not log.handlers:
+        log.addHandler(logging.NullHandler())
+    log.setLevel(logging.DEBUG if options.detail else logging.INFO)
 
 
 def import_asyncio_without_tls() -> None:

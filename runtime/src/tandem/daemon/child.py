@@ -4,10 +4,9 @@ serves its own control socket (the parent relays to it, metrics included), talks
 the parent, and handles signals:
 
 SIGTERM/SIGINT stop (each Master sends its priority-0 advert before removing its addresses, so a
-backup takes over after Skew_Time), SIGHUP reloads, SIGUSR1 writes the state to a data file beside the
-control socket (``tandemd.data`` for VRRP, ``tandemd_check.data`` for the checker; keepalived writes
-/tmp/keepalived.data; under systemd /tmp is private to the unit, so /run/tandem is where an operator can
-read it).
+backup takes over after Skew_Time), SIGHUP reloads, SIGUSR1 / SIGUSR2 / SIGRTMAX-1 / SIGRTMIN+2 write the
+state or counters to a file beside the control socket (``tandemd.data|stats|json`` for VRRP,
+``tandemd_check.*`` for the checker: :data:`~tandem.daemon.STATE_SIGNALS`).
 
 Start-up order, for the VRRP child's first advert: only what the instances need is imported before
 they start (the config model, the service; asyncio without ssl); the config itself comes from the
@@ -21,23 +20,29 @@ import logging
 import os
 import signal
 
-from tandem.daemon import import_asyncio_without_tls, setup_logging
+from tandem.daemon import STATE_SIGNALS, LogOptions, import_asyncio_without_tls, setup_logging, signal_of
 from tandem.daemon.spawn import EXIT_FATAL, ChildOptions, child_options, die_with_parent, receive_config
 
 log = logging.getLogger("tandem")
-DATA_FILE_NAMES = {"vrrp": "tandemd.data", "check": "tandemd_check.data"}
+STATE_FILE_STEMS = {"vrrp": "tandemd", "check": "tandemd_check"}
 
 
-def write_state(service, path: str) -> None:
-    """SIGUSR1: every instance's status and counters as JSON (as ``tandemctl status/stats --json``)."""
+def write_state(service, function: str, path: str) -> None:
+    """A state signal (:data:`~tandem.daemon.STATE_SIGNALS`): the counters (STATS, STATS_CLEAR), or every
+    instance's status and counters (DATA, JSON), as JSON (as ``tandemctl status/stats --json``)."""
     import json
 
     from tandem.control.server import encode
 
-    state = json.loads(encode({"status": service.status(), "stats": service.stats()}))
+    parts = {"stats": service.stats()}
+    if function in ("DATA", "JSON"):
+        parts = {"status": service.status(), **parts}
+    state = json.loads(encode(parts))
     with open(path, "w", encoding="utf-8") as file:
         file.write(json.dumps(state, indent=2) + "\n")
-    log.info("state written to %s", path)
+    log.info("%s written to %s", "state" if "status" in parts else "counters", path)
+    if function == "STATS_CLEAR":
+        log.warning("counters not cleared: tandemd keeps its counters for the daemon's life (metrics)")
 
 
 def _service(options: ChildOptions, config, systemd):
@@ -45,10 +50,10 @@ def _service(options: ChildOptions, config, systemd):
     if options.child == "vrrp":
         from tandem.daemon.service import Service
 
-        return Service(options.config, config, systemd)
+        return Service(options.source, config, systemd)
     from tandem.lb.service import LbService
 
-    return LbService(options.config, config)
+    return LbService(options.source, config)
 
 
 def _start_errors(options: ChildOptions) -> tuple[type[Exception], ...]:
@@ -87,8 +92,11 @@ async def _serve(options: ChildOptions, config) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     loop.add_signal_handler(signal.SIGHUP, reload)
-    data_file = os.path.join(os.path.dirname(options.control_socket), DATA_FILE_NAMES[options.child])
-    loop.add_signal_handler(signal.SIGUSR1, write_state, service, data_file)
+    for function, suffix in STATE_SIGNALS.items():
+        path = os.path.join(
+            os.path.dirname(options.control_socket), f"{STATE_FILE_STEMS[options.child]}.{suffix}"
+        )
+        loop.add_signal_handler(signal_of(function), write_state, service, function, path)
     try:
         await service.start()
     except _start_errors(options) as error:  # the load balancer's data plane (keepalived: IPVS init)
@@ -139,7 +147,9 @@ def run_child(argv: list[str]) -> int:
     die_with_parent()
     # start-up allocates much and frees little: no collections until the instances run (see _serve)
     gc.disable()
-    setup_logging(options.log_console, options.log_detail)
+    setup_logging(
+        LogOptions(options.log_console, options.log_detail, options.log_facility, not options.no_syslog)
+    )
     if options.child == "vrrp":
         import_asyncio_without_tls()
     import asyncio

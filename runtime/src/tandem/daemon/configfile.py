@@ -9,9 +9,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from tandem.config import load_config
-
 if TYPE_CHECKING:
+    from tandem.config import ConfigSource
     from tandem.config.model import Config
     from tandem.control.protocol import ReloadOutcome
 
@@ -25,21 +24,27 @@ def errors_of(result) -> list[str]:
     return [str(f) for f in result.errors]
 
 
-def load_at_start(path) -> Config | None:
-    """The config at ``path``, or None when it has errors (logged): tandemd does not start."""
-    result = load_config(path)
+def load_at_start(source: ConfigSource, dump: bool = False) -> Config | None:
+    """The config of ``source``, or None when it has errors (logged): tandemd does not start. ``dump``
+    (``-d``): the config is logged too, line by line, secrets masked."""
+    result = source.load()
     if errors := errors_of(result):
-        log.error("%s: not started, %d error(s) in the configuration", path, len(errors))
+        log.error("%s: not started, %d error(s) in the configuration", source, len(errors))
         return None
+    if dump:
+        from tandem.config.dump import dump_config, mask_secret_lines
+
+        for line in mask_secret_lines(dump_config(result.config), "********").splitlines():
+            log.info("config: %s", line)
     return result.config
 
 
-def load_for_reload(path) -> Config | ReloadOutcome:
-    """The config at ``path``, or the refusal of the reload when it has errors (logged)."""
+def load_for_reload(source: ConfigSource) -> Config | ReloadOutcome:
+    """The config of ``source``, or the refusal of the reload when it has errors (logged)."""
     from tandem.control.protocol import ReloadOutcome  # not at start: the supervisor loads before asyncio
 
-    log.info("reloading %s", path)
-    result = load_config(path)
+    log.info("reloading %s", source)
+    result = source.load()
     if errors := errors_of(result):
         log.error("reload refused: %d error(s); still running the previous configuration", len(errors))
         return ReloadOutcome(False, tuple(errors))

@@ -16,6 +16,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from tandem.config import ConfigSource
 from tandem.config.model import Config
 from tandem.control.protocol import (
     UNCLAIMED,
@@ -50,8 +51,8 @@ class History:
 
 
 class Service:
-    def __init__(self, path: str, config: Config, systemd: SystemdNotifier) -> None:
-        self.path = path
+    def __init__(self, source: ConfigSource, config: Config, systemd: SystemdNotifier) -> None:
+        self.source = source  # where reloads read the config
         self.config = config
         self.systemd = systemd
         self.driver = Driver(on_report=self._on_report)
@@ -202,7 +203,7 @@ class Service:
     async def _reload(self) -> ReloadOutcome:
         from tandem.reload import plan_reload  # not before the first reload: off the start-up
 
-        new = load_for_reload(self.path)
+        new = load_for_reload(self.source)
         if isinstance(new, ReloadOutcome):
             return new
         plan = plan_reload(self.config, new)

@@ -40,13 +40,29 @@ class Spawned(NamedTuple):
 
 
 class ChildOptions(NamedTuple):
-    """What a child runs with (``tandemd --child ROLE -f FILE --control-socket PATH [-l] [-D]``)."""
+    """What a child runs with: ``tandemd --child ROLE -f FILE --control-socket PATH`` and the options of
+    the supervisor's own command line that matter to it (``CHILD_FLAGS``, ``CHILD_VALUES``)."""
 
     child: str  # its role
     config: str
     control_socket: str
     log_console: bool = False
     log_detail: bool = False
+    no_syslog: bool = False
+    log_facility: str = "daemon"
+    config_id: str | None = None
+    all_config: bool = False
+
+    @property
+    def source(self):
+        from tandem.config import ConfigSource
+
+        return ConfigSource(self.config, self.config_id, self.all_config)
+
+
+# the child's options, by the flag tandemd's command line gives each (cli/tandemd.py)
+CHILD_FLAGS = {"-l": "log_console", "-D": "log_detail", "-G": "no_syslog", "-e": "all_config"}
+CHILD_VALUES = {"-f": "config", "--control-socket": "control_socket", "-S": "log_facility", "-i": "config_id"}
 
 
 def child_socket(control_socket: str, role: str) -> str:
@@ -61,25 +77,28 @@ def first_role(args) -> str:
 
 def child_argv(args, role: str) -> list[str]:
     """The arguments after ``tandemd`` of ``role``'s process (read back by :func:`child_options`)."""
-    argv = ["--child", role, "-f", args.config, "--control-socket", child_socket(args.control_socket, role)]
-    return argv + [flag for flag, on in (("-l", args.log_console), ("-D", args.log_detail)) if on]
+    given = vars(args) | {"control_socket": child_socket(args.control_socket, role)}
+    argv = ["--child", role]
+    argv += [
+        word for flag, name in CHILD_VALUES.items() if given[name] is not None for word in (flag, given[name])
+    ]
+    return argv + [flag for flag, name in CHILD_FLAGS.items() if given[name]]
 
 
 def child_options(argv: list[str]) -> ChildOptions:
     """:func:`child_argv` read back; anything else is a usage error (the child is not for people)."""
-    flags = {"-l": "log_console", "-D": "log_detail"}
-    values = {"--child": "child", "-f": "config", "--control-socket": "control_socket"}
     found: dict[str, object] = {}
+    values = {"--child": "child", **CHILD_VALUES}
     words = iter(argv)
     for word in words:
-        if word in flags:
-            found[flags[word]] = True
+        if word in CHILD_FLAGS:
+            found[CHILD_FLAGS[word]] = True
         elif word in values and (value := next(words, None)) is not None:
             found[values[word]] = value
         else:
             sys.exit(f"tandemd: {word!r}: --child takes only the options the supervisor gives it")
     if found.get("child") not in ROLES or not {"config", "control_socket"} <= found.keys():
-        sys.exit(f"tandemd: usage: --child {'|'.join(ROLES)} -f FILE --control-socket PATH [-l] [-D]")
+        sys.exit(f"tandemd: usage: --child {'|'.join(ROLES)} -f FILE --control-socket PATH [options]")
     return ChildOptions(**found)
 
 

@@ -16,7 +16,9 @@ serves it over the child's own socket beside it), the pid files (``-p`` its own,
 children's), systemd (each child's sd_notify goes to a socket of the parent's; READY=1 when every child
 is ready; WATCHDOG=1 only while every child keeps pinging), and the signals: SIGTERM/SIGINT stop the
 children and then the parent, SIGHUP reloads (the config is validated here first: a bad one reaches no
-child, all keep running), SIGUSR1 is passed on (each child writes its own data file).
+child, all keep running), SIGUSR1, SIGUSR2, SIGRTMAX-1 and SIGRTMIN+2 are passed on (each child writes its
+own state files: :data:`tandem.daemon.STATE_SIGNALS`). With ``-R`` a child that ends is not restarted:
+tandemd stops; with ``--all`` the checker child runs even without virtual servers.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from pathlib import Path
 
 from tandem.control.protocol import ReloadOutcome
 from tandem.control.server import NO_LB, ControlServer, encode
+from tandem.daemon import STATE_SIGNALS, signal_of
 from tandem.daemon.spawn import EXIT_FATAL, Spawned, child_socket, first_role, spawn
 from tandem.systemd import SystemdNotifier
 
@@ -127,7 +130,7 @@ class Supervisor:
     def wanted(self, config) -> set[str]:
         if self.only:
             return {self.only}
-        return {"vrrp", "check"} if config.virtual_servers else {"vrrp"}
+        return {"vrrp", "check"} if config.virtual_servers or self.args.all_children else {"vrrp"}
 
     # --- life cycle -------------------------------------------------------------------------------
 
@@ -136,7 +139,8 @@ class Supervisor:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._done.set)
         loop.add_signal_handler(signal.SIGHUP, self._spawn_task, self.reload)
-        loop.add_signal_handler(signal.SIGUSR1, self._pass_on, signal.SIGUSR1)
+        for function in STATE_SIGNALS:  # each child writes its own file
+            loop.add_signal_handler(signal_of(function), self._pass_on, signal_of(function))
         # the first child started before this loop: its start-up (the VRRP child's first advert) did not
         # wait for ours. A config with errors (logged) made it exit with EXIT_FATAL; then tandemd stops.
         first = first_role(self.args)
@@ -237,8 +241,9 @@ class Supervisor:
             return
         if self.config is not None and child.role not in self.wanted(self.config):
             return
-        if code == EXIT_FATAL:
-            log.error("%s process cannot run: tandemd stops", SUBSYSTEM[child.role])
+        if code == EXIT_FATAL or self.args.dont_respawn:
+            why = "cannot run" if code == EXIT_FATAL else f"ended ({child.last_exit}), not restarted (-R)"
+            log.error("%s process %s: tandemd stops", SUBSYSTEM[child.role], why)
             self.exit_code = 1
             self._done.set()
             return
@@ -302,7 +307,7 @@ class Supervisor:
         from tandem.daemon.configfile import load_for_reload
 
         async with self._reload_lock:
-            config = load_for_reload(self.args.config)
+            config = load_for_reload(self.args.source)
             if isinstance(config, ReloadOutcome):
                 return config
             self.systemd.reloading()

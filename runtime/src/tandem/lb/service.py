@@ -47,6 +47,7 @@ from collections.abc import Callable
 
 from tandem.check.engine import cancel_checks, start_check
 from tandem.check.result import CheckResult
+from tandem.config import ConfigSource
 from tandem.config.model import Config
 from tandem.control.protocol import (
     CheckStatus,
@@ -95,7 +96,7 @@ class LbService:
 
     def __init__(
         self,
-        path: str,
+        source: ConfigSource,
         config: Config,
         *,
         plane: DataPlane | None = None,
@@ -106,7 +107,7 @@ class LbService:
         max_running: int = MAX_RUNNING,
         rand: Callable[[], float] = random.random,
     ) -> None:
-        self.path, self.config = path, config
+        self.source, self.config = source, config  # source: where reloads read the config
         self.plane = plane
         self._runners = runners
         self._now, self._call_at = now, call_at
@@ -188,7 +189,7 @@ class LbService:
     async def reload(self) -> ReloadOutcome:
         """Re-read the config file; a config with errors is refused and the running one kept."""
         async with self._reload_lock:
-            config = load_for_reload(self.path)
+            config = load_for_reload(self.source)
             return config if isinstance(config, ReloadOutcome) else await self.update(config)
 
     async def update(self, config: Config) -> ReloadOutcome:
