@@ -523,3 +523,32 @@ async def test_lvs_timeouts_reach_the_plane_at_start_and_at_each_reload(lb, tmp_
         Timeouts(tcp=900, tcpfin=30),
         Timeouts(),
     ]
+
+
+def test_a_costly_transaction_gives_the_freed_heap_back(monkeypatch, tmp_path):
+    """After a plane transaction of TRIM_AFTER or more, malloc_trim (glibc) runs; after a cheap one not."""
+    import time
+
+    from tandem.lb import service as lb_service
+
+    trims = []
+    monkeypatch.setattr(lb_service, "release_freed_memory", lambda: trims.append(True))
+
+    async def test(lb, tmp_path):
+        service = await lb(config_text())
+        assert trims == []  # the first (cheap) transaction at start
+        original = service.fake_plane.apply
+
+        def apply(services):
+            time.sleep(lb_service.TRIM_AFTER * 1.5)
+            original(services)
+
+        service.fake_plane.apply = apply
+        service.runners.results["198.51.100.1"] = FAIL
+        await service.clock.advance(3)
+        assert trims == [True]
+
+    scenario(test)(tmp_path)
+    monkeypatch.undo()
+    assert lb_service._malloc_trim() is not None  # glibc
+    lb_service.release_freed_memory()

