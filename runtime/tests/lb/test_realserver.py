@@ -178,6 +178,30 @@ def test_several_checkers_all_must_be_up_and_dynamic_weights():
     assert [a.up for a in changes(actions)] == [False] and run.destinations() == []
 
 
+def test_unchanged_real_servers_keep_their_destination_objects():
+    """desired() remakes only what changed: at 5,000 real servers a change must not cost 5,000."""
+    run = Run(
+        vs_params(
+            servers(3)
+            + "\nreal_server 198.51.100.9 80 {\n TCP_CHECK { }\n MISC_CHECK {\n misc_path /bin/true\n"
+            " misc_dynamic\n }\n}"
+        )
+    )
+    (before,) = run.balancer.services()
+    run.step({"2": FAIL}, 60.0)
+    (after,) = run.balancer.services()
+    old = {str(d.address): d for d in before.destinations}
+    new = {str(d.address): d for d in after.destinations}
+    assert "198.51.100.2" not in new and new["198.51.100.1"] is old["198.51.100.1"]
+    misc = next(c for c in run.balancer.check_ids() if "MISC_CHECK" in c)
+    run.balancer.begin(misc, 1e9)
+    run.balancer.result(misc, CheckResult(True, "exit 3", 0.0, weight=3), 1e9)
+    (weighted,) = run.balancer.services()
+    changed = {str(d.address): d for d in weighted.destinations}
+    assert changed["198.51.100.9"].weight == 3 and changed["198.51.100.9"] is not old["198.51.100.9"]
+    assert changed["198.51.100.3"] is old["198.51.100.3"]
+
+
 def test_smtp_alert_for_real_servers_by_default():
     run = Run(vs_params(servers(1)))
     actions = run.step({"1": FAIL}, 60.0)

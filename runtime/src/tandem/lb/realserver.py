@@ -153,9 +153,22 @@ class RealServerState:
     alive: bool = True
     maintenance: str | None = None  # "drain" or "remove" (Balancer.drain)
     last_reason: str = ""
+    made: Destination | None = None  # the last destination made (desired() makes one per change)
+    key: str = ""  # "address port": what desired() keeps one destination per (a str hashes once)
+
+    def __post_init__(self) -> None:
+        self.key = _destination_key(self.params.address, self.params.port)
 
     def count_alive(self) -> bool:
         return all(check.up for check in self.checks.values())
+
+    def destination(self, weight: int) -> Destination:
+        """``params.destination(weight)``, the same object while the weight is (so an unchanged
+        real server costs desired() and the comparison with the applied state next to nothing)."""
+        made = self.made
+        if made is None or made.weight != weight:
+            made = self.made = self.params.destination(weight)
+        return made
 
 
 @dataclass(eq=False, slots=True)
@@ -430,24 +443,28 @@ class Balancer:
 def desired(vs: VirtualServerState) -> tuple[Destination, ...]:
     """The destinations ``vs`` should have now (see the module docstring)."""
     params, sorry = vs.params, vs.params.sorry_server
-    chosen: dict[tuple, Destination] = {}
+    sorry_active = vs.sorry_active
+    chosen: dict[str, Destination] = {}
     for rs in vs.servers.values():
-        if rs.maintenance == "remove":
+        maintenance = rs.maintenance
+        if maintenance == "remove":
             continue
-        inhibit = rs.params.inhibit_on_failure
-        if vs.sorry_active or not rs.alive:
-            if inhibit:
-                chosen[(rs.params.address, rs.params.port)] = rs.params.destination(0)
+        if sorry_active or not rs.alive:
+            if rs.params.inhibit_on_failure:
+                chosen[rs.key] = rs.destination(0)
             continue
-        weight = 0 if rs.maintenance == "drain" else rs.weight
-        chosen[(rs.params.address, rs.params.port)] = rs.params.destination(weight)
+        chosen[rs.key] = rs.destination(0 if maintenance == "drain" else rs.weight)
     if sorry is not None:
-        key = (sorry.address, sorry.port)
-        if vs.sorry_active:
+        key = _destination_key(sorry.address, sorry.port)
+        if sorry_active:
             chosen[key] = sorry
         elif params.sorry_server_inhibit and key not in chosen:
             chosen[key] = Destination(sorry.address, sorry.port, 0, sorry.method)
     return tuple(chosen.values())
+
+
+def _destination_key(address, port: int | None) -> str:
+    return f"{address} {port}"
 
 
 def _word(up: bool) -> str:
