@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from scapy.layers.inet6 import ICMPv6ND_NA
 from scapy.layers.l2 import ARP
 from scapy.layers.vrrp import VRRP, VRRPv3
+from tandem.control.client import ControlError, request
 from tandemlab.frr import FrrHost, VrrpRouter
 from tandemlab.polling import wait_for
 from vrrp_lab import Group, start, vrrp_pid_file
@@ -54,6 +55,7 @@ class Pair:
         self.address = self.vip.split("/")[0]
         self.procs = {}
         self.kinds: dict[str, str] = {}
+        self.slowest = group.advert_int  # the longest advert interval any member was configured with
         self.frr: dict[str, FrrHost] = {}
         # tandemd starts its VRRP child after loading the config itself: seconds on a loaded machine
         self.timeout = 10 + 5 * group.advert_int
@@ -65,13 +67,30 @@ class Pair:
             return
         peer = self.h2 if host is self.h1 else self.h1
         config = self.group.config(host, [peer], priority, **options)
-        socket = self.workdir / f"{host.name}-tandemd.sock"
-        extra = ["--control-socket", str(socket)] if kind == "tandemd" else []
+        extra = ["--control-socket", str(self.control_socket(host))] if kind == "tandemd" else []
         self.procs[host.name] = start(kind, host, config, self.workdir, extra)
 
-    def router(self, priority: int, nopreempt: bool = False) -> VrrpRouter:
+    def control_socket(self, host):
+        return self.workdir / f"{host.name}-tandemd.sock"
+
+    def started(self, host) -> bool:
+        """Whether ``host``'s daemon runs VRRP: its VRRP process wrote its pid (tandemd: and answers)."""
+        kind = self.kinds[host.name]
+        if kind == "frr":
+            return (self.frr[host.name].dir / "vrrpd.pid").exists()
+        if not vrrp_pid_file(host, kind, self.workdir).exists():
+            return False
+        if kind == "tandemd":
+            try:
+                request(str(self.control_socket(host)), "status", timeout=2)
+            except (ControlError, OSError):
+                return False
+        return True
+
+    def router(self, priority: int, nopreempt: bool = False, advert_int: float | None = None) -> VrrpRouter:
         group = self.group
-        advert_ms = round(group.advert_int * 1000)
+        advert_ms = round((advert_int or group.advert_int) * 1000)
+        self.slowest = max(self.slowest, advert_ms / 1000)
         return VrrpRouter(group.vrid, group.version, priority, advert_ms, group.vips, preempt=not nopreempt)
 
     def frr_host(self, host) -> FrrHost:
@@ -108,7 +127,7 @@ class Pair:
         """
         process = self.procs.pop(victim.name)
         with self.watch(winner, announces=True) as seen:
-            time.sleep(1.5 * self.group.advert_int)  # the capture sees the victim's last adverts
+            time.sleep(1.5 * self.slowest)  # the capture sees the victim's last adverts
             if stop == "kill":
                 self.crash(victim, process)
                 assert wait_for(lambda: winner.serves(self.address), self.timeout)
@@ -122,8 +141,9 @@ class Pair:
         """Start ``kind`` on ``host``; ``holder`` ends up the only master (preempting when it is ``host``)."""
         with self.watch(holder, announces=holder is host) as seen:
             self.run(host, kind, priority, **options)
+            assert wait_for(lambda: self.started(host), self.timeout), f"{kind} did not start on {host.name}"
             assert wait_for(lambda: self.sole_holder(holder), self.timeout)
-            time.sleep(3 * self.group.advert_int + 0.3)
+            time.sleep(3 * self.slowest + 0.3)
             assert self.sole_holder(holder)
         return seen
 
@@ -134,8 +154,8 @@ class Pair:
         seen: list = []
         try:
             yield seen
-            settled = time.time() + self.group.advert_int
-            time.sleep(max(0.5, 3 * self.group.advert_int))
+            settled = time.time() + self.slowest
+            time.sleep(max(0.5, 3 * self.slowest))
         finally:
             packets = capture.stop()
             seen += packets

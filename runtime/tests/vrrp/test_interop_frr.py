@@ -10,6 +10,9 @@ it sends live adverts once settled; a takeover after a SIGKILL is never earlier 
 
 from __future__ import annotations
 
+import ipaddress
+import time
+
 import pytest
 from peer_pair import Pair, adverts
 from tandemlab import frr
@@ -30,6 +33,8 @@ GROUPS = {
     "v3-ipv4": Group(version=3, vips=V4),
     "v3-ipv6": Group(version=3, vips=V6),
     "v2-ipv4": Group(version=2, advert_int=1, vips=V4),  # FRR: VRRPv2 without authentication
+    # tandemd's VIP on its own macvlan with the virtual MAC too (keepalived's private mode, FRR's bridge)
+    "v3-ipv4-use_vmac": Group(version=3, vips=V4, options=("use_vmac",)),
 }
 
 
@@ -93,3 +98,56 @@ def test_frr_failover_both_ways(make_pair, group):
 
 def test_frr_nopreempt_honoured_both_ways(make_pair):
     make_pair(GROUPS["v3-ipv4"]).nopreempt_both_ways("frr")
+
+
+def advert_source(packets, host) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The IP source address of ``host``'s adverts (FRR's IPv6 ones: its macvlan's link-local)."""
+    sources = {ipaddress.ip_address(pkt.payload.src) for _, pkt in packets if pkt.sniffed_on == host.name}
+    assert len(sources) == 1, sources
+    return sources.pop()
+
+
+@pytest.mark.parametrize("group", [GROUPS["v3-ipv4"], GROUPS["v3-ipv6"]], ids=["v3-ipv4", "v3-ipv6"])
+def test_frr_split_brain_heals_to_higher_address(make_pair, group):
+    """Equal priorities: the one Master does not lose to the other (no preemption at equal priority);
+    with adverts cut both ways both become Master; once healed, the Master with the lower source
+    address yields to the higher (RFC 5798 §6.4.3), whichever implementation that is."""
+    pair = make_pair(group)
+    h1, h2, lab = pair.h1, pair.h2, pair.lab
+    pair.run(h2, "frr", 100)
+    assert wait_for(lambda: pair.sole_holder(h2), pair.timeout)
+    pair.rejoin(h1, "tandemd", 100, holder=h2)
+    lab.block(h1, h2)
+    lab.block(h2, h1)
+    assert wait_for(lambda: pair.serving() == ["h1", "h2"], pair.timeout)
+    capture = lab.capture("vrrp or ip6 proto 112")
+    time.sleep(3 * group.advert_int)
+    packets = capture.stop()
+    winner = max((h1, h2), key=lambda host: advert_source(packets, host))
+    with pair.watch(winner, announces=False):
+        lab.heal()
+        assert wait_for(lambda: pair.sole_holder(winner), pair.timeout)
+
+
+def test_frr_backup_uses_the_masters_interval(make_pair):
+    """VRRPv3: a Backup times the Master by the Master's advertised interval, not its own. FRR Master
+    at 500 ms, tandemd configured at 100 ms stays Backup (once it heard FRR: no takeover between FRR's
+    adverts) and takes
+    over no earlier than 3 × 500 ms after FRR crashed; then tandemd Master at 100 ms, FRR (configured
+    500 ms) rejoins as Backup and takes over once tandemd crashed."""
+    pair = make_pair(GROUPS["v3-ipv4"])
+    h1, h2 = pair.h1, pair.h2
+    pair.run(h2, "frr", 200, advert_int=0.5)
+    assert wait_for(lambda: pair.sole_holder(h2), pair.timeout)
+    # tandemd's first Master_Down_Timer is its own (RFC 5798 §6.4.1): it may be Master until it hears FRR
+    pair.rejoin(h1, "tandemd", 100, holder=h2)
+    log = pair.workdir / "h1-tandemd.log"
+    settled = len(log.read_text())
+    with pair.watch(h2, announces=False):
+        time.sleep(3)
+        assert pair.sole_holder(h2)
+    assert "Entering MASTER" not in log.read_text()[settled:]
+    seen = pair.failover("kill", h2, h1)
+    assert takeover_gap(seen, h2, h1) >= 1.5 - 0.01
+    pair.rejoin(h2, "frr", 50, holder=h1, advert_int=0.5)
+    pair.failover("kill", h1, h2)
