@@ -1,27 +1,30 @@
-"""Data plane: how soon a change is live, and what one nftables transaction costs at 1,000 real servers.
+"""Data plane: how soon a change is live, and what one change costs at 10, 1,000 and 5,000 real servers.
 
 A load-balancing lab (tandemlab.lblab: client, lb, two real servers): the nftables plane runs in a
 worker inside the lb. "apply → live": the service moves from one real server to the other, and the
 client's next new connection must reach the new one; measured from just before ``apply()`` to that
 reply (it includes one HTTP request; both ends stamp the one monotonic clock), with and without a
-1,000-destination service in the same table. Transaction cost, inside the lb: a 1,000-destination
-wrr service (100 addresses × 10 ports) built from scratch, one weight changed, one destination added
-and removed; the Python part (desired state + diff) and the kernel commit are timed apart. The
-commit of a small change grows with the table: libnftables reads the table into its cache first.
+1,000-destination service in the same table. Change cost, inside the lb: one rr or wrr service of N
+real servers built, then one real server removed, added back, one weight changed and changed back:
+apply()'s wall time (what blocks the checker's event loop; it grows with the machine's load) and the
+process's CPU time. ``BENCH_LB_PLANE_BEFORE=<other checkout>/runtime/src`` measures that checkout's
+plane in the same run, side by side (the plane's public API only).
 
 Anchor: IPVS (``ipvsadm``) would be the natural one, but this kernel has no IP_VS, so no anchor runs
-here; instead the same full build is compared with one libnftables call per command (what a script
-doing one ``nft add`` per element pays, without the process start-ups). Run: ``python -m bench lb_plane``.
+here. Run: ``python -m bench lb_plane``.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 from tandemlab.lblab import VIP, LbLab, get
 
@@ -47,43 +50,65 @@ def _services(big: bool, target, weight_of_first: int = 1, extra: int = 0):
 
 # --- run inside the lb (through its worker) --------------------------------------------------------------
 
+SIZES = (10, 1000, 5000)
+CHANGES = ("remove one", "add it back", "one weight", "weight back")
 
-def transaction_costs(rounds: int) -> dict[str, list[float]]:
-    """Seconds per step: Python (desired + diff) and the kernel commit, for each change at BIG."""
-    from tandem.lb import nftables
 
-    nft = nftables.Libnftables()
-    target = A("198.51.100.13")
-    steps = {
-        "build": (None, _services(True, target)),
-        "one weight": (_services(True, target), _services(True, target, weight_of_first=2)),
-        "add one": (_services(True, target), _services(True, target, extra=1)),
-        "remove one": (_services(True, target, extra=1), _services(True, target)),
-    }
+def _one_service(n: int, scheduler: str, skip: int | None = None, weight_of_first: int = 1):
+    from tandem.lb.plane import Destination, Service, ServiceKey
+
+    dests = tuple(
+        Destination(A(int(A("10.0.0.0")) + i + 1), 80, weight_of_first if i == 0 else 1)
+        for i in range(n)
+        if i != skip
+    )
+    return (Service(ServiceKey(4, "TCP", A(VIP), 8080), scheduler, destinations=dests),)
+
+
+def change_costs(rounds: int, sizes: tuple[int, ...] = SIZES) -> dict[str, list[float]]:
+    """Seconds of apply() (wall, and the process's CPU) for one change of a service of N real servers:
+    the time a checker's event loop is blocked. Only the plane's public API: the same function
+    measures another checkout (see :func:`change_costs_of`)."""
+    from tandem.lb.nftables import NftablesPlane
+
     out: dict[str, list[float]] = {}
-    for name, (before, after) in steps.items():
-        for _ in range(rounds):
-            old = None
-            if before is not None:
-                commands, old = nftables.transaction(None, nftables.desired(before))
-                nft.run(commands)
-            start = time.perf_counter()
-            commands, _ = nftables.transaction(old, nftables.desired(after))
-            computed = time.perf_counter()
-            nft.run(commands)
-            done = time.perf_counter()
-            out.setdefault(f"{name}: python", []).append(computed - start)
-            out.setdefault(f"{name}: commit", []).append(done - computed)
-            out.setdefault(f"{name}: commands", []).append(len(commands))
-    build, _ = nftables.transaction(None, nftables.desired(_services(True, target)))
-    for _ in range(2):
-        nft.run(build[:3])  # an empty table, then every later command in a transaction of its own
-        start = time.perf_counter()
-        for command in build[3:]:
-            nft.run([command])
-        out.setdefault("build, one call per command", []).append(time.perf_counter() - start)
-    nft.run([{"delete": {"table": {"family": "inet", "name": nftables.TABLE}}}])
+    for scheduler in ("rr", "wrr"):
+        for n in sizes:
+            plane = NftablesPlane()
+            full = _one_service(n, scheduler)
+            steps = {
+                "remove one": _one_service(n, scheduler, skip=n // 2),
+                "add it back": full,
+                "one weight": _one_service(n, scheduler, weight_of_first=2),
+                "weight back": full,
+            }
+            for r in range(rounds + 1):
+                if r == 0:
+                    wall, cpu = time.perf_counter(), time.process_time()
+                    plane.apply(full)
+                    out.setdefault(f"{scheduler} {n} build: wall", []).append(time.perf_counter() - wall)
+                    out.setdefault(f"{scheduler} {n} build: cpu", []).append(time.process_time() - cpu)
+                    continue
+                for step, services in steps.items():
+                    wall, cpu = time.perf_counter(), time.process_time()
+                    plane.apply(services)
+                    out.setdefault(f"{scheduler} {n} {step}: wall", []).append(time.perf_counter() - wall)
+                    out.setdefault(f"{scheduler} {n} {step}: cpu", []).append(time.process_time() - cpu)
+            plane.close()
     return out
+
+
+def change_costs_of(source: str, rounds: int, sizes: tuple[int, ...] = SIZES) -> dict[str, list[float]]:
+    """:func:`change_costs` with the tandem package of another checkout (``source``: its runtime/src),
+    in a child process, to compare before and after in one run."""
+    code = (
+        "import json, sys; from bench.bench_lb_plane import change_costs; "
+        f"print(json.dumps(change_costs({rounds}, {tuple(sizes)!r})))"
+    )
+    bench_root = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([source, bench_root]))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
 
 
 # --- run in the client ------------------------------------------------------------------------------------
@@ -136,23 +161,38 @@ def _ms(values: list[float]) -> str:
 def run() -> str:
     if os.geteuid() != 0:
         return "## Data plane (nftables)\n\nskipped: needs root (network namespaces)\n"
+    before = os.environ.get("BENCH_LB_PLANE_BEFORE")  # runtime/src of the checkout to compare with
     with LbLab(servers=2, plane_class="bench.bench_lb_plane:TimedPlane") as lab:
         live_small, apply_small = _live(lab, big=False)
         live_big, apply_big = _live(lab, big=True)
-        costs = lab.lb_worker.call("bench.bench_lb_plane:transaction_costs", ROUNDS)
+        costs = {"this checkout": lab.lb_worker.call("bench.bench_lb_plane:change_costs", ROUNDS)}
+        if before:
+            costs["before"] = lab.lb_worker.call("bench.bench_lb_plane:change_costs_of", before, ROUNDS)
     rows = [
         ["a service moves to another real server", _ms(live_small), _ms(apply_small)],
         [f"the same, a {BIG}-destination service beside it", _ms(live_big), _ms(apply_big)],
     ]
+    names = list(costs)
     cost_rows = []
-    for step in ("build", "one weight", "add one", "remove one"):
-        python, commit = costs[f"{step}: python"], costs[f"{step}: commit"]
-        count = int(costs[f"{step}: commands"][0])
-        cost_rows.append([step, str(count), _ms(python), _ms(commit)])
-    one = statistics.median(
-        [p + c for p, c in zip(costs["build: python"], costs["build: commit"], strict=True)]
-    )
-    per_call = statistics.median(costs["build, one call per command"])
+    for scheduler in ("rr", "wrr"):
+        for n in SIZES:
+            for step in ("build", *CHANGES):
+                row = [f"{scheduler}, {n}", step]
+                for name in names:
+                    wall, cpu = (
+                        costs[name][f"{scheduler} {n} {step}: wall"],
+                        costs[name][f"{scheduler} {n} {step}: cpu"],
+                    )
+                    row.append(f"{statistics.median(wall) * 1000:.1f} / {statistics.median(cpu) * 1000:.1f}")
+                if len(names) == 2:
+                    ratio = statistics.median(costs["before"][f"{scheduler} {n} {step}: cpu"]) / max(
+                        statistics.median(costs["this checkout"][f"{scheduler} {n} {step}: cpu"]), 1e-6
+                    )
+                    row.append(f"{ratio:.1f}x")
+                cost_rows.append(row)
+    header = ["service", "change", *(f"{name}: wall / CPU ms" for name in names)]
+    if len(names) == 2:
+        header.append("CPU before / after")
     ipvs = "ipvsadm installed" if shutil.which("ipvsadm") else "no ipvsadm"
     kernel = "IP_VS present" if os.path.exists("/proc/net/ip_vs") else "no IP_VS in this kernel"
     return (
@@ -161,10 +201,11 @@ def run() -> str:
         f"tandem.lb.nftables. min / median / max of {ROUNDS}, in ms. Anchor: none on this machine "
         f"({kernel}, {ipvs}), so IPVS cannot be compared here.\n\n"
         + table(["change", "apply() → new real server answers", "apply() itself"], rows)
-        + f"\nOne transaction at {BIG} destinations (wrr, 100 addresses × 10 ports), inside the lb:\n\n"
-        + table(["step", "JSON commands", "python (desired + diff)", "kernel commit"], cost_rows)
-        + f"\nFull build as one transaction: {one * 1000:.1f} ms; the same commands one libnftables call "
-        f"each: {per_call * 1000:.0f} ms ({per_call / one:.1f}x).\n"
+        + "\nOne change of one service of N real servers (apply(), inside the lb: what blocks the checker's "
+        f"event loop), median of {ROUNDS}: wall (load-dependent) / the process's CPU"
+        + (f"; before: {before}" if before else "")
+        + ":\n\n"
+        + table(header, cost_rows)
     )
 
 

@@ -1,17 +1,24 @@
-"""The nftables plane's transactions as data (no kernel): a change touches only what differs."""
+"""The nftables plane's transactions as data (no kernel): a change touches only what differs, and what it
+unreferences goes one transaction later."""
 
 from __future__ import annotations
 
 import ipaddress
 import json
 import re
+from collections import Counter
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tandem.lb.nftables import (
     MAX_CYCLE,
+    SLOT_MAP_NAME,
     approximations,
     cycle_weights,
     desired,
+    relayout,
+    slot_map,
     transaction,
     unsupported,
     wrr_order,
@@ -35,61 +42,143 @@ def verbs(commands: list[dict]) -> list[tuple[str, str, str]]:
     return out
 
 
-def test_first_apply_replaces_whatever_table_is_there_in_one_transaction():
-    commands, _ = transaction(None, desired((Service(KEY, "rr", destinations=(rs(11),)),)))
-    replace = [("add", "table", "tandem_lb"), ("delete", "table", "tandem_lb"), ("add", "table", "tandem_lb")]
-    assert verbs(commands)[:3] == replace
-    assert set(re.findall(r'"table": "([^"]*)"', json.dumps(commands))) == {"tandem_lb"}  # no other table
+def service(*destinations: Destination, scheduler: str = "rr", **more) -> Service:
+    return Service(KEY, scheduler, destinations=destinations, **more)
 
 
-def test_a_weight_change_is_a_new_choice_chain_and_the_old_one_goes_a_change_later():
-    weights_1_1 = desired((Service(KEY, "wrr", destinations=(rs(11), rs(12))),))
-    weights_3_1 = desired((Service(KEY, "wrr", destinations=(rs(11, 3), rs(12))),))
-    before = transaction(None, weights_1_1)[1]
-    (old_pick,) = (c for c in before.rules if c.startswith("c/"))
-    commands, held = transaction(before, weights_3_1)
-    (new_pick,) = (c for c in held.rules if c.startswith("c/") and c != old_pick)
-    assert verbs(commands) == [
-        ("add", "chain", new_pick),
-        ("flush", "chain", "s/tcp_203.0.113.100_80"),
-        ("add", "rule", new_pick),
-        ("add", "rule", "s/tcp_203.0.113.100_80"),
+def many(n: int, skip: int | None = None, weight_of_first: int = 1) -> tuple[Destination, ...]:
+    return tuple(
+        Destination(A(int(A("10.0.0.0")) + i + 1), 80, weight_of_first if i == 0 else 1)
+        for i in range(n)
+        if i != skip
+    )
+
+
+def element_items(commands: list[dict], verb: str, name: str) -> list:
+    return [
+        item
+        for command in commands
+        for v, body in command.items()
+        if v == verb and "element" in body and body["element"]["name"] == name
+        for item in body["element"]["elem"]
     ]
-    assert held.lingering == {("chain", old_pick)}  # a packet in flight may still be in it
-    # the next change deletes it, or, going back to the old weights, uses it again as it is
-    assert verbs(transaction(held, weights_3_1)[0]) == [("delete", "chain", old_pick)]
-    back, held = transaction(held, weights_1_1)
-    assert verbs(back) == [
-        ("flush", "chain", "s/tcp_203.0.113.100_80"),
-        ("add", "rule", "s/tcp_203.0.113.100_80"),
+
+
+def test_a_new_build_replaces_a_stale_table_in_one_transaction():
+    stale = (("chain", "s/tcp_203.0.113.100_80"), ("map", "svc4"), ("counter", "n/old"), ("map", "q/ab/cd"))
+    change = transaction(None, (service(rs(11)),), token="ef", stale=stale)
+    assert verbs(change.commands)[:5] == [
+        ("flush", "table", "tandem_lb"),
+        ("delete", "map", "q/ab/cd"),
+        ("delete", "map", "svc4"),
+        ("delete", "chain", "s/tcp_203.0.113.100_80"),
+        ("delete", "counter", "n/old"),
     ]
-    assert held.lingering == {("chain", new_pick)}
-    assert transaction(transaction(held, weights_1_1)[1], weights_1_1)[0] == []
+    assert ("add", "chain", "s/tcp_203.0.113.100_80") in verbs(change.commands)  # built anew, same commit
+    assert set(re.findall(r'"table": "([^"]*)"', json.dumps(change.commands))) == {"tandem_lb"}
+    # the slot map is declared first, in nft's syntax (libnftables' JSON cannot declare typeof maps)
+    assert change.declare == [slot_map(KEY, "ef")] and SLOT_MAP_NAME.fullmatch(change.declare[0])
+    assert verbs(transaction(None, (service(rs(11)),), token="ef").commands)[0][0] == "add"  # nothing stale
+
+
+def test_removing_one_of_5000_real_servers_changes_one_slot_not_the_table():
+    first = transaction(None, (service(*many(5000)),)).state
+    change = transaction(first, (service(*many(5000, skip=2500)),))
+    slots = slot_map(KEY, first.token)
+    # the last slot's real server moves into the hole; the rule's modulus shrinks by one
+    assert element_items(change.commands, "delete", slots) == [2500]
+    ((moved, goto),) = element_items(change.commands, "add", slots)
+    assert moved == 2500 and goto["goto"]["target"].endswith("/10.0.19.136_80")  # the 5000th
+    assert [(v, kind) for v, kind, _ in verbs(change.commands)] == [
+        ("delete", "element"),  # its traffic counter's key, in cnt4
+        ("delete", "element"),  # the slot
+        ("flush", "chain"),
+        ("add", "element"),
+        ("add", "rule"),  # mod 4999
+    ]
+    assert '"mod": 4999' in json.dumps(change.commands)
+    assert len(json.dumps(change.commands)) < 2000
+    # its chain and counters, and the old last slot, go a transaction later (a packet may be in flight)
+    later = transaction(change.state, (service(*many(5000, skip=2500)),))
+    assert element_items(later.commands, "delete", slots) == [4999]
+    assert {
+        (kind, name.rsplit("/", 1)[-1]) for verb, kind, name in verbs(later.commands) if kind != "element"
+    } == {
+        ("chain", "10.0.9.197_80"),
+        ("counter", "10.0.9.197_80"),
+    }
+    assert transaction(later.state, (service(*many(5000, skip=2500)),)).commands == []
+    # back again: one new slot at the end, its chain and counters (no longer lingering: added anew)
+    back = transaction(later.state, (service(*many(5000)),))
+    assert element_items(back.commands, "add", slots)[0][0] == 4999
+    assert element_items(back.commands, "delete", slots) == []
+
+
+def test_a_weight_change_in_a_long_cycle_adds_its_slots_only():
+    first = transaction(None, (service(*many(1000), scheduler="wrr"),)).state
+    change = transaction(first, (service(*many(1000, weight_of_first=3), scheduler="wrr"),))
+    slots = slot_map(KEY, first.token)
+    assert [i for i, _ in element_items(change.commands, "add", slots)] == [1000, 1001]
+    assert element_items(change.commands, "delete", slots) == []
+    assert Counter(change.state.slots[slots][0])[(int(A("10.0.0.1")), 80)] == 3
+
+
+def test_a_short_cycle_keeps_ipvs_order_and_rewrites_only_the_slots_that_differ():
+    weights_1_1 = (service(rs(11), rs(12), scheduler="wrr"),)
+    weights_3_2 = (service(rs(11, 3), rs(12, 2), scheduler="wrr"),)
+    before = transaction(None, weights_1_1).state
+    change = transaction(before, weights_3_2)
+    slots = slot_map(KEY, before.token)
+    eleven, twelve = (int(A(f"198.51.100.{i}")) for i in (11, 12))
+    assert change.state.slots[slots] == (
+        [(eleven, 80), (eleven, 80), (twelve, 80), (eleven, 80), (twelve, 80)],
+        5,
+    )
+    assert element_items(change.commands, "delete", slots) == [1]
+    assert [i for i, _ in element_items(change.commands, "add", slots)] == [1, 2, 3, 4]
+    steps = verbs(change.commands)  # the rule starts a new cycle (numgen from 0), as IPVS's wrr does
+    flush, rule = ("flush", "chain", "s/tcp_203.0.113.100_80"), ("add", "rule", "s/tcp_203.0.113.100_80")
+    assert steps.index(flush) < steps.index(rule) == len(steps) - 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(1, 5), min_size=1, max_size=30),
+    st.lists(st.tuples(st.integers(0, 40), st.integers(0, 5)), max_size=6),
+)
+def test_relayout_gives_each_its_count_and_moves_only_what_changed(weights, edits):
+    old = [i for i, w in enumerate(weights) for _ in range(w)]
+    counts = dict(enumerate(weights))
+    for who, weight in edits:
+        counts[who] = weight
+    counts = {k: v for k, v in counts.items() if v}
+    new = relayout(old, counts)
+    assert Counter(new) == Counter(counts)
+    changed = sum(1 for a, b in zip(old, new, strict=False) if a != b)
+    delta = sum(abs(counts.get(k, 0) - Counter(old)[k]) for k in set(counts) | set(old))
+    assert changed <= delta
 
 
 def test_adding_a_real_server_adds_its_chain_counters_and_elements():
-    one = desired((Service(KEY, "rr", destinations=(rs(11),)),))
-    two = desired((Service(KEY, "rr", destinations=(rs(11), rs(12))),))
-    changes = verbs(transaction(transaction(None, one)[1], two)[0])
+    one, two = (service(rs(11)),), (service(rs(11), rs(12)),)
+    changes = verbs(transaction(transaction(None, one).state, two).commands)
     assert ("add", "chain", "d/tcp_203.0.113.100_80/198.51.100.12_80") in changes
     assert ("add", "element", "cnt4") in changes
     assert not any(verb == "delete" for verb, _, _ in changes)
     # removal: its elements go now, its chain and counters a change later
-    removal, held = transaction(transaction(None, two)[1], one)
-    assert {(verb, kind) for verb, kind, _ in verbs(removal)} == {
-        ("delete", "element"),
+    removal = transaction(transaction(None, two).state, one)
+    assert {(verb, kind) for verb, kind, _ in verbs(removal.commands)} == {
+        ("delete", "element"),  # cnt4's (its slot stays a transaction: the old rule may still pick it)
         ("flush", "chain"),
-    } | {("add", "rule"), ("add", "chain")}
-    later = {(kind, name) for verb, kind, name in verbs(transaction(held, one)[0])}
-    assert (
-        later == held.lingering
-        and {
-            ("chain", "d/tcp_203.0.113.100_80/198.51.100.12_80"),
-            ("counter", "n/tcp_203.0.113.100_80/198.51.100.12_80"),
-            ("counter", "t/tcp_203.0.113.100_80/198.51.100.12_80"),
-        }
-        < later
-    )
+        ("add", "rule"),
+    }
+    later = {(kind, name) for verb, kind, name in verbs(transaction(removal.state, one).commands)}
+    assert later == {("element", slot_map(KEY, removal.state.token))} | set(removal.state.lingering.objects)
+    assert {
+        ("chain", "d/tcp_203.0.113.100_80/198.51.100.12_80"),
+        ("counter", "n/tcp_203.0.113.100_80/198.51.100.12_80"),
+        ("counter", "t/tcp_203.0.113.100_80/198.51.100.12_80"),
+    } == set(removal.state.lingering.objects)
 
 
 def test_what_the_plane_refuses_and_what_it_approximates():
@@ -114,8 +203,9 @@ def test_wrr_order_is_ipvs_order_and_long_cycles_are_scaled():
     assert cycle_weights([MAX_CYCLE * 3, MAX_CYCLE]) == [3, 1]
     assert cycle_weights([MAX_CYCLE, 1]) == [MAX_CYCLE - 1, 1]  # scaled, each keeps at least 1
     heavy = Service(KEY, "wrr", destinations=(rs(11, MAX_CYCLE), rs(12)))
-    ((rule,),) = [rules for chain, rules in desired((heavy,)).rules.items() if chain.startswith("c/")]
-    assert f'"mod":{MAX_CYCLE}' in rule and "range" not in rule  # one element per value
+    change = transaction(None, (heavy,))
+    assert len(element_items(change.commands, "add", slot_map(KEY, change.state.token))) == MAX_CYCLE
+    assert f'"mod": {MAX_CYCLE}' in json.dumps(change.commands)
     assert approximations(heavy)[-1].endswith(
         f"weights are scaled to a cycle of {MAX_CYCLE} (ratios approximate)"
     )

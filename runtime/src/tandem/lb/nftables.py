@@ -4,18 +4,18 @@ Everything lives in ``table inet tandem_lb``; no other table is read or touched.
 (the NAT hooks see only a connection's first packet; conntrack carries the rest) is dispatched by
 verdict maps keyed like nftlb's, ``ip daddr . meta l4proto . th dport`` (``... . meta l4proto`` for
 port-0 services, ``meta mark`` for fwmark services, which IPVS-like take precedence), to the service's
-chain. That chain picks a real server and jumps to the real server's chain, which counts the
-connection and DNATs it::
+chain. That chain picks a real server through the service's slot map and jumps to the real server's
+chain, which counts the connection and DNATs it::
 
-    nat_prerouting / nat_output ─ jump dispatch ─ vmap ─▶ s/<service> ─ vmap ─▶ d/<service>/<real server>
-                                                   (persistence sets, then the scheduler map)   counter, dnat
+    nat_prerouting / nat_output ─ jump dispatch ─ vmap ─▶ s/<service> ─ vmap @q/… ─▶ d/<service>/<rs>
+                               (persistence sets, then <numgen|jhash> mod T)       counter, dnat
 
 Schedulers (``lb_algo``), each over the real servers with weight > 0 (weight 0 keeps a real server's
 chain and counters, so its established connections flow on, but gives it no new connection):
 
-- rr: ``numgen inc mod N``; wrr: ``numgen inc mod W`` (W: the weights' sum over their gcd) through a
-  map that spells out IPVS's wrr order over one cycle (``A A B A B`` for weights 3, 2); where W would
-  exceed 4,096 the weights are scaled down to fit (a warning says so);
+- rr: ``numgen inc mod T`` over T slots, one per real server; wrr: one slot per unit of weight (the
+  weights over their gcd; where their sum would exceed 4,096 the weights are scaled down to fit, a
+  warning says so), laid out in IPVS's wrr order over one cycle (``A A B A B`` for weights 3, 2);
 - sh: ``jhash`` of the source address (and source port with sh-port) over the weights; dh: of the
   destination address; fo: the highest weight takes everything;
 - approximations (a warning each, :func:`approximations`): lc → rr, wlc/sed/nq → wrr (nftables does
@@ -42,23 +42,41 @@ real server's address and port). A real server shared by two fwmark services is 
 first; where a port-0 service and a port service of one address share a real server, the kernel
 picks which of the two counters a packet hits.
 
-Every change is one transaction of nft JSON run through libnftables (a small ctypes binding): the
-first apply replaces any table left by a crashed run (add, delete, build: atomic); later applies add
-and delete only the chains, map elements and rules that differ from what was applied before (what
-is no longer wanted is deleted one transaction later: see :func:`transaction`). If such
-a change fails (the table was changed behind the plane's back), the table is rebuilt whole, again in
-one transaction; if that fails too, the kernel keeps its previous state and PlaneError says why.
+Every change is one transaction of nft JSON run through libnftables (a small ctypes binding), and
+costs what changed, not the table: the plane keeps the table as parts (the skeleton, one part per
+service, one per real server of a service) and a change adds and deletes only the chains, counters,
+map elements and rules of the parts that differ. The slot map (``q/<service>/<build>``: slot ->
+``goto`` the real server's chain) is named, not an anonymous map in the rule: removing one of 5,000
+real servers moves the last slot's real server into its hole (one element rewritten) and the rule's modulus
+shrinks by one; a weight change adds or frees that server's slots. A cycle of at most SMALL_CYCLE
+slots is laid out afresh in IPVS's order instead (a few elements); a long one keeps its layout, so its
+order drifts from IPVS's but every weight stays exact. Each change's rule starts a new cycle (as IPVS
+resets wrr's position when a destination changes).
+
+libnftables 1.0.6's JSON cannot declare a map keyed by numgen or jhash (no ``typeof``, and it refuses
+``type integer``): each slot map is declared in nft's own syntax, from one fixed template
+(:meth:`Libnftables.declare`), empty, just before the transaction that fills and uses it; an empty
+map nothing refers to changes no packet's path. Everything else is JSON.
+
+What a change no longer wants is deleted one transaction later (see :func:`transaction`). The first
+apply replaces any table left by a crashed run: its objects (listed) are deleted and the new ones
+built in the same transaction. If a change fails (the table was changed behind the plane's back),
+the table is rebuilt whole the same way; if that fails too, the kernel keeps its previous state and
+PlaneError says why.
 """
 
 from __future__ import annotations
 
 import bisect
+import collections
 import ctypes
 import functools
 import hashlib
 import json
 import logging
 import math
+import re
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,6 +110,7 @@ SCHEDULERS: dict[str, tuple[str, str | None]] = {
     "twos": ("random", "twos runs as weighted random choice: nftables does not count connections"),
 }
 HASH_FLAGS = {"sh-port", "sh-fallback", "mh-port", "mh-fallback", "flag-1", "flag-2"}
+SLOT_MAP_NAME = re.compile(r"q/[0-9a-f]+/[0-9a-f]+")
 TIMEOUTS_NOT_CARRIED = "lvs_timeouts are not carried by the nftables plane (conntrack's timeouts apply)"
 
 
@@ -161,7 +180,6 @@ class _Table:
     rules: dict[str, tuple[str, ...]] = field(default_factory=dict)  # chain -> rule exprs (json)
     elements: dict[str, dict[str, tuple[Any, Any]]] = field(default_factory=dict)  # name -> {id: (key, elem)}
     counters: dict[str, tuple[str, tuple[ServiceKey, IPAddress, int | None]]] = field(default_factory=dict)
-    lingering: frozenset[tuple[str, str]] = frozenset()  # unreferenced, deleted by the next transaction
 
     def add(self, kind: str, name: str, **definition: Any) -> None:
         self.objects[(kind, name)] = definition
@@ -174,15 +192,6 @@ class _Table:
     def element(self, name: str, key: Any, value: Any = None) -> None:
         elem = key if value is None else [key, value]
         self.elements.setdefault(name, {}).setdefault(_key(key), (key, elem))
-
-    def merge(self, part: _Table) -> None:
-        """Add ``part`` (its chains are its own; an element key already here keeps its first value)."""
-        self.objects |= part.objects
-        self.rules |= part.rules
-        self.counters |= part.counters
-        for name, items in part.elements.items():
-            mine = self.elements.setdefault(name, {})
-            mine |= {k: v for k, v in items.items() if k not in mine}
 
 
 def _addr(family: int) -> str:
@@ -298,33 +307,11 @@ def _chooser(service: Service, n: int) -> dict:
     return {"jhash": {"mod": n, "seed": HASH_SEED, "expr": hashed}}
 
 
-def _add_service(t: _Table, service: Service) -> None:
-    key, family = service.key, service.key.family
-    name = _service_name(key)
-    chain = f"s/{name}"
-    t.add("chain", chain)
-    if key.fwmark is not None:
-        t.element(f"fwm{family}", key.fwmark, _goto(chain))
-    elif key.port:
-        t.element(f"svc{family}", {"concat": [str(key.address), _proto(key), key.port]}, _goto(chain))
-    else:
-        t.element(f"svc{family}_any", {"concat": [str(key.address), _proto(key)]}, _goto(chain))
-    live = []
-    sticky = service.persistence_timeout, service.persistence_granularity
-    for d in service.destinations:
-        t.merge(_destination_part(key, *sticky, d.address, d.port))
-        if d.weight > 0:
-            live.append((d, _destination_name("d", key, d.address, d.port)))
-            if service.persistence_timeout:
-                clients = _destination_name("p", key, d.address, d.port, service.persistence_timeout)
-                t.rule(chain, _match(_client(family, sticky[1]), f"@{clients}"), _goto(live[-1][1]))
-    _add_scheduler(t, service, chain, live)
-
-
 def _proto(key: ServiceKey) -> str | None:
     return None if key.fwmark is not None else key.protocol.lower()
 
 
+@functools.lru_cache(maxsize=131072)
 def _destination_name(kind: str, key: ServiceKey, address: IPAddress, port: int | None, *more: object) -> str:
     """``d/`` chain, ``n/``, ``t/`` counters, ``p/`` persistence set of one real server of one service."""
     return "/".join([kind, _service_name(key), f"{address}_{port or 0}", *map(str, more)])
@@ -372,30 +359,61 @@ def _destination_part(
     return t
 
 
-def _add_scheduler(t: _Table, service: Service, chain: str, live: list) -> None:
+def _destination_id(service: Service, address: IPAddress, port: int | None) -> tuple:
+    """The part id of one real server of ``service``: what its part (:func:`_destination_part`) depends on."""
+    return ("d", service.key, service.persistence_timeout, service.persistence_granularity, address, port)
+
+
+def slot_map(key: ServiceKey, token: str) -> str:
+    """The name of a service's slot map (one table build's ``token`` in it: a rebuilt table declares
+    new ones). Hex digits and ``/`` only: it is declared in nft's own syntax (Libnftables.declare)."""
+    return f"q/{hashlib.blake2s(_service_name(key).encode(), digest_size=6).hexdigest()}/{token}"
+
+
+def _service_part(service: Service, token: str, total: int) -> _Table:
+    """One service's own objects: its chain (persistence lookups, then the choice through its slot
+    map), the slot map, and its element in the dispatch map; its real servers have parts of their own."""
+    t = _Table()
+    key, family = service.key, service.key.family
+    chain = f"s/{_service_name(key)}"
+    t.add("chain", chain)
+    slots = slot_map(key, token)
+    t.add("slots", slots)
+    if key.fwmark is not None:
+        t.element(f"fwm{family}", key.fwmark, _goto(chain))
+    elif key.port:
+        t.element(f"svc{family}", {"concat": [str(key.address), _proto(key), key.port]}, _goto(chain))
+    else:
+        t.element(f"svc{family}_any", {"concat": [str(key.address), _proto(key)]}, _goto(chain))
+    live = [d for d in service.destinations if d.weight > 0]
+    if service.persistence_timeout:
+        client = _client(family, service.persistence_granularity)
+        for d in live:
+            clients = _destination_name("p", key, d.address, d.port, service.persistence_timeout)
+            t.rule(
+                chain, _match(client, f"@{clients}"), _goto(_destination_name("d", key, d.address, d.port))
+            )
     if not live:
-        return  # nothing to choose: the connection goes on un-NATed (like IPVS with no real server)
-    runs = _runs(service)
-    if runs == "fo":
-        best = max(d.weight for d, _ in live)
-        t.rule(chain, _goto(next(dchain for d, dchain in live if d.weight == best)))
-        return
-    weights = cycle_weights([1 if runs == "rr" else d.weight for d, _ in live])
-    if runs == "wrr":
-        order = wrr_order(weights)
-    else:  # hashing, random: each real server owns a run of values
-        order = [i for i, weight in enumerate(weights) for _ in range(weight)]
-    # An anonymous map in the rule: libnftables' JSON (1.0.6) cannot declare a named map keyed by
-    # numgen/jhash (it needs "typeof"). One element per value, no ranges: an interval map made in the
-    # commit that first uses it misses lookups for a moment on this kernel (seen under load). The rule
-    # lives in a chain named by its content, so a change of weights is a new chain and one new rule
-    # in the service chain; the old one lingers (see transaction).
-    choices = [[value, _goto(live[i][1])] for value, i in enumerate(order)]
-    rule = {"vmap": {"key": _chooser(service, len(order)), "data": {"set": choices}}}
-    pick = f"c/{chain[2:]}/{hashlib.blake2s(_key(rule).encode(), digest_size=6).hexdigest()}"
-    t.add("chain", pick)
-    t.rule(pick, rule)
-    t.rule(chain, _goto(pick))
+        return t  # nothing to choose: the connection goes on un-NATed (like IPVS with no real server)
+    if _runs(service) == "fo":
+        best = max(d.weight for d in live)
+        best_d = next(d for d in live if d.weight == best)
+        t.rule(chain, _goto(_destination_name("d", key, best_d.address, best_d.port)))
+        return t
+    t.rule(chain, {"vmap": {"key": _chooser(service, total), "data": f"@{slots}"}})
+    return t
+
+
+# --- scheduling: the slot map ----------------------------------------------------------------------------
+#
+# A service's choice is ``<numgen or jhash> mod T vmap @slots``: a named map from each value 0..T-1 (a
+# slot) to the chain of the real server owning it; a real server owns as many slots as its weight
+# (over the weights' gcd, scaled to MAX_CYCLE; rr: one each). A change of real servers or weights
+# moves only the slots that must move (relayout): one removal is one element changed, where a
+# renumbered choice would rewrite them all. A service of at most SMALL_CYCLE slots is laid out afresh
+# instead (IPVS's wrr order, a handful of elements): a long one keeps its order, weights stay exact.
+
+SMALL_CYCLE = 256
 
 
 def cycle_weights(weights: list[int]) -> list[int]:
@@ -424,86 +442,324 @@ def wrr_order(weights: list[int]) -> list[int]:
     return order
 
 
-def desired(services: tuple[Service, ...], masquerade: bool = False) -> _Table:
-    """The whole table for ``services``; raises PlaneError for what this plane cannot carry."""
-    t = _skeleton(masquerade)
-    keys = set()
+Slot = tuple[int, int | None]  # a real server in a slot layout: its address as a number, its port
+
+
+def slot_counts(service: Service) -> dict[Slot, int]:
+    """Slots per live real server, in the service's order (empty: fo, or no live server)."""
+    live = [d for d in service.destinations if d.weight > 0]
+    runs = _runs(service)
+    if not live or runs == "fo":
+        return {}
+    weights = cycle_weights([1 if runs == "rr" else d.weight for d in live])
+    return {(int(d.address), d.port): w for d, w in zip(live, weights, strict=True)}
+
+
+def fresh_slots(service: Service, counts: dict[Slot, int]) -> list[Slot]:
+    """The layout of a new cycle: IPVS's wrr order for wrr, the real servers in order for rr, a run of
+    values each for hashing and random choice."""
+    names, weights = list(counts), list(counts.values())
+    if _runs(service) == "wrr":
+        return [names[i] for i in wrr_order(weights)]
+    return [name for name, weight in zip(names, weights, strict=True) for _ in range(weight)]
+
+
+def relayout(old: list[Slot], counts: dict[Slot, int]) -> list[Slot]:
+    """``old`` changed so that each real server owns ``counts`` slots, moving as few as it can: one
+    losing slots frees its last ones, one gaining slots takes freed ones first (then new ones at the
+    end), and where the cycle shrinks, its last slots move into the holes left."""
+    have = collections.Counter(old)
+    slots: list[Slot | None] = list(old)
+    surplus = {name: n - counts.get(name, 0) for name, n in have.items() if n > counts.get(name, 0)}
+    holes: list[int] = []
+    for i in range(len(slots) - 1, -1, -1) if surplus else ():
+        name = slots[i]
+        if surplus.get(name, 0) > 0:
+            surplus[name] -= 1
+            slots[i] = None
+            holes.append(i)
+    needs = [name for name, n in counts.items() for _ in range(n - have.get(name, 0))]
+    holes.sort()
+    filled = min(len(holes), len(needs))
+    for i, name in zip(holes, needs, strict=False):
+        slots[i] = name
+    slots += needs[filled:]
+    left = collections.deque(holes[filled:])
+    while left:  # the Nones are exactly the holes left: the largest is the last slot, or a tail moves in
+        if slots[-1] is None:
+            slots.pop()
+            left.pop()
+        else:
+            slots[left.popleft()] = slots.pop()
+    return slots  # type: ignore[return-value]  # no None is left
+
+
+def _slot_changes(held: list[Slot], live: int, new: list[Slot]) -> tuple[list[int], list[int], list[Slot]]:
+    """The slot elements to delete and to add for ``held`` (what the map holds; its first ``live``
+    values in use) to become ``new``, and what the map holds then. Values in use that the new cycle
+    no longer has stay a transaction longer (a packet in flight may still pick one); values that
+    stayed from the last transaction go now."""
+    deletes = [i for i in range(min(len(held), len(new))) if held[i] != new[i]]
+    adds = deletes + list(range(len(held), len(new)))
+    deletes += [i for i in range(max(len(new), live), len(held))]
+    return deletes, adds, new + held[len(new) : live]
+
+
+# --- the plane's state, and one transaction from it to the next -----------------------------------------
+
+ADD_ORDER = {"counter": 0, "set": 1, "map": 1, "chain": 2}  # what is referred to first
+DELETE_ORDER = {
+    "set": 0,
+    "map": 0,
+    "slots": 0,
+    "chain": 1,
+    "counter": 2,
+}  # maps refer to chains, rules to counters
+SKELETON = ("k",)
+
+
+@dataclass
+class State:
+    """What the kernel's table holds, as parts: the skeleton, one part per service, one per real server
+    of a service. A change touches the parts that differ, so it costs what changed, not the table."""
+
+    token: str
+    masquerade: bool
+    services: dict[ServiceKey, Service] = field(default_factory=dict)
+    parts: dict[tuple, _Table] = field(default_factory=dict)
+    owners: dict[tuple[str, str], tuple[tuple, ...]] = field(
+        default_factory=dict
+    )  # element -> parts, first's value
+    slots: dict[str, tuple[list[str], int]] = field(
+        default_factory=dict
+    )  # map -> what it holds, values in use
+    lingering: _Table = field(
+        default_factory=_Table
+    )  # unreferenced by the last transaction: deleted by the next
+    counters: dict[str, tuple[str, tuple[ServiceKey, IPAddress, int | None]]] = field(default_factory=dict)
+
+
+@dataclass
+class Change:
+    """One change: the slot maps to declare first (nft syntax, see Libnftables.declare), then one
+    transaction of nft JSON commands, and the state the kernel holds after them."""
+
+    declare: list[str]
+    commands: list[dict]
+    state: State
+
+
+def check(services: tuple[Service, ...], changed: set[ServiceKey] | None = None) -> None:
+    """PlaneError for what the plane cannot carry (of ``changed`` services only, unless None)."""
+    keys: set[ServiceKey] = set()
     for service in services:
-        problems = unsupported(service)
+        problems = unsupported(service) if changed is None or service.key in changed else []
         if service.key in keys:
             problems.append(f"{service.key}: the service is listed twice")
         if problems:
             raise PlaneError("; ".join(problems))
         keys.add(service.key)
-        t.merge(_service_part(service))
-    return t
-
-
-@functools.lru_cache(maxsize=4096)
-def _service_part(service: Service) -> _Table:
-    """One service's chains, sets, counters and elements; cached, so an unchanged service costs a lookup."""
-    t = _Table()
-    _add_service(t, service)
-    return t
-
-
-# --- from one table to the next: one transaction -------------------------------------------------------
-
-ADD_ORDER = {"counter": 0, "set": 1, "map": 1, "chain": 2}  # what is referred to first
-DELETE_ORDER = {"set": 0, "map": 0, "chain": 1, "counter": 2}  # maps refer to chains, rules to counters
 
 
 def _ref(kind: str, name: str, **more: Any) -> dict:
     return {kind: {"family": FAMILY, "table": TABLE, "name": name, **more}}
 
 
-def transaction(old: _Table | None, new: _Table) -> tuple[list[dict], _Table]:
-    """nft JSON commands turning ``old`` (None: whatever is there, if anything) into ``new``, and the
-    table the kernel holds after them.
+def _elements(verb: str, name: str, items: list) -> dict:
+    return {verb: {"element": {"family": FAMILY, "table": TABLE, "name": name, "elem": items}}}
 
-    What ``new`` no longer has is only unreferenced by these commands and deleted by the next
-    transaction: a packet that entered a chain just before the commit finishes in the previous
-    generation's rules, but looks set elements up in the new one, so a map deleted in the same commit
-    would miss it (seen here as a refused connection about once in a thousand changes under load).
-    """
+
+def transaction(
+    old: State | None,
+    services: tuple[Service, ...],
+    masquerade: bool = False,
+    token: str = "0",
+    stale: tuple[tuple[str, str], ...] = (),
+    changed: set[ServiceKey] | None = None,
+) -> Change:
+    """The change from ``old`` (None: a new build, replacing the ``stale`` objects of a table already
+    there) to ``services``; the services are checked already (:func:`check`), ``changed`` (None:
+    compare) says which differ from ``old``'s.
+
+    What the change unreferences is deleted by the next transaction: a packet that entered a chain just
+    before the commit finishes in the previous generation's rules, but looks set elements up in the
+    new one, so a map deleted in the same commit would miss it (seen here as a refused connection
+    about once in a thousand changes under load)."""
     commands: list[dict] = []
-    if old is None:  # replace a stale table atomically: add (no-op if present), delete, build
-        table = {"table": {"family": FAMILY, "name": TABLE}}
-        commands += [{"add": table}, {"delete": table}, {"add": table}]
-        old = _Table()
-    later = old.objects.keys() - new.objects.keys() - old.lingering
-    held = _Table(
-        objects=new.objects | {k: old.objects[k] for k in later},
-        rules=new.rules | {name: old.rules[name] for kind, name in later if name in old.rules},
-        elements=new.elements | {name: old.elements[name] for kind, name in later if name in old.elements},
-        counters=new.counters,
-        lingering=frozenset(later),
+    if old is None:
+        commands += _delete_stale(stale)
+        old = State(token, masquerade)
+    token = old.token
+    wanted = {service.key: service for service in services}
+    if changed is None:
+        changed = {key for key, service in wanted.items() if old.services.get(key) != service}
+    touched: dict[tuple, tuple[_Table | None, _Table | None]] = {}  # part -> (before, after)
+    if SKELETON not in old.parts:
+        touched[SKELETON] = (None, _skeleton(masquerade))
+    slot_plans: dict[str, tuple[Service, list[Slot]]] = {}
+    for key, service in wanted.items():
+        before = old.services.get(key)
+        if key not in changed:
+            continue
+        counts = slot_counts(service)
+        total = sum(counts.values())
+        touched[("s", key)] = (old.parts.get(("s", key)), _service_part(service, token, total))
+        for pid in _destination_ids(before, service):
+            touched[pid] = (old.parts[pid], None)
+        for pid in _destination_ids(service, before):
+            touched[pid] = (None, _destination_part(*pid[1:]))
+        name = slot_map(key, token)
+        held, live = old.slots.get(name, ([], 0))
+        fresh = not live or total <= SMALL_CYCLE
+        slot_plans[name] = (service, fresh_slots(service, counts) if fresh else relayout(held[:live], counts))
+    for key, before in old.services.items():
+        if key not in wanted:
+            touched[("s", key)] = (old.parts[("s", key)], None)
+            for pid in _destination_ids(before, None):
+                touched[pid] = (old.parts[pid], None)
+
+    state = State(
+        token,
+        masquerade,
+        wanted,
+        dict(old.parts),
+        dict(old.owners),
+        dict(old.slots),
+        counters=dict(old.counters),
     )
-    added = sorted(held.objects.keys() - old.objects.keys(), key=lambda k: (ADD_ORDER[k[0]], k[1]))
-    removed = sorted(old.objects.keys() - held.objects.keys(), key=lambda k: (DELETE_ORDER[k[0]], k[1]))
-    commands += [{"add": _ref(kind, name, **held.objects[(kind, name)])} for kind, name in added]
+    objects_before, rules_before = dict(old.lingering.objects), dict(old.lingering.rules)
+    objects_after: dict[tuple[str, str], dict] = {}
+    rules_after: dict[str, tuple[str, ...]] = {}
+    for pid, (before_part, after_part) in touched.items():
+        if before_part is not None:
+            objects_before |= before_part.objects
+            rules_before |= before_part.rules
+            for name in before_part.counters:
+                del state.counters[name]
+        if after_part is not None:
+            objects_after |= after_part.objects
+            rules_after |= after_part.rules
+            state.counters |= after_part.counters
+            state.parts[pid] = after_part
+        else:
+            del state.parts[pid]
+    added = sorted(objects_after.keys() - objects_before.keys(), key=lambda k: (ADD_ORDER.get(k[0], 1), k[1]))
+    unreferenced = objects_before.keys() - old.lingering.objects.keys() - objects_after.keys()
+    expired = sorted(
+        old.lingering.objects.keys() - objects_after.keys(), key=lambda k: (DELETE_ORDER[k[0]], k[1])
+    )
+    state.lingering = _Table(
+        objects={k: objects_before[k] for k in unreferenced},
+        rules={name: rules_before[name] for kind, name in unreferenced if name in rules_before},
+    )
+    declare = [name for kind, name in added if kind == "slots"]
+    commands += [
+        {"add": _ref(kind, name, **objects_after[(kind, name)])} for kind, name in added if kind != "slots"
+    ]
 
-    def elements(name: str, ids: set[str], source: _Table, verb: str) -> None:
-        if ids:
-            items = [source.elements[name][i][0 if verb == "delete" else 1] for i in sorted(ids)]
-            commands.append(
-                {verb: {"element": {"family": FAMILY, "table": TABLE, "name": name, "elem": items}}}
-            )
+    # elements of the shared maps (dispatch, counters): a key's value is its first part's
+    deletes: dict[str, list] = collections.defaultdict(list)
+    adds: dict[str, list] = collections.defaultdict(list)
+    keys = {
+        (m, e)
+        for b, a in touched.values()
+        for p in (b, a)
+        if p is not None
+        for m, i in p.elements.items()
+        for e in i
+    }
+    values_before = {k: _element_value(old.parts, old.owners, k) for k in keys}
+    for pid, (before_part, after_part) in touched.items():
+        for part, keep in ((before_part, False), (after_part, True)):
+            for m, items in part.elements.items() if part is not None else ():
+                for e in items:
+                    others = tuple(p for p in state.owners.get((m, e), ()) if p != pid)
+                    state.owners[(m, e)] = (*others, pid) if keep else others
+    for m, e in sorted(keys):
+        if not state.owners[(m, e)]:
+            del state.owners[(m, e)]
+        before_value, after_value = values_before[(m, e)], _element_value(state.parts, state.owners, (m, e))
+        if before_value == after_value:
+            continue
+        if before_value is not None:
+            deletes[m].append(before_value[0])
+        if after_value is not None:
+            adds[m].append(after_value[1])
 
-    for name, items in old.elements.items():
-        if name in held.elements:
-            elements(name, items.keys() - held.elements[name].keys(), old, "delete")
-    chains = old.rules.keys() | held.rules.keys()
-    changed = sorted(c for c in chains if old.rules.get(c, ()) != held.rules.get(c, ()))
-    commands += [{"flush": _ref("chain", c)} for c in changed if c in old.rules and c in held.rules]
-    for name, items in held.elements.items():
-        elements(name, items.keys() - old.elements.get(name, {}).keys(), held, "add")
+    # slot maps: what each service's cycle moves; what stayed from the last change goes
+    for name, (service, new) in slot_plans.items():
+        held, live = state.slots.get(name, ([], 0))
+        gone, put, holds = _slot_changes(held, live, new)
+        state.slots[name] = (holds, len(new))
+        deletes[name] += gone
+        if put:
+            dests = {(int(d.address), d.port): d for d in service.destinations}
+            chains = {
+                k: _destination_name("d", service.key, dests[k].address, k[1]) for k in {new[i] for i in put}
+            }
+            adds[name] += [[i, _goto(chains[new[i]])] for i in put]
+    for name, (held, live) in old.slots.items():
+        if name not in slot_plans and len(held) > live and ("slots", name) not in expired:
+            deletes[name] += list(range(live, len(held)))
+            state.slots[name] = (held[:live], live)
+    for kind, name in expired:
+        if kind == "slots":
+            del state.slots[name]
+
+    commands += [_elements("delete", name, items) for name, items in deletes.items() if items]
+    changed = sorted(
+        chain
+        for kind, chain in objects_after
+        if kind == "chain" and rules_before.get(chain, ()) != rules_after.get(chain, ())
+    )
+    commands += [
+        {"flush": _ref("chain", c)} for c in changed if rules_before.get(c) and ("chain", c) in objects_before
+    ]
+    commands += [_elements("add", name, items) for name, items in adds.items() if items]
     for chain in changed:
-        for expr in held.rules.get(chain, ()):
+        for expr in rules_after.get(chain, ()):
             rule = {"family": FAMILY, "table": TABLE, "chain": chain, "expr": json.loads(expr)}
             commands.append({"add": {"rule": rule}})
-    commands += [{"delete": _ref(kind, name)} for kind, name in removed]
-    return commands, held
+    commands += [{"delete": _ref("map" if kind == "slots" else kind, name)} for kind, name in expired]
+    return Change(declare, commands, state)
+
+
+def _destination_ids(service: Service | None, other: Service | None) -> list[tuple]:
+    """The part ids of ``service``'s real servers that ``other`` does not have."""
+    if service is None:
+        return []
+    sticky = (service.persistence_timeout, service.persistence_granularity)
+    if other is None or sticky != (other.persistence_timeout, other.persistence_granularity):
+        return [_destination_id(service, d.address, d.port) for d in service.destinations]
+    theirs = {(int(d.address), d.port) for d in other.destinations}
+    return [
+        _destination_id(service, d.address, d.port)
+        for d in service.destinations
+        if (int(d.address), d.port) not in theirs
+    ]
+
+
+def _element_value(parts: dict[tuple, _Table], owners: dict, key: tuple[str, str]) -> tuple[Any, Any] | None:
+    providers = owners.get(key)
+    return parts[providers[0]].elements[key[0]][key[1]] if providers else None
+
+
+def _delete_stale(stale: tuple[tuple[str, str], ...]) -> list[dict]:
+    """Commands emptying a table left by an earlier run (its objects, as listed): rules first, then
+    what refers to chains, the chains, and what rules referred to."""
+    if not stale:
+        return []
+    order = {"set": 0, "map": 0, "chain": 1}
+    commands: list[dict] = [{"flush": {"table": {"family": FAMILY, "name": TABLE}}}]
+    return commands + [
+        {"delete": _ref(kind, name)} for kind, name in sorted(stale, key=lambda k: (order.get(k[0], 2), k[1]))
+    ]
+
+
+def desired(services: tuple[Service, ...], masquerade: bool = False) -> State:
+    """The state of a new build holding ``services`` (raises PlaneError for what the plane cannot carry)."""
+    check(services)
+    return transaction(None, services, masquerade).state
 
 
 # --- libnftables -----------------------------------------------------------------------------------------
@@ -548,6 +804,23 @@ class Libnftables:
             raise PlaneError(f"nftables refused the change: {error or 'no reason given'}")
         return json.loads(output)["nftables"] if output.strip() else []
 
+    def declare(self, slot_maps: list[str]) -> None:
+        """Declare empty slot maps (``typeof numgen``: integer keys): the one thing libnftables 1.0.6's
+        JSON cannot say (it refuses "type integer", has no "typeof"), so it is said in nft's syntax, from
+        this fixed template and names of :func:`slot_map`'s alphabet only. An empty map nothing refers
+        to changes no packet's path; the transaction using it follows."""
+        for name in slot_maps:
+            if not SLOT_MAP_NAME.fullmatch(name):
+                raise PlaneError(f"nftables plane: {name!r} is not a slot map name")
+        text = f"add table {FAMILY} {TABLE}\n" + "".join(
+            f"add map {FAMILY} {TABLE} {name} {{ typeof numgen inc mod 1 : verdict ; }}\n"
+            for name in slot_maps
+        )
+        rc = self._lib.nft_run_cmd_from_buffer(self._ctx, text.encode())
+        if rc != 0:
+            error = (self._lib.nft_ctx_get_error_buffer(self._ctx) or b"").decode().strip()
+            raise PlaneError(f"nftables refused the slot maps: {error or 'no reason given'}")
+
     def close(self) -> None:
         if self._ctx:
             self._lib.nft_ctx_free(self._ctx)
@@ -562,7 +835,7 @@ class NftablesPlane:
     def __init__(self, masquerade: bool = False, nft: Libnftables | None = None):
         self.masquerade = masquerade
         self._nft = nft or Libnftables()
-        self._applied: _Table | None = None  # None: not known, the next apply rebuilds the table
+        self._state: State | None = None  # None: not known, the next apply rebuilds the table
         self._warned: set[str] = set()
 
     def set_timeouts(self, timeouts: Timeouts) -> None:
@@ -571,36 +844,64 @@ class NftablesPlane:
             log.warning("nftables plane: %s", TIMEOUTS_NOT_CARRIED)
 
     def apply(self, services: tuple[Service, ...]) -> None:
-        new = desired(services, self.masquerade)
+        before = self._state.services if self._state is not None else {}
+        changed = {s.key for s in services if before.get(s.key) != s}
+        check(services, changed)
         for service in services:
+            if service.key not in changed:
+                continue
             for note in approximations(service):
                 if note not in self._warned:
                     self._warned.add(note)
                     log.warning("nftables plane: %s", note)
-        commands, held = transaction(self._applied, new)
-        if not commands:
-            return
+        if self._state is not None:
+            change = transaction(self._state, services, self.masquerade, changed=changed)
+            try:
+                self._run(change)
+                self._state = change.state
+                return
+            except PlaneError:
+                pass  # the table is not what we applied (changed by hand?): rebuild it whole
+        self._state = None
+        stale = self._stale()
+        token = secrets.token_hex(3)
+        while any(name.endswith(f"/{token}") for _, name in stale):
+            token = secrets.token_hex(3)
+        change = transaction(None, services, self.masquerade, token, stale)
+        self._run(change)
+        self._state = change.state
+
+    def _run(self, change: Change) -> None:
+        if change.declare:
+            self._nft.declare(change.declare)
+        if change.commands:
+            self._nft.run(change.commands)
+
+    def _stale(self) -> tuple[tuple[str, str], ...]:
+        """The objects of a table already there (left by a crashed run), to be replaced."""
         try:
-            self._nft.run(commands)
+            listing = self._nft.run([{"list": {"table": {"family": FAMILY, "name": TABLE}}}])
         except PlaneError:
-            if self._applied is None:
-                raise
-            # the table is not what we applied (changed by hand?): rebuild it whole, in one transaction
-            self._applied = None
-            commands, held = transaction(None, new)
-            self._nft.run(commands)
-        self._applied = held
+            return ()  # no such table
+        return tuple(
+            (kind, body["name"])
+            for item in listing
+            for kind, body in item.items()
+            if kind not in ("metainfo", "table", "rule", "element")
+            and isinstance(body, dict)
+            and "name" in body
+        )
 
     def counters(self) -> dict[tuple[ServiceKey, IPAddress, int | None], DestinationCounters]:
-        if self._applied is None:
+        if self._state is None:
             return {}
         listing = self._nft.run([{"list": {"counters": {"family": FAMILY, "table": TABLE}}}])
         seen: dict[tuple, dict[str, int]] = {}
         for item in listing:
             counter = item.get("counter")
-            if not counter or counter["name"] not in self._applied.counters:
+            if not counter or counter["name"] not in self._state.counters:
                 continue
-            what, dest = self._applied.counters[counter["name"]]
+            what, dest = self._state.counters[counter["name"]]
             values = seen.setdefault(dest, {})
             if what == "connections":
                 values["connections"] = counter["packets"]
@@ -611,4 +912,4 @@ class NftablesPlane:
     def close(self) -> None:
         table = {"table": {"family": FAMILY, "name": TABLE}}
         self._nft.run([{"add": table}, {"delete": table}])
-        self._applied = None
+        self._state = None
