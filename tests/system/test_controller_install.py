@@ -30,6 +30,7 @@ CONTAINERS_CONF = ROOT / "scripts" / "containers.conf"
 pytestmark = pytest.mark.slow
 
 SECRET = "pw-1234"
+SMTP_SECRET = "smtp-pw-5678"
 INVENTORY = {
     "all": {
         "hosts": {
@@ -170,12 +171,20 @@ DESIGN = {
         {
             "name": "web",
             "vrid": 80,
-            "version": 3,
             "vips": [f"{VIP}/24"],
             "members": [{"host": "lb1", "priority": 150}, {"host": "lb2", "priority": 100}],
             "auth": {"type": "PASS", "password": SECRET},
         }
     ],
+    # mail settings with SMTP credentials (no alerts: nothing is sent), a secret the role ships
+    "tandem_global": {
+        "mail": {
+            "to": ["ops@example.com"],
+            "server": "203.0.113.25",
+            "auth_user": "alerts",
+            "auth_password": SMTP_SECRET,
+        }
+    },
 }
 
 
@@ -262,6 +271,14 @@ def site_collections(controller: Controller) -> Path:
     return site.parents[1]
 
 
+def leak(out: str, secret: str) -> str:
+    """Where a secret shows in ansible-playbook's output: the task it appears under, and the line."""
+    at = out.index(secret)
+    task = out.rfind("TASK [", 0, at)
+    header = out[task : out.find("\n", task)] if task >= 0 else "(before any task)"
+    return f"{secret!r} shown under {header}: {out[max(at - 300, 0) : at + 100]!r}"
+
+
 @pytest.mark.lab
 @pytest.mark.timeout(900)
 def test_the_installed_collection_converges_lab_hosts(controller, lab_hosts, tmp_path):
@@ -289,11 +306,14 @@ def test_the_installed_collection_converges_lab_hosts(controller, lab_hosts, tmp
     (tmp_path / "site.yml").write_text(yaml.safe_dump(play))
     env = dict(controller.env)
     env["ANSIBLE_COLLECTIONS_PATH"] = f"{controller.collections}{os.pathsep}{site_collections(controller)}"
-    playbook = [controller.tool("ansible-playbook"), "-i", "hosts.yml", "site.yml"]
+    # At -vvv (module invocations shown) and with --diff: neither the VRRP nor the SMTP password shows.
+    playbook = [controller.tool("ansible-playbook"), "-i", "hosts.yml", "site.yml", "-vvv", "--diff"]
     proc = run(playbook, env, cwd=tmp_path)
     out = proc.stdout + proc.stderr
     assert "web (VRID 80): 198.51.100.80/24 -> master lb1 (150) -> backups lb2 (100)" in out, out[-4000:]
-    assert SECRET not in out
+    for secret in (SECRET, SMTP_SECRET):
+        assert secret not in out, leak(out, secret)
+    assert "auth_pass ********" in out  # the diff of tandemd.conf, masked
     # The hosts' wheelhouse was built by this controller (its HOME) from the role's default source, the
     # installed collection's runtime/ (nothing here points the role elsewhere).
     assert list((controller.home / ".cache" / "tandem" / "wheelhouse").glob("*/MANIFEST.json"))
@@ -302,6 +322,8 @@ def test_the_installed_collection_converges_lab_hosts(controller, lab_hosts, tmp
         assert active.stdout.strip() == "active", f"{host}: tandemd is {active.stdout.strip()}"
         checked = lab_hosts.exec(host, "tandemd", "-t", "-f", "/etc/tandem/tandemd.conf")
         assert checked.returncode == 0, f"{host}: {checked.stdout}{checked.stderr}"
+        password = lab_hosts.exec(host, "stat", "-c", "%a %U", "/etc/tandem/smtp-password")
+        assert password.stdout.split() == ["600", "root"], f"{host}: {password.stdout}{password.stderr}"
     # The role waited for the planned states; the VIP is where the plan put it, seen from outside.
     deadline = time.monotonic() + 30
     while lab_hosts.holders(VIP) != {"lb1"} and time.monotonic() < deadline:
