@@ -486,7 +486,7 @@ def test_unsupported_keepalived_keywords_are_warnings_not_unknown(files):
         """
     global_defs {
         enable_snmp_vrrp
-        vrrp_rt_priority 50
+        bfd_rt_priority 50
     }
     bfd_instance b1 {
         neighbor_ip 198.51.100.9
@@ -497,7 +497,7 @@ def test_unsupported_keepalived_keywords_are_warnings_not_unknown(files):
     assert result.config is not None
     assert messages(result) == [
         "3: warning: 'enable_snmp_vrrp' in global_defs is not supported yet; ignored",
-        "4: warning: 'vrrp_rt_priority' in global_defs is not supported yet; ignored",
+        "4: warning: 'bfd_rt_priority' in global_defs is not supported yet; ignored",
         "6: warning: 'bfd_instance' in the top level is not supported yet; ignored",
         "12: warning: 'track_bfd' in vrrp_instance is not supported yet; ignored",
     ]

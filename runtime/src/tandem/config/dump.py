@@ -79,7 +79,7 @@ COMBINED = {
     "vrrp_garp_extra_if_all",
     "tunnel",
 }
-INLINE_TUPLES = {"status_code", "sorry_server", "lvs_timeouts"}
+INLINE_TUPLES = {"status_code", "sorry_server", "lvs_timeouts", "vrrp_cpu_affinity", "checker_cpu_affinity"}
 BLOCK_TYPES = (
     GlobalDefs,
     VrrpScript,

@@ -83,6 +83,23 @@ def optional_priority(node: Node, _findings: Findings) -> int:
     return one(integer(-1, 99), "a realtime priority -1..99")(node, _findings)
 
 
+def realtime_priority(node: Node, findings: Findings) -> int:
+    """``vrrp_rt_priority N`` / ``checker_rt_priority N``: a SCHED_RR priority; outside 1..99 the nearest
+    one is used, with a warning, as keepalived does."""
+    value = one(integer(-(2**31), 2**31 - 1), "a realtime priority 1..99")(node, findings)
+    used = min(max(value, 1), 99)
+    if used != value:
+        findings.warning(node.pos, f"{node.keyword} {value} is outside 1..99: {used} is used")
+    return used
+
+
+def cpu_list(node: Node, _findings: Findings) -> tuple[int, ...]:
+    """``vrrp_cpu_affinity CPU...`` / ``checker_cpu_affinity CPU...``: the CPUs the process may run on."""
+    if not node.args:
+        raise Invalid("expected CPU numbers")
+    return tuple(check(integer(0, 4095), word, "a CPU number") for word in node.args)
+
+
 # keepalived: [0.000001, 4294.967295] seconds (0 is an error there)
 GARP_INTERVAL = one(seconds(0.000001, 4294.967295), "seconds 0.000001..4294.967295")
 
@@ -134,8 +151,19 @@ GLOBAL_DEFS = Block(
         "vrrp_skip_check_adv_addr": Key("vrrp_skip_check_adv_addr", bare_flag),
         "vrrp_check_unicast_src": Key("vrrp_check_unicast_src", bare_flag),
         "vrrp_min_garp": Key("vrrp_min_garp", flag),
+        # each child process's scheduling (tandem.daemon.scheduling)
         "vrrp_priority": count_key("vrrp_priority", -20, 19),
         "checker_priority": count_key("checker_priority", -20, 19),
+        "vrrp_rt_priority": Key("vrrp_rt_priority", realtime_priority),
+        "checker_rt_priority": Key("checker_rt_priority", realtime_priority),
+        "vrrp_rlimit_rttime": count_key("vrrp_rlimit_rttime", 1),
+        "vrrp_rlimit_rtime": count_key("vrrp_rlimit_rttime", 1),  # keepalived's older spelling
+        "checker_rlimit_rttime": count_key("checker_rlimit_rttime", 1),
+        "checker_rlimit_rtime": count_key("checker_rlimit_rttime", 1),
+        "vrrp_no_swap": Key("vrrp_no_swap", bare_flag),
+        "checker_no_swap": Key("checker_no_swap", bare_flag),
+        "vrrp_cpu_affinity": Key("vrrp_cpu_affinity", cpu_list),
+        "checker_cpu_affinity": Key("checker_cpu_affinity", cpu_list),
         "max_auto_priority": Key("max_auto_priority", optional_priority),
         "dynamic_interfaces": Key("dynamic_interfaces", dynamic_interfaces),
         "lvs_timeouts": Key("lvs_timeouts", lvs_timeouts),
@@ -144,23 +172,17 @@ GLOBAL_DEFS = Block(
         [
             "bfd_cpu_affinity",
             "bfd_rlimit_rtime",
-            "checker_rlimit_rtime",
             "enable_snmp_keepalived",
             "lvs_flush_onstop",
             "lvs_process_name",
-            "vrrp_rlimit_rtime",
             "vrrp_vmac_garp_intvl",
             "bfd_no_swap",
             "bfd_priority",
             "bfd_process_name",
             "bfd_rlimit_rttime",
             "bfd_rt_priority",
-            "checker_cpu_affinity",
             "checker_log_all_failures",
-            "checker_no_swap",
             "checker_process_name",
-            "checker_rlimit_rttime",
-            "checker_rt_priority",
             "config_save_dir",
             "data_use_instance",
             "dbus_service_name",
@@ -213,16 +235,12 @@ GLOBAL_DEFS = Block(
             "umask",
             "vmac_addr_prefix",
             "vmac_prefix",
-            "vrrp_cpu_affinity",
             "vrrp_down_timer_adverts",
             "vrrp_netlink_cmd_rcv_bufs",
             "vrrp_netlink_cmd_rcv_bufs_force",
             "vrrp_netlink_monitor_rcv_bufs",
             "vrrp_netlink_monitor_rcv_bufs_force",
-            "vrrp_no_swap",
             "vrrp_process_name",
-            "vrrp_rlimit_rttime",
-            "vrrp_rt_priority",
             "vrrp_rx_bufs_multiplier",
             "vrrp_rx_bufs_policy",
             "vrrp_startup_delay",

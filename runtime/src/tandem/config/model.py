@@ -101,8 +101,16 @@ class GlobalDefs:
     vrrp_skip_check_adv_addr: bool = False
     vrrp_check_unicast_src: bool = False
     vrrp_min_garp: bool = False
-    vrrp_priority: int | None = None  # scheduling priority of the VRRP process
+    vrrp_priority: int | None = None  # nice value of the VRRP process (tandem.daemon.scheduling)
     checker_priority: int | None = None
+    vrrp_rt_priority: int | None = None  # SCHED_RR priority 1..99 (then the nice value is not used)
+    checker_rt_priority: int | None = None
+    vrrp_rlimit_rttime: int | None = None  # µs of realtime CPU without blocking; None: 10,000 with RR
+    checker_rlimit_rttime: int | None = None
+    vrrp_no_swap: bool = False  # memory locked (mlockall)
+    checker_no_swap: bool = False
+    vrrp_cpu_affinity: tuple[int, ...] = ()  # CPUs it may run on; (): any
+    checker_cpu_affinity: tuple[int, ...] = ()
     max_auto_priority: int | None = None  # None: realtime scheduling not raised automatically
     dynamic_interfaces: bool = False
     lvs_timeouts: tuple[tuple[str, int], ...] = ()  # (tcp|tcpfin|udp, seconds)

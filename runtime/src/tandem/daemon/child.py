@@ -21,7 +21,15 @@ import os
 import signal
 
 from tandem.daemon import STATE_SIGNALS, LogOptions, import_asyncio_without_tls, setup_logging, signal_of
-from tandem.daemon.spawn import EXIT_FATAL, ChildOptions, child_options, die_with_parent, receive_config
+from tandem.daemon.scheduling import Scheduler, scheduling_of
+from tandem.daemon.spawn import (
+    EXIT_FATAL,
+    SUBSYSTEM,
+    ChildOptions,
+    child_options,
+    die_with_parent,
+    receive_config,
+)
 
 log = logging.getLogger("tandem")
 STATE_FILE_STEMS = {"vrrp": "tandemd", "check": "tandemd_check"}
@@ -84,6 +92,23 @@ async def _serve(options: ChildOptions, config) -> int:
     service = _service(options, config, systemd)
     reloads: set[asyncio.Task] = set()
 
+    scheduler = Scheduler()
+
+    def schedule() -> None:  # global_defs' scheduling keys (tandem.daemon.scheduling)
+        scheduler.apply(scheduling_of(service.config.global_defs, options.child), SUBSYSTEM[options.child])
+
+    reload_service = service.reload
+
+    async def reload_and_schedule():  # every reload (SIGHUP, or relayed by the parent) goes through here
+        # at normal priority, as keepalived reloads: parsing may well exceed a realtime CPU limit
+        scheduler.apply(scheduler.applied._replace(rt_priority=None, nice=None), SUBSYSTEM[options.child])
+        try:
+            return await reload_service()
+        finally:
+            schedule()
+
+    service.reload = reload_and_schedule
+
     def reload() -> None:
         task = loop.create_task(service.reload())
         reloads.add(task)
@@ -103,6 +128,7 @@ async def _serve(options: ChildOptions, config) -> int:
         log.error("load balancing cannot start: %s", error)
         await service.stop()
         return 1
+    schedule()
     # run_child paused the collector for the start-up, whose objects live as long as the daemon:
     # frozen, no later collection walks them again
     gc.freeze()

@@ -30,6 +30,7 @@ PARENT_ENV = "TANDEM_SUPERVISOR_PID"
 EXIT_FATAL = 3  # a child that cannot run (its config, its control socket): not restarted, tandemd stops
 PR_SET_PDEATHSIG = 1
 ROLES = ("vrrp", "check")
+SUBSYSTEM = {"vrrp": "VRRP", "check": "checker"}  # each role, as the log names it
 CHILD_START_WAIT = 30.0  # s: the supervisor's own start-up waits at most this long for its first child's
 
 

@@ -38,12 +38,11 @@ from pathlib import Path
 from tandem.control.protocol import ReloadOutcome
 from tandem.control.server import NO_LB, ControlServer, encode
 from tandem.daemon import STATE_SIGNALS, signal_of
-from tandem.daemon.spawn import EXIT_FATAL, Spawned, child_socket, first_role, spawn
+from tandem.daemon.spawn import EXIT_FATAL, SUBSYSTEM, Spawned, child_socket, first_role, spawn
 from tandem.systemd import SystemdNotifier
 
 log = logging.getLogger("tandem")
 
-SUBSYSTEM = {"vrrp": "VRRP", "check": "checker"}
 STABLE = 30.0  # a child that ran this long before dying is restarted at once
 MAX_BACKOFF = 30.0
 STOP_TIMEOUT = 10.0  # SIGKILL for a child still running this long after SIGTERM
