@@ -431,6 +431,19 @@ async def test_fifo_lines_for_real_servers_and_quorum(lb, tmp_path):
         os.close(reader)
 
 
+def test_a_lagging_loop_that_idles_keeps_its_bound():
+    """Lag while the loop idles part of the time (the machine ran something else): no halving."""
+    from tandem.lb.service import BUSY_LIMIT, LAG_LIMIT, cpu_wanted, next_bound
+
+    assert next_bound(2000, LAG_LIMIT * 4, 64, 2000, busy=BUSY_LIMIT - 0.2) == 2000
+    assert next_bound(1000, LAG_LIMIT * 4, 64, 2000, busy=0.5) > 1000
+    assert next_bound(2000, LAG_LIMIT * 2, 64, 2000, busy=BUSY_LIMIT) == 1000
+    first = cpu_wanted()
+    assert first is not None and first > 0  # Linux: the thread's schedstat
+    sum(range(100_000))
+    assert cpu_wanted() > first
+
+
 def test_the_bound_halves_under_lag_and_grows_back():
     from tandem.lb.service import LAG_LIMIT, next_bound
 

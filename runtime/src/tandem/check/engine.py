@@ -47,7 +47,6 @@ log = logging.getLogger(__name__)
 
 Done = Callable[[CheckResult], None]
 READY_EVENTS = select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP
-QUICKACK_OFF = os.environ.get("TANDEM_QUICKACK_OFF") == "1"
 MAX_EVENTS = 1024  # events taken from the epoll per turn of the event loop (the rest: next turn)
 
 
@@ -204,8 +203,6 @@ class Probe:
         self.stage = stage
         try:
             self.sock = make_socket(self.check, socket.SOCK_STREAM)
-            if QUICKACK_OFF:
-                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 0)
             code = self.sock.connect_ex(target(self.check, port))
         except OSError as error:
             self.error(error)

@@ -11,11 +11,12 @@ Decisions are the Balancer's (:mod:`tandem.lb.realserver`); this module only car
   ``bound`` run at once; a due check beyond that waits in a FIFO for a free slot (counted in
   ``stats().checks_waiting``). A runner is bounded by its own timeout, so a black-holed real
   server holds one slot for connect_timeout and delays no other check. Its result goes to
-  ``Balancer.result``. The bound adapts (:func:`next_bound`): when the event loop lags (the
-  checker is CPU-bound: more checks are due than one core can run) it is halved, so the checks in
-  flight finish within their timeouts and the others wait (lateness) instead of many timing out
-  together and taking healthy servers out; without lag it grows back to ``max_running`` (a black
-  hole costs no CPU, so it never shrinks the bound).
+  ``Balancer.result``. The bound adapts (:func:`next_bound`): when the event loop lags and never
+  idles (the checker is CPU-bound: more checks are due than its core can run) it is halved, so
+  the checks in flight finish within their timeouts and the others wait (lateness) instead of many
+  timing out together and taking healthy servers out; otherwise it grows back to ``max_running``
+  (a black hole costs no CPU, so it never shrinks the bound; a loop late because the machine ran
+  something else still idles, and keeps its bound).
 - **actions**: ``RunCheck`` re-arms the timer queue; ``RunScript`` queues the script on a
   :class:`~tandem.notify.notifier.ScriptQueue` (no shell, script user and security as for VRRP's
   notify scripts); ``SmtpAlert`` goes to the :class:`~tandem.notify.mail.Mailer` of global_defs;
@@ -85,7 +86,8 @@ log = logging.getLogger("tandem.lb")
 MAX_RUNNING = 2000  # checks in flight at once (each holds a socket or a process)
 MIN_RUNNING = 64  # the bound never goes below this (see next_bound)
 LAG_PERIOD = 0.1  # seconds between samples of the event loop's lag
-LAG_LIMIT = 0.05  # a lag beyond this means the checker is CPU-bound: fewer checks in flight
+LAG_LIMIT = 0.05  # a lag beyond this, while the loop is busy, means the checker is CPU-bound
+BUSY_LIMIT = 0.9  # ... busy: the loop ran or waited to run this share of the time (never idle)
 PLANE_RETRY = 1.0  # seconds between attempts to apply a state the plane refused
 APPLY_SHARE = 2.0  # after a transaction of d seconds, the next one waits until d × this after its end
 LATENESS_SAMPLES = 4096  # recent check start latenesses kept for stats' percentiles
@@ -272,12 +274,19 @@ class LbService:
         loop = asyncio.get_running_loop()
         low = min(MIN_RUNNING, self.max_running)
         while True:
-            start = loop.time()
+            start, wanted = loop.time(), cpu_wanted()
             await asyncio.sleep(LAG_PERIOD)
-            lag = loop.time() - start - LAG_PERIOD
-            bound = next_bound(self.bound, lag, low, self.max_running)
+            wall = loop.time() - start
+            busy = 1.0 if wanted is None else ((cpu_wanted() or 0.0) - wanted) / wall
+            lag = wall - LAG_PERIOD
+            bound = next_bound(self.bound, lag, low, self.max_running, busy)
             if bound != self.bound:
-                log.debug("checks in flight at most %d (event loop lag %.0f ms)", bound, lag * 1000)
+                log.debug(
+                    "checks in flight at most %d (event loop lag %.0f ms, busy %.0f%%)",
+                    bound,
+                    lag * 1000,
+                    busy * 100,
+                )
             self.bound = bound
             self._start_waiting()
 
@@ -526,12 +535,26 @@ class LbService:
         )
 
 
-def next_bound(bound: int, lag: float, low: int, high: int) -> int:
-    """The next bound on checks in flight: halved while the loop lags more than LAG_LIMIT, else grown
-    by a sixteenth of the range (additive increase, multiplicative decrease)."""
-    if lag > LAG_LIMIT:
+def next_bound(bound: int, lag: float, low: int, high: int, busy: float = 1.0) -> int:
+    """The next bound on checks in flight: halved while the loop lags more than LAG_LIMIT and is busy
+    (ran or waited to run, ``busy`` of the time: BUSY_LIMIT or more), else grown by a sixteenth of the
+    range (additive increase, multiplicative decrease). A loop that lags but idles part of the time is
+    late because the machine ran something else, not because of its own checks: fewer in flight would
+    only make the checks wait longer."""
+    if lag > LAG_LIMIT and busy >= BUSY_LIMIT:
         return max(low, bound // 2)
     return min(high, bound + max(1, (high - low) // 16))
+
+
+def cpu_wanted() -> float | None:
+    """Seconds this thread ran or waited to run (its schedstat: on the CPU + on the run queue), or
+    None where the kernel does not say; what is left of the wall time, it slept (an idle loop)."""
+    try:
+        with open("/proc/thread-self/schedstat", "rb") as file:
+            on_cpu, waiting, _ = file.read().split()
+    except (OSError, ValueError):
+        return None
+    return (int(on_cpu) + int(waiting)) / 1e9
 
 
 @functools.cache
