@@ -27,10 +27,10 @@ instance stops.
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
-SYSCTL = Path("/proc/sys/net")
+SYSCTL = "/proc/sys/net"  # a str, not a pathlib.Path: pathlib costs the VRRP process ~0.6 MB of RSS
 # on the vmac, and on the base interface (saved and restored), IPv4 instances only
 VMAC_SYSCTLS = {"arp_ignore": 1, "accept_local": 1, "rp_filter": 0, "promote_secondaries": 1}
 BASE_SYSCTLS = {"arp_ignore": 1, "arp_filter": 1}
@@ -42,11 +42,13 @@ def virtual_mac(family: int, vrid: int) -> bytes:
 
 
 def read_sysctl(family: str, ifname: str, name: str) -> int:
-    return int((SYSCTL / family / "conf" / ifname / name).read_text().split()[0])
+    with open(os.path.join(SYSCTL, family, "conf", ifname, name), encoding="ascii") as file:
+        return int(file.read().split()[0])
 
 
 def write_sysctl(family: str, ifname: str, name: str, value: int) -> None:
-    (SYSCTL / family / "conf" / ifname / name).write_text(f"{value}\n")
+    with open(os.path.join(SYSCTL, family, "conf", ifname, name), "w", encoding="ascii") as file:
+        file.write(f"{value}\n")
 
 
 class VmacError(Exception):
