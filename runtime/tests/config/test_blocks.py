@@ -276,7 +276,7 @@ def test_auth_accept_native_ipv6_and_sync_group(files):
     assert (vi2.auth_type, vi2.auth_pass, vi2.accept, vi2.version) == ("PASS", "secret", True, 2)
     assert config.instance("VI_6").family == 6
     (group,) = config.vrrp_sync_groups
-    assert group.group == ("VI_1", "VI_2") and group.global_tracking and group.smtp_alert
+    assert group.group == ("VI_1", "VI_2") and group.sync_group_tracking_weight and group.smtp_alert
     assert group.notify.master.command == "/etc/tandem/group-master.sh"
     assert group.track_scripts[0].name == "chk_haproxy"
 
@@ -580,7 +580,8 @@ def test_static_blocks_and_old_track_file_spelling(files):
     )
     assert [str(r.destination) for r in config.static_routes] == ["203.0.113.0/24", "0.0.0.0/0"]
     assert (config.static_rules[0].table, config.static_rules[0].priority) == ("7", 10)
-    assert messages(result) == ["12: warning: vrrp_track_file is the old spelling of track_file"]
+    said = [m for m in messages(result) if "tandemd" not in m]  # not carried out: test_not_carried_out
+    assert said == ["12: warning: vrrp_track_file is the old spelling of track_file"]
 
 
 def test_tandem_extension_keys_smtp_auth_and_metrics_listen(files):

@@ -260,3 +260,35 @@ def test_strict_mode_ipv6_needs_a_link_local_first_vip(files):
         )
         == []
     )
+
+
+def test_not_carried_out_is_said_at_the_line(files):
+    """Keywords tandemd reads without acting on them are warned about where they are written."""
+    text = (
+        "global_defs {\n    vrrp_iptables IN OUT\n    vrrp_priority -5\n}\n"
+        "static_rules {\n    from 198.51.100.7 table 7 priority 10\n}\n"
+        + instance(
+            "A",
+            1,
+            "virtual_routes {",
+            "    blackhole 203.0.113.0/24",
+            "    203.0.114.0/24 via 198.51.100.1 table custom mtu 1400",
+            "}",
+            vips=("198.51.100.1/32 peer 198.51.100.2",),
+        )
+    )
+    said = errors_and_warnings(files, text)
+    assert [m for m in said if "deprecated" not in m] == [
+        "1: warning: vrrp_iptables: tandemd protects VIPs with nftables (table inet tandem_vrrp); these "
+        "iptables chains are not used",
+        "1: warning: vrrp_priority: tandemd does not change its processes' scheduling; set "
+        "Nice=/CPUSchedulingPolicy= in its systemd unit instead",
+        "6: warning: static_rules: tandemd adds no ip rules yet; this rule is not added",
+        "16: warning: vrrp_instance A: 198.51.100.1/32 peer 198.51.100.2: the peer is not set yet",
+        "12: warning: vrrp_instance A: virtual_routes: 203.0.113.0/24: route type blackhole is not carried "
+        "out yet: added as a unicast route",
+        "13: warning: vrrp_instance A: virtual_routes: 203.0.114.0/24: table 'custom' by name is not looked "
+        "up: the route goes to the main table",
+        "13: warning: vrrp_instance A: virtual_routes: 203.0.114.0/24: route options not carried out "
+        "yet: mtu",
+    ]

@@ -217,6 +217,38 @@ def test_equal_priority_won_by_higher_primary_address():
     assert instance.state is State.BACKUP
 
 
+def test_higher_prio_send_advert_advertises_once_before_yielding():
+    """keepalived's higher_prio_send_advert: the Master's own advert goes out first, then it is Backup."""
+    instance = master(replace(V3, higher_prio_send_advert=True))
+    actions = instance.receive(packet(advert_from(V3, 200)), 0.05)
+    reason = "higher priority advert"
+    assert actions == [
+        SendAdvert(advert_from(V3, 100)),
+        RemoveVips(),
+        Transition(State.MASTER, State.BACKUP, reason),
+    ]
+    assert instance.deadline == pytest.approx(0.05 + instance.master_down_interval)
+
+
+def test_skip_check_adv_addr_trusts_only_the_current_masters_vip_list():
+    """keepalived checks a Backup's first advert from a master in full; with skip_check_adv_addr the
+    next ones from that master are not checked against the VIP list. A Master always checks."""
+    other_vips = advert_from(V3, 150, addresses=(IPv4Address("198.51.100.200"),))
+    for skip, drops in ((False, 1), (True, 0)):
+        instance = started(replace(V3, skip_check_adv_addr=skip))
+        assert instance.receive(packet(other_vips), 0.1) == []  # not its master yet: checked
+        instance.receive(packet(advert_from(V3, 150)), 0.2)  # the master, VIP list as ours
+        before = instance.master_down_at
+        instance.receive(packet(other_vips), 0.3)
+        assert instance.counters.drops[Drop.ADDRESS_LIST] == 1 + drops
+        assert (instance.master_down_at > before) is skip  # accepted: Master_Down_Timer restarted
+        assert instance.receive(packet(other_vips, src=OTHER), 0.4) == []  # another router: checked
+        assert instance.counters.drops[Drop.ADDRESS_LIST] == 2 + drops
+    leader = master(replace(V3, skip_check_adv_addr=True))
+    assert leader.receive(packet(advert_from(V3, 50, addresses=())), 0.05) == []
+    assert leader.counters.drops[Drop.ADDRESS_LIST] == 1
+
+
 def test_master_hearing_lower_priority_readvertises_and_announces_at_once():
     """RFC 9568 §6.4.3 re-advert; keepalived's GARP/NA burst repairs ARP caches after a split brain."""
     instance = master(replace(V3, garp_lower_prio_repeat=3))

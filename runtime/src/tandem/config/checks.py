@@ -101,6 +101,7 @@ def check_config(config: Config, findings: Findings, host_checks: bool = True) -
     for server in config.virtual_servers:
         _check_virtual_server(config, server, findings)
     _check_lb_plane(config, findings)
+    _check_not_carried_out(config, findings)
     globals_ = config.global_defs
     alerting = [i for i in config.vrrp_instances if i.smtp_alert]
     if (alerting or globals_.smtp_alert) and not globals_.smtp_server:
@@ -446,3 +447,66 @@ def _check_virtual_server(config: Config, server: VirtualServer, findings: Findi
                 findings.error(
                     checker.pos, f"{name}: FILE_CHECK track_file '{checker.track_file}' is not defined"
                 )
+
+
+def _check_not_carried_out(config: Config, findings: Findings) -> None:
+    """Keywords tandemd reads but does not act on: said plainly, at their line (``-t`` and start-up)."""
+    defs = config.global_defs
+    if defs.vrrp_iptables is not None:
+        findings.warning(
+            defs.pos,
+            "vrrp_iptables: tandemd protects VIPs with nftables (table inet tandem_vrrp); "
+            "these iptables chains are not used",
+        )
+    for keyword in ("vrrp_priority", "checker_priority", "max_auto_priority"):
+        if getattr(defs, keyword) is not None:
+            findings.warning(
+                defs.pos,
+                f"{keyword}: tandemd does not change its processes' scheduling; "
+                "set Nice=/CPUSchedulingPolicy= in its systemd unit instead",
+            )
+    for kind, entries in (
+        ("static_ipaddress", config.static_ipaddresses),
+        ("static_routes", config.static_routes),
+    ):
+        for entry in entries:  # keepalived adds them when its VRRP process starts, removes them at stop
+            findings.warning(
+                entry.pos, f"{kind}: tandemd does not add static addresses and routes yet; not added"
+            )
+    for kind, rules in (
+        ("static_rules", config.static_rules),
+        *((f"vrrp_instance {i.name}: virtual_rules", i.virtual_rules) for i in config.vrrp_instances),
+    ):
+        for rule in rules:
+            findings.warning(rule.pos, f"{kind}: tandemd adds no ip rules yet; this rule is not added")
+    for kind, vips in (
+        ("static_ipaddress", config.static_ipaddresses),
+        *(
+            (f"vrrp_instance {i.name}", (*i.virtual_ipaddresses, *i.virtual_ipaddresses_excluded))
+            for i in config.vrrp_instances
+        ),
+    ):
+        for vip in vips:
+            if vip.peer is not None:
+                findings.warning(vip.pos, f"{kind}: {vip.address} peer {vip.peer}: the peer is not set yet")
+    for kind, routes in (
+        ("static_routes", config.static_routes),
+        *((f"vrrp_instance {i.name}: virtual_routes", i.virtual_routes) for i in config.vrrp_instances),
+    ):
+        for route in routes:
+            for problem in _route_not_carried_out(route):
+                findings.warning(route.pos, f"{kind}: {route.destination}: {problem}")
+
+
+def _route_not_carried_out(route: Any) -> list[str]:
+    problems = []
+    if route.type != "unicast":
+        problems.append(f"route type {route.type} is not carried out yet: added as a unicast route")
+    if route.or_via is not None:
+        problems.append(f"the second next hop ('or {route.or_via}') is not added")
+    if route.table is not None and not route.table.isdigit():
+        problems.append(f"table {route.table!r} by name is not looked up: the route goes to the main table")
+    if route.options:
+        names = ", ".join(name for name, _value in route.options)
+        problems.append(f"route options not carried out yet: {names}")
+    return problems

@@ -368,7 +368,6 @@ class VrrpSyncGroup:
     notify: Notify = NO_NOTIFY
     smtp_alert: bool | None = None
     notify_priority_changes: bool | None = None  # None: global_defs.vrrp_notify_priority_changes
-    global_tracking: bool = False
     sync_group_tracking_weight: bool = False
     pos: Position = NOWHERE
 

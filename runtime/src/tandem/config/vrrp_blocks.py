@@ -249,6 +249,14 @@ def deprecated_linkbeat(node: Node, findings: Findings) -> bool:
     return bare_flag(node, findings)
 
 
+def deprecated_global_tracking(node: Node, findings: Findings) -> bool:
+    """vrrp_sync_group ``global_tracking``: keepalived's old name of sync_group_tracking_weight."""
+    findings.warning(
+        node.pos, "global_tracking is deprecated (keepalived); it means sync_group_tracking_weight"
+    )
+    return bare_flag(node, findings)
+
+
 def use_vmac(node: Node, _findings: Findings) -> dict[str, Any]:
     if len(node.args) > 1:
         raise Invalid("expected at most an interface name")
@@ -362,7 +370,7 @@ VRRP_SYNC_GROUP = Block(
     {
         **TRACKING,
         "group": Key("group", words, block=True),
-        "global_tracking": Key("global_tracking", bare_flag),
+        "global_tracking": Key("sync_group_tracking_weight", deprecated_global_tracking),
         "sync_group_tracking_weight": Key("sync_group_tracking_weight", bare_flag),
     },
     frozenset(TRACKING_UNSUPPORTED),

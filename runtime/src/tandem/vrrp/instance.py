@@ -22,7 +22,7 @@ Backup      advert, lower priority      discard (the timer runs out: we preempt)
 Master      Adver_Timer fires           advert, Adver_Timer = Advertisement_Interval      (§6.4.3)
 Master      advert, priority 0          advert, Adver_Timer = Advertisement_Interval      (§6.4.3)
 Master      advert, higher priority,    remove VIPs, Master_Down_Timer = MDI → Backup     (§6.4.3)
-            or equal and higher address
+            or equal and higher address (keepalived's higher_prio_send_advert: one advert first)
 Master      advert, lower priority      advert at once, Adver_Timer reset (RFC 9568 §6.4.3);
                                         GARP/NA (keepalived: heals a split brain's ARP caches),
                                         LowerPriorityHeard (keepalived's MASTER_RX_LOWER_PRI);
@@ -357,7 +357,11 @@ class Instance:
             raise Dropped(Drop.NOT_PEER)
         if packet.src == self.local_address:
             raise Dropped(Drop.OWN)
-        advert = decode(packet, len(self._advertised))
+        # keepalived's skip_check_adv_addr: a Backup takes its master's VIP list on trust
+        trusted = (
+            params.skip_check_adv_addr and self.state is State.BACKUP and packet.src == self.master_address
+        )
+        advert = decode(packet, None if trusted else len(self._advertised))
         if advert.version != params.version:
             raise Dropped(Drop.VERSION)
         if advert.vrid != params.vrid:
@@ -369,6 +373,8 @@ class Instance:
                 raise Dropped(Drop.AUTH)
             if advert.interval_cs != params.advert_cs:
                 raise Dropped(Drop.INTERVAL)
+        if trusted:
+            return advert  # not remembered: as Master the same packet is checked in full
         if len(advert.addresses) != len(self._advertised) or frozenset(advert.addresses) != self._advertised:
             raise Dropped(Drop.ADDRESS_LIST)
         self._accepted = (packet, advert)
@@ -412,7 +418,8 @@ class Instance:
             self.master_address = src
             if self.params.version == 3:
                 self.master_adver_interval = advert.interval_cs / 100
-            return [RemoveVips(), *self._become_backup(now, "higher priority advert")]
+            first = self._advertise(now) if self.params.higher_prio_send_advert else []
+            return [*first, RemoveVips(), *self._become_backup(now, "higher priority advert")]
         if self._answered_at is not None and now - self._answered_at < LOWER_PRIO_ANSWER_INTERVAL:
             return []
         self._answered_at = now

@@ -48,6 +48,8 @@ class InstanceParams:
     garp_refresh: float = 0.0  # periodic GARP/NA while Master (0: none)
     garp_refresh_repeat: int = 1
     lower_prio_no_advert: bool = False  # keepalived option: don't answer a lower-priority advert
+    higher_prio_send_advert: bool = False  # a Master yielding to a higher priority advertises once first
+    skip_check_adv_addr: bool = False  # a Backup does not check the VIP list of its master's adverts
     vmac: str | None = None  # use_vmac: the macvlan with the virtual MAC (tandem.vrrp.vmac); None: none
     vmac_xmit_base: bool = False  # with a vmac: adverts are sent and received on the base interface
     accept: bool = True  # False: as Master, traffic to the VIPs is dropped (tandem.vrrp.protect)
@@ -136,6 +138,8 @@ def params_from_config(config: Config, instance: VrrpInstance) -> InstanceParams
         garp_refresh=pick(instance.garp_master_refresh, defs.vrrp_garp_master_refresh),
         garp_refresh_repeat=pick(instance.garp_master_refresh_repeat, defs.vrrp_garp_master_refresh_repeat),
         lower_prio_no_advert=strict or pick(instance.lower_prio_no_advert, defs.vrrp_lower_prio_no_advert),
+        higher_prio_send_advert=pick(instance.higher_prio_send_advert, defs.vrrp_higher_prio_send_advert),
+        skip_check_adv_addr=pick(instance.skip_check_adv_addr, defs.vrrp_skip_check_adv_addr),
         vmac=vmac_names(config).get(instance.name),
         vmac_xmit_base=instance.use_vmac and instance.vmac_xmit_base and not strict,
         accept=accept_mode(instance, strict, version),
