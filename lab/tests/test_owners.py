@@ -44,3 +44,18 @@ def test_timeline_spans_clip_and_ignore_transient_states():
     assert timeline.sole_changes(since=3.0) == [(4.2, "b", "a")]
     assert timeline.dual_max(since=2.2) == pytest.approx(0.3)
     assert timeline.owners_at(2.1) == ab and timeline.first_time(lambda o: not o, 0) == 4.0
+
+
+def test_an_address_without_carrier_does_not_count(lab2):
+    """FRR's Backup keeps its VIP on a macvlan in protodown: present, not serving."""
+    h1 = lab2.hosts[0]
+    h1.ip("link", "add", "mv0", "link", h1.ifname, "type", "macvlan", "mode", "bridge")
+    h1.ip("addr", "add", f"{VIP}/32", "dev", "mv0")
+    with OwnerSampler(lab2.hosts, VIP, interval=0.002) as sampler:
+        time.sleep(0.05)
+        assert sampler.owners() == frozenset() and not h1.serves(VIP)  # mv0 is down
+        h1.ip("link", "set", "mv0", "up")
+        assert sampler.wait(lambda owners: owners == {"h1"}, 2) is not None and h1.serves(VIP)
+        h1.ip("link", "set", "mv0", "protodown", "on")
+        assert sampler.wait(lambda owners: not owners, 2) is not None
+        assert h1.has_address(VIP) and not h1.serves(VIP)

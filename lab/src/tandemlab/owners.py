@@ -1,4 +1,5 @@
-"""Who holds a virtual address, over time: every lab host's addresses read over netlink every few ms.
+"""Who holds a virtual address, over time: every lab host's addresses read over netlink every few ms
+(an address counts where its interface is up with carrier, as FRR's Backups keep theirs in protodown).
 
 :class:`OwnerSampler` keeps one rtnetlink socket per host, opened inside the host's namespace (``setns``
 in the sampler's own thread, which then returns to its namespace: a socket stays in the namespace it was
@@ -23,6 +24,8 @@ from dataclasses import dataclass, field
 
 CLONE_NEWNET = 0x40000000
 RTM_GETADDR, RTM_NEWADDR = 22, 20
+RTM_GETLINK, RTM_NEWLINK = 18, 16
+IFF_UP, IFF_LOWER_UP = 0x1, 0x10000
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 NLMSG_DONE, NLMSG_ERROR = 3, 2
 IFA_ADDRESS, IFA_LOCAL = 1, 2
@@ -52,24 +55,47 @@ def netlink_socket_in(netns: str) -> socket.socket:
     return sock
 
 
-def read_addresses(sock: socket.socket, seq: int) -> set[bytes]:
-    """Every local address (packed bytes) of the socket's namespace: one RTM_GETADDR dump."""
-    request = struct.pack("=IHHII", 16 + 8, RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, seq, 0)
-    sock.send(request + struct.pack("=BBBBI", socket.AF_UNSPEC, 0, 0, 0, 0))
-    found: set[bytes] = set()
+def _replies(sock: socket.socket, seq: int):
+    """(type, message) of the netlink messages answering request ``seq``, until a malformed one."""
     while True:
         data = sock.recv(65536)
         offset = 0
         while offset + 16 <= len(data):
             length, kind, _, msg_seq, _ = struct.unpack_from("=IHHII", data, offset)
             if length < 16:
-                return found
+                return
             if msg_seq == seq:
-                if kind in (NLMSG_DONE, NLMSG_ERROR):
-                    return found
-                if kind == RTM_NEWADDR:
-                    found |= _attributes(data[offset + 24 : offset + length])
+                yield kind, data[offset : offset + length]
             offset += (length + 3) & ~3
+
+
+def read_addresses(sock: socket.socket, seq: int) -> dict[bytes, set[int]]:
+    """Every local address (packed bytes) of the socket's namespace, with the indexes of the interfaces
+    that carry it: one RTM_GETADDR dump."""
+    request = struct.pack("=IHHII", 16 + 8, RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, seq, 0)
+    sock.send(request + struct.pack("=BBBBI", socket.AF_UNSPEC, 0, 0, 0, 0))
+    found: dict[bytes, set[int]] = {}
+    for kind, message in _replies(sock, seq):
+        if kind in (NLMSG_DONE, NLMSG_ERROR):
+            break
+        if kind == RTM_NEWADDR:
+            (index,) = struct.unpack_from("=I", message, 20)  # struct ifaddrmsg's ifa_index
+            for address in _attributes(message[24:]):
+                found.setdefault(address, set()).add(index)
+    return found
+
+
+def link_running(sock: socket.socket, seq: int, index: int) -> bool:
+    """Whether interface ``index`` is up with carrier (IFF_UP and IFF_LOWER_UP): one RTM_GETLINK. FRR's
+    vrrpd keeps a Backup's VIPs on a macvlan in protodown: present, but without carrier."""
+    request = struct.pack("=IHHII", 16 + 16, RTM_GETLINK, NLM_F_REQUEST, seq, 0)
+    sock.send(request + struct.pack("=BxHiII", socket.AF_UNSPEC, 0, index, 0, 0))
+    for kind, message in _replies(sock, seq):
+        if kind != RTM_NEWLINK:
+            return False  # NLMSG_ERROR: the interface is gone
+        (flags,) = struct.unpack_from("=I", message, 24)  # struct ifinfomsg's ifi_flags
+        return flags & (IFF_UP | IFF_LOWER_UP) == IFF_UP | IFF_LOWER_UP
+    return False
 
 
 def _attributes(attrs: bytes) -> set[bytes]:
@@ -177,19 +203,20 @@ class OwnerSampler:
             time.sleep(0.001)
         return self
 
+    def _serves(self, sock: socket.socket, seq) -> bool:
+        """The address is on an interface that is up with carrier."""
+        indexes = read_addresses(sock, next(seq)).get(self._packed, ())
+        return any(link_running(sock, next(seq), index) for index in indexes)
+
     def _run(self) -> None:
-        seq = 0
+        seq = itertools.count(1)
         try:
             while not self._stop.is_set():
-                seq += 1
                 now = time.time()
                 with self._lock:
                     aside = set(self._aside)
-                owners = frozenset(
-                    name
-                    for name, sock in self._sockets.items()
-                    if name not in aside and self._packed in read_addresses(sock, seq)
-                )
+                candidates = [(n, sock) for n, sock in self._sockets.items() if n not in aside]
+                owners = frozenset(n for n, sock in candidates if self._serves(sock, seq))
                 self._samples.append((now, owners))
                 self._stop.wait(self.interval)
         except BaseException as error:  # reported by stop(): a sampler that died must not pass silently

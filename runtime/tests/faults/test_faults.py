@@ -14,7 +14,7 @@ PARAMS = [
         name,
         kinds,
         id=f"{name}-{kinds[0][0].upper()}{kinds[1][0].upper()}",
-        marks=[pytest.mark.interop] if "keepalived" in kinds else [],
+        marks=[pytest.mark.interop] if {"keepalived", "frr"} & set(kinds) else [],
     )
     for name, (_, _, short_pairs) in CASES.items()
     for kinds in short_pairs
