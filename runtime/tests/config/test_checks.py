@@ -265,7 +265,7 @@ def test_strict_mode_ipv6_needs_a_link_local_first_vip(files):
 def test_not_carried_out_is_said_at_the_line(files):
     """Keywords tandemd reads without acting on them are warned about where they are written."""
     text = (
-        "global_defs {\n    vrrp_iptables IN OUT\n    vrrp_priority -5\n}\n"
+        "global_defs {\n    vrrp_iptables IN OUT\n    vrrp_priority -5\n    max_auto_priority 10\n}\n"
         "static_rules {\n    from 198.51.100.7 table 7 priority 10\n}\n"
         + instance(
             "A",
@@ -281,14 +281,14 @@ def test_not_carried_out_is_said_at_the_line(files):
     assert [m for m in said if "deprecated" not in m] == [
         "1: warning: vrrp_iptables: tandemd protects VIPs with nftables (table inet tandem_vrrp); these "
         "iptables chains are not used",
-        "1: warning: vrrp_priority: tandemd does not change its processes' scheduling; set "
-        "Nice=/CPUSchedulingPolicy= in its systemd unit instead",
-        "6: warning: static_rules: tandemd adds no ip rules yet; this rule is not added",
-        "16: warning: vrrp_instance A: 198.51.100.1/32 peer 198.51.100.2: the peer is not set yet",
-        "12: warning: vrrp_instance A: virtual_routes: 203.0.113.0/24: route type blackhole is not carried "
+        "1: warning: max_auto_priority: tandemd does not raise its processes to realtime scheduling when "
+        "they run late; set vrrp_rt_priority / checker_rt_priority for realtime scheduling",
+        "7: warning: static_rules: tandemd adds no ip rules yet; this rule is not added",
+        "17: warning: vrrp_instance A: 198.51.100.1/32 peer 198.51.100.2: the peer is not set yet",
+        "13: warning: vrrp_instance A: virtual_routes: 203.0.113.0/24: route type blackhole is not carried "
         "out yet: added as a unicast route",
-        "13: warning: vrrp_instance A: virtual_routes: 203.0.114.0/24: table 'custom' by name is not looked "
+        "14: warning: vrrp_instance A: virtual_routes: 203.0.114.0/24: table 'custom' by name is not looked "
         "up: the route goes to the main table",
-        "13: warning: vrrp_instance A: virtual_routes: 203.0.114.0/24: route options not carried out "
+        "14: warning: vrrp_instance A: virtual_routes: 203.0.114.0/24: route options not carried out "
         "yet: mtu",
     ]

@@ -458,21 +458,12 @@ def _check_not_carried_out(config: Config, findings: Findings) -> None:
             "vrrp_iptables: tandemd protects VIPs with nftables (table inet tandem_vrrp); "
             "these iptables chains are not used",
         )
-    for keyword in ("vrrp_priority", "checker_priority", "max_auto_priority"):
-        if getattr(defs, keyword) is not None:
-            findings.warning(
-                defs.pos,
-                f"{keyword}: tandemd does not change its processes' scheduling; "
-                "set Nice=/CPUSchedulingPolicy= in its systemd unit instead",
-            )
-    for kind, entries in (
-        ("static_ipaddress", config.static_ipaddresses),
-        ("static_routes", config.static_routes),
-    ):
-        for entry in entries:  # keepalived adds them when its VRRP process starts, removes them at stop
-            findings.warning(
-                entry.pos, f"{kind}: tandemd does not add static addresses and routes yet; not added"
-            )
+    if defs.max_auto_priority is not None:  # the other scheduling keys: tandem.daemon.scheduling
+        findings.warning(
+            defs.pos,
+            "max_auto_priority: tandemd does not raise its processes to realtime scheduling when they run "
+            "late; set vrrp_rt_priority / checker_rt_priority for realtime scheduling",
+        )
     for kind, rules in (
         ("static_rules", config.static_rules),
         *((f"vrrp_instance {i.name}: virtual_rules", i.virtual_rules) for i in config.vrrp_instances),

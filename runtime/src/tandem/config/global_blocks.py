@@ -133,6 +133,7 @@ GLOBAL_DEFS = Block(
         "vrrp_version": Key("vrrp_version", one(vol.All(vol.Coerce(int), vol.In((2, 3))), "2 or 3")),
         "vrrp_strict": Key("vrrp_strict", bare_flag),
         "vrrp_iptables": Key("vrrp_iptables", lambda node, _f: " ".join(node.args)),
+        "default_interface": Key("default_interface", one(WORD, "an interface name")),
         "vrrp_mcast_group4": Key("vrrp_mcast_group4", one(IPV4, "an IPv4 multicast address")),
         "vrrp_mcast_group6": Key(
             "vrrp_mcast_group6", one(vol.Coerce(IPv6Address), "an IPv6 multicast address")
@@ -186,7 +187,6 @@ GLOBAL_DEFS = Block(
             "config_save_dir",
             "data_use_instance",
             "dbus_service_name",
-            "default_interface",
             "disable_local_igmp",
             "enable_dbus",
             "enable_snmp_checker",

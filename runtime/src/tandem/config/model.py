@@ -84,6 +84,7 @@ class GlobalDefs:
     vrrp_version: int = 2
     vrrp_strict: bool = False
     vrrp_iptables: str | None = None
+    default_interface: str | None = None  # of static addresses without dev (keepalived's default: eth0)
     vrrp_mcast_group4: IPv4Address = VRRP_MCAST4
     vrrp_mcast_group6: IPv6Address = VRRP_MCAST6
     vrrp_garp_master_delay: float = 5.0

@@ -67,6 +67,8 @@ class Service:
 
     async def start(self) -> None:
         self.driver.open()
+        self.static = None  # static_ipaddress / static_routes, held while this process runs
+        await self._hold_static(self.config)
         self.tracking = Tracking(self.config)
         self.notifications = Notifications(self.config)
         for instance in self.config.vrrp_instances:
@@ -82,7 +84,17 @@ class Service:
         await cancel(self._trackers)
         self._leaving = dict.fromkeys(self.driver.units, "STOP")
         self.driver.close()
+        if self.static is not None:  # after the instances, as keepalived's vrrp_terminate_phase1
+            await self.static.clear()
         await self.notifications.close()
+
+    async def _hold_static(self, config: Config) -> None:
+        if self.static is None and (config.static_ipaddresses or config.static_routes):
+            from tandem.vrrp.static import StaticEntries  # only for configs that have some
+
+            self.static = StaticEntries()
+        if self.static is not None:
+            await self.static.apply(config)
 
     async def _add(self, name: str) -> None:
         params = params_from_config(self.config, self.config.instance(name))
@@ -216,6 +228,7 @@ class Service:
         closing = asyncio.create_task(self.notifications.close())
         self.notifications = Notifications(new, after=closing)
         old_tracking, self.config = self.tracking, new
+        await self._hold_static(new)
         self.tracking = Tracking(new)
         self.tracking.carry_over(old_tracking)
         for change in plan.changed:
