@@ -239,6 +239,7 @@ def test_vip_protection_and_vmac_are_carried_out_so_not_warned(files, lines):
         (("garp_lower_prio_delay 2",), "does not allow garp_lower_prio_delay"),
         (("lower_prio_no_advert false",), "does not allow lower_prio_no_advert off"),
         (("higher_prio_send_advert",), "does not allow higher_prio_send_advert"),
+        (("down_timer_adverts 2",), "does not allow down_timer_adverts other than 3"),
         (("use_vmac", "vmac_xmit_base"), "does not allow vmac_xmit_base"),
         (("version 2", "accept"), "does not allow accept with VRRP version 2 (RFC 3768 has no Accept_Mode)"),
     ],

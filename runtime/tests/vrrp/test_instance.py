@@ -53,6 +53,16 @@ def test_v3_skew_and_master_down_interval(priority, interval, mdi):
     assert instance.master_down_interval == pytest.approx(mdi)
 
 
+@pytest.mark.parametrize(("adverts", "version"), [(1, 3), (10, 3), (1, 2)])
+def test_down_timer_adverts_replaces_the_three_intervals(adverts, version):
+    """keepalived's down_timer_adverts N: Master_Down_Interval = N × Master_Adver_Interval + Skew_Time."""
+    params = replace(V3 if version == 3 else V2, down_timer_adverts=adverts)
+    instance = Instance(params, ME)
+    assert instance.master_down_interval == pytest.approx(adverts * params.advert_int + instance.skew_time)
+    instance.start(0.0)
+    assert instance.deadline == pytest.approx(instance.master_down_interval)
+
+
 # --- Initialize (§6.4.1) --------------------------------------------------------------------------
 
 

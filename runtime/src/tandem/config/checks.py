@@ -197,6 +197,7 @@ def _check_strict(instance: VrrpInstance, name: str, version: int, findings: Fin
         (instance.garp_lower_prio_delay, "does not allow garp_lower_prio_delay"),
         (instance.lower_prio_no_advert is False, "does not allow lower_prio_no_advert off"),
         (instance.higher_prio_send_advert, "does not allow higher_prio_send_advert"),
+        (instance.down_timer_adverts not in (None, 3), "does not allow down_timer_adverts other than 3"),
         (instance.use_vmac and instance.vmac_xmit_base, "does not allow vmac_xmit_base"),
         (
             instance.accept and version == 2 and not owner,

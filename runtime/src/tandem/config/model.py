@@ -98,6 +98,7 @@ class GlobalDefs:
     vrrp_garp_extra_if: float = 0.0  # s between GARP/NA refreshes on VIP interfaces adverts do not use
     vrrp_garp_extra_if_all: bool = False  # False: only on vmacs
     vrrp_lower_prio_no_advert: bool = False
+    vrrp_down_timer_adverts: int = 3  # adverts missed before Master_Down (RFC: 3)
     vrrp_higher_prio_send_advert: bool = False
     vrrp_skip_check_adv_addr: bool = False
     vrrp_check_unicast_src: bool = False
@@ -331,6 +332,7 @@ class VrrpInstance:
     garp_extra_if: float | None = None  # None: global_defs.vrrp_garp_extra_if
     garp_extra_if_all: bool = False
     lower_prio_no_advert: bool | None = None
+    down_timer_adverts: int | None = None  # None: global_defs vrrp_down_timer_adverts
     higher_prio_send_advert: bool | None = None
     use_vmac: bool = False
     vmac_name: str | None = None  # name given after use_vmac; None: vrrp.<vrid>

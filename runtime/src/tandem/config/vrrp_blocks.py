@@ -335,6 +335,7 @@ VRRP_INSTANCE = Block(
         "gna_interval": Key("gna_interval", GARP_INTERVAL),
         "garp_extra_if": Key(None, garp_extra_if("garp_extra_if")),
         "lower_prio_no_advert": Key("lower_prio_no_advert", flag),
+        "down_timer_adverts": count_key("down_timer_adverts", 1, 100),
         "higher_prio_send_advert": Key("higher_prio_send_advert", flag),
         "use_vmac": Key(None, use_vmac),
         "vmac_xmit_base": Key("vmac_xmit_base", bare_flag),
@@ -358,7 +359,6 @@ VRRP_INSTANCE = Block(
             "old_unicast_checksum",
             "promote_secondaries",
             "unicast_fault_no_peer",
-            "down_timer_adverts",
             "mcast_dst_ip",
             "lvs_sync_daemon_interface",
         }

@@ -558,7 +558,7 @@ class Driver:
             for dst in unit.destinations:
                 wire = encode(action.advert, instance.local_address, dst)
                 try:
-                    unit.sock.send(wire, instance.local_address, dst)
+                    unit.sock.send(wire, instance.local_address, dst, instance.params.ttl)
                 except OSError as error:
                     unit.send_errors += 1
                     log.warning("(%s) advert to %s not sent: %s", instance.params.name, dst, error)

@@ -46,7 +46,8 @@ Master      sync_backup                 remove VIPs, Master_Down_Timer = MDI →
 Timers (RFC 5798 §6.1 for v3, RFC 3768 §6.1 for v2), in seconds:
   v3: Skew_Time = (256 − Priority) × Master_Adver_Interval / 256
   v2: Skew_Time = (256 − Priority) / 256
-  Master_Down_Interval = 3 × Master_Adver_Interval + Skew_Time (v2: the configured interval).
+  Master_Down_Interval = 3 × Master_Adver_Interval + Skew_Time (v2: the configured interval);
+  keepalived's down_timer_adverts replaces the 3 (not RFC-conformant; vrrp_strict keeps 3).
 
 keepalived extensions kept here because they decide timing: ``preempt_delay`` (a lower-priority
 master is tolerated that long before we preempt) and the GARP/NA cadence after becoming Master
@@ -212,7 +213,7 @@ class Instance:
     @property
     def master_down_interval(self) -> float:
         interval = self.params.advert_int if self.params.version == 2 else self.master_adver_interval
-        return 3 * interval + self.skew_time
+        return self.params.down_timer_adverts * interval + self.skew_time
 
     @property
     def master_down_at(self) -> float | None:

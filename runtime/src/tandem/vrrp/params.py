@@ -50,6 +50,8 @@ class InstanceParams:
     lower_prio_no_advert: bool = False  # keepalived option: don't answer a lower-priority advert
     higher_prio_send_advert: bool = False  # a Master yielding to a higher priority advertises once first
     skip_check_adv_addr: bool = False  # a Backup does not check the VIP list of its master's adverts
+    down_timer_adverts: int = 3  # Master_Down_Interval = this × Master_Adver_Interval + Skew_Time
+    ttl: int = 255  # of the adverts sent (unicast_ttl with unicast peers; IPv4)
     vmac: str | None = None  # use_vmac: the macvlan with the virtual MAC (tandem.vrrp.vmac); None: none
     vmac_xmit_base: bool = False  # with a vmac: adverts are sent and received on the base interface
     accept: bool = True  # False: as Master, traffic to the VIPs is dropped (tandem.vrrp.protect)
@@ -140,6 +142,9 @@ def params_from_config(config: Config, instance: VrrpInstance) -> InstanceParams
         lower_prio_no_advert=strict or pick(instance.lower_prio_no_advert, defs.vrrp_lower_prio_no_advert),
         higher_prio_send_advert=pick(instance.higher_prio_send_advert, defs.vrrp_higher_prio_send_advert),
         skip_check_adv_addr=pick(instance.skip_check_adv_addr, defs.vrrp_skip_check_adv_addr),
+        # vrrp_strict: the RFC's 3 (keepalived resets it)
+        down_timer_adverts=3 if strict else pick(instance.down_timer_adverts, defs.vrrp_down_timer_adverts),
+        ttl=instance.unicast_ttl if instance.unicast_peers else 255,
         vmac=vmac_names(config).get(instance.name),
         vmac_xmit_base=instance.use_vmac and instance.vmac_xmit_base and not strict,
         accept=accept_mode(instance, strict, version),
