@@ -272,7 +272,7 @@ def test_not_carried_out_is_said_at_the_line(files):
             "A",
             1,
             "virtual_routes {",
-            "    blackhole 203.0.113.0/24",
+            "    local 203.0.113.0/24",
             "    203.0.114.0/24 via 198.51.100.1 table custom mtu 1400",
             "}",
             vips=("198.51.100.1/32 peer 198.51.100.2",),
@@ -285,8 +285,7 @@ def test_not_carried_out_is_said_at_the_line(files):
         "1: warning: max_auto_priority: tandemd does not raise its processes to realtime scheduling when "
         "they run late; set vrrp_rt_priority / checker_rt_priority for realtime scheduling",
         "7: warning: static_rules: tandemd adds no ip rules yet; this rule is not added",
-        "17: warning: vrrp_instance A: 198.51.100.1/32 peer 198.51.100.2: the peer is not set yet",
-        "13: warning: vrrp_instance A: virtual_routes: 203.0.113.0/24: route type blackhole is not carried "
+        "13: warning: vrrp_instance A: virtual_routes: 203.0.113.0/24: route type local is not carried "
         "out yet: added as a unicast route",
         "14: warning: vrrp_instance A: virtual_routes: 203.0.114.0/24: table 'custom' by name is not looked "
         "up: the route goes to the main table",

@@ -471,16 +471,6 @@ def _check_not_carried_out(config: Config, findings: Findings) -> None:
     ):
         for rule in rules:
             findings.warning(rule.pos, f"{kind}: tandemd adds no ip rules yet; this rule is not added")
-    for kind, vips in (
-        ("static_ipaddress", config.static_ipaddresses),
-        *(
-            (f"vrrp_instance {i.name}", (*i.virtual_ipaddresses, *i.virtual_ipaddresses_excluded))
-            for i in config.vrrp_instances
-        ),
-    ):
-        for vip in vips:
-            if vip.peer is not None:
-                findings.warning(vip.pos, f"{kind}: {vip.address} peer {vip.peer}: the peer is not set yet")
     for kind, routes in (
         ("static_routes", config.static_routes),
         *((f"vrrp_instance {i.name}: virtual_routes", i.virtual_routes) for i in config.vrrp_instances),
@@ -492,7 +482,7 @@ def _check_not_carried_out(config: Config, findings: Findings) -> None:
 
 def _route_not_carried_out(route: Any) -> list[str]:
     problems = []
-    if route.type != "unicast":
+    if route.type not in ("unicast", "blackhole", "unreachable", "prohibit", "throw"):  # vrrp.netlink
         problems.append(f"route type {route.type} is not carried out yet: added as a unicast route")
     if route.or_via is not None:
         problems.append(f"the second next hop ('or {route.or_via}') is not added")

@@ -30,6 +30,8 @@ IFA_F_NODAD = 0x02  # IPv6 virtual addresses are usable at once, as keepalived a
 RTM_DELLINK, RTM_NEWADDR, RTM_DELADDR, RTM_NEWROUTE, RTM_DELROUTE = 17, 20, 21, 24, 25
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
 RT_TABLE_MAIN, RTPROT_STATIC, RTN_UNICAST = 254, 4, 1
+# route types that need no device or gateway (ip route's "blackhole 192.0.2.0/24" and friends)
+RTN_NOWHERE = {"blackhole": 6, "unreachable": 7, "prohibit": 8, "throw": 9}
 _TYPE = struct.Struct("=H")  # nlmsghdr.nlmsg_type, after the length
 _ERROR = struct.Struct("=i")  # nlmsgerr.error after the 16-octet header: 0 or a negative errno
 NLMSGHDR = struct.Struct("=IHHII")  # length, type, flags, sequence, port
@@ -251,14 +253,15 @@ def address_request(vip: VirtualAddress, index: int, add: bool) -> bytes:
     msg["prefixlen"] = vip.address.network.prefixlen
     msg["scope"] = scope_number(vip.scope) if add else 0
     msg["index"] = index
-    attrs: list[tuple[str, object]] = [("IFA_ADDRESS", ip)]
+    # with a peer (point-to-point, as ip address's "peer"): IFA_ADDRESS is the peer, IFA_LOCAL ours
+    attrs: list[tuple[str, object]] = [("IFA_ADDRESS", str(vip.peer) if vip.peer is not None else ip)]
     if add and vip.label:
         attrs.append(("IFA_LABEL", vip.label))
     if add and vip.brd is not None:
         attrs.append(("IFA_BROADCAST", str(vip.brd)))
-    if vip.address.version == 4:
+    if vip.address.version == 4 or vip.peer is not None:
         attrs.append(("IFA_LOCAL", ip))
-    elif add:
+    if vip.address.version == 6 and add:
         attrs.append(("IFA_FLAGS", IFA_F_NODAD))
     return _encoded(msg, RTM_NEWADDR if add else RTM_DELADDR, add, attrs)
 
@@ -273,11 +276,12 @@ def route_request(route: VirtualRoute, index: int | None, add: bool) -> bytes:
     msg["table"] = table if table is not None and table < 256 else RT_TABLE_MAIN  # RTA_TABLE has it whole
     msg["proto"] = RTPROT_STATIC if add else 0
     msg["scope"] = scope_number(route.scope)
-    msg["type"] = RTN_UNICAST if add else 0
+    nowhere = RTN_NOWHERE.get(route.type)
+    msg["type"] = (nowhere or RTN_UNICAST) if add else 0
     attrs: list[tuple[str, object]] = [("RTA_DST", str(route.destination.network_address))]
-    if index is not None:
+    if index is not None and nowhere is None:
         attrs.append(("RTA_OIF", index))
-    if route.via is not None:
+    if route.via is not None and nowhere is None:
         attrs.append(("RTA_GATEWAY", str(route.via)))
     if route.metric is not None:
         attrs.append(("RTA_PRIORITY", route.metric))
