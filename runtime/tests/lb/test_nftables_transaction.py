@@ -89,26 +89,25 @@ def test_removing_one_of_5000_real_servers_changes_one_slot_not_the_table():
     assert element_items(change.commands, "delete", slots) == [2500]
     ((moved, goto),) = element_items(change.commands, "add", slots)
     assert moved == 2500 and goto["goto"]["target"].endswith("/10.0.19.136_80")  # the 5000th
-    assert [(v, kind) for v, kind, _ in verbs(change.commands)] == [
-        ("delete", "element"),  # its traffic counter's key, in cnt4
-        ("delete", "element"),  # the slot
-        ("flush", "chain"),
-        ("add", "element"),
-        ("add", "rule"),  # mod 4999
+    assert verbs(change.commands) == [
+        ("delete", "element", "mvp4"),  # its keys in the counting sets
+        ("delete", "element", "nvp4"),
+        ("delete", "element", "tvp4"),
+        ("delete", "element", slots),  # the slot
+        ("flush", "chain", "s/tcp_203.0.113.100_80"),
+        ("add", "element", slots),
+        ("add", "rule", "s/tcp_203.0.113.100_80"),  # mod 4999
     ]
     assert '"mod": 4999' in json.dumps(change.commands)
     assert len(json.dumps(change.commands)) < 2000
-    # its chain and counters, and the old last slot, go a transaction later (a packet may be in flight)
+    # its chain and the old last slot go a transaction later (a packet may be in flight)
     later = transaction(change.state, (service(*many(5000, skip=2500)),))
     assert element_items(later.commands, "delete", slots) == [4999]
-    assert {
-        (kind, name.rsplit("/", 1)[-1]) for verb, kind, name in verbs(later.commands) if kind != "element"
-    } == {
-        ("chain", "10.0.9.197_80"),
-        ("counter", "10.0.9.197_80"),
-    }
+    assert [(kind, name) for verb, kind, name in verbs(later.commands) if kind != "element"] == [
+        ("chain", "d/tcp_203.0.113.100_80/10.0.9.197_80")
+    ]
     assert transaction(later.state, (service(*many(5000, skip=2500)),)).commands == []
-    # back again: one new slot at the end, its chain and counters (no longer lingering: added anew)
+    # back again: one new slot at the end, its chain (no longer lingering: added anew)
     back = transaction(later.state, (service(*many(5000)),))
     assert element_items(back.commands, "add", slots)[0][0] == 4999
     assert element_items(back.commands, "delete", slots) == []
@@ -159,26 +158,23 @@ def test_relayout_gives_each_its_count_and_moves_only_what_changed(weights, edit
     assert changed <= delta
 
 
-def test_adding_a_real_server_adds_its_chain_counters_and_elements():
+def test_adding_a_real_server_adds_its_chain_and_counting_elements():
     one, two = (service(rs(11)),), (service(rs(11), rs(12)),)
     changes = verbs(transaction(transaction(None, one).state, two).commands)
     assert ("add", "chain", "d/tcp_203.0.113.100_80/198.51.100.12_80") in changes
-    assert ("add", "element", "cnt4") in changes
+    assert {("add", "element", name) for name in ("tvp4", "nvp4", "mvp4")} < set(changes)
     assert not any(verb == "delete" for verb, _, _ in changes)
-    # removal: its elements go now, its chain and counters a change later
+    assert not any(kind == "counter" for _, kind, _ in changes)  # no named objects: they cost every change
+    # removal: its elements go now, its chain a change later
     removal = transaction(transaction(None, two).state, one)
     assert {(verb, kind) for verb, kind, _ in verbs(removal.commands)} == {
-        ("delete", "element"),  # cnt4's (its slot stays a transaction: the old rule may still pick it)
+        ("delete", "element"),  # counting sets' (its slot stays a transaction: the old rule may pick it)
         ("flush", "chain"),
         ("add", "rule"),
     }
     later = {(kind, name) for verb, kind, name in verbs(transaction(removal.state, one).commands)}
     assert later == {("element", slot_map(KEY, removal.state.token))} | set(removal.state.lingering.objects)
-    assert {
-        ("chain", "d/tcp_203.0.113.100_80/198.51.100.12_80"),
-        ("counter", "n/tcp_203.0.113.100_80/198.51.100.12_80"),
-        ("counter", "t/tcp_203.0.113.100_80/198.51.100.12_80"),
-    } == set(removal.state.lingering.objects)
+    assert set(removal.state.lingering.objects) == {("chain", "d/tcp_203.0.113.100_80/198.51.100.12_80")}
 
 
 def test_what_the_plane_refuses_and_what_it_approximates():

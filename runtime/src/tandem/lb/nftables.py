@@ -5,13 +5,14 @@ Everything lives in ``table inet tandem_lb``; no other table is read or touched.
 verdict maps keyed like nftlb's, ``ip daddr . meta l4proto . th dport`` (``... . meta l4proto`` for
 port-0 services, ``meta mark`` for fwmark services, which IPVS-like take precedence), to the service's
 chain. That chain picks a real server through the service's slot map and jumps to the real server's
-chain, which counts the connection and DNATs it::
+chain, which DNATs it (what it counts is counted in the filter hooks, see Counters)::
 
     nat_prerouting / nat_output ─ jump dispatch ─ vmap ─▶ s/<service> ─ vmap @q/… ─▶ d/<service>/<rs>
-                               (persistence sets, then <numgen|jhash> mod T)       counter, dnat
+                               (persistence sets, then <numgen|jhash> mod T)       dnat
 
 Schedulers (``lb_algo``), each over the real servers with weight > 0 (weight 0 keeps a real server's
-chain and counters, so its established connections flow on, but gives it no new connection):
+chain and its counting elements, so its established connections flow on, but gives it no new
+connection):
 
 - rr: ``numgen inc mod T`` over T slots, one per real server; wrr: one slot per unit of weight (the
   weights over their gcd; where their sum would exceed 4,096 the weights are scaled down to fit, a
@@ -35,12 +36,13 @@ connections this table DNATed (the real servers then see the load balancer's add
 client's). The host must forward (``net.ipv4.ip_forward``, ``net.ipv6.conf.all.forwarding``), as for
 IPVS NAT; the plane does not change sysctls.
 
-Counters: each real server has two named counters: ``n/...`` counted in its chain (connections) and
-``t/...`` (packets, bytes of both directions) counted in filter chains on the forward, input and output
-hooks through maps keyed by the conntrack entry (``ct original ip daddr . meta l4proto`` plus the
-real server's address and port). A real server shared by two fwmark services is counted on the
-first; where a port-0 service and a port service of one address share a real server, the kernel
-picks which of the two counters a packet hits.
+Counters: no named counter objects (libnftables reads every named object into its cache before each
+change: 10,000 of them cost more than the change). Each real server has an element in sets with
+per-element counters, looked up in filter chains on the forward, input and output hooks, keyed by
+the conntrack entry (``ct original ip daddr . meta l4proto`` plus the real server's address and
+port; fwmark services without the address, port-0 ones without the port): ``t...`` counts packets
+and bytes of both directions, ``n...`` the first packet of each connection. A real server shared by
+two fwmark services, or by two services of one address and protocol, is counted once, on the first.
 
 Every change is one transaction of nft JSON run through libnftables (a small ctypes binding), and
 costs what changed, not the table: the plane keeps the table as parts (the skeleton, one part per
@@ -81,7 +83,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tandem.config.model import IPAddress
-from tandem.lb.plane import DestinationCounters, PlaneError, Service, ServiceKey, Timeouts
+from tandem.lb.plane import Destination, DestinationCounters, PlaneError, Service, ServiceKey, Timeouts
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +181,6 @@ class _Table:
     objects: dict[tuple[str, str], dict] = field(default_factory=dict)  # (kind, name) -> definition
     rules: dict[str, tuple[str, ...]] = field(default_factory=dict)  # chain -> rule exprs (json)
     elements: dict[str, dict[str, tuple[Any, Any]]] = field(default_factory=dict)  # name -> {id: (key, elem)}
-    counters: dict[str, tuple[str, tuple[ServiceKey, IPAddress, int | None]]] = field(default_factory=dict)
 
     def add(self, kind: str, name: str, **definition: Any) -> None:
         self.objects[(kind, name)] = definition
@@ -218,7 +219,6 @@ def _ct_original_daddr(family: int) -> dict:
     return {"ct": {"key": f"{_addr(family)} daddr", "dir": "original"}}
 
 
-ALL_PORTS = {"range": [0, 65535]}
 ADDRESS_TYPE = {4: "ipv4_addr", 6: "ipv6_addr"}
 
 
@@ -230,10 +230,11 @@ def _skeleton(masquerade: bool) -> _Table:
         t.add("map", f"svc{family}", type=[addr, "inet_proto", "inet_service"], map="verdict")
         t.add("map", f"svc{family}_any", type=[addr, "inet_proto"], map="verdict")
         t.add("map", f"fwm{family}", type="mark", map="verdict")
-        # traffic counters by conntrack entry: (original destination, protocol, real server, port)
-        counted = dict(map="counter", flags=["interval"])
-        t.add("map", f"cnt{family}", type=[addr, "inet_proto", addr, "inet_service"], **counted)
-        t.add("map", f"cntf{family}", type=["inet_proto", addr, "inet_service"], **counted)
+        # by conntrack entry: (original destination,) protocol, real server(, port); each element
+        # counts what its lookups match: t traffic, n new connections; m: is ours (masquerade)
+        for name, _key in _counted(family, "d"):
+            counting = {} if name[0] == "m" else {"stmt": [{"counter": None}]}
+            t.add("set", name, type=_COUNTED_TYPES[name[1:-1]](addr), **counting)
     t.add("chain", "dispatch")
     t.add("chain", "count")
     if masquerade:
@@ -256,26 +257,47 @@ def _skeleton(masquerade: bool) -> _Table:
         t.rule("dispatch", {"vmap": {"key": by_port, "data": f"@svc{family}"}})
         t.rule("dispatch", {"vmap": {"key": {"concat": service}, "data": f"@svc{family}_any"}})
         dnat = _match({"ct": {"key": "status"}}, "dnat", op="in")
+        original = _match({"ct": {"key": "direction"}}, "original")
+        new = _match({"ct": {"key": "state"}}, "new", op="in")
         for direction, end in (("original", "d"), ("reply", "s")):
             is_direction = _match({"ct": {"key": "direction"}}, direction)
             for name, key in _counted(family, end):
-                counter = {"counter": {"map": {"key": key, "data": f"@{name}"}}}
-                t.rule("count", nfproto, dnat, is_direction, counter)
-        if masquerade:
-            original = _match({"ct": {"key": "direction"}}, "original")
-            for name, key in _counted(family, "d"):
-                ours = _match(key, f"@{name}")
-                t.rule("nat_postrouting", nfproto, dnat, original, ours, {"masquerade": None})
+                if name[0] == "t":
+                    t.rule("count", nfproto, dnat, is_direction, _match(key, f"@{name}"))
+                elif name[0] == "n" and end == "d":
+                    t.rule("count", nfproto, dnat, original, new, _match(key, f"@{name}"))
+                elif name[0] == "m" and end == "d" and masquerade:
+                    t.rule(
+                        "nat_postrouting",
+                        nfproto,
+                        dnat,
+                        original,
+                        _match(key, f"@{name}"),
+                        {"masquerade": None},
+                    )
     return t
 
 
+_COUNTED_TYPES = {  # by set name after its purpose letter: v VIP-keyed, f fwmark; p with the port
+    "vp": lambda addr: [addr, "inet_proto", addr, "inet_service"],
+    "v": lambda addr: [addr, "inet_proto", addr],
+    "fp": lambda addr: ["inet_proto", addr, "inet_service"],
+    "f": lambda addr: ["inet_proto", addr],
+}
+
+
 def _counted(family: int, end: str) -> list[tuple[str, dict]]:
-    """The traffic-counter maps and their keys, for the real server at ``end`` (d: daddr, s: saddr)."""
-    rs = [_payload(_addr(family), f"{end}addr"), _payload("th", f"{end}port")]
-    return [
-        (f"cnt{family}", {"concat": [_ct_original_daddr(family), _meta("l4proto"), *rs]}),
-        (f"cntf{family}", {"concat": [_meta("l4proto"), *rs]}),
-    ]
+    """The counting sets (t, n, m: see _skeleton) of ``family`` and their keys, for the real server at
+    ``end`` (d: daddr, s: saddr): sets of exact keys (an interval set costs libnftables a read of
+    all its elements at each change)."""
+    rs_addr, rs_port = _payload(_addr(family), f"{end}addr"), _payload("th", f"{end}port")
+    keys = {
+        "vp": [_ct_original_daddr(family), _meta("l4proto"), rs_addr, rs_port],
+        "v": [_ct_original_daddr(family), _meta("l4proto"), rs_addr],
+        "fp": [_meta("l4proto"), rs_addr, rs_port],
+        "f": [_meta("l4proto"), rs_addr],
+    }
+    return [(f"{purpose}{kind}{family}", {"concat": key}) for purpose in "tnm" for kind, key in keys.items()]
 
 
 def _service_name(key: ServiceKey) -> str:
@@ -313,7 +335,7 @@ def _proto(key: ServiceKey) -> str | None:
 
 @functools.lru_cache(maxsize=131072)
 def _destination_name(kind: str, key: ServiceKey, address: IPAddress, port: int | None, *more: object) -> str:
-    """``d/`` chain, ``n/``, ``t/`` counters, ``p/`` persistence set of one real server of one service."""
+    """``d/`` chain, ``p/`` persistence set of one real server of one service."""
     return "/".join([kind, _service_name(key), f"{address}_{port or 0}", *map(str, more)])
 
 
@@ -321,15 +343,11 @@ def _destination_name(kind: str, key: ServiceKey, address: IPAddress, port: int 
 def _destination_part(
     key: ServiceKey, timeout: int | None, granularity: IPAddress | None, address: IPAddress, port: int | None
 ) -> _Table:
-    """One real server's chain, counters, persistence set and counter-map elements (not its weight)."""
+    """One real server's chain, persistence set and counting-set elements (not its weight)."""
     t = _Table()
     family, proto = key.family, _proto(key)
-    dchain, conns, traffic = (_destination_name(kind, key, address, port) for kind in "dnt")
+    dchain = _destination_name("d", key, address, port)
     t.add("chain", dchain)
-    t.add("counter", conns)
-    t.add("counter", traffic)
-    t.counters[conns] = ("connections", (key, address, port))
-    t.counters[traffic] = ("traffic", (key, address, port))
     if timeout:
         # the timeout is in the name: a set's timeout cannot change, a new set replaces it
         clients = _destination_name("p", key, address, port, timeout)
@@ -342,7 +360,6 @@ def _destination_part(
             size=PERSISTENCE_SIZE,
         )
         t.rule(dchain, {"set": {"op": "update", "elem": _client(family, granularity), "set": f"@{clients}"}})
-    t.rule(dchain, {"counter": conns})
     nat: dict[str, Any] = {"family": _addr(family), "addr": str(address)}
     port = port or key.port or None
     if port:
@@ -350,18 +367,22 @@ def _destination_part(
         t.rule(dchain, _match(_meta("l4proto"), proto or {"set": list(PROTOCOLS)}), {"dnat": nat})
     else:
         t.rule(dchain, {"dnat": nat})
-    counted = port or ALL_PORTS
-    if key.fwmark is None:
-        t.element(f"cnt{family}", {"concat": [str(key.address), proto, str(address), counted]}, traffic)
-    else:
-        for p in PROTOCOLS:
-            t.element(f"cntf{family}", {"concat": [p, str(address), counted]}, traffic)
+    kind = ("v" if key.fwmark is None else "f") + ("p" if port else "")
+    for p in PROTOCOLS if key.fwmark is not None else (proto,):
+        element = [
+            *([] if key.fwmark is not None else [str(key.address)]),
+            p,
+            str(address),
+            *([port] if port else []),
+        ]
+        for purpose in "tnm":
+            t.element(f"{purpose}{kind}{family}", {"concat": element})
     return t
 
 
-def _destination_id(service: Service, address: IPAddress, port: int | None) -> tuple:
+def _destination_id(service: Service, d: Destination) -> tuple:
     """The part id of one real server of ``service``: what its part (:func:`_destination_part`) depends on."""
-    return ("d", service.key, service.persistence_timeout, service.persistence_granularity, address, port)
+    return ("d", service.key, service.persistence_timeout, service.persistence_granularity, d.address, d.port)
 
 
 def slot_map(key: ServiceKey, token: str) -> str:
@@ -445,14 +466,21 @@ def wrr_order(weights: list[int]) -> list[int]:
 Slot = tuple[int, int | None]  # a real server in a slot layout: its address as a number, its port
 
 
-def slot_counts(service: Service) -> dict[Slot, int]:
-    """Slots per live real server, in the service's order (empty: fo, or no live server)."""
-    live = [d for d in service.destinations if d.weight > 0]
+def slot_counts(service: Service, index: dict[Slot, Destination] | None = None) -> dict[Slot, int]:
+    """Slots per live real server, in the service's order (empty: fo, or no live server); ``index``:
+    the service's :func:`destination_index`, if made already."""
+    live = [(k, d) for k, d in (index or destination_index(service)).items() if d.weight > 0]
     runs = _runs(service)
     if not live or runs == "fo":
         return {}
-    weights = cycle_weights([1 if runs == "rr" else d.weight for d in live])
-    return {(int(d.address), d.port): w for d, w in zip(live, weights, strict=True)}
+    weights = cycle_weights([1 if runs == "rr" else d.weight for _, d in live])
+    return {k: w for (k, _), w in zip(live, weights, strict=True)}
+
+
+def destination_index(service: Service) -> dict[Slot, Destination]:
+    """The service's real servers by (address as a number, port), in order (an address's own hash
+    goes through hex(): too slow at 5,000)."""
+    return {(int(d.address), d.port): d for d in service.destinations}
 
 
 def fresh_slots(service: Service, counts: dict[Slot, int]) -> list[Slot]:
@@ -536,7 +564,7 @@ class State:
     lingering: _Table = field(
         default_factory=_Table
     )  # unreferenced by the last transaction: deleted by the next
-    counters: dict[str, tuple[str, tuple[ServiceKey, IPAddress, int | None]]] = field(default_factory=dict)
+    index: dict[ServiceKey, dict[Slot, Destination]] = field(default_factory=dict)  # destination_index's
 
 
 @dataclass
@@ -597,26 +625,39 @@ def transaction(
     if SKELETON not in old.parts:
         touched[SKELETON] = (None, _skeleton(masquerade))
     slot_plans: dict[str, tuple[Service, list[Slot]]] = {}
+    index = dict(old.index)
     for key, service in wanted.items():
         before = old.services.get(key)
         if key not in changed:
             continue
-        counts = slot_counts(service)
+        index[key] = mine = destination_index(service)
+        counts = slot_counts(service, mine)
         total = sum(counts.values())
         touched[("s", key)] = (old.parts.get(("s", key)), _service_part(service, token, total))
-        for pid in _destination_ids(before, service):
-            touched[pid] = (old.parts[pid], None)
-        for pid in _destination_ids(service, before):
+        theirs = old.index.get(key, {})
+        if before is not None and _sticky(before) != _sticky(service):
+            theirs = {}  # every real server's part changes (its persistence set)
+        for k in theirs.keys() - mine.keys() if before is not None else ():
+            touched[_destination_id(before, theirs[k])] = (
+                old.parts[_destination_id(before, theirs[k])],
+                None,
+            )
+        for k in mine.keys() - theirs.keys():
+            pid = _destination_id(service, mine[k])
             touched[pid] = (None, _destination_part(*pid[1:]))
+        if before is not None and not theirs:
+            for d in before.destinations:
+                touched[_destination_id(before, d)] = (old.parts[_destination_id(before, d)], None)
         name = slot_map(key, token)
         held, live = old.slots.get(name, ([], 0))
         fresh = not live or total <= SMALL_CYCLE
         slot_plans[name] = (service, fresh_slots(service, counts) if fresh else relayout(held[:live], counts))
     for key, before in old.services.items():
         if key not in wanted:
+            del index[key]
             touched[("s", key)] = (old.parts[("s", key)], None)
-            for pid in _destination_ids(before, None):
-                touched[pid] = (old.parts[pid], None)
+            for d in before.destinations:
+                touched[_destination_id(before, d)] = (old.parts[_destination_id(before, d)], None)
 
     state = State(
         token,
@@ -625,7 +666,7 @@ def transaction(
         dict(old.parts),
         dict(old.owners),
         dict(old.slots),
-        counters=dict(old.counters),
+        index=index,
     )
     objects_before, rules_before = dict(old.lingering.objects), dict(old.lingering.rules)
     objects_after: dict[tuple[str, str], dict] = {}
@@ -634,12 +675,9 @@ def transaction(
         if before_part is not None:
             objects_before |= before_part.objects
             rules_before |= before_part.rules
-            for name in before_part.counters:
-                del state.counters[name]
         if after_part is not None:
             objects_after |= after_part.objects
             rules_after |= after_part.rules
-            state.counters |= after_part.counters
             state.parts[pid] = after_part
         else:
             del state.parts[pid]
@@ -693,7 +731,7 @@ def transaction(
         state.slots[name] = (holds, len(new))
         deletes[name] += gone
         if put:
-            dests = {(int(d.address), d.port): d for d in service.destinations}
+            dests = index[service.key]
             chains = {
                 k: _destination_name("d", service.key, dests[k].address, k[1]) for k in {new[i] for i in put}
             }
@@ -724,19 +762,8 @@ def transaction(
     return Change(declare, commands, state)
 
 
-def _destination_ids(service: Service | None, other: Service | None) -> list[tuple]:
-    """The part ids of ``service``'s real servers that ``other`` does not have."""
-    if service is None:
-        return []
-    sticky = (service.persistence_timeout, service.persistence_granularity)
-    if other is None or sticky != (other.persistence_timeout, other.persistence_granularity):
-        return [_destination_id(service, d.address, d.port) for d in service.destinations]
-    theirs = {(int(d.address), d.port) for d in other.destinations}
-    return [
-        _destination_id(service, d.address, d.port)
-        for d in service.destinations
-        if (int(d.address), d.port) not in theirs
-    ]
+def _sticky(service: Service) -> tuple:
+    return service.persistence_timeout, service.persistence_granularity
 
 
 def _element_value(parts: dict[tuple, _Table], owners: dict, key: tuple[str, str]) -> tuple[Any, Any] | None:
@@ -802,7 +829,8 @@ class Libnftables:
         error = (self._lib.nft_ctx_get_error_buffer(self._ctx) or b"").decode().strip()
         if rc != 0:
             raise PlaneError(f"nftables refused the change: {error or 'no reason given'}")
-        return json.loads(output)["nftables"] if output.strip() else []
+        # one JSON document a line, one per listing command
+        return [item for line in output.splitlines() if line.strip() for item in json.loads(line)["nftables"]]
 
     def declare(self, slot_maps: list[str]) -> None:
         """Declare empty slot maps (``typeof numgen``: integer keys): the one thing libnftables 1.0.6's
@@ -893,20 +921,34 @@ class NftablesPlane:
         )
 
     def counters(self) -> dict[tuple[ServiceKey, IPAddress, int | None], DestinationCounters]:
-        if self._state is None:
+        state = self._state
+        if state is None:
             return {}
-        listing = self._nft.run([{"list": {"counters": {"family": FAMILY, "table": TABLE}}}])
+        used = {name for name, _ in state.owners}
+        names = [n for family in (4, 6) for n, _ in _counted(family, "d") if n[0] in "tn" and n in used]
+        # one call each: given several, libnftables 1.0.6 finds only the first
+        listing = [
+            item
+            for n in names
+            for item in self._nft.run([{"list": {"set": {"family": FAMILY, "table": TABLE, "name": n}}}])
+        ]
         seen: dict[tuple, dict[str, int]] = {}
         for item in listing:
-            counter = item.get("counter")
-            if not counter or counter["name"] not in self._state.counters:
-                continue
-            what, dest = self._state.counters[counter["name"]]
-            values = seen.setdefault(dest, {})
-            if what == "connections":
-                values["connections"] = counter["packets"]
-            else:
-                values.update(packets=counter["packets"], bytes=counter["bytes"])
+            listed = item.get("set")
+            for entry in listed.get("elem", ()) if listed else ():
+                elem = entry.get("elem") if isinstance(entry, dict) else None
+                providers = state.owners.get((listed["name"], _key(elem["val"]))) if elem else None
+                if not providers or "counter" not in elem:
+                    continue
+                pid, counter = providers[0], elem["counter"]
+                values = seen.setdefault(
+                    (pid[1], pid[4], pid[5]), {"packets": 0, "bytes": 0, "connections": 0}
+                )
+                if listed["name"][0] == "n":
+                    values["connections"] += counter["packets"]
+                else:
+                    values["packets"] += counter["packets"]
+                    values["bytes"] += counter["bytes"]
         return {dest: DestinationCounters(**values) for dest, values in seen.items()}
 
     def close(self) -> None:
