@@ -19,7 +19,7 @@ from tandem.vrrp.params import InstanceParams, params_from_config
 # InstanceParams fields by what a change of them means; a field in none of these is a "timers" change.
 IDENTITY = (
     *("interface", "vrid", "version", "family", "source", "unicast_peers", "mcast_group", "auth_pass"),
-    *("vmac", "vmac_xmit_base", "accept"),
+    *("vmac", "vmac_xmit_base", "accept", "rules"),
 )
 ASPECTS = {
     "priority": ("priority",),

@@ -267,7 +267,7 @@ def test_not_carried_out_is_said_at_the_line(files):
     """Keywords tandemd reads without acting on them are warned about where they are written."""
     text = (
         "global_defs {\n    vrrp_iptables IN OUT\n    vrrp_priority -5\n    max_auto_priority 10\n}\n"
-        "static_rules {\n    from 198.51.100.7 table 7 priority 10\n}\n"
+        "static_rules {\n    from 198.51.100.7 table custom priority 10\n}\n"
         + instance(
             "A",
             1,
@@ -284,7 +284,8 @@ def test_not_carried_out_is_said_at_the_line(files):
         "iptables chains are not used",
         "1: warning: max_auto_priority: tandemd does not raise its processes to realtime scheduling when "
         "they run late; set vrrp_rt_priority / checker_rt_priority for realtime scheduling",
-        "7: warning: static_rules: tandemd adds no ip rules yet; this rule is not added",
+        "7: warning: static_rules: table 'custom' by name is not looked up in rt_tables; this rule is not "
+        "added",
         "13: warning: vrrp_instance A: virtual_routes: 203.0.113.0/24: route type local is not carried "
         "out yet: added as a unicast route",
         "14: warning: vrrp_instance A: virtual_routes: 203.0.114.0/24: table 'custom' by name is not looked "

@@ -27,6 +27,7 @@ from tandem.config.model import (
     VrrpScript,
 )
 
+RULE_TABLE_NAMES = ("default", "main", "local")  # iproute2's own: tandem.vrrp.netlink.RT_TABLES
 MAX_VIPS = 255  # the advert's address count is one byte
 V3_MIN_ADVERT, V3_MAX_ADVERT = 0.01, 40.95  # 12-bit centiseconds
 
@@ -469,8 +470,17 @@ def _check_not_carried_out(config: Config, findings: Findings) -> None:
         ("static_rules", config.static_rules),
         *((f"vrrp_instance {i.name}: virtual_rules", i.virtual_rules) for i in config.vrrp_instances),
     ):
-        for rule in rules:
-            findings.warning(rule.pos, f"{kind}: tandemd adds no ip rules yet; this rule is not added")
+        for rule in rules:  # what tandem.vrrp.netlink.rule_carried refuses
+            if rule.action == "no_route":
+                findings.warning(
+                    rule.pos, f"{kind}: the no_route action is not carried out; this rule is not added"
+                )
+            elif rule.table is not None and not rule.table.isdigit() and rule.table not in RULE_TABLE_NAMES:
+                findings.warning(
+                    rule.pos,
+                    f"{kind}: table {rule.table!r} by name is not looked up in rt_tables; "
+                    "this rule is not added",
+                )
     for kind, routes in (
         ("static_routes", config.static_routes),
         *((f"vrrp_instance {i.name}: virtual_routes", i.virtual_routes) for i in config.vrrp_instances),

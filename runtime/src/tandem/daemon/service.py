@@ -89,7 +89,7 @@ class Service:
         await self.notifications.close()
 
     async def _hold_static(self, config: Config) -> None:
-        if self.static is None and (config.static_ipaddresses or config.static_routes):
+        if self.static is None and (config.static_ipaddresses or config.static_routes or config.static_rules):
             from tandem.vrrp.static import StaticEntries  # only for configs that have some
 
             self.static = StaticEntries()

@@ -565,10 +565,12 @@ class Driver:
         elif isinstance(action, AddVips):
             self._block(unit, unit.addresses, True)  # before they exist: never reachable unprotected
             self._change_addresses(unit, True, unit.addresses, unit.routes)
+            self._change_rules(unit, True)
         elif isinstance(action, RemoveVips):
             for handle in unit.paced:  # GARP/NA still to come for addresses we no longer hold
                 handle.cancel()
             unit.paced.clear()
+            self._change_rules(unit, False)
             self._change_addresses(unit, False, unit.addresses, unit.routes)
             self._block(unit, unit.addresses, False)
         elif isinstance(action, Announce):
@@ -633,6 +635,17 @@ class Driver:
                 unit.netlink_errors += 1
                 name, verb = unit.instance.params.name, "add" if add else "remove"
                 log.error("(%s) %s virtual address/route: %s", name, verb, error)
+
+    def _change_rules(self, unit: Unit, add: bool) -> None:
+        """virtual_rules (ip rule): added after the addresses and routes, removed before them."""
+        params = unit.instance.params
+        change = self._netlink.add_rule if add else self._netlink.remove_rule
+        for rule in params.rules:
+            try:
+                change(rule, params.family)
+            except OSError as error:
+                unit.netlink_errors += 1
+                log.error("(%s) %s virtual rule: %s", params.name, "add" if add else "remove", error)
 
 
 def _count_kernel_drops(channel: Channel, counts: Counter[Drop]) -> None:

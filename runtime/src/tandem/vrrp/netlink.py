@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
-from tandem.config.model import IPAddress, VirtualAddress, VirtualRoute
+from tandem.config.model import IPAddress, VirtualAddress, VirtualRoute, VirtualRule
 from tandem.rtnetlink import ifaddrmsg, rtmsg
 
 # `ip` accepts these names for scopes (rt_scopes); numbers are taken as they are.
@@ -45,6 +45,13 @@ IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_MACVLAN_MODE, MACVLAN_MODE_PRIVATE = 1, 2, 
 IFA_ADDRESS = 1
 IFF_UP = 0x1
 NLMSG_ERROR = 2  # the acknowledgement's type: an error code, 0 for success
+# ip rule (virtual_rules, static_rules): struct fib_rule_hdr and the attributes of linux/fib_rules.h
+RTM_NEWRULE, RTM_DELRULE = 32, 33
+FIB_RULE_HDR = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, 2 reserved, action, flags
+FRA_DST, FRA_SRC, FRA_IIFNAME, FRA_GOTO, FRA_PRIORITY = 1, 2, 3, 4, 6
+FRA_FWMARK, FRA_TABLE, FRA_OIFNAME = 10, 15, 17
+FR_ACTIONS = {"goto": 2, "blackhole": 6, "unreachable": 7, "prohibit": 8}  # else 1: look up a table
+RT_TABLES = {"default": 253, "main": 254, "local": 255}  # iproute2's names; others are numbers here
 # s: the answer is queued within send(), so this only bounds a kernel that fails to answer; the event
 # loop waits for it, as keepalived's does for its netlink requests
 CHANGE_TIMEOUT = 1.0
@@ -160,6 +167,12 @@ class Netlink:
 
     def remove_link(self, index: int) -> None:
         self._change(dellink_request(index), errno.ENODEV)
+
+    def add_rule(self, rule: VirtualRule, family: int) -> None:
+        self._change(rule_request(rule, family, add=True), errno.EEXIST)
+
+    def remove_rule(self, rule: VirtualRule, family: int) -> None:
+        self._change(rule_request(rule, family, add=False), errno.ENOENT)
 
     # address and route changes raise OSError; the one that means "already done" is not one
 
@@ -290,6 +303,58 @@ def route_request(route: VirtualRoute, index: int | None, add: bool) -> bytes:
     if route.src is not None:
         attrs.append(("RTA_PREFSRC", str(route.src)))
     return _encoded(msg, RTM_NEWROUTE if add else RTM_DELROUTE, add, attrs)
+
+
+def rule_carried(rule: VirtualRule) -> bool:
+    """Whether :func:`rule_request` can say what ``rule`` means (a table name from rt_tables, or the
+    no_route action, it cannot)."""
+    return rule.action != "no_route" and (rule.table is None or rule_table(rule) is not None)
+
+
+def rule_table(rule: VirtualRule) -> int | None:
+    """The table a rule looks up: a number, or one of iproute2's own names; None: it names none, or
+    one this module cannot resolve (from /etc/iproute2/rt_tables: not read)."""
+    if rule.table is None:
+        return None
+    return int(rule.table) if rule.table.isdigit() else RT_TABLES.get(rule.table)
+
+
+@lru_cache(maxsize=1024)
+def rule_request(rule: VirtualRule, family: int, add: bool) -> bytes:
+    """RTM_NEWRULE / RTM_DELRULE for ``rule`` (``family`` 4 or 6 when it names no prefix), as ip rule."""
+    prefix = rule.from_ or rule.to
+    family = prefix.version if prefix is not None else family
+    word = (rule.action or "").split()[0] if rule.action else None
+    action = FR_ACTIONS.get(word, 1) if word != "no_route" else 1
+    table = rule_table(rule) if action == 1 else None
+    attrs = b""
+    for kind, prefix_ in ((FRA_SRC, rule.from_), (FRA_DST, rule.to)):
+        if prefix_ is not None:
+            attrs += attribute(kind, prefix_.network_address.packed)
+    if rule.priority is not None:
+        attrs += attribute(FRA_PRIORITY, struct.pack("=I", rule.priority))
+    if rule.fwmark is not None:
+        attrs += attribute(FRA_FWMARK, struct.pack("=I", rule.fwmark))
+    for kind, ifname in ((FRA_IIFNAME, rule.iif), (FRA_OIFNAME, rule.oif)):
+        if ifname is not None:
+            attrs += attribute(kind, ifname.encode() + b"\0")
+    if word == "goto":
+        attrs += attribute(FRA_GOTO, struct.pack("=I", int(rule.action.split()[1])))
+    if table is not None:
+        attrs += attribute(FRA_TABLE, struct.pack("=I", table))
+    header = FIB_RULE_HDR.pack(
+        socket.AF_INET if family == 4 else socket.AF_INET6,
+        rule.to.prefixlen if rule.to is not None else 0,
+        rule.from_.prefixlen if rule.from_ is not None else 0,
+        0,
+        table if table is not None and table < 256 else 0,
+        0,
+        0,
+        action if add or rule.action else 0,
+        0,
+    )
+    flags = NLM_F_ACK | (NLM_F_CREATE | NLM_F_EXCL if add else 0)
+    return request(RTM_NEWRULE if add else RTM_DELRULE, flags, header + attrs)
 
 
 def _encoded(msg, kind: int, add: bool, attrs: list[tuple[str, object]]) -> bytes:

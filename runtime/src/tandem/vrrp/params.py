@@ -11,8 +11,10 @@ from tandem.config.model import (
     IPAddress,
     VirtualAddress,
     VirtualRoute,
+    VirtualRule,
     VrrpInstance,
 )
+from tandem.vrrp.netlink import rule_carried
 
 OWNER_PRIORITY = 255  # the address owner (RFC 5798 §5.2.4)
 
@@ -34,6 +36,7 @@ class InstanceParams:
     vips: tuple[VirtualAddress, ...] = ()  # advertised and added on Master
     excluded_vips: tuple[VirtualAddress, ...] = ()  # added on Master, not advertised
     routes: tuple[VirtualRoute, ...] = ()
+    rules: tuple[VirtualRule, ...] = ()  # virtual_rules: added after the addresses, removed before
     source: IPAddress | None = None  # unicast_src_ip or mcast_src_ip; None: the interface's address
     unicast_peers: tuple[IPAddress, ...] = ()  # non-empty: unicast, never multicast
     mcast_group: IPAddress | None = None  # None: 224.0.0.18 / ff02::12
@@ -119,6 +122,7 @@ def params_from_config(config: Config, instance: VrrpInstance) -> InstanceParams
         vips=instance.virtual_ipaddresses,
         excluded_vips=instance.virtual_ipaddresses_excluded,
         routes=instance.virtual_routes,
+        rules=tuple(rule for rule in instance.virtual_rules if rule_carried(rule)),  # else warned (-t)
         source=instance.unicast_src_ip or instance.mcast_src_ip,
         unicast_peers=instance.unicast_peers,
         mcast_group=defs.vrrp_mcast_group4 if family == 4 else defs.vrrp_mcast_group6,
