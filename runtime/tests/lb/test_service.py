@@ -503,22 +503,58 @@ async def test_after_a_costly_transaction_the_next_waits(lb, tmp_path):
 
 
 @scenario
-async def test_a_reloaded_plane_choice_is_said_to_wait_for_a_restart(lb, tmp_path):
+async def test_a_reloaded_plane_choice_moves_the_services_to_the_new_plane(lb, tmp_path):
     import logging
 
-    service = await lb(config_text())
-    service.file.write_text("global_defs {\n tandem_lb_plane nftables\n}\n" + config_text())
+    from tandem.lb.plane import Timeouts
+
+    asked, refuse = [], []
+
+    def switch(current, name):
+        asked.append((current.name, name))
+        if refuse:
+            raise PlaneError("no IP_VS in this kernel")
+        if name == "auto":
+            return None  # auto keeps what runs (IPVS, or nftables where IPVS cannot run)
+        new = Plane()
+        new.name = name
+        return new
+
+    service = await lb(config_text(), plane_switch=switch)
+    old = service.fake_plane
     records = []
     handler = logging.Handler()
     handler.emit = records.append
     logging.getLogger("tandem.lb").addHandler(handler)
     try:
+        service.file.write_text(
+            "global_defs {\n tandem_lb_plane nftables\n lvs_timeouts tcp 900\n}\n" + config_text()
+        )
         assert (await service.reload()).ok
+        await service.clock.advance(0)
+        new = service.plane
+        assert old.closed and new is not old and new.name == "nftables"
+        assert new.applied[-1] == old.applied[-1]  # every service, on the new plane
+        assert new.timeouts == [Timeouts(tcp=900)]
+        assert service.status().plane == "nftables"
+
+        refuse.append(True)  # a plane that cannot run here: refused, the running one carries on
+        service.file.write_text("global_defs {\n tandem_lb_plane ipvs\n}\n" + config_text())
+        assert (await service.reload()).ok
+        assert service.plane is new and not new.closed
+        refuse.clear()
+        service.file.write_text("global_defs {\n tandem_lb_plane auto\n}\n" + config_text())
+        assert (await service.reload()).ok
+        assert service.plane is new and not new.closed
     finally:
         logging.getLogger("tandem.lb").removeHandler(handler)
-    assert "tandem_lb_plane auto → nftables: the fake plane runs on until tandemd restarts" in [
-        r.getMessage() for r in records
-    ]
+    assert asked == [("fake", "nftables"), ("nftables", "ipvs"), ("nftables", "auto")]
+    messages = [r.getMessage() for r in records]
+    assert (
+        "tandem_lb_plane auto → nftables: load balancing moves from the fake plane to the nftables plane"
+        in messages
+    )
+    assert "tandem_lb_plane nftables → ipvs: no IP_VS in this kernel; the nftables plane runs on" in messages
 
 
 @scenario

@@ -110,8 +110,10 @@ class LbService:
         watch_addresses: bool = True,
         max_running: int = MAX_RUNNING,
         rand: Callable[[], float] = random.random,
+        plane_switch: Callable[[DataPlane, str], DataPlane | None] | None = None,
     ) -> None:
         self.source, self.config = source, config  # source: where reloads read the config
+        self._plane_switch = plane_switch  # None: tandem.lb.planes.switch_plane
         self.plane = plane
         self._runners = runners
         self._now, self._call_at = now, call_at
@@ -202,12 +204,7 @@ class LbService:
         old_checks = set(self.balancer.check_ids())
         old_plane, new_plane = self.config.global_defs.tandem_lb_plane, config.global_defs.tandem_lb_plane
         if new_plane != old_plane:
-            log.warning(
-                "tandem_lb_plane %s → %s: the %s plane runs on until tandemd restarts",
-                old_plane,
-                new_plane,
-                self.plane.name,
-            )
+            self._switch_plane(old_plane, new_plane)
         await cancel(self._background)
         closing = asyncio.ensure_future(self._close_notifications())
         self.config = config
@@ -341,6 +338,42 @@ class LbService:
                 self._apply_handle = loop.call_later(wait, self._apply_now)
             else:
                 self._apply_handle = loop.call_soon(self._apply_now)
+
+    def _switch_plane(self, old: str, new: str) -> None:
+        """A reloaded tandem_lb_plane: the old plane removes what it made (its table, its services),
+        the new one is given everything at the end of this reload (the new connections between the two
+        are not balanced; conntrack keeps established ones on their real servers). A plane that cannot
+        run here is refused and the old one runs on."""
+        if self._plane_switch is None:
+            from tandem.lb.planes import switch_plane
+
+            self._plane_switch = switch_plane
+        try:
+            plane = self._plane_switch(self.plane, new)
+        except PlaneError as error:
+            log.error("tandem_lb_plane %s → %s: %s; the %s plane runs on", old, new, error, self.plane.name)
+            return
+        if plane is None:
+            log.info("tandem_lb_plane %s → %s: the %s plane carries on", old, new, self.plane.name)
+            return
+        try:
+            self.plane.close()
+        except PlaneError as error:
+            log.error(
+                "tandem_lb_plane %s → %s: cannot remove the %s plane's state: %s",
+                old,
+                new,
+                self.plane.name,
+                error,
+            )
+        log.warning(
+            "tandem_lb_plane %s → %s: load balancing moves from the %s plane to the %s plane",
+            old,
+            new,
+            self.plane.name,
+            plane.name,
+        )
+        self.plane, self._applied = plane, None
 
     def _set_timeouts(self, config: Config) -> None:
         """lvs_timeouts onto the plane, at start and at each reload as keepalived (which logs a
