@@ -46,7 +46,10 @@ def test_lvs_timeouts_are_said_not_carried_by_the_nftables_plane_only():
     nothing sets them, and that is said too."""
     head = "global_defs {\n lvs_timeouts tcp 900 udp 60\n%s}\n"
     service = SERVICE.format(algo="rr", kind="NAT")
-    note = "lvs_timeouts are not carried by the nftables plane (conntrack's timeouts apply)"
+    note = (
+        "lvs_timeouts are not carried out by the nftables plane: the connections it balances keep "
+        "conntrack's own timeouts (net.netfilter.nf_conntrack_*_timeout*)"
+    )
     assert f"warning: nftables plane (used where the kernel has no IPVS): {note}" in findings(
         head % "" + service
     )
@@ -54,6 +57,22 @@ def test_lvs_timeouts_are_said_not_carried_by_the_nftables_plane_only():
     assert f"warning: nftables plane: {note}" in chosen
     assert not any("lvs_timeouts" in line for line in findings(head % " tandem_lb_plane ipvs\n" + service))
     assert findings(head % "") == ["warning: lvs_timeouts: no virtual_server, so no plane sets them"]
+
+
+def test_the_running_nftables_plane_says_it_once_and_changes_nothing(caplog):
+    from tandem.lb.nftables import TIMEOUTS_NOT_CARRIED, NftablesPlane
+    from tandem.lb.plane import Timeouts
+
+    class NoKernel:
+        def run(self, commands):
+            raise AssertionError(f"no kernel change expected: {commands}")
+
+    plane = NftablesPlane(nft=NoKernel())
+    with caplog.at_level("WARNING", logger="tandem.lb.nftables"):
+        plane.set_timeouts(Timeouts())
+        plane.set_timeouts(Timeouts(tcp=900, udp=60))
+        plane.set_timeouts(Timeouts(tcp=900, tcpfin=30))
+    assert [r.getMessage() for r in caplog.records] == [f"nftables plane: {TIMEOUTS_NOT_CARRIED}"]
 
 
 def test_tandemd_t_prints_them(tmp_path, capsys):

@@ -113,7 +113,10 @@ SCHEDULERS: dict[str, tuple[str, str | None]] = {
 }
 HASH_FLAGS = {"sh-port", "sh-fallback", "mh-port", "mh-fallback", "flag-1", "flag-2"}
 SLOT_MAP_NAME = re.compile(r"q/[0-9a-f]+/[0-9a-f]+")
-TIMEOUTS_NOT_CARRIED = "lvs_timeouts are not carried by the nftables plane (conntrack's timeouts apply)"
+TIMEOUTS_NOT_CARRIED = (  # libnftables 1.0.6's JSON drops a ct timeout's policy and aborts deleting one
+    "lvs_timeouts are not carried out by the nftables plane: the connections it balances keep "
+    "conntrack's own timeouts (net.netfilter.nf_conntrack_*_timeout*)"
+)
 
 
 def unsupported(service: Service) -> list[str]:
