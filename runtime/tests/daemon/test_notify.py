@@ -151,3 +151,51 @@ def test_master_rx_lower_pri_after_a_split_brain(make_lab, tmp_path, higher):
     lines = read_lines(reader)
     assert {line for line in lines if "RX_LOWER" in line} == {'INSTANCE "VI_1" MASTER_RX_LOWER_PRI 150'}
     assert {line.strip() for line in out.read_text().splitlines()} == {"rx_lower"}  # no arguments
+
+
+def test_fifo_write_vrrp_states_on_reload(make_lab, tmp_path):
+    """fifo_write_vrrp_states_on_reload: a reload (SIGHUP) writes the state of every instance to the FIFO
+    again, without a transition, as keepalived.conf(5) describes it. (keepalived 2.2.7 itself was seen
+    writing nothing on SIGHUP, with vrrp_notify_fifo or notify_fifo, with or without a FIFO script.)"""
+    import signal
+
+    from vrrp_lab import Group, holders, start
+
+    lab = make_lab(1)
+    (h1,) = lab.hosts
+    fifo = tmp_path / "vrrp.fifo"
+    reader = open_fifo(fifo)
+    group = Group(global_options=(f"vrrp_notify_fifo {fifo}", "fifo_write_vrrp_states_on_reload"))
+    process = start("tandemd", h1, group.config(h1, [], 100), tmp_path)
+    assert wait_for(lambda: holders(lab.hosts, VIP) == ["h1"], 10)
+    assert wait_for(lambda: 'INSTANCE "VI_1" MASTER 100' in read_lines(reader), 5)
+    process.signal(signal.SIGHUP)
+    assert wait_for(lambda: 'INSTANCE "VI_1" MASTER 100' in read_lines(reader), 10)
+    assert holders(lab.hosts, VIP) == ["h1"]  # no transition: the line is the state, written again
+
+
+def test_no_email_faults_sends_no_mail_for_fault(tmp_path):
+    """global_defs no_email_faults: smtp_alert mails every transition but FAULT (instances and groups)."""
+    from tandem.config import load_config_text
+    from tandem.notify.notifier import Notifier, NotifyEvent
+    from tandem.notify.scripts import ScriptPolicy
+
+    class Mailer:
+        def __init__(self):
+            self.sent = []
+
+        def alert(self, kind, name, state):
+            self.sent.append((kind, name, state))
+
+    for quiet, expected in ((False, ["MASTER", "FAULT", "BACKUP"]), (True, ["MASTER", "BACKUP"])):
+        text = (
+            "global_defs {\n    smtp_server 127.0.0.1\n" + ("    no_email_faults\n" if quiet else "") + "}\n"
+        )
+        text += "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n smtp_alert\n"
+        text += " virtual_ipaddress {\n  198.51.100.1/24\n }\n}\n"
+        config = load_config_text(text).config
+        mailer = Mailer()
+        notifier = Notifier(config, ScriptPolicy.from_global_defs(config.global_defs), (), mailer)
+        for state in ("MASTER", "FAULT", "BACKUP"):
+            notifier.notify(NotifyEvent("INSTANCE", "VI_1", state, 100))
+        assert [state for _, _, state in mailer.sent] == expected

@@ -113,6 +113,9 @@ class Notifications:
     def priority_changed(self, name: str, state: str, priority: int) -> None:
         self.notifier.priority_changed(name, state, priority)
 
+    def write_states(self, events: list[NotifyEvent]) -> None:
+        self.notifier.write_states(events)
+
     def master_rx_lower_pri(self, name: str, priority: int) -> None:
         self.notifier.master_rx_lower_pri(name, priority)
 

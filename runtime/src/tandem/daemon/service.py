@@ -198,6 +198,20 @@ class Service:
             self._group_states[group] = state
             self.notifications.notify(NotifyEvent("GROUP", group, state, 0))
 
+    def _states(self) -> list[NotifyEvent]:
+        """Every running instance's state, then every sync group's, as notify FIFO events."""
+        events = [
+            NotifyEvent("INSTANCE", name, unit.instance.state.value, unit.instance.priority)
+            for name, unit in self.driver.units.items()
+            if unit.instance.state is not State.INITIALIZE
+        ]
+        groups = self.tracking.groups
+        for group, members in groups.members.items():
+            state = groups.group_state([self._member_state(m) for m in members])
+            if state is not None:
+                events.append(NotifyEvent("GROUP", group, state, 0))
+        return events
+
     def _member_state(self, name: str) -> str:
         unit = self.driver.units.get(name)
         return unit.instance.state.value if unit is not None else "INIT"
@@ -244,6 +258,8 @@ class Service:
         for name in self.driver.units:
             self._reconcile(name)
         self._trackers = start_trackers(new, self.tracking, self._apply)
+        if new.global_defs.fifo_write_vrrp_states_on_reload:
+            self.notifications.write_states(self._states())
         summary = {
             "unchanged": list(plan.unchanged),
             "changed": [f"{c.name} ({', '.join(c.aspects)})" for c in plan.changed],

@@ -65,6 +65,7 @@ class Notifier:
         self._mail: set[tuple[str, str]] = set()
         defs = config.global_defs
         self.priority_changes = priority_changes(config)
+        self.no_email_faults = defs.no_email_faults
         mail_default = next((v for v in (defs.smtp_alert_vrrp, defs.smtp_alert) if v is not None), False)
         for kind, objects in (("INSTANCE", config.vrrp_instances), ("GROUP", config.vrrp_sync_groups)):
             for obj in objects:
@@ -88,8 +89,14 @@ class Notifier:
         if notify is not None:
             for script, extra in ((_state_script(notify, event.state), ()), (notify.any, event.arguments)):
                 self.scripts.put(script, extra, prepare=False)
-        if (event.kind, event.name) in self._mail:
+        if (event.kind, event.name) in self._mail and not (self.no_email_faults and event.state == "FAULT"):
             self.mailer.alert(event.kind, event.name, event.state)
+
+    def write_states(self, events: list[NotifyEvent]) -> None:
+        """fifo_write_vrrp_states_on_reload: the current states, on the FIFOs only (no script, no mail)."""
+        for event in events:
+            for fifo in self.fifos:
+                fifo.write(event.fifo_line)
 
     def priority_changed(self, name: str, state: str, priority: int) -> None:
         """notify_priority_changes: ``INSTANCE "NAME" MASTER_PRIORITY 80`` (or BACKUP_PRIORITY) on the
