@@ -224,3 +224,18 @@ def test_track_process_hands_the_vip_to_a_keepalived_peer_and_takes_it_back(lab2
     finally:
         app.kill()
         app.wait()
+
+
+@pytest.mark.parametrize("delay", [30, 0.5])
+def test_vrrp_startup_delay_keeps_instances_in_init(lab2, tmp_path, delay):
+    """global_defs vrrp_startup_delay: the instances wait in INIT that long after start (no advert, no
+    VIP), then start as usual."""
+    h1, _h2 = lab2.hosts
+    global_defs = GLOBAL.replace("}", f"    vrrp_startup_delay {delay}\n}}")
+    daemon = Daemon(h1, tmp_path).start(global_defs + instance(h1, "VI_1", 51, VIP, 255))
+    if delay > 1:
+        assert daemon.state() == "INIT" and holders(lab2.hosts, VIP) == []
+        assert f"Delaying startup for {delay:g} seconds" in daemon.log_text()
+    else:
+        assert wait_for(lambda: daemon.state() == "MASTER", 10)
+        assert holders(lab2.hosts, VIP) == ["h1"]

@@ -150,6 +150,9 @@ GLOBAL_DEFS = Block(
         "vrrp_lower_prio_no_advert": Key("vrrp_lower_prio_no_advert", flag),
         "fifo_write_vrrp_states_on_reload": Key("fifo_write_vrrp_states_on_reload", bare_flag),
         "no_email_faults": Key("no_email_faults", bare_flag),
+        "vrrp_startup_delay": Key(
+            "vrrp_startup_delay", one(seconds(0.001, 4294.967295), "seconds 0.001..4294")
+        ),
         "vrrp_down_timer_adverts": count_key("vrrp_down_timer_adverts", 1, 100),
         "vrrp_higher_prio_send_advert": Key("vrrp_higher_prio_send_advert", flag),
         "vrrp_skip_check_adv_addr": Key("vrrp_skip_check_adv_addr", bare_flag),
@@ -243,7 +246,6 @@ GLOBAL_DEFS = Block(
             "vrrp_process_name",
             "vrrp_rx_bufs_multiplier",
             "vrrp_rx_bufs_policy",
-            "vrrp_startup_delay",
         ]
     ),
 )

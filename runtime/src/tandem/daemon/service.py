@@ -61,6 +61,7 @@ class Service:
         self._group_states: dict[str, str | None] = {}
         self._leaving: dict[str, str] = {}  # instance → notify state of its coming INITIALIZE
         self._faulted: set[str] = set()  # instances in FAULT: their interfaces are looked at again
+        self._delayed = False  # vrrp_startup_delay: instances stay in INIT (or FAULT) until it ends
         self._reload_lock = asyncio.Lock()
 
     # --- life cycle -------------------------------------------------------------------------
@@ -74,6 +75,10 @@ class Service:
         for instance in self.config.vrrp_instances:
             await self._add(instance.name)
         self._apply(self.tracking.start())
+        if (delay := self.config.global_defs.vrrp_startup_delay) > 0:
+            log.info("Delaying startup for %g seconds", delay)
+            self._delayed = True
+            asyncio.get_running_loop().call_later(delay, self._startup_delay_over)
         for name in self.driver.units:
             self._reconcile(name)
         self._trackers = start_trackers(self.config, self.tracking, self._apply)
@@ -132,12 +137,19 @@ class Service:
     def _fault_cause(self, name: str) -> str | None:
         return self.driver.unprepared.get(name) or self.tracking.fault_of(name)
 
+    def _startup_delay_over(self) -> None:
+        self._delayed = False
+        for name in list(self.driver.units):
+            self._reconcile(name)
+
     def _reconcile(self, name: str) -> None:
         instance = self._instance(name)
         if (cause := self._fault_cause(name)) is not None:
             if instance.state is not State.FAULT:
                 self.history[name].reason = f"fault: {cause}"
                 self.driver.act(name, lambda i, now: i.fault(now))
+        elif self._delayed:
+            return  # vrrp_startup_delay: _startup_delay_over starts it
         elif instance.state is State.INITIALIZE:
             self.driver.act(name, lambda i, now: i.start(now))
         elif instance.state is State.FAULT:
