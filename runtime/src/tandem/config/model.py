@@ -100,7 +100,7 @@ class GlobalDefs:
     vrrp_lower_prio_no_advert: bool = False
     fifo_write_vrrp_states_on_reload: bool = False  # a reload writes every instance's and group's state
     no_email_faults: bool = False  # smtp_alert sends no mail for FAULT transitions
-    vrrp_startup_delay: float = 0.0  # s the instances wait in INIT after the VRRP process started
+    vrrp_startup_delay: float | None = None  # s the instances wait in INIT after the VRRP process started
     vrrp_down_timer_adverts: int = 3  # adverts missed before Master_Down (RFC: 3)
     vrrp_higher_prio_send_advert: bool = False
     vrrp_skip_check_adv_addr: bool = False

@@ -75,7 +75,7 @@ class Service:
         for instance in self.config.vrrp_instances:
             await self._add(instance.name)
         self._apply(self.tracking.start())
-        if (delay := self.config.global_defs.vrrp_startup_delay) > 0:
+        if delay := self.config.global_defs.vrrp_startup_delay:
             log.info("Delaying startup for %g seconds", delay)
             self._delayed = True
             asyncio.get_running_loop().call_later(delay, self._startup_delay_over)
