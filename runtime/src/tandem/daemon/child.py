@@ -8,9 +8,11 @@ backup takes over after Skew_Time), SIGHUP reloads, SIGUSR1 / SIGUSR2 / SIGRTMAX
 state or counters to a file beside the control socket (``tandemd.data|stats|json`` for VRRP,
 ``tandemd_check.*`` for the checker: :data:`~tandem.daemon.STATE_SIGNALS`).
 
-Start-up order, for the VRRP child's first advert: only what the instances need is imported before
-they start (the config model, the service; asyncio without ssl); the config itself comes from the
-supervisor (:func:`tandem.daemon.spawn.receive_config`); the control socket and the rest follow.
+Start-up order, for the VRRP child's first advert: it listens for adverts before anything else
+(:mod:`tandem.vrrp.early`: its Backups count Master_Down_Interval from then); only what the instances
+need is imported before they start (the config model, the service; asyncio without ssl); the config
+itself comes from the supervisor (:func:`tandem.daemon.spawn.receive_config`); the control socket and the
+rest follow.
 """
 
 from __future__ import annotations
@@ -53,12 +55,14 @@ def write_state(service, function: str, path: str) -> None:
         log.warning("counters not cleared: tandemd keeps its counters for the daemon's life (metrics)")
 
 
-def _service(options: ChildOptions, config, systemd):
-    """The child's subsystem: VRRP's Service, or the load balancer (tandem.lb.service)."""
+def _service(options: ChildOptions, config, systemd, early):
+    """The child's subsystem: VRRP's Service (hearing what ``early`` heard), or the load balancer."""
     if options.child == "vrrp":
         from tandem.daemon.service import Service
 
-        return Service(options.source, config, systemd)
+        service = Service(options.source, config, systemd)
+        service.driver.early = early
+        return service
     from tandem.lb.service import LbService
 
     return LbService(options.source, config)
@@ -94,9 +98,10 @@ def _watch_parent() -> int:
     return pidfd
 
 
-async def _serve(options: ChildOptions, config, parent: int) -> int:
+async def _serve(options: ChildOptions, config, parent: int, early) -> int:
     """A child's life: its subsystem's service, control socket and signals (the parent relays to them);
-    it stops when ``parent`` (the supervisor's pidfd) becomes readable."""
+    it stops when ``parent`` (the supervisor's pidfd) becomes readable. ``early``: the VRRP child's
+    :class:`~tandem.vrrp.early.EarlyListener` (or None)."""
     import asyncio
 
     from tandem.systemd import SystemdNotifier
@@ -111,7 +116,7 @@ async def _serve(options: ChildOptions, config, parent: int) -> int:
 
     loop.add_reader(parent, parent_gone)
     systemd = SystemdNotifier.from_environ()
-    service = _service(options, config, systemd)
+    service = _service(options, config, systemd, early)
     reloads: set[asyncio.Task] = set()
 
     scheduler = Scheduler()
@@ -146,6 +151,8 @@ async def _serve(options: ChildOptions, config, parent: int) -> int:
         loop.add_signal_handler(signal_of(function), write_state, service, function, path)
     try:
         await service.start()
+        if early is not None:  # at once: no timer of the instances just started may fire before
+            service.driver.replay_early()
     except _start_errors(options) as error:  # the load balancer's data plane (keepalived: IPVS init)
         log.error("load balancing cannot start: %s", error)
         await service.stop()
@@ -191,6 +198,11 @@ async def _watchdog(systemd) -> None:
 
 def run_child(argv: list[str]) -> int:
     """``tandemd --child ...``: one subsystem's process, from its arguments (written by the supervisor)."""
+    early = None
+    if argv[1:2] == ["vrrp"]:  # listening first (tandem.vrrp.early): it imports only socket, struct, os
+        from tandem.vrrp.early import EarlyListener
+
+        early = EarlyListener.open()
     options = child_options(argv)
     parent = _watch_parent()
     # start-up allocates much and frees little: no collections until the instances run (see _serve)
@@ -205,4 +217,4 @@ def run_child(argv: list[str]) -> int:
     config = receive_config()  # loaded and checked by the supervisor, which logged the findings
     if config is None:
         return EXIT_FATAL
-    return EXIT_FATAL if asyncio.run(_serve(options, config, parent)) else 0
+    return EXIT_FATAL if asyncio.run(_serve(options, config, parent, early)) else 0

@@ -151,7 +151,7 @@ class Service:
         elif self._delayed:
             return  # vrrp_startup_delay: _startup_delay_over starts it
         elif instance.state is State.INITIALIZE:
-            self.driver.act(name, lambda i, now: i.start(now))
+            self.driver.start(name)
         elif instance.state is State.FAULT:
             self.driver.act(name, lambda i, now: i.recover(now))
 

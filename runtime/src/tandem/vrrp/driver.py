@@ -62,10 +62,10 @@ from tandem.vrrp.instance import (
 )
 from tandem.vrrp.netlink import Interface, Netlink
 from tandem.vrrp.packet import Drop, Dropped, encode, is_carp
-from tandem.vrrp.params import InstanceParams
+from tandem.vrrp.params import OWNER_PRIORITY, InstanceParams
 from tandem.vrrp.protect import TABLE as PROTECTION_TABLE
 from tandem.vrrp.protect import ProtectionError, VipProtection
-from tandem.vrrp.sockets import CANDIDATES_RCVBUF, LinkSocket, VrrpSocket, vrrp_filter
+from tandem.vrrp.sockets import CANDIDATES_RCVBUF, LinkSocket, ReplaySocket, VrrpSocket, vrrp_filter
 from tandem.vrrp.vmac import VmacError, Vmacs
 
 log = logging.getLogger("tandem.vrrp")
@@ -105,6 +105,10 @@ class Channel:
     # when the socket was last found empty: what it holds now arrived after that, whatever the wall
     # clock (which arrival times are stamped on) did meanwhile
     drained_at: float = 0.0
+    # while the early listener (tandem.vrrp.early) covers the channel, until Driver.replay_early: since when
+    # (loop time) its adverts are heard, and when (time.time()) its own sockets existed; it is not read
+    heard_since: float | None = None
+    replay_until: float = 0.0
 
 
 @dataclass(eq=False, slots=True)
@@ -143,6 +147,8 @@ class Driver:
     # what the instances report to their owner rather than to the wire: transitions, sync group wishes,
     # lower-priority adverts heard as Master
     on_report: Callable[[Instance, Transition | WantMaster | LowerPriorityHeard], None] | None = None
+    # a tandem.vrrp.early.EarlyListener heard adverts before the instances existed: see replay_early
+    early: object | None = None
 
     def __post_init__(self) -> None:
         self._unclaimed: Counter[Drop] = Counter()  # drops before an instance was known
@@ -201,6 +207,36 @@ class Driver:
             return False
         self.unprepared.pop(name, None)
         return True
+
+    def start(self, name: str) -> None:
+        """Startup of ``name``. A Backup on a channel the early listener covers counts Master_Down_Interval
+        from when listening began: it has heard every advert since (fed to it by :meth:`replay_early`)."""
+        unit = self.units[name]
+        since = None if unit.channel is None else unit.channel.heard_since
+
+        def start(instance: Instance, now: float) -> list[Action]:
+            backdated = since is not None and instance.priority != OWNER_PRIORITY  # an owner advertises now
+            return instance.start(since if backdated else now)
+
+        self.act(name, start)
+
+    def replay_early(self) -> None:
+        """Once the first instances started: feed each channel the early listener covers what it heard on
+        that interface before the channel's sockets existed (in arrival order, as if read from the channel),
+        then read the channel as usual; the early listener is closed."""
+        early, self.early = self.early, None
+        if early is None:
+            return
+        try:
+            for channel in self._channels.values():
+                if channel.heard_since is None:
+                    continue
+                channel.heard_since = None
+                heard = early.heard_on(channel.sock.family, channel.sock.ifname, channel.replay_until)
+                self._read(channel, ReplaySocket(channel.sock.family, channel.sock.ifname, heard), len(heard))
+                self._start_reading(channel)
+        finally:
+            early.close()
 
     def act(self, name: str, event: Callable[[Instance, float], list[Action]]) -> None:
         """Feed ``event(instance, now)`` to ``name`` and carry out the actions it returns."""
@@ -350,8 +386,11 @@ class Driver:
                 sock.close()
                 raise
             channel = self._channels[unit.channel_key] = Channel(sock, rejects)
-            self._loop.add_reader(sock.fileno(), self._on_readable, channel)
-            self._loop.add_reader(rejects.fileno(), self._on_rejects, channel)
+            early = self.early
+            if early is not None and early.covers(params.family, link.index, link.name, params.group.packed):
+                channel.heard_since, channel.replay_until = early.since, time.time()
+            else:
+                self._start_reading(channel)
         unit.instance.local_address = local
         unit.channel = channel
         channel.units[params.vrid] = unit
@@ -459,6 +498,10 @@ class Driver:
             skews = (unit.instance.skew_time for unit in channel.units.values())
             channel.poll_interval = min(POLL_INTERVAL_MAX, *(skew / 2 for skew in skews))
         return channel.poll_interval
+
+    def _start_reading(self, channel: Channel) -> None:
+        self._loop.add_reader(channel.sock.fileno(), self._on_readable, channel)
+        self._loop.add_reader(channel.rejects.fileno(), self._on_rejects, channel)
 
     def _stop_reading(self, channel: Channel) -> None:
         if channel.poll is not None:

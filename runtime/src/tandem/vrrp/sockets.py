@@ -46,6 +46,7 @@ SK_MEMINFO_DROPS, SK_MEMINFO_VARS = 8, 9  # packets dropped at the socket (recei
 # bytes of receive buffer the candidates may fill (the kernel doubles it for its overhead): ~2,000 adverts
 # when the daemon falls behind, where the default held ~270 and a flood pushed a master's advert out
 CANDIDATES_RCVBUF = 1 << 20
+_IPV6_HEADER_SIZE = 40
 
 # classic BPF (linux/filter.h): the instructions the filters use
 _BPF_INSN = struct.Struct("@HBBI")
@@ -179,6 +180,29 @@ class VrrpSocket:
 def _seconds(timespec: bytes) -> float:
     seconds, nanoseconds = _TIMESPEC.unpack(timespec)
     return seconds + nanoseconds * 1e-9
+
+
+class ReplaySocket:
+    """What the early listener (tandem.vrrp.early) heard on a channel's interface — IP packets, header
+    included, with their arrival times — read as from the channel's :class:`VrrpSocket`."""
+
+    def __init__(self, family: int, ifname: str, heard: Iterable[tuple[bytes, float]]) -> None:
+        self.family, self.ifname = family, ifname
+        self._heard = iter(heard)
+
+    def receive(self) -> tuple[Received, float]:
+        for packet, arrived in self._heard:
+            return (split_ipv4(packet) if self.family == 4 else _split_ipv6(packet)), arrived
+        raise BlockingIOError
+
+
+def _split_ipv6(packet: bytes) -> Received:
+    """An IPv6 packet (without extension headers: the early listener keeps next header 112 only)."""
+    if len(packet) < _IPV6_HEADER_SIZE:
+        raise Dropped(Drop.TRUNCATED)
+    end = _IPV6_HEADER_SIZE + int.from_bytes(packet[4:6], "big")
+    src, dst = cached_ip_address(packet[8:24]), cached_ip_address(packet[24:40])
+    return Received(src, dst, packet[7], packet[_IPV6_HEADER_SIZE:end])
 
 
 class LinkSocket:
