@@ -173,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         from tandem.daemon.child import run_child
 
         return run_child(argv)
+    from tandem.vrrp.early import for_daemon
+
+    early = for_daemon(argv)  # first of all: the VRRP child's Backups count Master_Down_Interval from here
     args = parse_args(argv)
     if args.signum is not None:
         from tandem.daemon import SIGNAL_FUNCTIONS, signal_of
@@ -196,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     # start-up waits for that child's (they would share the CPU)
     from tandem.daemon.spawn import CHILD_START_WAIT, first_role, send_config, spawn, wait_until_started
 
-    first = spawn(args, first_role(args))
+    first = spawn(args, first_role(args), early=early if first_role(args) == "vrrp" else None)
+    if early is not None:
+        early.close()  # the child's now
     from tandem.daemon import LogOptions, import_asyncio_without_tls, setup_logging
 
     setup_logging(LogOptions.of(args))

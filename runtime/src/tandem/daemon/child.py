@@ -199,10 +199,10 @@ async def _watchdog(systemd) -> None:
 def run_child(argv: list[str]) -> int:
     """``tandemd --child ...``: one subsystem's process, from its arguments (written by the supervisor)."""
     early = None
-    if argv[1:2] == ["vrrp"]:  # listening first (tandem.vrrp.early): it imports only socket, struct, os
+    if argv[1:2] == ["vrrp"]:  # listening first (tandem.vrrp.early): the supervisor's, else its own
         from tandem.vrrp.early import EarlyListener
 
-        early = EarlyListener.open()
+        early = EarlyListener.inherited() or EarlyListener.open()
     options = child_options(argv)
     parent = _watch_parent()
     # start-up allocates much and frees little: no collections until the instances run (see _serve)

@@ -103,9 +103,10 @@ def child_options(argv: list[str]) -> ChildOptions:
     return ChildOptions(**found)
 
 
-def spawn(args, role: str, config=None) -> Spawned:
+def spawn(args, role: str, config=None, early=None) -> Spawned:
     """Start ``role``'s process with tandemd's own options; its sd_notify messages reach the parent.
-    With ``config``, it is sent at once (:func:`send_config`); without, the caller sends it."""
+    With ``config``, it is sent at once (:func:`send_config`); without, the caller sends it. ``early``:
+    a :class:`tandem.vrrp.early.EarlyListener` the (VRRP) child goes on listening with."""
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
     name = f"tandemd-{os.getpid()}-{role}-{time.monotonic_ns()}"
     notify.bind("\0" + name)
@@ -114,8 +115,14 @@ def spawn(args, role: str, config=None) -> Spawned:
     env.pop("WATCHDOG_USEC", None)
     if (interval := SystemdNotifier.from_environ().watchdog_interval) is not None:
         env["WATCHDOG_USEC"] = str(int(interval * 2e6))  # the child pings the parent as often
+    fds: tuple[int, ...] = ()
+    if early is not None:
+        from tandem.vrrp.early import ENV
+
+        fds, env[ENV] = early.handed()
     argv = [sys.executable, "-m", "tandem.cli.tandemd", *child_argv(args, role)]
-    spawned = Spawned(subprocess.Popen(argv, env=env, stdin=subprocess.PIPE), notify, time.monotonic())
+    process = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, pass_fds=fds)
+    spawned = Spawned(process, notify, time.monotonic())
     if config is not None:
         # from a thread: a config larger than the pipe's buffer waits for the child to read it, and the
         # supervisor's event loop must not

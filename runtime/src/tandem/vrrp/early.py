@@ -3,8 +3,9 @@
 A Backup's Master_Down_Timer starts at Startup (RFC 5798 §6.4.1): it takes over if it hears no better
 master for Master_Down_Interval. The VRRP process spends its first tens of milliseconds (more under load)
 importing Python and receiving its config before any instance can start, and a restarted higher-priority
-node preempts only Master_Down_Interval after that. So the process listens first: an
-:class:`EarlyListener` is opened as the child's first act, before it knows its config — one packet
+node preempts only Master_Down_Interval after that. So tandemd listens first: an :class:`EarlyListener`
+is opened as the supervisor's first act (:func:`for_daemon`), before it reads its arguments, and handed
+to its first VRRP child (a restarted child opens its own as its first act) — one packet
 socket per family (IP protocol 112 only, kept by a kernel filter; packet sockets need no IP group
 membership, so nothing is sent: the VRRP groups' MACs are only added to every interface's multicast
 filter), stamping each packet with its arrival time.
@@ -19,7 +20,7 @@ made may be fed twice (once from here, once from the channel): an advert heard t
 a counter. The packet sockets see a little more than the VRRP sockets would (no IP-layer checks): at
 worst a Backup hears an advert the kernel would have dropped and waits longer, never less.
 
-Imports only the standard library's socket, struct and os: it runs before anything else is loaded.
+Imports only the standard library's socket, struct, array and os: it runs before anything else is loaded.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ _BPF_INSN = struct.Struct("@HBBI")
 # the protocol field: IPv4's at offset 9, IPv6's next header at 6 (a VRRP packet has no extension headers)
 _PROTOCOL_OFFSET = {4: 9, 6: 6}
 _RECV_SIZE, _ANCILLARY_SIZE = 4096, socket.CMSG_SPACE(_TIMESPEC.size)
+ENV = "TANDEM_EARLY_LISTENER"  # the supervisor's listener, handed to its first VRRP child
+# tandemd's arguments after which it runs no daemon: no listening then
+NO_DAEMON = ("-t", "--config-test", "-v", "--version", "-h", "--help", "--signum", "-T", "--genhash")
 
 Heard = tuple[str, bytes, float]  # (interface name, IP packet, arrival time on the time.time() scale)
 
@@ -56,6 +60,14 @@ def _protocol_filter(family: int) -> bytes:
     program = [(0x30, 0, 0, _PROTOCOL_OFFSET[family]), (0x15, 0, 1, IPPROTO_VRRP), (0x06, 0, 0, 0xFFFFFFFF)]
     program.append((0x06, 0, 0, 0))
     return b"".join(_BPF_INSN.pack(*insn) for insn in program)
+
+
+def for_daemon(argv: list[str]) -> EarlyListener | None:
+    """In tandemd's supervisor, first of all: listening for its first VRRP child, unless ``argv`` asks
+    for no daemon (``-t``, ``-v``, …)."""
+    if any(arg.startswith(NO_DAEMON) for arg in argv):
+        return None
+    return EarlyListener.open()
 
 
 def _netns() -> int:
@@ -70,22 +82,51 @@ class EarlyListener:
         self.interfaces: dict[int, dict[int, str]] = {}  # family → index → name, whose group MAC was added
         self.heard: dict[int, list[Heard]] = {4: [], 6: []}
         self.netns = _netns()
-        try:
-            for family in (4, 6):
-                self._open(family)
-        except OSError:
-            self.close()
-            raise
-        # after the sockets and their filters: from now on every advert is queued
-        self.since_wall, self.since = time.time(), time.monotonic()
+        self.since_wall = self.since = 0.0
 
     @classmethod
     def open(cls) -> EarlyListener | None:
         """Listening, or None when it cannot be done (no CAP_NET_RAW): everything then starts as before."""
+        listener = cls()
         try:
-            return cls()
+            for family in (4, 6):
+                listener._open(family)
         except OSError:
+            listener.close()
             return None
+        # after the sockets and their filters: from now on every advert is queued
+        listener.since_wall, listener.since = time.time(), time.monotonic()
+        return listener
+
+    def handed(self) -> tuple[tuple[int, ...], str]:
+        """For the VRRP child, which goes on listening on the same sockets (:meth:`inherited`): their
+        file descriptors to pass, and the description to put in its environment as :data:`ENV`.
+        (Interface names hold no whitespace, '/' or ':'.)"""
+        parts = [repr(self.since), repr(self.since_wall), str(self.netns)]
+        for family, sock in self.socks.items():
+            interfaces = (f"{index}:{name}" for index, name in self.interfaces[family].items())
+            parts.append("/".join((str(family), str(sock.fileno()), *interfaces)))
+        return tuple(sock.fileno() for sock in self.socks.values()), " ".join(parts)
+
+    @classmethod
+    def inherited(cls) -> EarlyListener | None:
+        """In the VRRP child: the listener its supervisor opened (:meth:`handed`), or None when there is
+        none, or it listens in another network namespace than the child runs in (``-s``)."""
+        described = os.environ.pop(ENV, "").split()
+        if len(described) < 3:
+            return None
+        listener = cls()
+        since, since_wall, netns, *families = described
+        listener.since, listener.since_wall = float(since), float(since_wall)
+        for family_block in families:
+            family, fd, *interfaces = family_block.split("/")
+            sock = listener.socks[int(family)] = socket.socket(fileno=int(fd))
+            sock.setblocking(False)
+            listener.interfaces[int(family)] = {int(i): n for i, n in (x.split(":", 1) for x in interfaces)}
+        if int(netns) != listener.netns:
+            listener.close()
+            return None
+        return listener
 
     def _open(self, family: int) -> None:
         kind = socket.SOCK_DGRAM | socket.SOCK_NONBLOCK  # packets from their IP header on
