@@ -32,3 +32,17 @@ def test_unicast_ttl_on_both_daemons(make_lab, tmp_path):
         if layer.priority > 0:
             ttls.setdefault(host, set()).add(layer.underlayer[IP].ttl)
     assert ttls == {"h1": {10}, "h2": {10}}
+
+
+@pytest.mark.parametrize("daemon", ["tandemd", "keepalived"])
+def test_promote_secondaries_set_while_running(make_lab, tmp_path, daemon):
+    """promote_secondaries: the interface's sysctl is 1 while the daemon runs, what it was once it stops
+    (tandemd and, as the reference, keepalived 2.2.7 on the same config)."""
+    (h1,) = make_lab(1).hosts
+    sysctl = ["cat", "/proc/sys/net/ipv4/conf/eth0/promote_secondaries"]
+    assert h1.run(sysctl).stdout.strip() == "0"
+    process = start(daemon, h1, Group(options=("promote_secondaries",)).config(h1, [], 100), tmp_path)
+    assert wait_for(lambda: h1.run(sysctl).stdout.strip() == "1", 10)
+    assert wait_for(lambda: holders([h1], VIP) == ["h1"], 10)
+    process.stop()
+    assert wait_for(lambda: h1.run(sysctl).stdout.strip() == "0", 10)

@@ -62,6 +62,7 @@ class Service:
         self._leaving: dict[str, str] = {}  # instance → notify state of its coming INITIALIZE
         self._faulted: set[str] = set()  # instances in FAULT: their interfaces are looked at again
         self._delayed = False  # vrrp_startup_delay: instances stay in INIT (or FAULT) until it ends
+        self._promoting = None  # promote_secondaries (tandem.vrrp.secondaries), made on first use
         self._reload_lock = asyncio.Lock()
 
     # --- life cycle -------------------------------------------------------------------------
@@ -89,6 +90,8 @@ class Service:
         await cancel(self._trackers)
         self._leaving = dict.fromkeys(self.driver.units, "STOP")
         self.driver.close()
+        if self._promoting is not None:
+            self._promoting.close()
         if self.static is not None:  # after the instances, as keepalived's vrrp_terminate_phase1
             await self.static.clear()
         await self.notifications.close()
@@ -102,6 +105,12 @@ class Service:
             await self.static.apply(config)
 
     async def _add(self, name: str) -> None:
+        if (config := self.config.instance(name)).promote_secondaries:
+            if self._promoting is None:
+                from tandem.vrrp.secondaries import PromoteSecondaries
+
+                self._promoting = PromoteSecondaries()
+            self._promoting.acquire(config.interface, name)
         params = params_from_config(self.config, self.config.instance(name))
         instance = await self.driver.add(params)
         instance.sync_group = name in self.tracking.groups.group_of
@@ -250,6 +259,8 @@ class Service:
         for name in (*plan.removed, *plan.restarted):
             self._leaving[name] = "DELETED" if name in plan.removed else "STOP"
             self.driver.remove(name)
+            if self._promoting is not None:
+                self._promoting.release(name)
             del self.history[name]
         closing = asyncio.create_task(self.notifications.close())
         self.notifications = Notifications(new, after=closing)
