@@ -5,9 +5,10 @@ that makes every port 20000..24999 of that address a real server of its own (5,0
 each check a new TCP connection and a real HTTP exchange). h1 runs the checker under test, pinned to
 one CPU, for a fixed window after a warm-up:
 
-- Tandem: the checker runners (``tandem.check.registry``) driven by ``tandem.timers.TimerQueue`` as
-  keepalived schedules them: each real server checked again delay_loop (1 s) after its last check
-  ended; lateness = when a check started − when it was due.
+- Tandem: the checker runners (``tandem.check.registry``, started by ``tandem.check.engine.start_check``
+  as LbService starts them) driven by ``tandem.timers.TimerQueue`` as keepalived schedules them: each
+  real server checked again delay_loop (1 s) after its last check ended; lateness = when a check
+  started − when it was due.
 - tandemd: the daemon itself, a virtual_server of the same 5,000 real servers (HTTP_GET, delay_loop 1),
   run by its checker child (LbService: state machine, nftables plane, adaptive bound); CPU and RSS are
   the checker child's (``-c`` pid file), lateness its own ``lb_stats``;
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import subprocess
@@ -115,6 +117,7 @@ async def child(address: str, warmup: float, window: float) -> dict:
     """Check SERVERS real servers every second; report lateness, failures, CPU and RSS of the window."""
     from ipaddress import ip_address
 
+    from tandem.check.engine import start_check
     from tandem.check.registry import RUNNERS
     from tandem.config.model import CheckerUrl, HttpCheck
     from tandem.lb.params import CheckParams
@@ -128,12 +131,11 @@ async def child(address: str, warmup: float, window: float) -> dict:
     ]
     start = loop.time() + 0.2
     due = {i: start + i / SERVERS for i in range(SERVERS)}  # spread over the first second
-    running: set[asyncio.Task] = set()
+    runner = RUNNERS["HTTP_GET"]
     stats = {"lateness": [], "failed": 0, "reasons": set()}
     measuring = False
 
-    async def check(i: int) -> None:
-        result = await RUNNERS["HTTP_GET"].run(checks[i])
+    def checked(i: int, result) -> None:
         if measuring and not result.ok:
             stats["failed"] += 1
             stats["reasons"].add(result.reason)
@@ -144,9 +146,7 @@ async def child(address: str, warmup: float, window: float) -> dict:
         if measuring:
             stats["lateness"].append(loop.time() - due[i])
         due[i] = None
-        task = loop.create_task(check(i))
-        running.add(task)
-        task.add_done_callback(running.discard)
+        start_check(runner, checks[i], functools.partial(checked, i))  # as LbService starts a check
 
     queue = TimerQueue(now=loop.time, call_at=loop.call_at, deadline=due.get, fire=fire)
     for i in range(SERVERS):
