@@ -157,7 +157,6 @@ async def _serve(options: ChildOptions, config, parent: int, early) -> int:
         log.error("load balancing cannot start: %s", error)
         await service.stop()
         return 1
-    schedule()
     # run_child paused the collector for the start-up, whose objects live as long as the daemon:
     # frozen, no later collection walks them again
     gc.freeze()
@@ -175,6 +174,7 @@ async def _serve(options: ChildOptions, config, parent: int, early) -> int:
     watchdog = None
     if exit_code == 0:
         watchdog = loop.create_task(_watchdog(systemd)) if systemd.watchdog_interval else None
+        schedule()  # last, as keepalived: the rest of the start-up would count against a realtime limit
         log.info("running %s; control socket %s", _running(options, service), options.control_socket)
         systemd.ready(_running(options, service))
         await stopping.wait()
