@@ -229,6 +229,40 @@ virtual_server 203.0.113.10 80 {
     assert (sorry.method, sorry.tunnel_type, sorry.tunnel_port, sorry.port) == ("TUN", "gue", 6080, None)
 
 
+def test_sorry_server_lvs_method_is_the_sorry_server_s_own():
+    """sorry_server_lvs_method (with lvs_method's TUN options) replaces the virtual server's method for
+    the sorry server only; a NAT sorry server keeps its port. Without a sorry_server it is ignored with
+    a warning, as keepalived ("sorry_server forwarding used without sorry_server")."""
+    nat, gre = params("""
+virtual_server 203.0.113.10 80 {
+    lb_kind DR
+    sorry_server 198.51.100.9 8080
+    sorry_server_lvs_method NAT
+    real_server 198.51.100.1 80 {
+    }
+}
+virtual_server 203.0.113.11 80 {
+    sorry_server 198.51.100.9 8080
+    sorry_server_lvs_method TUN type gre csum
+    real_server 198.51.100.1 80 {
+    }
+}
+""")
+    assert nat.sorry_server == Destination(ip_address("198.51.100.9"), 8080, 1, "NAT")
+    assert nat.real_servers[0].destination(1).method == "DR"
+    sorry = gre.sorry_server
+    assert (sorry.method, sorry.tunnel_type, sorry.tunnel_flags, sorry.port) == (
+        "TUN",
+        "gre",
+        ("csum",),
+        None,
+    )
+    assert gre.real_servers[0].destination(1).method == "NAT"
+    loaded = load("virtual_server 203.0.113.12 80 {\n    sorry_server_lvs_method DR\n}\n")
+    assert any("sorry_server_lvs_method without sorry_server" in f.message for f in loaded.findings)
+    assert loaded.config.virtual_servers[0].sorry_server_lvs_method is None
+
+
 def test_a_service_of_every_port_is_persistent_360_s_as_keepalived():
     every, given, granular = params("""
 virtual_server 203.0.113.10 {

@@ -357,6 +357,44 @@ virtual_server 198.51.100.26 3868 {
         ),
     ),
     (
+        # real servers that start down (alpha) and stay down (no route to them yet: the lab comes
+        # later): quorum is lost from the start, the sorry server is the only destination
+        "sorry-method",
+        """virtual_server 198.51.100.28 80 {
+    protocol TCP
+    lb_algo rr
+    lb_kind DR
+    alpha
+    sorry_server 203.0.113.9 8080
+    sorry_server_lvs_method NAT
+    real_server 203.0.113.250 80 {
+        TCP_CHECK {
+        }
+    }
+}
+virtual_server 198.51.100.28 81 {
+    protocol TCP
+    lb_algo rr
+    alpha
+    sorry_server 203.0.113.9 8081
+    sorry_server_lvs_method TUN type gre csum
+    real_server 203.0.113.250 81 {
+        TCP_CHECK {
+        }
+    }
+}""",
+        (
+            Service(key("198.51.100.28", 80), "rr", destinations=(rs("203.0.113.9", 8080),)),
+            Service(
+                key("198.51.100.28", 81),
+                "rr",
+                destinations=(
+                    rs("203.0.113.9", None, method="TUN", tunnel_type="gre", tunnel_flags=("csum",)),
+                ),
+            ),
+        ),
+    ),
+    (
         "group",
         """virtual_server_group web {
     198.51.100.30-32 80

@@ -78,6 +78,7 @@ COMBINED = {
     "garp_extra_if_all",
     "vrrp_garp_extra_if_all",
     "tunnel",
+    "sorry_server_tunnel",
 }
 INLINE_TUPLES = {"status_code", "sorry_server", "lvs_timeouts", "vrrp_cpu_affinity", "checker_cpu_affinity"}
 BLOCK_TYPES = (
@@ -234,10 +235,11 @@ def _special(obj: Any, field: str, value: Any) -> list[str] | None:
         return [_entry(entry) for entry in value]
     if field == "scheduler_flags":
         return list(value)  # after lvs_sched (keepalived reads them by the scheduler above them)
-    if field == "lvs_method" and value == "TUN" and obj.tunnel is not None:
-        tunnel = obj.tunnel
-        port = ["port", str(tunnel.port)] if tunnel.port else []
-        return [" ".join(["lvs_method", value, "type", tunnel.type, *port, tunnel.checksum])]
+    if field in ("lvs_method", "sorry_server_lvs_method") and value == "TUN":
+        tunnel = obj.tunnel if field == "lvs_method" else obj.sorry_server_tunnel
+        if tunnel is not None:
+            port = ["port", str(tunnel.port)] if tunnel.port else []
+            return [" ".join([field, value, "type", tunnel.type, *port, tunnel.checksum])]
     if isinstance(value, Notify):
         return [
             f"{'notify' if f.name == 'any' else 'notify_' + f.name} {value_text(getattr(value, f.name))}"

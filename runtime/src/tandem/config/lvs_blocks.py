@@ -85,6 +85,13 @@ def METHOD(node: Node, findings: Findings) -> dict[str, Any]:
     return {"lvs_method": method, "tunnel": Tunnel(type=tunnel, port=port, checksum=checksum)}
 
 
+def SORRY_METHOD(node: Node, findings: Findings) -> dict[str, Any]:
+    """``sorry_server_lvs_method``: lvs_method's words (and rules) for the sorry server, as
+    keepalived's ss_forwarding_handler; without it the sorry server takes the virtual server's."""
+    values = METHOD(node, findings)
+    return {"sorry_server_lvs_method": values["lvs_method"], "sorry_server_tunnel": values["tunnel"]}
+
+
 # IP_VS_SVC_F_SCHED1..3 by their ipvsadm names: flag-N for any scheduler, the others for theirs
 SCHEDULER_FLAGS = {
     "flag-1": None,
@@ -448,6 +455,7 @@ VIRTUAL_SERVER = Block(
         "virtualhost": Key("virtualhost", one(WORD, "a host name")),
         "sorry_server": Key("sorry_server", sorry_server),
         "sorry_server_inhibit": Key("sorry_server_inhibit", bare_flag),
+        "sorry_server_lvs_method": Key(None, SORRY_METHOD),
         "inhibit_on_failure": Key("inhibit_on_failure", bare_flag),
         "quorum": count_key("quorum", 1),
         "hysteresis": count_key("hysteresis"),
@@ -465,7 +473,6 @@ VIRTUAL_SERVER = Block(
             "persistence_engine",
             "hashed",
             "ip_family",
-            "sorry_server_lvs_method",
             "snmp_name",
         }
     ),
@@ -474,6 +481,10 @@ VIRTUAL_SERVER = Block(
 
 def build_virtual_server(node: Node, findings: Findings) -> VirtualServer | None:
     values = read_block(node.children, VIRTUAL_SERVER, findings)
+    if "sorry_server_lvs_method" in values and "sorry_server" not in values:
+        # keepalived: "sorry_server forwarding used without sorry_server" (and it is ignored)
+        findings.warning(node.pos, "sorry_server_lvs_method without sorry_server: ignored")
+        del values["sorry_server_lvs_method"], values["sorry_server_tunnel"]
     if "scheduler_flags" in values:
         values["scheduler_flags"] = scheduler_flags(node.children, values["scheduler_flags"], findings)
     args = node.args

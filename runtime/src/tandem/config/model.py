@@ -536,6 +536,8 @@ class VirtualServer:
     virtualhost: str | None = None
     sorry_server: tuple[IPAddress, int | None] | None = None
     sorry_server_inhibit: bool = False
+    sorry_server_lvs_method: str | None = None  # None: the virtual server's lvs_method (and tunnel)
+    sorry_server_tunnel: Tunnel | None = None  # with sorry_server_lvs_method TUN
     inhibit_on_failure: bool = False
     quorum: int = 1
     hysteresis: int = 0

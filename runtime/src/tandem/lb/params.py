@@ -200,8 +200,11 @@ def _virtual_server(vs: VirtualServer, context: _Context) -> VirtualServerParams
     sorry = None
     if vs.sorry_server is not None:
         address, sorry_port = vs.sorry_server
-        sorry_port = sorry_port if vs.lvs_method == "NAT" else None
-        sorry = Destination(address, sorry_port, 1, vs.lvs_method, **_tunnel_fields(vs.tunnel))
+        method, tunnel = vs.lvs_method, vs.tunnel
+        if vs.sorry_server_lvs_method is not None:
+            method, tunnel = vs.sorry_server_lvs_method, vs.sorry_server_tunnel
+        sorry_port = sorry_port if method == "NAT" else None
+        sorry = Destination(address, sorry_port, 1, method, **_tunnel_fields(tunnel))
     return VirtualServerParams(
         name=vs.label,
         keys=keys,
