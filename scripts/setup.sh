@@ -12,6 +12,7 @@ APT_PACKAGES=(
   podman runc debootstrap
   nginx haproxy
   strace
+  shellcheck  # ansible-test sanity's shellcheck test (skipped, with a warning, without it)
 )
 # the VM lane (runtime/tests/vm/qemu.py: IPVS on Debian's generic kernel under qemu), without
 # recommends (qemu's would pull a desktop's worth of GUI libraries, the kernel's the dynamic busybox)

@@ -111,6 +111,23 @@ def controller(tmp_path_factory) -> Controller:
     return Controller(home, venv, collections, env)
 
 
+def assert_installed_as_shipped(controller: Controller) -> None:
+    """``ansible-galaxy collection verify`` finds at most the bytecode Ansible's own plugin loader leaves
+    beside the plugins it imported: nothing of the runtime, no build files."""
+    galaxy = controller.tool("ansible-galaxy")
+    verify = subprocess.run(
+        [galaxy, "collection", "verify", "--offline", "-p", controller.collections, "tandem.ha"],
+        env=controller.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    reported = verify.stdout.split("modified content in the following files:", 1)[-1].split()
+    if verify.returncode != 0:
+        assert reported and all(re.fullmatch(r"plugins/\w+/__pycache__", p) for p in reported), verify.stdout
+    assert "runtime/" not in verify.stdout, verify.stdout
+
+
 def test_the_readme_install_plans_and_writes_configs(controller, tmp_path):
     work = tmp_path / "site"
     (work / "etc").mkdir(parents=True)
@@ -146,20 +163,8 @@ def test_the_readme_install_plans_and_writes_configs(controller, tmp_path):
     assert SECRET not in out and "auth_pass ********" in out
     lb1 = (work / "etc" / "lb1.conf").read_text()
     assert "nopreempt" in lb1 and "eth1 weight 0" in lb1 and f"auth_pass {SECRET}" in lb1
-    # The planner ran the installed runtime and wrote nothing into the installed collection: verify finds
-    # at most the bytecode Ansible's own plugin loader leaves beside the plugins it imported.
-    galaxy = controller.tool("ansible-galaxy")
-    verify = subprocess.run(
-        [galaxy, "collection", "verify", "--offline", "-p", controller.collections, "tandem.ha"],
-        env=controller.env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    reported = verify.stdout.split("modified content in the following files:", 1)[-1].split()
-    if verify.returncode != 0:
-        assert reported and all(re.fullmatch(r"plugins/\w+/__pycache__", p) for p in reported), verify.stdout
-    assert "runtime/" not in verify.stdout, verify.stdout
+    # The planner ran the installed runtime and wrote nothing into the installed collection.
+    assert_installed_as_shipped(controller)
 
 
 # The converge's lab: two systemd hosts on one lab network, one VRRP group with a per-host priority.
@@ -331,3 +336,5 @@ def test_the_installed_collection_converges_lab_hosts(controller, lab_hosts, tmp
     assert lab_hosts.holders(VIP) == {"lb1"}
     status = lab_hosts.exec("lb1", "tandemctl", "status")
     assert "MASTER" in status.stdout, status.stdout + status.stderr
+    # Building the hosts' wheelhouse wrote nothing into the installed collection either.
+    assert_installed_as_shipped(controller)
