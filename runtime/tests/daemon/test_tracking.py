@@ -239,3 +239,17 @@ def test_vrrp_startup_delay_keeps_instances_in_init(lab2, tmp_path, delay):
     else:
         assert wait_for(lambda: daemon.state() == "MASTER", 10)
         assert holders(lab2.hosts, VIP) == ["h1"]
+
+
+@pytest.mark.parametrize("fault", [True, False])
+def test_unicast_fault_no_peer(lab2, tmp_path, fault):
+    """unicast_src_ip without unicast peers: multicast, unless unicast_fault_no_peer keeps it in FAULT
+    (keepalived 2.2.7's option)."""
+    h1, _h2 = lab2.hosts
+    body = f"unicast_src_ip {h1.ipv4}" + ("\nunicast_fault_no_peer" if fault else "")
+    daemon = Daemon(h1, tmp_path).start(GLOBAL + instance(h1, "VI_1", 51, VIP, 150, body))
+    expected = ("FAULT", "fault: no unicast peers (unicast_fault_no_peer)") if fault else ("MASTER", None)
+    status = lambda: (daemon.status()["VI_1"]["state"], daemon.status()["VI_1"]["reason"])  # noqa: E731
+    assert wait_for(lambda: status()[0] == expected[0], MDI + MARGIN)
+    if fault:
+        assert status() == expected and holders(lab2.hosts, VIP) == []

@@ -337,6 +337,7 @@ class VrrpInstance:
     lower_prio_no_advert: bool | None = None
     down_timer_adverts: int | None = None  # None: global_defs vrrp_down_timer_adverts
     promote_secondaries: bool = False  # sets the interface's promote_secondaries sysctl while it runs
+    unicast_fault_no_peer: bool = False  # no unicast peers: FAULT, not multicast
     higher_prio_send_advert: bool | None = None
     use_vmac: bool = False
     vmac_name: str | None = None  # name given after use_vmac; None: vrrp.<vrid>

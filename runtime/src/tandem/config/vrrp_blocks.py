@@ -217,9 +217,15 @@ def _tracked(cls: type) -> Any:
     return parse
 
 
-def unicast_peer(node: Node, _findings: Findings) -> Any:
+def unicast_peer(node: Node, findings: Findings) -> Any:
     if node.args and (len(node.args) % 2 or any(a not in ("min_ttl", "max_ttl") for a in node.args[::2])):
         raise Invalid(f"{node.keyword}: expected an address, optionally min_ttl N / max_ttl N")
+    if node.args:
+        findings.warning(
+            node.pos,
+            f"unicast_peer {node.keyword}: min_ttl/max_ttl are not carried out yet; "
+            "the TTL of its adverts is not checked",
+        )
     return check(IP, node.keyword, "a peer address")
 
 
@@ -337,6 +343,7 @@ VRRP_INSTANCE = Block(
         "lower_prio_no_advert": Key("lower_prio_no_advert", flag),
         "down_timer_adverts": count_key("down_timer_adverts", 1, 100),
         "promote_secondaries": Key("promote_secondaries", bare_flag),
+        "unicast_fault_no_peer": Key("unicast_fault_no_peer", bare_flag),
         "higher_prio_send_advert": Key("higher_prio_send_advert", flag),
         "use_vmac": Key(None, use_vmac),
         "vmac_xmit_base": Key("vmac_xmit_base", bare_flag),
@@ -358,7 +365,6 @@ VRRP_INSTANCE = Block(
             "vrf",
             "kernel_rx_buf_size",
             "old_unicast_checksum",
-            "unicast_fault_no_peer",
             "mcast_dst_ip",
             "lvs_sync_daemon_interface",
         }

@@ -144,6 +144,9 @@ class Service:
                 self._reconcile(name)
 
     def _fault_cause(self, name: str) -> str | None:
+        config = self.config.instance(name)
+        if config is not None and config.unicast_fault_no_peer and not config.unicast_peers:
+            return "no unicast peers (unicast_fault_no_peer)"  # keepalived: FAULT rather than multicast
         return self.driver.unprepared.get(name) or self.tracking.fault_of(name)
 
     def _startup_delay_over(self) -> None:
