@@ -154,24 +154,21 @@ def test_master_rx_lower_pri_after_a_split_brain(make_lab, tmp_path, higher):
 
 
 def test_fifo_write_vrrp_states_on_reload(make_lab, tmp_path):
-    """fifo_write_vrrp_states_on_reload: a reload (SIGHUP) writes the state of every instance to the FIFO
-    again, without a transition, as keepalived.conf(5) describes it. (keepalived 2.2.7 itself was seen
-    writing nothing on SIGHUP, with vrrp_notify_fifo or notify_fifo, with or without a FIFO script.)"""
-    import signal
-
-    from vrrp_lab import Group, holders, start
-
-    lab = make_lab(1)
-    (h1,) = lab.hosts
+    """fifo_write_vrrp_states_on_reload: a reload writes the state of every instance to the FIFO again,
+    without a transition, as keepalived.conf(5) describes it. (keepalived 2.2.7 itself was seen writing
+    nothing on SIGHUP, with vrrp_notify_fifo or notify_fifo, with or without a FIFO script.)"""
+    (h1,) = make_lab(1).hosts
     fifo = tmp_path / "vrrp.fifo"
     reader = open_fifo(fifo)
-    group = Group(global_options=(f"vrrp_notify_fifo {fifo}", "fifo_write_vrrp_states_on_reload"))
-    process = start("tandemd", h1, group.config(h1, [], 100), tmp_path)
-    assert wait_for(lambda: holders(lab.hosts, VIP) == ["h1"], 10)
+    global_defs = GLOBAL.replace(
+        "}", f"    vrrp_notify_fifo {fifo}\n    fifo_write_vrrp_states_on_reload\n}}"
+    )
+    daemon = Daemon(h1, tmp_path).start(global_defs + instance(h1, "VI_1", 51, VIP, 100))
+    assert wait_for(lambda: daemon.state() == "MASTER", 10)
     assert wait_for(lambda: 'INSTANCE "VI_1" MASTER 100' in read_lines(reader), 5)
-    process.signal(signal.SIGHUP)
+    assert daemon.ctl("reload").returncode == 0
     assert wait_for(lambda: 'INSTANCE "VI_1" MASTER 100' in read_lines(reader), 10)
-    assert holders(lab.hosts, VIP) == ["h1"]  # no transition: the line is the state, written again
+    assert daemon.status()["VI_1"]["state"] == "MASTER"  # no transition: the line is the state, again
 
 
 def test_no_email_faults_sends_no_mail_for_fault(tmp_path):
