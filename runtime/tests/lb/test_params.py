@@ -263,6 +263,23 @@ virtual_server 203.0.113.11 80 {
     assert loaded.config.virtual_servers[0].sorry_server_lvs_method is None
 
 
+def test_ip_family_is_a_fwmark_service_s_family():
+    """ip_family inet6 makes an IPv6 fwmark service even over IPv4 TUN real servers (keepalived lets a
+    tunnelled real server be of the other family); against a virtual server's address it is ignored."""
+    (fwmark,) = params("""
+virtual_server fwmark 7 {
+    ip_family inet6
+    lb_kind TUN
+    real_server 198.51.100.1 {
+    }
+}
+""")
+    assert fwmark.keys == (ServiceKey(6, fwmark=7),)
+    loaded = load("virtual_server 203.0.113.12 80 {\n    ip_family inet6\n}\n")
+    assert any("ip_family inet6: not the address's family" in f.message for f in loaded.findings)
+    assert lb_params(loaded.config)[0].keys[0].family == 4
+
+
 def test_a_service_of_every_port_is_persistent_360_s_as_keepalived():
     every, given, granular = params("""
 virtual_server 203.0.113.10 {

@@ -318,6 +318,18 @@ virtual_server 2001:db8::10 53 {
         (Service(ServiceKey(6, fwmark=11), "rr", destinations=(rs("2001:db8:1::1", None, method="DR"),)),),
     ),
     (
+        # an IPv6 fwmark service over an IPv4 TUN real server (the kernel allows mixed families for TUN)
+        "fwmark-ip-family",
+        """virtual_server fwmark 13 {
+    ip_family inet6
+    lb_algo rr
+    lb_kind TUN
+    real_server 203.0.113.1 {
+    }
+}""",
+        (Service(ServiceKey(6, fwmark=13), "rr", destinations=(rs("203.0.113.1", None, method="TUN"),)),),
+    ),
+    (
         "udp-sctp",
         """virtual_server 198.51.100.26 53 {
     protocol UDP

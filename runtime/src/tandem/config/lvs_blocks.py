@@ -456,6 +456,7 @@ VIRTUAL_SERVER = Block(
         "sorry_server": Key("sorry_server", sorry_server),
         "sorry_server_inhibit": Key("sorry_server_inhibit", bare_flag),
         "sorry_server_lvs_method": Key(None, SORRY_METHOD),
+        "ip_family": Key("ip_family", one(vol.In(("inet", "inet6")), "inet or inet6")),
         "inhibit_on_failure": Key("inhibit_on_failure", bare_flag),
         "quorum": count_key("quorum", 1),
         "hysteresis": count_key("hysteresis"),
@@ -472,7 +473,6 @@ VIRTUAL_SERVER = Block(
         {
             "persistence_engine",
             "hashed",
-            "ip_family",
             "snmp_name",
         }
     ),
@@ -508,6 +508,10 @@ def build_virtual_server(node: Node, findings: Findings) -> VirtualServer | None
     except Invalid as error:
         findings.error(node.pos, f"virtual_server: {error}")
         return None
+    family = {"inet": 4, "inet6": 6}.get(values.get("ip_family"))
+    if family and values.get("address") is not None and values["address"].version != family:
+        # keepalived: "Virtual server specified family ... conflicts with server family"
+        findings.warning(node.pos, f"ip_family {values.pop('ip_family')}: not the address's family; ignored")
     return make(VirtualServer, values, node.pos, "virtual_server", findings)
 
 

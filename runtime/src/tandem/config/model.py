@@ -539,6 +539,7 @@ class VirtualServer:
     sorry_server_inhibit: bool = False
     sorry_server_lvs_method: str | None = None  # None: the virtual server's lvs_method (and tunnel)
     sorry_server_tunnel: Tunnel | None = None  # with sorry_server_lvs_method TUN
+    ip_family: str | None = None  # inet or inet6: a fwmark service's family (else its servers')
     inhibit_on_failure: bool = False
     quorum: int = 1
     hysteresis: int = 0

@@ -253,7 +253,10 @@ def _keys(vs: VirtualServer, groups: dict[str, VirtualServerGroup]) -> tuple[Ser
 
 
 def _fwmark_family(vs: VirtualServer) -> int:
-    """A fwmark service's family: its real servers' (keepalived's default is IPv4)."""
+    """A fwmark service's family: ip_family's, else its real servers' (keepalived's default is IPv4;
+    with ip_family, TUN real servers may be of the other family)."""
+    if vs.ip_family is not None:
+        return 4 if vs.ip_family == "inet" else 6
     return next((rs.address.version for rs in vs.real_servers), 4)
 
 
