@@ -8,3 +8,10 @@ os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", str(ROOT / ".venv" / "collecti
 os.environ.setdefault("ANSIBLE_CONFIG", str(ROOT / "ansible.cfg"))
 
 pytest_plugins = ["tandemlab.pytest_plugin"]
+
+# Property tests are bounded by their example counts, not by time: Hypothesis's per-example deadline
+# (200 ms) is a timed assertion, and fails on a loaded machine (tests/ never time their assertions).
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("tandem", deadline=None)
+settings.load_profile("tandem")

@@ -143,3 +143,27 @@ def test_a_child_that_cannot_run_stops_the_daemon(lab2, tmp_path):
     assert process.wait(15) == 1, daemon.log_text()
     assert "VRRP process cannot run: tandemd stops" in daemon.log_text()
     assert not main.exists()
+
+
+def children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_a_sighup_during_start_up_is_a_reload_not_the_end(lab2, tmp_path):
+    """Sent as soon as the VRRP child exists (the supervisor then waits for its start, long before its own
+    event loop runs), SIGHUP reloads: its default action would end the supervisor, and keepalived-style
+    scripts reload right after a start."""
+    h1 = lab2.hosts[0]
+    daemon = Daemon(h1, tmp_path)
+    daemon.conf.write_text(GLOBAL + instance(h1, "VI_1", 77, VIP, 150))
+    argv = [*TANDEMD, "-f", str(daemon.conf), "-l", "--control-socket", daemon.socket]
+    with open(daemon.log, "wb") as log:
+        daemon.process = h1.spawn(argv, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        assert wait_for(lambda: children(daemon.process.pid), 10, interval=0.001)
+        daemon.signal(signal.SIGHUP)
+        assert wait_for(lambda: "reloaded:" in daemon.log_text(), 15), daemon.log_text()
+        assert daemon.process.alive and wait_for(lambda: state_when_answered(daemon) == "MASTER", 10)
+        assert "process started" in daemon.log_text().split("reloading", 1)[0]  # held until then
+    finally:
+        daemon.stop()

@@ -197,7 +197,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     # the supervisor: its first child starts before anything heavy is imported, and the rest of its own
     # start-up waits for that child's (they would share the CPU)
+    from tandem.daemon import hold_signals
     from tandem.daemon.spawn import CHILD_START_WAIT, first_role, send_config, spawn, wait_until_started
+
+    held = hold_signals()  # a SIGHUP before the supervisor's loop runs is a reload, not the end
 
     first = spawn(args, first_role(args), early=early if first_role(args) == "vrrp" else None)
     if early is not None:
@@ -213,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     import_asyncio_without_tls()
     from tandem.daemon.supervisor import supervise
 
-    return supervise(args, first, config)
+    return supervise(args, first, config, held)
 
 
 if __name__ == "__main__":

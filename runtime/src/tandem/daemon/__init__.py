@@ -37,6 +37,18 @@ def signal_of(function: str) -> int:
     return getattr(signal, name) + offset
 
 
+def hold_signals() -> list[int]:
+    """From now until the supervisor's event loop takes them over, SIGHUP and the state signals (whose
+    default action would end the process: a reload sent right after start) are recorded in the list
+    returned, to be handled once the loop runs, in order."""
+    import signal
+
+    held: list[int] = []
+    for signum in (signal.SIGHUP, *map(signal_of, STATE_SIGNALS)):
+        signal.signal(signum, lambda number, _frame: held.append(number))
+    return held
+
+
 class LogOptions(NamedTuple):
     """Where tandemd logs (``-l``, ``-D``, ``-S``, ``-G``): the same in the supervisor and its children."""
 

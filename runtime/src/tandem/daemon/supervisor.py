@@ -51,14 +51,14 @@ MAX_ANSWER = 64 << 20  # a child's answer line (lb_status of thousands of real s
 CHILD_COMMANDS = {"lb_status": "check", "lb_stats": "check", "drain": "check"}  # others: vrrp
 
 
-def supervise(args, first: Spawned, config) -> int:
+def supervise(args, first: Spawned, config, held: list[int]) -> int:
     """tandemd's main process, once its first child (``first``) has started with ``config`` (None: the
-    file has errors, that child exits)."""
+    file has errors, that child exits); ``held``: signals received meanwhile (hold_signals)."""
     pidfile = Path(args.pidfile) if args.pidfile else None
     if pidfile is not None:
         write_pid_file(pidfile, os.getpid())
     try:
-        return asyncio.run(Supervisor(args, first, config).run())
+        return asyncio.run(Supervisor(args, first, config).run(held))
     finally:
         if pidfile is not None:
             pidfile.unlink(missing_ok=True)
@@ -133,7 +133,7 @@ class Supervisor:
 
     # --- life cycle -------------------------------------------------------------------------------
 
-    async def run(self) -> int:
+    async def run(self, held: list[int]) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._done.set)
@@ -147,6 +147,8 @@ class Supervisor:
         if self.config is not None:
             for role in self.wanted(self.config) - {first}:
                 await self._start(self.children[role])
+        for signum in held:  # received before this loop handled them
+            self._spawn_task(self.reload) if signum == signal.SIGHUP else self._pass_on(signum)
         control = RelayServer(self.args.control_socket, self)
         metrics = None
         try:
@@ -284,8 +286,15 @@ class Supervisor:
 
     def _pass_on(self, signum: int) -> None:
         for child in self.children.values():
-            if child.pid:
+            if child.pid and child.ready:
                 os.kill(child.pid, signum)
+            elif child.pid:  # its handlers may not be there yet: the signal's default would end it
+                log.warning(
+                    "signal %d (%s) not passed to the starting %s process",
+                    signum,
+                    signal.strsignal(signum),
+                    SUBSYSTEM[child.role],
+                )
 
     async def _watchdog(self) -> None:
         interval = self.systemd.watchdog_interval
