@@ -73,5 +73,7 @@ def test_ssl_sample_ah_with_master_is_flagged_like_keepalived():
     result = load_config(SAMPLES / "keepalived.conf.SSL_GET")
     vrrp_findings = [f.message for f in result.findings if not f.message.startswith("virtual_server ")]
     assert vrrp_findings == [
-        "vrrp_instance VI_1: initial state MASTER is incompatible with AH authentication"
+        "vrrp_instance VI_1: auth_type AH (IPsec AH) is not supported: adverts are sent and accepted "
+        "without authentication, and a peer that uses AH is not heard (use PASS, or none)",
+        "vrrp_instance VI_1: initial state MASTER is incompatible with AH authentication",
     ]

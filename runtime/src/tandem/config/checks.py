@@ -159,8 +159,14 @@ def _check_instance(config: Config, instance: VrrpInstance, findings: Findings) 
             findings.warning(pos, f"{name}: authentication is VRRPv2 only; ignored with version 3")
     if bool(instance.auth_type) != bool(instance.auth_pass):
         findings.error(pos, f"{name}: authentication needs both auth_type and auth_pass")
-    if instance.auth_type == "AH" and instance.state == "MASTER":
-        findings.warning(pos, f"{name}: initial state MASTER is incompatible with AH authentication")
+    if instance.auth_type == "AH":
+        findings.warning(
+            pos,
+            f"{name}: auth_type AH (IPsec AH) is not supported: adverts are sent and accepted without "
+            "authentication, and a peer that uses AH is not heard (use PASS, or none)",
+        )
+        if instance.state == "MASTER":
+            findings.warning(pos, f"{name}: initial state MASTER is incompatible with AH authentication")
     if strict:
         _check_strict(instance, name, version, findings)
     if instance.priority == 255 and instance.state == "BACKUP":
