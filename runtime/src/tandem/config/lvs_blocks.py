@@ -235,6 +235,14 @@ def url(node: Node, findings: Findings) -> tuple[CheckerUrl, ...]:
     return (built,) if built else ()
 
 
+def fast_recovery(node: Node, findings: Findings) -> bool:
+    """HTTP_GET/SSL_GET ``fast_recovery``: read, not carried out (said where it is written)."""
+    findings.warning(
+        node.pos, "fast_recovery is not carried out: a recovered real server's checks keep their usual timing"
+    )
+    return flag(node, findings)
+
+
 COMMON = {
     "connect_ip": Key("connect_ip", one(IP, "an IP address")),
     "connect_port": Key("connect_port", one(PORT, "a port")),
@@ -259,7 +267,7 @@ HTTP = {
         "http_protocol", one(vol.All(vol.Upper, vol.In(("1.0", "1.0C", "1.1"))), "1.0, 1.0C or 1.1")
     ),
     "enable_sni": Key("enable_sni", flag),
-    "fast_recovery": Key("fast_recovery", flag),
+    "fast_recovery": Key("fast_recovery", fast_recovery),
 }
 
 CHECKERS: dict[str, tuple[type[Checker], Block]] = {
