@@ -16,7 +16,6 @@ import contextlib
 import os
 import pickle
 import select
-import signal
 import socket
 import subprocess
 import sys
@@ -28,7 +27,6 @@ from tandem.systemd import SystemdNotifier
 
 PARENT_ENV = "TANDEM_SUPERVISOR_PID"
 EXIT_FATAL = 3  # a child that cannot run (its config, its control socket): not restarted, tandemd stops
-PR_SET_PDEATHSIG = 1
 ROLES = ("vrrp", "check")
 SUBSYSTEM = {"vrrp": "VRRP", "check": "checker"}  # each role, as the log names it
 CHILD_START_WAIT = 30.0  # s: the supervisor's own start-up waits at most this long for its first child's
@@ -161,13 +159,3 @@ def wait_until_started(spawned: Spawned, timeout: float) -> None:
         select.select([spawned.notify, pidfd], [], [], timeout)
     finally:
         os.close(pidfd)
-
-
-def die_with_parent() -> None:
-    """In a child: get SIGTERM when the supervisor dies; exit now if it already has."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if str(os.getppid()) != os.environ.get(PARENT_ENV):
-        os._exit(1)

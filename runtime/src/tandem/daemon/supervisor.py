@@ -5,11 +5,12 @@
   virtual_server blocks (or ``-C``), started and stopped by reloads as they come and go.
 
 Each child is ``tandemd --child ROLE`` (a fresh interpreter, its own event loop), so checker load can
-never delay an advert. A child dies with its parent (``PR_SET_PDEATHSIG`` SIGTERM: the VRRP child then
-sends its priority-0 adverts, as keepalived's does). A child that exits on its own is restarted — at once
-the first time, then after 1, 2, 4 … 30 s while it keeps dying within ``STABLE`` seconds of its start —
-logged and counted (``tandemctl processes``). Before a crashed VRRP child is restarted, the parent removes
-the virtual addresses it may have left (no VIP stays owned without adverts during the back-off).
+never delay an advert. A child stops when its parent ends (it watches the parent through a pidfd:
+the VRRP child then sends its priority-0 adverts, as keepalived's does). A child that exits on its own
+is restarted — at once the first time, then after 1, 2, 4 … 30 s while it keeps dying within
+``STABLE`` seconds of its start — logged and counted (``tandemctl processes``). Before a crashed VRRP
+child is restarted, the parent removes the virtual addresses it may have left (no VIP stays owned
+without adverts during the back-off).
 
 The parent owns what the outside sees: the control socket (each request is relayed to the child that
 serves it over the child's own socket beside it), the pid files (``-p`` its own, ``-r``/``-c`` the
