@@ -199,6 +199,19 @@ def test_master_advertises_on_a_fixed_grid_even_when_woken_late():
     assert len(sent_at) == 4
 
 
+def test_a_master_sends_one_advert_object_until_its_priority_or_params_change():
+    """The driver encodes an advert once and resends those bytes while the Advert is the same object."""
+    instance = master()
+    [first] = instance.timer(instance.deadline)
+    [again] = instance.timer(instance.deadline)
+    assert again.advert is first.advert
+    [lowered] = [a for a in instance.set_priority(90, 0.25) if isinstance(a, SendAdvert)]
+    assert lowered.advert.priority == 90 and lowered.advert is not first.advert
+    more = replace(V3, vips=(*V3.vips, replace(V3.vips[0], address=IPv4Interface("198.51.100.101/24"))))
+    [updated] = [a for a in instance.update(more, 0.3) if isinstance(a, SendAdvert)]
+    assert updated.advert == advert_from(more, 90) and updated.advert is not lowered.advert
+
+
 def test_master_answers_priority_zero_with_an_advert():
     instance = master()
     actions = instance.receive(packet(advert_from(V3, 0)), 0.05)

@@ -125,6 +125,7 @@ class Unit:
     paced: list[asyncio.TimerHandle] = field(default_factory=list)  # GARP/NA due later (garp_interval)
     netlink_errors: int = 0
     send_errors: int = 0
+    encoded: tuple[tuple, tuple[bytes, ...]] | None = None  # ((advert, source, destinations), messages)
 
     @property
     def sock(self) -> VrrpSocket | None:
@@ -598,8 +599,12 @@ class Driver:
             if unit.channel is None:  # released (its interface went away): nothing to send on
                 unit.send_errors += 1
                 return
-            for dst in unit.destinations:
-                wire = encode(action.advert, instance.local_address, dst)
+            key = (action.advert, instance.local_address, unit.destinations)
+            if unit.encoded is None or any(a is not b for a, b in zip(unit.encoded[0], key, strict=True)):
+                # a Master sends the same advert every interval (Instance keeps its Advert): encoded once
+                wires = tuple(encode(action.advert, instance.local_address, dst) for dst in unit.destinations)
+                unit.encoded = (key, wires)
+            for dst, wire in zip(unit.destinations, unit.encoded[1], strict=True):
                 try:
                     unit.sock.send(wire, instance.local_address, dst, instance.params.ttl)
                 except OSError as error:

@@ -157,8 +157,8 @@ class Instance:
     """One virtual router on one interface and address family."""
 
     __slots__ = (  # attributes: a backup touches several for every advert it hears
-        "_accepted", "_adver_at", "_advertised", "_announced_at", "_answered_at", "_auth_data", "_auth_type",
-        "_extra_at", "_garp_at", "_garp_repeat", "_heard", "_local_address",
+        "_accepted", "_adver_at", "_advert", "_advertised", "_announced_at", "_answered_at", "_auth_data",
+        "_auth_type", "_extra_at", "_garp_at", "_garp_repeat", "_heard", "_local_address",
         "_master_down_at", "_preempt_at", "_refresh_at", "counters", "master_address",
         "master_adver_interval", "params", "priority", "ready", "state", "sync_group",
     )  # fmt: skip
@@ -180,6 +180,7 @@ class Instance:
         self._auth_type = AUTH_PASS if params.auth_pass is not None else AUTH_NONE
         self._auth_data = pass_auth_data(params.auth_pass) if params.auth_pass is not None else bytes(8)
         self._advertised = frozenset(params.advertised)
+        self._advert: Advert | None = None  # the last one sent: the next is the same object while it can be
         self._adver_at: float | None = None
         self._master_down_at: float | None = None
         self._garp_at: float | None = None
@@ -261,7 +262,7 @@ class Instance:
         """
         old, self.params = self.params, params
         self._advertised = frozenset(params.advertised)
-        self._accepted = self._heard = None
+        self._accepted = self._heard = self._advert = None
         if self.state is State.BACKUP and old.advert_int != params.advert_int:
             self.master_adver_interval = params.advert_int
 
@@ -446,15 +447,17 @@ class Instance:
         self.counters.adverts_sent += 1
         if priority == STOP_PRIORITY:
             self.counters.priority_zero_sent += 1
-        advert = Advert(
-            self.params.version,
-            self.params.vrid,
-            priority,
-            self.params.advert_cs,
-            self.params.advertised,
-            self._auth_type if self.params.version == 2 else AUTH_NONE,
-            self._auth_data if self.params.version == 2 else b"",
-        )
+        advert = self._advert
+        if advert is None or advert.priority != priority:  # else unchanged: the driver reuses its bytes
+            advert = self._advert = Advert(
+                self.params.version,
+                self.params.vrid,
+                priority,
+                self.params.advert_cs,
+                self.params.advertised,
+                self._auth_type if self.params.version == 2 else AUTH_NONE,
+                self._auth_data if self.params.version == 2 else b"",
+            )
         return [SendAdvert(advert)]
 
     def _startup(self, now: float, reason: str) -> list[Action]:
