@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tandemlab.process import LabProcess
+from tandemlab.process import LabProcess, die_with_parent
 from tandemlab.shell import LabError, netns_exec
 
 NAMED = "/usr/sbin/named"
@@ -103,7 +103,9 @@ class Bind9:
         if netns:
             argv = netns_exec(netns, argv)
         log = (self.workdir / "named.log").open("w")
-        popen = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        popen = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent()
+        )
         log.close()
         self.process = LabProcess(popen, netns or "root namespace", argv)
         self._wait_until_running(ready_timeout)

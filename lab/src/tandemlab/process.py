@@ -5,6 +5,21 @@ from __future__ import annotations
 import signal
 import subprocess
 
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(signum: int = signal.SIGKILL):
+    """A ``preexec_fn``: the kernel sends ``signum`` to the child when the process that started it dies
+    (even by SIGKILL, or a forked test worker that exits without its teardown), so a server a test
+    started is never left behind."""
+
+    def arm() -> None:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
+
+    return arm
+
 
 class LabProcess:
     def __init__(self, popen: subprocess.Popen, host_name: str, argv: list[str]):
