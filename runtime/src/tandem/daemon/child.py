@@ -207,9 +207,7 @@ def run_child(argv: list[str]) -> int:
     parent = _watch_parent()
     # start-up allocates much and frees little: no collections until the instances run (see _serve)
     gc.disable()
-    setup_logging(
-        LogOptions(options.log_console, options.log_detail, options.log_facility, not options.no_syslog)
-    )
+    setup_logging(LogOptions.of(options))
     if options.child == "vrrp":
         import_asyncio_without_tls()
     import asyncio

@@ -33,8 +33,9 @@ def load_at_start(source: ConfigSource, dump: bool = False) -> Config | None:
         return None
     if dump:
         from tandem.config.dump import dump_config, mask_secret_lines
+        from tandem.inventory.report import MASK  # secrets look the same in plans, diffs and the log
 
-        for line in mask_secret_lines(dump_config(result.config), "********").splitlines():
+        for line in mask_secret_lines(dump_config(result.config), MASK).splitlines():
             log.info("config: %s", line)
     return result.config
 

@@ -30,7 +30,7 @@ IFA_F_NODAD = 0x02  # IPv6 virtual addresses are usable at once, as keepalived a
 RTM_DELLINK, RTM_NEWADDR, RTM_DELADDR, RTM_NEWROUTE, RTM_DELROUTE = 17, 20, 21, 24, 25
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
 RT_TABLE_MAIN, RTPROT_STATIC, RTN_UNICAST = 254, 4, 1
-# route types that need no device or gateway (ip route's "blackhole 192.0.2.0/24" and friends)
+# route types that need no device or gateway (ip route's "blackhole 203.0.113.0/24" and friends)
 RTN_NOWHERE = {"blackhole": 6, "unreachable": 7, "prohibit": 8, "throw": 9}
 _TYPE = struct.Struct("=H")  # nlmsghdr.nlmsg_type, after the length
 _ERROR = struct.Struct("=i")  # nlmsgerr.error after the 16-octet header: 0 or a negative errno
