@@ -92,7 +92,10 @@ class Bind9:
         netns: str | None = None,
         static_zones: tuple[str, ...] = (),
         ready_timeout: float = 10.0,
+        outlive_starter: bool = False,
     ) -> Bind9:
+        """Serve ``zone``; named dies with the process that started it unless ``outlive_starter`` (a
+        script that starts named for others and exits, like molecule's lab_dns.py)."""
         self.zone, self.key, self.port, self.listen_address = zone.rstrip("."), key, port, listen_address
         self.workdir = Path(tempfile.mkdtemp(prefix="tandemlab-bind9-"))
         for served in (self.zone, *static_zones):
@@ -104,7 +107,11 @@ class Bind9:
             argv = netns_exec(netns, argv)
         log = (self.workdir / "named.log").open("w")
         popen = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent()
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=None if outlive_starter else die_with_parent(),
         )
         log.close()
         self.process = LabProcess(popen, netns or "root namespace", argv)

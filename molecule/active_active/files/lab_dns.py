@@ -26,7 +26,7 @@ PORT = 53
 
 def start(args: argparse.Namespace) -> None:
     key = TsigKey.generate("lab-update-key")
-    server = Bind9().start(args.zone, key, PORT, args.listen, netns=args.netns)
+    server = Bind9().start(args.zone, key, PORT, args.listen, netns=args.netns, outlive_starter=True)
     state = {
         "pid": server.process.pid,
         "workdir": str(server.workdir),
