@@ -29,6 +29,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tandemlab.process import die_with_parent
+
 PACKAGES = ("qemu-system-x86", "linux-image-amd64", "busybox-static", "ipvsadm", "keepalived", "curl")
 CACHE = Path(os.environ.get("TANDEM_VM_CACHE", "/var/cache/tandem-vm"))
 BUSYBOX = Path("/bin/busybox")
@@ -201,7 +203,7 @@ def run(command: str, timeout: float = 600.0, cpus: int = 2) -> Result:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent(),  # a killed test run leaves no VM behind
         )
         try:
             qemu_output, _ = qemu.communicate(timeout=timeout)
@@ -222,15 +224,6 @@ def run(command: str, timeout: float = 600.0, cpus: int = 2) -> Result:
                 f"console: {boot_log[-3000:]}\noutput: {output[-3000:]}"
             )
         return Result(int(status.read_text().strip() or 255), output, boot_log, seconds)
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: the kernel kills qemu if this process dies (even by SIGKILL), so a
-    killed test run leaves no VM behind; a timeout or an exception here kills it by PID."""
-    import ctypes
-
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def main() -> int:

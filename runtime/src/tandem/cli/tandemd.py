@@ -105,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
         """A keepalived option tandemd does not carry out: noted (said at start), its value ignored."""
 
         def __call__(self, parser, namespace, values, option_string=None):
-            namespace.unsupported = [*(namespace.unsupported or ()), "/".join(self.option_strings)]
+            why, _ = UNSUPPORTED_OPTIONS[tuple(self.option_strings)]
+            namespace.unsupported = [*(namespace.unsupported or ()), ("/".join(self.option_strings), why)]
 
     for (short, long), (why, takes_value) in UNSUPPORTED_OPTIONS.items():
         add(short, long, action=Unsupported, dest="unsupported", nargs=None if takes_value else 0,
@@ -128,10 +129,6 @@ def parse_args(argv: list[str]):
     args.unsupported = args.unsupported or []
     args.source = ConfigSource(args.config, args.config_id, args.all_config)
     return args
-
-
-def unsupported_reason(name: str) -> str:
-    return next(why for options, (why, _) in UNSUPPORTED_OPTIONS.items() if "/".join(options) == name)
 
 
 def config_test(args) -> int:
@@ -188,8 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.genhash:
         print("tandemd: -T/--genhash is not supported: tandemd has no genhash mode", file=sys.stderr)
         return 1
-    for name in args.unsupported:
-        print(f"tandemd: {name} is not supported: {unsupported_reason(name)}; ignored", file=sys.stderr)
+    for name, why in args.unsupported:
+        print(f"tandemd: {name} is not supported: {why}; ignored", file=sys.stderr)
     if args.config_test is not None:
         return config_test(args)
     if error := apply_process_settings(args):
