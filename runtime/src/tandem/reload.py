@@ -19,11 +19,11 @@ from tandem.vrrp.params import InstanceParams, params_from_config
 # InstanceParams fields by what a change of them means; a field in none of these is a "timers" change.
 IDENTITY = (
     *("interface", "vrid", "version", "family", "source", "unicast_peers", "mcast_group", "auth_pass"),
-    *("vmac", "vmac_xmit_base", "accept", "rules"),
+    *("vmac", "vmac_xmit_base", "accept"),
 )
 ASPECTS = {
     "priority": ("priority",),
-    "vips": ("vips", "excluded_vips", "routes"),
+    "vips": ("vips", "excluded_vips", "routes", "rules"),
 }
 
 

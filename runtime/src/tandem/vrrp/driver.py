@@ -41,10 +41,10 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv6Address, ip_interface
 
-from tandem.config.model import IPAddress, VirtualAddress, VirtualRoute
+from tandem.config.model import NOWHERE, IPAddress, VirtualAddress, VirtualRoute, VirtualRule
 from tandem.timers import TimerQueue
 from tandem.vrrp.announce import ETH_P_ARP, ETH_P_IPV6, announcement
 from tandem.vrrp.instance import (
@@ -247,17 +247,19 @@ class Driver:
         self._dispatch(unit, event(unit.instance, self.now()))
 
     async def update(self, params: InstanceParams) -> None:
-        """Apply in-place changes (priority, VIPs, timers): addresses dropped from a Master are removed."""
+        """Apply in-place changes (priority, VIPs, routes, rules, timers). A Master first removes what it
+        holds and the new config does not have as it is: its rules, routes and addresses dropped, moved
+        to another device or changed (label, scope, brd, peer, route options), then adds the new ones."""
         unit = self.units[params.name]
         if unit.sock is not None:
-            before = unit.addresses
+            addresses, routes, rules = unit.addresses, unit.routes, unit.instance.params.rules
             unit.addresses, unit.routes, unit.announcements, unit.extra_announcements = await self._resources(
                 params
             )
-            kept = {(vip.address, index) for vip, index in unit.addresses}
-            stale = [(vip, index) for vip, index in before if (vip.address, index) not in kept]
-            if stale and unit.instance.state is State.MASTER:
-                self._change_addresses(unit, False, stale, [])
+            if unit.instance.state is State.MASTER:
+                self._change_rules(unit, False, _stale(rules, params.rules))
+                stale = _stale(addresses, unit.addresses)
+                self._change_addresses(unit, False, stale, _stale(routes, unit.routes))
                 self._block(unit, stale, False)
         self.act(params.name, lambda instance, now: instance.update(params, now))
         if unit.channel is not None:  # unicast or not decides whether the kernel checks the TTL
@@ -684,16 +686,31 @@ class Driver:
                 name, verb = unit.instance.params.name, "add" if add else "remove"
                 log.error("(%s) %s virtual address/route: %s", name, verb, error)
 
-    def _change_rules(self, unit: Unit, add: bool) -> None:
-        """virtual_rules (ip rule): added after the addresses and routes, removed before them."""
+    def _change_rules(self, unit: Unit, add: bool, rules: tuple[VirtualRule, ...] | None = None) -> None:
+        """virtual_rules (ip rule; default all the instance's): added after the addresses and routes,
+        removed before them."""
         params = unit.instance.params
         change = self._netlink.add_rule if add else self._netlink.remove_rule
-        for rule in params.rules:
+        for rule in params.rules if rules is None else rules:
             try:
                 change(rule, params.family)
             except OSError as error:
                 unit.netlink_errors += 1
                 log.error("(%s) %s virtual rule: %s", params.name, "add" if add else "remove", error)
+
+
+def _held_as(entry):
+    """What the kernel holds for a VIP, route or rule (or one with its interface index): the entry
+    without where it was written and without no_track, which only says how it is watched."""
+    if isinstance(entry, tuple):
+        return (_held_as(entry[0]), *entry[1:])
+    return replace(entry, pos=NOWHERE, no_track=False)
+
+
+def _stale(held, wanted):
+    """The entries of ``held`` that ``wanted`` has not (as the kernel holds them), in ``held``'s order."""
+    kept = {_held_as(entry) for entry in wanted}
+    return [entry for entry in held if _held_as(entry) not in kept]
 
 
 def _count_kernel_drops(channel: Channel, counts: Counter[Drop]) -> None:

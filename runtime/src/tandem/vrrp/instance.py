@@ -267,7 +267,7 @@ class Instance:
             self.master_adver_interval = params.advert_int
 
         def addresses(p: InstanceParams):
-            return p.vips, p.excluded_vips, p.routes
+            return p.vips, p.excluded_vips, p.routes, p.rules
 
         if self.state is not State.MASTER or addresses(old) == addresses(params):
             return []

@@ -43,10 +43,11 @@ def _shown(what: VirtualAddress | VirtualRoute | VirtualRule) -> str:
     return " ".join(w for w in words if w) or "all"
 
 
-def _key(entry: Entry) -> tuple[object, ...]:
+def _key(entry: Entry) -> Entry:
+    """What the kernel holds for ``entry``: all it says but no_track (two routes to one destination in
+    different tables, or an address whose label changed, are different entries)."""
     what, where = entry
-    identity = what if isinstance(what, VirtualRule) else _shown(what)
-    return (type(what).__name__, identity, where)
+    return replace(what, no_track=False), where
 
 
 class StaticEntries:
@@ -59,10 +60,10 @@ class StaticEntries:
     async def apply(self, config: Config) -> None:
         """Hold exactly ``config``'s entries: remove those it no longer has, add the others."""
         wanted = {_key(entry): entry for entry in static_entries(config)}
-        for key in [k for k, entry in self._held.items() if wanted.get(k) != entry]:
+        for key in [k for k in self._held if k not in wanted]:
             await self._change(self._held.pop(key), add=False)
         for key, entry in wanted.items():
-            if key not in self._held and await self._change(entry, add=True):
+            if key in self._held or await self._change(entry, add=True):
                 self._held[key] = entry
 
     async def clear(self) -> None:
