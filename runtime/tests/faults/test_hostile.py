@@ -58,7 +58,7 @@ def metrics(host, port: int) -> str:
 def trio(make_lab, tmp_path):
     lab = make_lab(3)
     h1, h2, _ = lab.hosts
-    unicast = f"unicast_src_ip {h1.ipv4}\nunicast_peer {{\n    {h2.ipv4}\n}}"
+    unicast = f"unicast_src_ip {h1.ipv4}\ncheck_unicast_src\nunicast_peer {{\n    {h2.ipv4}\n}}"
     config = (
         GLOBAL.replace("}", "    tandem_metrics_listen 127.0.0.1:9651\n}")
         + instance(h1, "VI_1", 51, VIP, 150)

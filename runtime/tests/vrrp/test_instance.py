@@ -465,7 +465,7 @@ def test_priority_change_is_advertised_at_once_by_master():
         (V2, lambda: packet(advert_from(V2, 150, auth_data=pass_auth_data("wrong"))), Drop.AUTH),
         (V2, lambda: packet(advert_from(V2, 150, interval_cs=200)), Drop.INTERVAL),
         (
-            replace(V3, unicast_peers=(PEER,)),
+            replace(V3, unicast_peers=(PEER,), check_unicast_src=True),
             lambda: packet(advert_from(V3, 150), src=OTHER, dst=ME),
             Drop.NOT_PEER,
         ),
@@ -478,6 +478,15 @@ def test_receive_checks_count_drops_by_reason(params, make, reason):
     assert instance.counters.drops == {reason: 1}
     assert instance.counters.adverts_received == 0
     assert instance.deadline == deadline
+
+
+def test_unicast_accepts_a_non_peer_unless_check_unicast_src():
+    """As keepalived 2.2.7: the source of a unicast advert is checked against unicast_peer only with
+    check_unicast_src (or global_defs vrrp_check_unicast_src)."""
+    instance = started(replace(V3, unicast_peers=(PEER,)))
+    instance.receive(packet(advert_from(V3, 150), src=OTHER, dst=ME), 1.0)
+    assert instance.counters.adverts_received == 1
+    assert instance.master_address == OTHER
 
 
 def test_unicast_accepts_routed_ttl_from_a_peer():

@@ -355,7 +355,7 @@ class Instance:
         params = self.params
         if not params.unicast and packet.ttl != VRRP_TTL:
             raise Dropped(Drop.TTL)
-        if params.unicast and packet.src not in params.unicast_peers:
+        if params.check_unicast_src and params.unicast and packet.src not in params.unicast_peers:
             raise Dropped(Drop.NOT_PEER)
         if packet.src == self.local_address:
             raise Dropped(Drop.OWN)

@@ -39,6 +39,9 @@ class InstanceParams:
     rules: tuple[VirtualRule, ...] = ()  # virtual_rules: added after the addresses, removed before
     source: IPAddress | None = None  # unicast_src_ip or mcast_src_ip; None: the interface's address
     unicast_peers: tuple[IPAddress, ...] = ()  # non-empty: unicast, never multicast
+    # check_unicast_src: a unicast advert from an address not in unicast_peers is dropped (keepalived
+    # accepts it otherwise)
+    check_unicast_src: bool = False
     mcast_group: IPAddress | None = None  # None: 224.0.0.18 / ff02::12
     garp_delay: float = 5.0  # second burst of GARP/NA this long after becoming Master (0: none)
     garp_repeat: int = 5  # GARP/NA per address per burst
@@ -125,6 +128,7 @@ def params_from_config(config: Config, instance: VrrpInstance) -> InstanceParams
         rules=tuple(rule for rule in instance.virtual_rules if rule_carried(rule)),  # else warned (-t)
         source=instance.unicast_src_ip or instance.mcast_src_ip,
         unicast_peers=instance.unicast_peers,
+        check_unicast_src=bool(instance.check_unicast_src) or defs.vrrp_check_unicast_src,
         mcast_group=defs.vrrp_mcast_group4 if family == 4 else defs.vrrp_mcast_group6,
         garp_delay=garp_delay,
         garp_repeat=garp_repeat,
