@@ -17,6 +17,7 @@ rest follow.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -55,17 +56,18 @@ def write_state(service, function: str, path: str) -> None:
         log.warning("counters not cleared: tandemd keeps its counters for the daemon's life (metrics)")
 
 
-def _service(options: ChildOptions, config, systemd, early):
-    """The child's subsystem: VRRP's Service (hearing what ``early`` heard), or the load balancer."""
+def _service(options: ChildOptions, config, systemd, early, around_reload):
+    """The child's subsystem: VRRP's Service (hearing what ``early`` heard), or the load balancer;
+    each runs its reloads inside ``around_reload()``."""
     if options.child == "vrrp":
         from tandem.daemon.service import Service
 
-        service = Service(options.source, config, systemd)
+        service = Service(options.source, config, systemd, around_reload)
         service.driver.early = early
         return service
     from tandem.lb.service import LbService
 
-    return LbService(options.source, config)
+    return LbService(options.source, config, around_reload=around_reload)
 
 
 def _start_errors(options: ChildOptions) -> tuple[type[Exception], ...]:
@@ -116,25 +118,24 @@ async def _serve(options: ChildOptions, config, parent: int, early) -> int:
 
     loop.add_reader(parent, parent_gone)
     systemd = SystemdNotifier.from_environ()
-    service = _service(options, config, systemd, early)
-    reloads: set[asyncio.Task] = set()
-
     scheduler = Scheduler()
 
     def schedule() -> None:  # global_defs' scheduling keys (tandem.daemon.scheduling)
         scheduler.apply(scheduling_of(service.config.global_defs, options.child), SUBSYSTEM[options.child])
 
-    reload_service = service.reload
-
-    async def reload_and_schedule():  # every reload (SIGHUP, or relayed by the parent) goes through here
-        # at normal priority, as keepalived reloads: parsing may well exceed a realtime CPU limit
+    @contextlib.contextmanager
+    def rescheduled():  # around every reload (SIGHUP, or relayed by the parent), as keepalived
+        # at normal priority: applying a big plan (a plane transaction at 5,000 real servers takes
+        # 30+ ms without blocking) may well exceed a realtime CPU limit; the parse is in a worker
+        # thread, at normal priority anyway (tandem.daemon.configfile.load_off_loop)
         scheduler.apply(scheduler.applied._replace(rt_priority=None, nice=None), SUBSYSTEM[options.child])
         try:
-            return await reload_service()
+            yield
         finally:
-            schedule()
+            schedule()  # the new config's settings
 
-    service.reload = reload_and_schedule
+    service = _service(options, config, systemd, early, rescheduled)
+    reloads: set[asyncio.Task] = set()
 
     def reload() -> None:
         task = loop.create_task(service.reload())

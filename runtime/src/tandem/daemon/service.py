@@ -12,8 +12,11 @@ pure cores (``Instance``, ``Tracking``, ``plan_reload``); this module only route
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tandem.config import ConfigSource
@@ -27,7 +30,7 @@ from tandem.control.protocol import (
     Subscription,
     TransitionEvent,
 )
-from tandem.daemon.configfile import load_for_reload
+from tandem.daemon.configfile import load_off_loop
 from tandem.daemon.runners import Notifications, cancel, start_trackers, watched
 from tandem.notify.notifier import NotifyEvent
 from tandem.systemd import SystemdNotifier
@@ -41,17 +44,11 @@ PREPARE_RETRY = 1.0  # seconds between checks of FAULT instances' interfaces (mi
 IN_PLACE = {"priority", "vips", "timers"}  # reload aspects carried by InstanceParams
 
 
-def load_and_plan(source: ConfigSource, current: Config):
-    """The new config of a reload and its plan against ``current`` (or the refusal, and None). Reading,
-    checking and comparing, and at the first reload importing what that takes (200 ms of the VRRP loop
-    at load 12, when it ran on the loop: a backup 361 ms of Master_Down_Interval away took over during
-    the fault matrix's 100 reloads), must not hold the event loop."""
+def plan_against(current: Config, new: Config):
+    """The reload plan from ``current`` to ``new`` (run off the loop, by load_off_loop)."""
     from tandem.reload import plan_reload  # not before the first reload: off the start-up
 
-    new = load_for_reload(source)
-    if isinstance(new, ReloadOutcome):
-        return new, None
-    return new, plan_reload(current, new)
+    return plan_reload(current, new)
 
 
 @dataclass
@@ -64,8 +61,15 @@ class History:
 
 
 class Service:
-    def __init__(self, source: ConfigSource, config: Config, systemd: SystemdNotifier) -> None:
+    def __init__(
+        self,
+        source: ConfigSource,
+        config: Config,
+        systemd: SystemdNotifier,
+        around_reload: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    ) -> None:
         self.source = source  # where reloads read the config
+        self.around_reload = around_reload  # each reload runs inside it (the child's scheduling)
         self.config = config
         self.systemd = systemd
         self.driver = Driver(on_report=self._on_report)
@@ -259,13 +263,13 @@ class Service:
         async with self._reload_lock:
             self.systemd.reloading()
             try:
-                return await self._reload()
+                with self.around_reload():
+                    return await self._reload()
             finally:
                 self.systemd.ready()
 
     async def _reload(self) -> ReloadOutcome:
-        # in a worker thread: the loop keeps sending adverts meanwhile (the GIL changes hands every 5 ms)
-        new, plan = await asyncio.to_thread(load_and_plan, self.source, self.config)
+        new, plan = await load_off_loop(self.source, functools.partial(plan_against, self.config))
         if isinstance(new, ReloadOutcome):
             return new
         await cancel(self._trackers)  # first: none of them may report on an instance being removed

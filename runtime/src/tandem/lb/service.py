@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import functools
 import logging
 import random
@@ -60,7 +61,7 @@ from tandem.control.protocol import (
     ReloadOutcome,
     VirtualServerStatus,
 )
-from tandem.daemon.configfile import load_for_reload
+from tandem.daemon.configfile import load_off_loop
 from tandem.daemon.runners import cancel, watched
 from tandem.lb.params import CheckParams, lb_params, lb_timeouts
 from tandem.lb.plane import DataPlane, PlaneError
@@ -111,8 +112,10 @@ class LbService:
         max_running: int = MAX_RUNNING,
         rand: Callable[[], float] = random.random,
         plane_switch: Callable[[DataPlane, str], DataPlane | None] | None = None,
+        around_reload: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
     ) -> None:
         self.source, self.config = source, config  # source: where reloads read the config
+        self.around_reload = around_reload  # each reload runs inside it (the child's scheduling)
         self._plane_switch = plane_switch  # None: tandem.lb.planes.switch_plane
         self.plane = plane
         self._runners = runners
@@ -193,13 +196,16 @@ class LbService:
         await self._close_notifications()
 
     async def reload(self) -> ReloadOutcome:
-        """Re-read the config file; a config with errors is refused and the running one kept."""
+        """Re-read the config file (off the loop: the checks stay on time); a config with errors is
+        refused and the running one kept."""
         async with self._reload_lock:
-            config = load_for_reload(self.source)
-            return config if isinstance(config, ReloadOutcome) else await self.update(config)
+            with self.around_reload():
+                config, params = await load_off_loop(self.source, lb_params)
+                return config if isinstance(config, ReloadOutcome) else await self.update(config, params)
 
-    async def update(self, config: Config) -> ReloadOutcome:
-        """Take ``config`` (already checked): unchanged checks keep their state (Balancer.update)."""
+    async def update(self, config: Config, params: tuple | None = None) -> ReloadOutcome:
+        """Take ``config`` (already checked; ``params``: its lb_params, if resolved already): unchanged
+        checks keep their state (Balancer.update)."""
         old_names = set(self.balancer.virtual_servers)
         old_checks = set(self.balancer.check_ids())
         old_plane, new_plane = self.config.global_defs.tandem_lb_plane, config.global_defs.tandem_lb_plane
@@ -209,7 +215,7 @@ class LbService:
         closing = asyncio.ensure_future(self._close_notifications())
         self.config = config
         self._open_notifications(config, after=closing)
-        self._handle(self.balancer.update(lb_params(config), self._now()))
+        self._handle(self.balancer.update(lb_params(config) if params is None else params, self._now()))
         self._set_timeouts(config)
         self._changed()
         self._watch(config)
