@@ -164,6 +164,27 @@ def test_counters_count_connections_packets_and_bytes(lb):
     assert after.connections == 3 and after.packets > rs1.packets and after.bytes > rs1.bytes
 
 
+def test_counters_are_read_back_for_every_kind_of_service(lb):
+    """Each counted element the kernel dumps is named back to its real server: services by address and
+    port, by address only (every port), by fwmark, IPv4 and IPv6."""
+    services = (
+        service(HTTP, rs(lb, 1), rs(lb, 2, port=8080)),
+        service(ServiceKey(4, "UDP", A(VIP), 0), rs(lb, 3, port=None)),
+        service(ServiceKey(4, fwmark=FWMARK), rs(lb, 1), rs(lb, 2, port=None)),
+        service(ServiceKey(6, "TCP", A(VIP6), 80), rs(lb, 3, family=6)),
+        service(ServiceKey(6, "SCTP", A(VIP6), 0), rs(lb, 1, port=None, family=6)),
+        service(ServiceKey(6, fwmark=FWMARK), rs(lb, 2, port=53, family=6)),
+    )
+    lb.plane.apply(services)
+    counters = lb.plane.counters()
+    assert set(counters) == {(s.key, d.address, d.port) for s in services for d in s.destinations}
+    lb.call("get_many", VIP, 2)
+    assert (
+        counters[(HTTP, lb.real_server(1), 80)].connections
+        < lb.plane.counters()[(HTTP, lb.real_server(1), 80)].connections
+    )
+
+
 def test_masquerade_when_servers_do_not_route_back(lb):
     masq = lb.new_plane(masquerade=True)
     for server in lb.servers:

@@ -21,8 +21,6 @@ the plane closes, as keepalived's libipvs does.
 from __future__ import annotations
 
 import errno
-import itertools
-import os
 import socket
 import struct
 import subprocess
@@ -48,6 +46,7 @@ from pyroute2.netlink.generic.ipvs import (
 )
 
 from tandem.config.model import IPAddress
+from tandem.lb.netlink import HEADER, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkSocket
 from tandem.lb.plane import Destination, DestinationCounters, PlaneError, Service, ServiceKey, Timeouts
 
 SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh")
@@ -67,7 +66,6 @@ SCHEDULER_FLAGS = {
     "mh-port": 0x10,
 }
 FLAGS_MASK = 0xFFFFFFFF  # every flag is the one given (ipvsadm's mask)
-NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
 NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x100, 0x200, 0x400
 # the header flags of each change, as pyroute2's IPVS API sets them (the kernel reads only the command)
 CHANGE_FLAGS = {
@@ -76,15 +74,10 @@ CHANGE_FLAGS = {
     IPVS_CMD_SET_SERVICE: NLM_F_REPLACE,
     IPVS_CMD_SET_DEST: NLM_F_REPLACE,
 }
-NLMSG_ERROR, NLMSG_DONE = 2, 3
-_HEADER = struct.Struct("=IHHII")  # nlmsghdr: length, type, flags, sequence, port id
-_ERROR = struct.Struct("=i")
 _GENL = struct.Struct("=BBH")  # genlmsghdr: command, version, reserved
 _U32_ATTR = struct.Struct("=HHI")  # an nlattr carrying a u32: length, type, value
 # IPVS_CMD_ATTR_TIMEOUT_TCP, _TCP_FIN, _UDP (pyroute2 types them as "hex": encoded here by hand)
 TIMEOUT_ATTRS = {"tcp": 4, "tcpfin": 5, "udp": 6}
-# s: the answer is queued within send(); this only bounds a kernel that fails to answer
-REQUEST_TIMEOUT = 5.0
 
 
 def service_attrs(service: Service) -> list[tuple[str, object]]:
@@ -202,15 +195,15 @@ def config_request(family_id: int, command: int, timeouts: Timeouts | None = Non
     """IPVS_CMD_GET_CONFIG, or IPVS_CMD_SET_CONFIG of ``timeouts`` (a 0 there: left as it is)."""
     values = {} if timeouts is None else {name: getattr(timeouts, name) for name in TIMEOUT_ATTRS}
     attrs = b"".join(_U32_ATTR.pack(8, TIMEOUT_ATTRS[name], value) for name, value in values.items())
-    length = _HEADER.size + _GENL.size + len(attrs)
-    header = _HEADER.pack(length, family_id, NLM_F_REQUEST | NLM_F_ACK, 0, 0)
+    length = HEADER.size + _GENL.size + len(attrs)
+    header = HEADER.pack(length, family_id, NLM_F_REQUEST | NLM_F_ACK, 0, 0)
     return header + _GENL.pack(command, GENL_VERSION, 0) + attrs
 
 
 def parse_timeouts(reply: bytes) -> Timeouts:
     """The timeouts of an IPVS_CMD_GET_CONFIG reply."""
     names = {kind: name for name, kind in TIMEOUT_ATTRS.items()}
-    values, offset = {}, _HEADER.size + _GENL.size
+    values, offset = {}, HEADER.size + _GENL.size
     while offset + _U32_ATTR.size <= len(reply):
         length, kind, value = _U32_ATTR.unpack_from(reply, offset)
         if kind in names and length == _U32_ATTR.size:
@@ -219,17 +212,11 @@ def parse_timeouts(reply: bytes) -> Timeouts:
     return Timeouts(**values)
 
 
-class GenericNetlink:
+class GenericNetlink(NetlinkSocket):
     """A synchronous generic netlink socket: requests answered by an acknowledgement, and dumps."""
 
     def __init__(self) -> None:
-        self._socket = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 16)  # GENERIC
-        self._socket.settimeout(REQUEST_TIMEOUT)
-        self._socket.bind((0, 0))
-        self._sequence = itertools.count(1)
-
-    def close(self) -> None:
-        self._socket.close()
+        super().__init__(16)  # NETLINK_GENERIC
 
     def family(self, name: str) -> int | None:
         """The id of generic netlink family ``name``; None when the kernel has no such family."""
@@ -251,30 +238,6 @@ class GenericNetlink:
             answer.decode()
             return answer.get_attr("CTRL_ATTR_FAMILY_ID")
         return None
-
-    def exchange(self, data: bytes) -> list[bytes]:
-        """Send one request; return its answers (a dump's messages, a get's reply) until its
-        acknowledgement or the dump's end, raising OSError for an error."""
-        sequence = next(self._sequence) & 0xFFFFFFFF
-        self._socket.send(data[:8] + struct.pack("=I", sequence) + data[12:])
-        answers: list[bytes] = []
-        while True:
-            buffer = self._socket.recv(1 << 20)
-            offset = 0
-            while offset + _HEADER.size <= len(buffer):
-                length, kind, _flags, seq, _pid = _HEADER.unpack_from(buffer, offset)
-                message = buffer[offset : offset + length]
-                offset += max(length + (-length % 4), _HEADER.size)
-                if seq != sequence:  # the answer to an earlier request that timed out
-                    continue
-                if kind == NLMSG_ERROR:
-                    (error,) = _ERROR.unpack_from(message, _HEADER.size)
-                    if error:
-                        raise OSError(-error, os.strerror(-error))
-                    return answers
-                if kind == NLMSG_DONE:
-                    return answers
-                answers.append(message)
 
 
 def _load_module() -> str | None:
