@@ -43,6 +43,7 @@ KEEPALIVED_WARNINGS = re.compile(
             r"WARNING, more than one file matches",
             r"is deprecated - please use",
             r"has no real servers - ignoring",
+            r"Warning - empty notification_email block",
             r"has only 1 virtual router\(s\) - this probably isn't what you want",
             r"Truncating auth_pass to 8 characters",
             r"ports don't match - resetting",
@@ -51,6 +52,9 @@ KEEPALIVED_WARNINGS = re.compile(
             r"Warning - nopreempt will not work with initial state MASTER - clearing",
             r"'linkbeat_use_polling' in vrrp instance deprecated - use linkbeat_interfaces block",
             r"hysteresis \d+ >= quorum \d+; setting hysteresis to",
+            r"VRRPv2 advertisement interval [1-9]\d*\.\d+s must be an integer\. rounding",  # tandemd warns
+            r"nopreempt is incompatible with priority 255\. resetting nopreempt",
+            r"Warning - preempt delay will not work with initial state MASTER - clearing",
             r"Warning - quorum \d+ for .* exceeds total weight of real servers \d+, reducing quorum to",
             # about this host, not the text (tandemd warns too)
             r"Disabling track script .* since not found/accessible",
@@ -122,7 +126,7 @@ def tandemd_verdict(path: Path) -> Verdict:
     return Verdict(not errors, errors or [str(f) for f in result.findings])
 
 
-_IFNAME = re.compile(r"^[A-Za-z][\w.:-]{0,14}$")
+_IFNAME = re.compile(r"^(?!\.\.?$)[^\s/:{}]{1,15}$")  # what Linux takes (dev_valid_name)
 _NAMED = re.compile(r"\b(?:interface|dev|lvs_sync_daemon_interface|bind_if)\s+([^\s{}]+)")
 
 
@@ -150,7 +154,7 @@ class KeepalivedHost:
 
     def ensure(self, names: set[str]) -> None:
         for name in sorted(names - self.made):
-            peer = f"x{len(self.made)}"
+            peer = f"tdmpeer{len(self.made)}"
             self.host.ip("link", "add", name, "type", "veth", "peer", "name", peer)
             self.host.ip("link", "set", name, "up")
             self.host.ip("link", "set", peer, "up")
@@ -158,6 +162,10 @@ class KeepalivedHost:
 
     def verdict(self, path: Path) -> Verdict:
         self.ensure(interfaces(path.read_text(errors="replace")))
+        return self.verdict_of(path)
+
+    def verdict_of(self, path: Path) -> Verdict:
+        """keepalived's verdict, the interfaces already made (so it may run in threads)."""
         argv = ["ip", "netns", "exec", self.host.netns, "timeout", "20", "keepalived", "-t", "-f", str(path)]
         done = subprocess.run(argv, capture_output=True, text=True, errors="replace")
         return keepalived_verdict(done.stderr)

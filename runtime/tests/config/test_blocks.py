@@ -29,7 +29,7 @@ global_defs {
     notification_email_from lb1@example.com
     smtp_server 198.51.100.25 2525
     smtp_helo_name lb1.example.com
-    smtp_connect_timeout 12.5
+    smtp_connect_timeout 12
     smtp_alert_vrrp off
     script_user keepalived_script staff
     enable_script_security
@@ -53,7 +53,7 @@ global_defs {
 vrrp_script chk_haproxy {
     script "/usr/bin/pgrep -x haproxy"
     interval 2
-    timeout 1.5
+    timeout 3
     weight -20 reverse
     rise 2
     fall 3
@@ -176,7 +176,7 @@ def test_global_defs_every_key(files):
         "198.51.100.25",
         2525,
         "lb1.example.com",
-        12.5,
+        12,
     )
     assert (g.script_user, g.script_group, g.enable_script_security) == ("keepalived_script", "staff", True)
     assert (g.vrrp_version, g.vrrp_strict, str(g.vrrp_mcast_group4)) == (3, False, "224.0.0.19")
@@ -197,7 +197,7 @@ def test_scripts_and_track_files(files):
     script = config.script("chk_haproxy")
     assert script.script.argv == ("/usr/bin/pgrep", "-x", "haproxy")
     assert (script.script.user, script.script.group) == ("nobody", "nogroup")
-    assert (script.interval, script.timeout, script.weight, script.weight_reverse) == (2, 1.5, -20, True)
+    assert (script.interval, script.timeout, script.weight, script.weight_reverse) == (2, 3, -20, True)
     assert (script.rise, script.fall, script.init_fail) == (2, 3, True)
     main, old = config.track_files
     assert (main.name, main.file, main.weight, main.init_file, main.init_file_overwrite) == (
@@ -527,7 +527,7 @@ def test_bad_values_name_the_line_and_what_was_expected(files):
     """)
     assert messages(result, "error") == [
         "3: error: vrrp_version: expected 2 or 3, got '4'",
-        "4: error: smtp_connect_timeout: expected seconds, got 'nan'",
+        "4: error: smtp_connect_timeout: expected whole seconds 1..4294, got 'nan'",
         "9: error: virtual_router_id: expected an integer 1..255, got '300'",
         "10: error: state: expected MASTER or BACKUP, got 'PRIMARY'",
         "11: error: priority: expected an integer 1..255",

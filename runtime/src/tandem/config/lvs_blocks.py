@@ -32,6 +32,7 @@ from tandem.config.parser import Node
 from tandem.config.schema import (
     IP,
     PORT,
+    UINT_MAX,
     WORD,
     Block,
     Invalid,
@@ -50,6 +51,7 @@ from tandem.config.schema import (
     timer_key,
     user_group,
     weight,
+    whole_seconds_key,
 )
 
 SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos")
@@ -243,20 +245,24 @@ def fast_recovery(node: Node, findings: Findings) -> bool:
     return flag(node, findings)
 
 
+# keepalived's bounds (microseconds there): connect_timeout 1 us..UINT_MAX us, delay_loop from 1 us
+CONNECT_TIMEOUT = timer_key("connect_timeout", 0.000001, 4294.967295)
+DELAY_LOOP = timer_key("delay_loop", 0.000001)
+
 COMMON = {
     "connect_ip": Key("connect_ip", one(IP, "an IP address")),
-    "connect_port": Key("connect_port", one(PORT, "a port")),
+    "connect_port": count_key("connect_port", 1, 65535),
     "bindto": Key("bindto", one(IP, "an IP address")),
-    "bind_port": Key("bind_port", one(PORT, "a port")),
+    "bind_port": count_key("bind_port", 1, 65535),
     "bind_if": Key("bind_if", one(WORD, "an interface name")),
-    "connect_timeout": timer_key("connect_timeout"),
-    "retry": count_key("retry"),
-    "nb_get_retry": Key("retry", old_spelling("retry", count_key("retry").convert)),
+    "connect_timeout": CONNECT_TIMEOUT,
+    "retry": count_key("retry", 0, UINT_MAX),
+    "nb_get_retry": Key("retry", old_spelling("retry", count_key("retry", 0, UINT_MAX).convert)),
     "delay_before_retry": timer_key("delay_before_retry"),
     "warmup": timer_key("warmup"),
-    "delay_loop": timer_key("delay_loop"),
+    "delay_loop": DELAY_LOOP,
     "alpha": Key("alpha", flag),
-    "fwmark": count_key("fwmark", 1),
+    "fwmark": count_key("fwmark", 0, UINT_MAX),
 }
 COMMON_UNSUPPORTED = frozenset({"log_all_failures", "dynamic"})
 
@@ -282,7 +288,7 @@ CHECKERS: dict[str, tuple[type[Checker], Block]] = {
             {
                 **COMMON,
                 "misc_path": Key("misc_path", script),
-                "misc_timeout": timer_key("misc_timeout"),
+                "misc_timeout": whole_seconds_key("misc_timeout", 0, 4294),
                 "misc_dynamic": Key("misc_dynamic", flag),
                 "user": Key(None, user_group("")),
             },
@@ -404,9 +410,9 @@ def address_port(node: Node, what: str) -> tuple[Any, int | None]:
 
 # what a real_server and a virtual_server may set for their checkers to inherit
 INHERITED = {
-    "delay_loop": timer_key("delay_loop"),
-    "connect_timeout": timer_key("connect_timeout"),
-    "retry": count_key("retry"),
+    "delay_loop": DELAY_LOOP,
+    "connect_timeout": CONNECT_TIMEOUT,
+    "retry": count_key("retry", 1, UINT_MAX),
     "delay_before_retry": timer_key("delay_before_retry"),
     "warmup": timer_key("warmup"),
 }
@@ -414,7 +420,7 @@ INHERITED = {
 REAL_SERVER = Block(
     "real_server",
     {
-        "weight": count_key("weight", 0, 65535),
+        "weight": count_key("weight", 0, 2**31 - 1),
         "inhibit_on_failure": Key("inhibit_on_failure", flag),
         "notify_up": Key("notify_up", script),
         "notify_down": Key("notify_down", script),

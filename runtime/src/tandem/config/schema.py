@@ -30,7 +30,10 @@ class Invalid(Exception):
 Convert = Callable[[Node, Findings], Any]  # findings: for warnings about parts of a statement
 
 _BOOLEANS = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
-_DECIMAL = r"^[0-9]+(\.[0-9]+)?$"
+# keepalived's read_decimal_unsigned: an optional +, "5." and ".5" (even "."), at most 6 decimal places
+_DECIMAL = re.compile(r"\+?(?=[0-9.])([0-9]*)(?:\.([0-9]{0,6}))?")
+_UNSIGNED = re.compile(r"\+?[0-9]+")  # keepalived's read_unsigned (strtoul base 10, no 0x, no blanks)
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 # Validators are wrapped in vol.Schema once: a bare vol.All compiles its parts again on every call.
@@ -43,13 +46,45 @@ PORT = Validator(vol.All(vol.Coerce(int), vol.Range(min=0, max=65535)))
 WORD = Validator(vol.All(str, vol.Length(min=1)))
 
 
+def _integer(text: str) -> int:
+    if not isinstance(text, str) or not _INTEGER.fullmatch(text):
+        raise ValueError(text)
+    return int(text)
+
+
+def _decimal(text: str) -> float:
+    match = _DECIMAL.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(text)
+    whole, fraction = match.groups()
+    return float(f"{whole or 0}.{fraction or 0}")
+
+
+def _whole(text: str) -> float:
+    if not isinstance(text, str) or not _UNSIGNED.fullmatch(text):
+        raise ValueError(text)
+    return float(int(text))
+
+
 def integer(low: int, high: int) -> Validator:
-    return Validator(vol.All(vol.Coerce(int), vol.Range(min=low, max=high)))
+    """An integer as keepalived reads it (decimal digits and a sign; no blanks, 0x or 1_000)."""
+    return Validator(vol.All(_integer, vol.Range(min=low, max=high)))
 
 
-def seconds(low: float = 0, high: float = 86400 * 365) -> Validator:
-    """A keepalived <TIMER>: decimal seconds (no exponent, nan or inf) within [low, high]."""
-    return Validator(vol.All(vol.Match(_DECIMAL), vol.Coerce(float), vol.Range(min=low, max=high)))
+UINT_MAX = 2**32 - 1
+KEEPALIVED_TIMER_MAX = 18446744073709.551614  # (ULONG_MAX - 1) microseconds, keepalived's read_timer bound
+
+
+def seconds(low: float = 0, high: float = KEEPALIVED_TIMER_MAX) -> Validator:
+    """A keepalived <TIMER>: decimal seconds as its read_decimal_unsigned reads them (an optional +,
+    "5." and ".5", at most 6 decimal places; no exponent, nan or inf) within [low, high]."""
+    return Validator(vol.All(_decimal, vol.Range(min=low, max=high)))
+
+
+def whole_seconds(low: int, high: int) -> Validator:
+    """Seconds that keepalived reads as an unsigned integer (``garp_master_delay``, vrrp_script
+    ``interval``...): "1.5" and even "2.0" are errors there."""
+    return Validator(vol.All(_whole, vol.Range(min=low, max=high)))
 
 
 def network(text: str) -> Any:
@@ -95,15 +130,17 @@ def flag(node: Node, _findings: Findings | None = None) -> bool:
     return check(BOOL, node.args[0], "on|off|true|false|yes|no")
 
 
-def garp_extra_if(field: str) -> Any:
-    """``keyword [all] SECONDS`` (at most a day; 0: off), setting ``field`` and ``{field}_all``."""
+def garp_extra_if(field: str, low: int = 0) -> Any:
+    """``keyword [all] SECONDS`` (whole seconds ``low``..86400, as keepalived; 0: off), setting ``field``
+    and ``{field}_all``."""
 
     def convert(node: Node, _findings: Findings) -> dict[str, Any]:
         args = list(node.args)
         every = bool(args) and args[0] == "all"
         if len(args) != 1 + every:
             raise Invalid("expected [all] and an interval in seconds")
-        return {field: check(seconds(0, 86400), args[-1], "seconds 0..86400"), f"{field}_all": every}
+        interval = check(whole_seconds(low, 86400), args[-1], f"whole seconds {low}..86400")
+        return {field: interval, f"{field}_all": every}
 
     return convert
 
@@ -278,8 +315,19 @@ def block_name(node: Node, findings: Findings, title: str) -> str | None:
 WEIGHT = integer(-254, 254)
 
 
-def timer_key(name: str) -> Key:
-    return Key(name, one(seconds(), "seconds"))
+def _shown(number: float) -> str:
+    return f"{number:.6f}".rstrip("0").rstrip(".")
+
+
+def timer_key(name: str, low: float = 0, high: float = KEEPALIVED_TIMER_MAX) -> Key:
+    """A decimal-seconds keyword; the bounds are keepalived's for that keyword."""
+    what = "seconds" if (low, high) == (0, KEEPALIVED_TIMER_MAX) else f"seconds {_shown(low)}..{_shown(high)}"
+    return Key(name, one(seconds(low, high), what))
+
+
+def whole_seconds_key(name: str, low: int, high: int) -> Key:
+    """A keyword whose seconds keepalived reads as a whole number."""
+    return Key(name, one(whole_seconds(low, high), f"whole seconds {low}..{high}"))
 
 
 def count_key(name: str, low: int = 0, high: int = 2**31 - 1) -> Key:
