@@ -9,7 +9,7 @@ import socket
 
 from check_helpers import closed_port, http_answer, params, serve
 from tandem.check import http, tcp
-from tandem.check.engine import Poller, cancel_checks, engine, start_check
+from tandem.check.engine import Deadlines, Poller, cancel_checks, engine, start_check
 from tandem.check.registry import RUNNERS
 from tandem.check.result import CheckResult
 from tandem.config import load_config_text
@@ -219,3 +219,82 @@ virtual_server 127.0.0.1 80 {{
     assert states[f"[127.0.0.1]:{refused}"] == ("DOWN", "connection refused (connecting)")
     assert states[f"[127.0.0.2]:{port}"] == ("UP", "/: HTTP 200")
     assert watched == 0
+
+
+class FakeTimer:
+    def __init__(self, when, callback):
+        self.when, self.callback, self.cancelled = when, callback, False
+
+    def cancel(self):
+        self.cancelled = True
+
+
+class FakeLoop:
+    """Time and timers for Deadlines, by hand."""
+
+    def __init__(self):
+        self.now, self.timers = 0.0, []
+
+    def time(self):
+        return self.now
+
+    def call_at(self, when, callback):
+        self.timers.append(timer := FakeTimer(when, callback))
+        return timer
+
+    def run_until(self, until):
+        """Run the live timers due by ``until`` in time order; how many ran."""
+        ran = 0
+        while due := [t for t in self.timers if not t.cancelled and t.when <= until]:
+            timer = min(due, key=lambda t: t.when)
+            self.timers.remove(timer)
+            self.now = timer.when
+            timer.callback()
+            ran += 1
+        self.now = until
+        return ran
+
+
+class FakeProbe:
+    def __init__(self):
+        self.deadline = None
+        self.expired = 0
+
+    def expire(self):
+        self.expired += 1
+        self.deadline = None
+
+
+def test_deadlines_wake_for_running_probes_only():
+    """1,000 probes that finish long before their deadline cost one timer wake, not one each."""
+    loop = FakeLoop()
+    deadlines = Deadlines(loop)
+    probes = [FakeProbe() for _ in range(1000)]
+    for i, probe in enumerate(probes):
+        loop.now = i / 1000
+        probe.deadline = deadlines.add(probe, 2.0)
+    still_running = probes[500]
+    for probe in probes:
+        if probe is not still_running:
+            probe.deadline = None  # finished
+    assert loop.run_until(10.0) == 2  # the first deadline (stale by then), then the running one's
+    assert still_running.expired == 1 and sum(p.expired for p in probes) == 1
+
+
+def test_an_answer_already_there_is_taken_before_the_probe_is_expired():
+    """Deadlines runs what the poller has ready before it expires a probe: a probe that finishes
+    there is not expired (its answer came; the loop was only busy)."""
+    loop = FakeLoop()
+    answered, silent = FakeProbe(), FakeProbe()
+    caught_up = []
+
+    def catch_up():
+        caught_up.append(loop.now)
+        answered.deadline = None  # its socket was ready: it finished
+
+    deadlines = Deadlines(loop, catch_up)
+    answered.deadline = deadlines.add(answered, 1.0)
+    silent.deadline = deadlines.add(silent, 1.0)
+    loop.run_until(5.0)
+    assert caught_up == [1.0]
+    assert (answered.expired, silent.expired) == (0, 1)

@@ -47,7 +47,9 @@ log = logging.getLogger(__name__)
 
 Done = Callable[[CheckResult], None]
 READY_EVENTS = select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP
-MAX_EVENTS = 1024  # events taken from the epoll per turn of the event loop (the rest: next turn)
+MAX_EVENTS = 128  # events taken from the epoll per turn of the event loop (the rest: next turn): a
+# turn stays short (a few ms), so the checks' timers due meanwhile start nearly on time
+CATCH_UP_TURNS = 4  # Poller.catch_up: at most this many batches
 
 
 class Poller:
@@ -78,10 +80,12 @@ class Poller:
             self._closed.add(fd)
         sock.close()
 
-    def _ready(self) -> None:
+    def _ready(self) -> int:
+        """Run the callbacks of up to MAX_EVENTS ready descriptors; how many events there were."""
         callbacks, closed = self._callbacks, self._closed
         closed.clear()
-        for fd, mask in self._epoll.poll(0, MAX_EVENTS):
+        events = self._epoll.poll(0, MAX_EVENTS)
+        for fd, mask in events:
             if fd in closed:
                 continue
             callback = callbacks.get(fd)
@@ -91,6 +95,14 @@ class Poller:
                 callback(mask)
             except Exception as error:  # a bug in one probe must not stop the others
                 self.loop.call_exception_handler({"message": "checker probe failed", "exception": error})
+        return len(events)
+
+    def catch_up(self) -> None:
+        """Run what is ready now (a few turns' worth at most): before probes are expired, so that an
+        answer already received is taken, not reported as a timeout because the loop was busy."""
+        for _ in range(CATCH_UP_TURNS):
+            if self._ready() < MAX_EVENTS:
+                return
 
     def __len__(self) -> int:
         return len(self._callbacks)
@@ -98,11 +110,14 @@ class Poller:
 
 class Deadlines:
     """Probes' deadlines: a FIFO per timeout value (probes start in time order, so each FIFO is in
-    deadline order) and one event-loop timer for the earliest; a probe's entry that is no longer its
-    deadline (it finished, or went on to its next url) is dropped when it comes up."""
+    deadline order) and one event-loop timer for the earliest still running; a probe's entry that is
+    no longer its deadline (it finished, or went on to its next url) is dropped when the timer is set.
+    What is ready on the poller runs first (``catch_up``): a probe is expired only when no answer
+    for it has arrived."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, catch_up: Callable[[], None] = lambda: None) -> None:
         self.loop = loop
+        self._catch_up = catch_up  # run before probes are expired (Poller.catch_up)
         self._fifos: dict[float, collections.deque[tuple[float, Probe]]] = {}
         self._handle: asyncio.TimerHandle | None = None
         self._handle_at: float | None = None
@@ -127,23 +142,37 @@ class Deadlines:
     def _expire(self) -> None:
         self._handle = self._handle_at = None
         now = self.loop.time()
-        earliest = None
+        fifos = list(self._fifos.values())
+        if any((at := _live_head(fifo)) is not None and at <= now for fifo in fifos):
+            self._catch_up()  # may finish some of them
+        for fifo in fifos:
+            while (at := _live_head(fifo)) is not None and at <= now:
+                probe = fifo.popleft()[1]
+                try:
+                    probe.expire()
+                except Exception as error:
+                    self.loop.call_exception_handler({"message": "checker probe failed", "exception": error})
+        earliest = None  # of every FIFO now: an expired probe's done() may have started others
         for timeout, fifo in list(self._fifos.items()):
-            while fifo and fifo[0][0] <= now:
-                at, probe = fifo.popleft()
-                if probe.deadline == at:
-                    try:
-                        probe.expire()
-                    except Exception as error:
-                        self.loop.call_exception_handler(
-                            {"message": "checker probe failed", "exception": error}
-                        )
-            if not fifo:
+            at = _live_head(fifo)
+            if at is None:
                 del self._fifos[timeout]
-            elif earliest is None or fifo[0][0] < earliest:
-                earliest = fifo[0][0]
+            elif earliest is None or at < earliest:
+                earliest = at
         if earliest is not None:
             self._schedule(earliest)
+
+
+def _live_head(fifo: collections.deque[tuple[float, Probe]]) -> float | None:
+    """The deadline of the FIFO's first entry still a probe's deadline; the entries before it (of
+    probes that finished or went on to their next url) are dropped. So the timer is set for a probe
+    still running, not for each one that finished long ago (one wake per probe, otherwise)."""
+    while fifo:
+        at, probe = fifo[0]
+        if probe.deadline == at:
+            return at
+        fifo.popleft()
+    return None
 
 
 class Engine:
@@ -152,7 +181,7 @@ class Engine:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.poller = Poller(loop)
-        self.deadlines = Deadlines(loop)
+        self.deadlines = Deadlines(loop, self.poller.catch_up)
         self.buffer = bytearray(64 * 1024)
         self.view = memoryview(self.buffer)
 
@@ -160,12 +189,24 @@ class Engine:
 _engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Engine] = weakref.WeakKeyDictionary()
 
 
+def _none() -> None:
+    return None
+
+
+_last: Callable[[], Engine | None] = _none  # a weak reference to the engine engine() last gave
+
+
 def engine() -> Engine:
     """The running event loop's engine (made on first use)."""
+    global _last
     loop = asyncio.get_running_loop()
+    found = _last()
+    if found is not None and found.loop is loop:
+        return found
     found = _engines.get(loop)
     if found is None:
         found = _engines[loop] = Engine(loop)
+    _last = weakref.ref(found)
     return found
 
 
