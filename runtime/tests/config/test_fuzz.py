@@ -17,7 +17,7 @@ from pathlib import Path
 
 import config_fuzz as fuzz
 import pytest
-from tandem.config.lexer import MAX_STEPS
+from tandem.config.lexer import MAX_BYTES, MAX_STEPS
 
 TANDEMD = str(Path(sys.executable).with_name("tandemd"))
 FINDING_LINE = re.compile(r"^.+:\d+: (error|warning): .+$|^.+: configuration (is valid|has \d+ errors?)$")
@@ -59,6 +59,8 @@ ADVERSARIAL = {
     "many lines": "x\n" * 400000,
     "long line": "router_id " + "x" * 20_000_000 + "\n",
     "did-you-mean on long words": ("vrrp_instanc" + "e" * 5000 + " {\n") * 500,
+    "wildcard over the file system": "include /*/*/*/*/*/*/*/*/*\n",
+    "_RANDOM of 100,000 digits": "router_id ${_RANDOM " + "9" * 100_000 + "}\n",
 }
 
 
@@ -87,3 +89,37 @@ def test_mutants_through_the_real_tandemd(tmp_path):
         assert "Traceback" not in done.stderr
         lines = done.stderr.splitlines()
         assert lines and all(FINDING_LINE.match(line) for line in lines if line.startswith(str(path)))
+
+
+# Memory: a load peaks at most MEMORY_BOUND above the interpreter it runs in, whatever the input within
+# the lexer's caps (MAX_BYTES, MAX_STEPS, MAX_WORDS). Each input below once peaked far above it or would:
+MEMORY_BOUND = 256 << 20
+MEMORY_ADVERSARIAL = {  # name: bytes of the main config
+    "a 12 MB quoted word (was 1.7 GB)": b'global_defs {\n router_id "' + b"x y " * (3 << 20) + b'"\n}\n',
+    "32 MiB of empty lines (was 290 MB)": b"\n" * (MAX_BYTES - 64),
+    "a 15 MB line of two-letter words (was 450 MB)": b"global_defs {\nrouter_id "
+    + b"ab " * (5 << 20)
+    + b"\n}\n",
+    "lines of words up to MAX_WORDS": b"global_defs {\n"
+    + (b"router_id" + b" ab" * 40 + b"\n") * 60_000
+    + b"}\n",
+    "a 30 MB word": b"router_id " + b"x" * (30 << 20) + b"\n",
+}
+PEAK = """
+import resource, sys
+from tandem.config import load_config
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+result = load_config(sys.argv[1])
+print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, len(result.findings))
+"""
+
+
+@pytest.mark.parametrize("name", MEMORY_ADVERSARIAL)
+def test_adversarial_inputs_stay_within_the_memory_bound(tmp_path, name):
+    path = tmp_path / "keepalived.conf"
+    path.write_bytes(MEMORY_ADVERSARIAL[name])
+    process = subprocess.Popen([sys.executable, "-c", PEAK, str(path)], stdout=subprocess.PIPE, text=True)
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, name
+    before, peak, _ = map(int, out.split())  # kB
+    assert (peak - before) * 1024 < MEMORY_BOUND, f"{name}: {(peak - before) >> 10} MB"

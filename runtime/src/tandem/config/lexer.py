@@ -17,14 +17,16 @@ unknown keyword there). Each logical line then goes through ``_process``:
 5. tokenizing (quotes, escapes, ``{``/``}`` as tokens) and ``include`` handling.
 
 Every emitted line keeps the file and line where it was written (for substitutions: the use site).
-Everything is bounded (bytes, files, emitted lines, expansion depth, expanded characters, and one step
-budget for the whole load that every physical line, processed line and ~SEQ/~LST row spends), so
-hostile input ends quickly with an error naming the file and line where the budget ran out.
+Everything is bounded (bytes, files, emitted lines and words, expansion depth, expanded characters, and
+one step budget for the whole load that every physical line, processed line, ~SEQ/~LST row and
+directory entry an include's wildcard looks at spends), so hostile input ends quickly with an error
+naming the file and line where the budget ran out, and memory stays within a few times the input.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import glob
 import os
 import random
@@ -42,6 +44,11 @@ MAX_LINES = 1_000_000
 MAX_EXPANDED_CHARS = 1 << 20
 MAX_EXPANSION_DEPTH = 32
 MAX_STEPS = 500_000  # physical lines + processed lines + repetitions, for the whole load
+# Words (tokens) of the whole load: what the memory of its lines grows with (~60 bytes a word). Before,
+# one 15 MB line of two-letter words (within the step budget) peaked at 450 MB. A line over LONG_LINE
+# characters is checked against the bound before it is split.
+MAX_WORDS = 2_000_000
+LONG_LINE = 4096
 MAX_TOTAL_EXPANDED_CHARS = 8 << 20  # characters made by parameter substitution, for the whole load
 LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1  # keepalived reads ~SEQ numbers with strtol
 INCLUDE_KEYWORDS = frozenset({"include", "includer", "includem", "includew", "includeb", "includea"})
@@ -54,7 +61,11 @@ _PARAM = re.compile(
     r"\$\{([A-Za-z_][A-Za-z0-9_]*)((?: +[0-9]+){0,2})\}|\$([A-Za-z_][A-Za-z0-9_]*)(?=[ \t,)]|$)"
 )
 _WORDS = re.compile(r"[^ \t\n\v\f\r{}]+|[{}]")  # keepalived's white space is ASCII only
-_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|([{}])|([^ \t\n\v\f\r{}"]+)|(")')  # keepalived's alloc_strvec
+# keepalived's alloc_strvec. The quoted part is an unrolled loop with possessive repeats: sre keeps no
+# backtracking state per character (``(?:[^"\\]|\\.)*`` took ~130 bytes a character: a 12 MB quoted
+# word, within the step budget, made the load peak at 1.7 GB).
+_TOKEN = re.compile(r'"([^"\\]*+(?:\\.[^"\\]*+)*+)"|([{}])|([^ \t\n\v\f\r{}"]+)|(")')
+_QUOTED = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"')
 _QUOTED_ESCAPE = re.compile(r'\\([\\"])')
 _STRTOL = re.compile(r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
 _GLOB_CHARS = re.compile(r"[*?\[]")
@@ -141,12 +152,16 @@ def decomment(raw: str) -> tuple[str, bool]:
     return (text + "\\" if continued else text), quote
 
 
-def _physical_lines(text: str) -> list[str]:
-    """Lines split at ``\\n`` only (keepalived reads with fgets); trailing ``\\r``s dropped."""
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
+def _physical_lines(text: str) -> Iterator[str]:
+    """Lines split at ``\\n`` only (keepalived reads with fgets), one at a time: a list of them all
+    cost ~8 times the file (32 MiB of empty lines: 290 MB) before the step budget ended the read."""
+    start, end = 0, len(text)
+    while start < end:
+        stop = text.find("\n", start)
+        if stop < 0:
+            stop = end
+        yield text[start:stop]
+        start = stop + 1
 
 
 def shown(text: str) -> str:
@@ -169,6 +184,7 @@ class Reader:
         self._files = 0
         self._steps = 0
         self._expanded = 0
+        self._words = 0
         self._continuing: str | None = None  # the multi-line definition being read
         self.aborted = False
 
@@ -335,6 +351,10 @@ class Reader:
                     if line:
                         self._process(line, pos, depth + 1)
                 return
+        if len(text) > LONG_LINE:  # an upper bound of its words, before the list of them is made
+            bare = _QUOTED.sub('""', text) if '"' in text else text
+            if self._words + sum(map(bare.count, ' \t\v\f\r{}"')) > MAX_WORDS:
+                self._fail(pos, f"config has more than {MAX_WORDS} words")
         try:
             tokens = tokenize(text)
         except _BadLine as error:
@@ -342,6 +362,9 @@ class Reader:
             return
         if not tokens:
             return
+        self._words += len(tokens)
+        if self._words > MAX_WORDS:
+            self._fail(pos, f"config has more than {MAX_WORDS} words")
         if tokens[0] in INCLUDE_KEYWORDS and len(tokens) == 2:
             self._include(tokens, pos)
             return
@@ -382,7 +405,7 @@ class Reader:
         if name == "_BANG":
             return "!"
         if name == "_RANDOM":
-            bounds = [int(n) for n in (match[2] or "").split()]
+            bounds = [min(LONG_MAX, _magnitude(n, 10)) for n in (match[2] or "").split()]
             low = bounds[0] if bounds else 0
             high = bounds[1] if len(bounds) > 1 else 32767
             return str(random.randint(min(low, high), max(low, high)))
@@ -419,7 +442,7 @@ class Reader:
         try:
             pattern = os.path.join(self._dirs[-1], tokens[1])
             has_wildcard = bool(_GLOB_CHARS.search(tokens[1]))
-            matches = sorted(glob.glob(pattern)) if has_wildcard else [pattern]
+            matches = self._glob(pattern, pos) if has_wildcard else [pattern]
         except (OSError, ValueError) as error:
             self.findings.error(pos, f"{tokens[0]} {shown(tokens[1])}: {_reason(error)}")
             return
@@ -428,6 +451,42 @@ class Reader:
             report(pos, f"{tokens[0]} {shown(tokens[1])}: no file matches")
         for path in matches:
             self._read_file(path, pos)
+
+    def _glob(self, pattern: str, pos: Position) -> list[str]:
+        """``glob.glob(pattern)``, sorted, with every directory entry it looks at spending a step: a
+        pattern such as ``/*/*/*/*/*/*/*/*`` walked the whole file system (over 10 minutes, without
+        end in /proc) before MAX_FILES could stop it."""
+        absolute = pattern.startswith("/")
+        parts = [part for part in pattern.split("/") if part]
+        paths = ["/" if absolute else ""]
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            if not glob.has_magic(part):
+                paths = [os.path.join(path, part) for path in paths]
+                continue
+            found = []
+            for path in paths:
+                try:
+                    with os.scandir(path or ".") as entries:
+                        for entry in entries:
+                            self._spend(pos)
+                            if (
+                                (part[0] == "." or entry.name[0] != ".")
+                                and fnmatch.fnmatchcase(entry.name, part)
+                                and (last or _is_dir(entry))
+                            ):
+                                found.append(os.path.join(path, entry.name))
+                except OSError:
+                    continue
+            paths = found
+        return sorted(path for path in paths if os.path.lexists(path))
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _reason(error: Exception) -> str:
@@ -447,8 +506,18 @@ def _strtol(text: str) -> int:
     if number is None:
         raise ValueError(f"{shown(text.strip()[:30])} is not an integer")
     sign, digits = number.groups()
-    value = int(digits, 16) if digits[1:2] in ("x", "X") else int(digits, 8 if digits[0] == "0" else 10)
+    hexadecimal = digits[1:2] in ("x", "X")
+    value = _magnitude(
+        digits[2:] if hexadecimal else digits, 16 if hexadecimal else 8 if digits[0] == "0" else 10
+    )
     return max(LONG_MIN, min(LONG_MAX, -value if sign == "-" else value))
+
+
+def _magnitude(digits: str, base: int) -> int:
+    """Digits as a number, at most 2**64 (beyond any long, which strtol clamps to): thousands of digits
+    never reach int() and its 4,300-digit limit (a ValueError escaped from ``${_RANDOM 99...9}``)."""
+    digits = digits.lstrip("0") or "0"
+    return 1 << 64 if len(digits) > 64 else min(1 << 64, int(digits, base))
 
 
 def _sequence(spec: str, hexadecimal: bool) -> tuple[list[str], Iterator[tuple[str]], int]:
