@@ -38,7 +38,8 @@ IPVS NAT; the plane does not change sysctls.
 
 Counters: no named counter objects (libnftables reads every named object into its cache before each
 change: 10,000 of them cost more than the change). Each real server has an element in sets with
-per-element counters, looked up in filter chains on the forward, input and output hooks, keyed by
+per-element counters, looked up in filter chains on the forward, input and output hooks (for DNATed
+connections only: any other packet, e.g. a health check's, passes them with one test), keyed by
 the conntrack entry (``ct original ip daddr . meta l4proto`` plus the real server's address and
 port; fwmark services without the address, port-0 ones without the port): ``t...`` counts packets
 and bytes of both directions, ``n...`` the first packet of each connection. A real server shared by
@@ -252,6 +253,7 @@ def _skeleton(masquerade: bool) -> _Table:
     t.add("chain", "count")
     if masquerade:
         t.add("chain", "nat_postrouting", type="nat", hook="postrouting", prio=100, policy="accept")
+    dnat = _match({"ct": {"key": "status"}}, "dnat", op="in")
     for name, kind, hook, prio in (
         ("nat_prerouting", "nat", "prerouting", -100),
         ("nat_output", "nat", "output", -100),
@@ -260,7 +262,11 @@ def _skeleton(masquerade: bool) -> _Table:
         ("count_output", "filter", "output", 0),
     ):
         t.add("chain", name, type=kind, hook=hook, prio=prio, policy="accept")
-        t.rule(name, {"jump": {"target": "dispatch" if kind == "nat" else "count"}})
+        if kind == "nat":
+            t.rule(name, {"jump": {"target": "dispatch"}})
+        else:  # only DNATed connections are counted: every other packet (the checks' own, the
+            # host's) passes with one test, not the count chain's two dozen
+            t.rule(name, dnat, {"jump": {"target": "count"}})
     for family in (4, 6):
         a = _addr(family)
         nfproto = _match(_meta("nfproto"), f"ipv{family}")
@@ -269,16 +275,15 @@ def _skeleton(masquerade: bool) -> _Table:
         t.rule("dispatch", nfproto, {"vmap": {"key": _meta("mark"), "data": f"@fwm{family}"}})
         t.rule("dispatch", {"vmap": {"key": by_port, "data": f"@svc{family}"}})
         t.rule("dispatch", {"vmap": {"key": {"concat": service}, "data": f"@svc{family}_any"}})
-        dnat = _match({"ct": {"key": "status"}}, "dnat", op="in")
         original = _match({"ct": {"key": "direction"}}, "original")
         new = _match({"ct": {"key": "state"}}, "new", op="in")
         for direction, end in (("original", "d"), ("reply", "s")):
             is_direction = _match({"ct": {"key": "direction"}}, direction)
             for name, key in _counted(family, end):
                 if name[0] == "t":
-                    t.rule("count", nfproto, dnat, is_direction, _match(key, f"@{name}"))
+                    t.rule("count", nfproto, is_direction, _match(key, f"@{name}"))
                 elif name[0] == "n" and end == "d":
-                    t.rule("count", nfproto, dnat, original, new, _match(key, f"@{name}"))
+                    t.rule("count", nfproto, original, new, _match(key, f"@{name}"))
                 elif name[0] == "m" and end == "d" and masquerade:
                     t.rule(
                         "nat_postrouting",
