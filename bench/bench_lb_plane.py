@@ -4,11 +4,12 @@ A load-balancing lab (tandemlab.lblab: client, lb, two real servers): the nftabl
 worker inside the lb. "apply → live": the service moves from one real server to the other, and the
 client's next new connection must reach the new one; measured from just before ``apply()`` to that
 reply (it includes one HTTP request; both ends stamp the one monotonic clock), with and without a
-1,000-destination service in the same table. Change cost, inside the lb: one rr or wrr service of N
-real servers built, then one real server removed, added back, one weight changed and changed back:
-apply()'s wall time (what blocks the checker's event loop; it grows with the machine's load) and the
-process's CPU time. ``BENCH_LB_PLANE_BEFORE=<other checkout>/runtime/src`` measures that checkout's
-plane in the same run, side by side (the plane's public API only).
+1,000-destination service in the same table. Change cost, inside the lb: one rr, wrr or rr with
+persistence_timeout service of N real servers built, then one real server removed, added back, one
+weight changed and changed back: apply()'s wall time (what blocks the checker's event loop; it grows
+with the machine's load) and the process's CPU time; and counters() on that table (a status read).
+``BENCH_LB_PLANE_BEFORE=<other checkout>/runtime/src`` measures that checkout's plane in the same
+run, side by side (the plane's public API only).
 
 Anchor: IPVS (``ipvsadm``) would be the natural one, but this kernel has no IP_VS, so no anchor runs
 here. Run: ``python -m bench lb_plane``.
@@ -52,6 +53,9 @@ def _services(big: bool, target, weight_of_first: int = 1, extra: int = 0):
 
 SIZES = (10, 1000, 5000)
 CHANGES = ("remove one", "add it back", "one weight", "weight back")
+SCHEDULERS = ("rr", "wrr", "rr+persistence")  # persistence_timeout 300 on rr
+# a checkout before persistence sets without a size would take ~10 GB of kernel memory at 5,000 (2 MB a set)
+BEFORE_STICKY_SIZES = (10, 1000)
 
 
 def _one_service(n: int, scheduler: str, skip: int | None = None, weight_of_first: int = 1):
@@ -62,18 +66,29 @@ def _one_service(n: int, scheduler: str, skip: int | None = None, weight_of_firs
         for i in range(n)
         if i != skip
     )
-    return (Service(ServiceKey(4, "TCP", A(VIP), 8080), scheduler, destinations=dests),)
+    lb_algo, sticky = scheduler.split("+")[0], scheduler.endswith("+persistence")
+    key = ServiceKey(4, "TCP", A(VIP), 8080)
+    return (Service(key, lb_algo, destinations=dests, persistence_timeout=300 if sticky else None),)
 
 
-def change_costs(rounds: int, sizes: tuple[int, ...] = SIZES) -> dict[str, list[float]]:
+def change_costs(
+    rounds: int, sizes: tuple[int, ...] = SIZES, sticky_sizes: tuple[int, ...] = SIZES
+) -> dict[str, list[float]]:
     """Seconds of apply() (wall, and the process's CPU) for one change of a service of N real servers:
-    the time a checker's event loop is blocked. Only the plane's public API: the same function
-    measures another checkout (see :func:`change_costs_of`)."""
+    the time a checker's event loop is blocked; and of counters() on that table. Only the plane's
+    public API: the same function measures another checkout (see :func:`change_costs_of`)."""
     from tandem.lb.nftables import NftablesPlane
 
     out: dict[str, list[float]] = {}
-    for scheduler in ("rr", "wrr"):
-        for n in sizes:
+
+    def timed(name: str, call, *args) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        call(*args)
+        out.setdefault(f"{name}: wall", []).append(time.perf_counter() - wall)
+        out.setdefault(f"{name}: cpu", []).append(time.process_time() - cpu)
+
+    for scheduler in SCHEDULERS:
+        for n in sticky_sizes if "persistence" in scheduler else sizes:
             plane = NftablesPlane()
             full = _one_service(n, scheduler)
             steps = {
@@ -82,28 +97,26 @@ def change_costs(rounds: int, sizes: tuple[int, ...] = SIZES) -> dict[str, list[
                 "one weight": _one_service(n, scheduler, weight_of_first=2),
                 "weight back": full,
             }
-            for r in range(rounds + 1):
-                if r == 0:
-                    wall, cpu = time.perf_counter(), time.process_time()
-                    plane.apply(full)
-                    out.setdefault(f"{scheduler} {n} build: wall", []).append(time.perf_counter() - wall)
-                    out.setdefault(f"{scheduler} {n} build: cpu", []).append(time.process_time() - cpu)
-                    continue
+            timed(f"{scheduler} {n} build", plane.apply, full)
+            for _ in range(rounds):
                 for step, services in steps.items():
-                    wall, cpu = time.perf_counter(), time.process_time()
-                    plane.apply(services)
-                    out.setdefault(f"{scheduler} {n} {step}: wall", []).append(time.perf_counter() - wall)
-                    out.setdefault(f"{scheduler} {n} {step}: cpu", []).append(time.process_time() - cpu)
+                    timed(f"{scheduler} {n} {step}", plane.apply, services)
+                timed(f"{scheduler} {n} counters()", plane.counters)
             plane.close()
     return out
 
 
-def change_costs_of(source: str, rounds: int, sizes: tuple[int, ...] = SIZES) -> dict[str, list[float]]:
+def change_costs_of(
+    source: str,
+    rounds: int,
+    sizes: tuple[int, ...] = SIZES,
+    sticky_sizes: tuple[int, ...] = BEFORE_STICKY_SIZES,
+) -> dict[str, list[float]]:
     """:func:`change_costs` with the tandem package of another checkout (``source``: its runtime/src),
     in a child process, to compare before and after in one run."""
     code = (
         "import json, sys; from bench.bench_lb_plane import change_costs; "
-        f"print(json.dumps(change_costs({rounds}, {tuple(sizes)!r})))"
+        f"print(json.dumps(change_costs({rounds}, {tuple(sizes)!r}, {tuple(sticky_sizes)!r})))"
     )
     bench_root = str(Path(__file__).resolve().parents[1])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([source, bench_root]))
@@ -174,22 +187,22 @@ def run() -> str:
     ]
     names = list(costs)
     cost_rows = []
-    for scheduler in ("rr", "wrr"):
+    for scheduler in SCHEDULERS:
         for n in SIZES:
-            for step in ("build", *CHANGES):
+            for step in ("build", *CHANGES, "counters()"):
                 row = [f"{scheduler}, {n}", step]
+                cpus = []
                 for name in names:
-                    wall, cpu = (
-                        costs[name][f"{scheduler} {n} {step}: wall"],
-                        costs[name][f"{scheduler} {n} {step}: cpu"],
-                    )
-                    row.append(f"{statistics.median(wall) * 1000:.1f} / {statistics.median(cpu) * 1000:.1f}")
+                    wall, cpu = (costs[name].get(f"{scheduler} {n} {step}: {m}") for m in ("wall", "cpu"))
+                    if wall is None:
+                        row.append("-")
+                        continue
+                    cpus.append(statistics.median(cpu))
+                    row.append(f"{statistics.median(wall) * 1000:.1f} / {cpus[-1] * 1000:.1f}")
                 if len(names) == 2:
-                    ratio = statistics.median(costs["before"][f"{scheduler} {n} {step}: cpu"]) / max(
-                        statistics.median(costs["this checkout"][f"{scheduler} {n} {step}: cpu"]), 1e-6
-                    )
-                    row.append(f"{ratio:.1f}x")
-                cost_rows.append(row)
+                    row.append(f"{cpus[1] / max(cpus[0], 1e-6):.1f}x" if len(cpus) == 2 else "-")
+                if any(c != "-" for c in row[2:]):
+                    cost_rows.append(row)
     header = ["service", "change", *(f"{name}: wall / CPU ms" for name in names)]
     if len(names) == 2:
         header.append("CPU before / after")

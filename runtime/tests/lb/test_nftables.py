@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -77,6 +78,25 @@ def test_persistence_keeps_a_client_network_on_its_server(lb):
     lb.plane.apply((service(HTTP, *(rs(lb, i, weight=0 if i == index else 1) for i in (1, 2, 3)), **sticky),))
     moved = set(lb.call("get_many", VIP, 4, source=CLIENT_EXTRA[0]))
     assert len(moved) == 1 and first not in moved
+    # its weight back: its lookup rule is added again (the others stay), the client stays where it is
+    lb.plane.apply((service(HTTP, rs(lb, 1), rs(lb, 2), rs(lb, 3), **sticky),))
+    assert lb.nft("list", "chain", "inet", "tandem_lb", "k/tcp_203.0.113.100_80").count("goto") == 3
+    assert set(lb.call("get_many", VIP, 3, source=CLIENT_EXTRA[0])) == moved
+
+
+def test_removing_a_persistence_service_leaves_the_others_clients_remembered(lb):
+    """The removed service's chains and sets go a transaction later, their rules first: the next change
+    is a change, not a rebuild of the table that would forget every other service's clients (it was
+    one, whenever a removed service had persistence or a slot map)."""
+    sticky = dict(persistence_timeout=60)
+    other = service(ServiceKey(4, "TCP", A(VIP), 8080), rs(lb, 1), **sticky)
+    lb.plane.apply((service(HTTP, rs(lb, 1), rs(lb, 2), **sticky), other))
+    assert lb.call("get", VIP, port=8080, source=CLIENT_EXTRA[1]) == "rs1"
+    remembered = f"p/tcp_203.0.113.100_8080/{lb.real_server(1)}_80/60"
+    lb.plane.apply((other,))
+    lb.plane.apply((other, service(ServiceKey(4, "UDP", A(VIP), 53), rs(lb, 2, port=5353))))
+    assert CLIENT_EXTRA[1] in lb.nft("list", "set", "inet", "tandem_lb", remembered)
+    assert not re.search(r"tcp_203\.0\.113\.100_80\b", lb.nft("list", "table", "inet", "tandem_lb"))
 
 
 def test_weight_0_removal_and_readd_keep_established_connections(lb):

@@ -104,7 +104,8 @@ def test_removing_one_of_5000_real_servers_changes_one_slot_not_the_table():
     # the 5000th); the removed server's chain goes a transaction later
     assert change.state.slots[slots][0][4999] == (int(A("10.0.19.136")), 80)
     later = transaction(change.state, (service(*many(5000, skip=2500)),))
-    assert verbs(later.commands) == [("delete", "chain", "d/tcp_203.0.113.100_80/10.0.9.197_80")]
+    gone = "d/tcp_203.0.113.100_80/10.0.9.197_80"
+    assert verbs(later.commands) == [("flush", "chain", gone), ("delete", "chain", gone)]
     assert transaction(later.state, (service(*many(5000, skip=2500)),)).commands == []
     # back again: the slot past the cycle is its now (rewritten in place), its chain added anew
     back = transaction(later.state, (service(*many(5000)),))
@@ -143,7 +144,8 @@ def test_a_short_cycle_is_a_new_anonymous_map_in_ipvs_order_and_the_old_one_ling
     steps = verbs(change.commands)  # the rule starts a new cycle (numgen from 0), as IPVS's wrr does
     flush, rule = ("flush", "chain", "s/tcp_203.0.113.100_80"), ("add", "rule", "s/tcp_203.0.113.100_80")
     assert steps.index(flush) < steps.index(rule)
-    assert verbs(transaction(change.state, weights_3_2).commands) == [("delete", "chain", old_pick)]
+    later = verbs(transaction(change.state, weights_3_2).commands)
+    assert later == [("flush", "chain", old_pick), ("delete", "chain", old_pick)]
 
 
 @settings(max_examples=200, deadline=None)
@@ -212,3 +214,26 @@ def test_wrr_order_is_ipvs_order_and_long_cycles_are_scaled():
     assert approximations(heavy)[-1].endswith(
         f"weights are scaled to a cycle of {MAX_CYCLE} (ratios approximate)"
     )
+
+
+def test_a_persistence_change_touches_the_lookup_rules_of_what_changed_only():
+    """A persistence service's lookups are rules of their own chain, one per live real server: a
+    removal deletes one (by the kernel's handle, which the plane fills in), a return adds one; only
+    a new timeout rewrites them all."""
+    sticky = dict(persistence_timeout=300)
+    full = transaction(None, (service(*many(5000), **sticky),)).state
+    lookups = "k/tcp_203.0.113.100_80"
+    change = transaction(full, (service(*many(5000, skip=2500), **sticky),))
+    ((at, chain, clients),) = change.unhandled
+    assert chain == lookups and clients == "p/tcp_203.0.113.100_80/10.0.9.197_80/300"
+    assert change.commands[at] == {
+        "delete": {"rule": {"family": "inet", "table": "tandem_lb", "chain": lookups}}
+    }
+    assert ("flush", "chain", lookups) not in verbs(change.commands)
+    assert len(json.dumps(change.commands)) < 2500
+    back = transaction(change.state, (service(*many(5000), **sticky),))
+    assert [v for v in verbs(back.commands) if v[2] == lookups] == [("add", "rule", lookups)]
+    assert back.unhandled == []
+    longer = transaction(back.state, (service(*many(5000), persistence_timeout=600),))
+    steps = [v for v in verbs(longer.commands) if v[2] == lookups]
+    assert steps == [("flush", "chain", lookups)] + [("add", "rule", lookups)] * 5000

@@ -26,9 +26,12 @@ connection):
 persistence_timeout: each real server has a dynamic set of client addresses (masked by
 persistence_granularity) with that timeout; a client found in a set goes to that real server and its
 entry is refreshed. It expires ``timeout`` after the client's last new connection (IPVS: after its
-last connection ends), said as a warning too. uthreshold/lthreshold and ops are not available here
-(warnings); DR and TUN cannot be DNAT and are refused (:func:`unsupported`, PlaneError). ``tandemd -t``
-can show both lists: they depend only on the config's services.
+last connection ends), said as a warning too. The lookups are the rules of the service's own chain
+(``k/<service>``), one per live real server, added and deleted one at a time (a deletion by the
+rule's handle, which the plane reads from the kernel: :func:`lookup_handles`), so a change costs
+what changed there too. uthreshold/lthreshold and ops are not available here (warnings); DR and TUN
+cannot be DNAT and are refused (:func:`unsupported`, PlaneError). ``tandemd -t`` can show both
+lists: they depend only on the config's services.
 
 Return path: DNAT needs the real servers' replies to come back through this host. Where their
 default route points elsewhere, ``NftablesPlane(masquerade=True)`` adds ``masquerade`` for the
@@ -102,7 +105,6 @@ TABLE = "tandem_lb"
 FAMILY = "inet"
 PROTOCOLS = ("tcp", "udp", "sctp")
 HASH_SEED = 0x7A3D  # fixed, so a rebuilt table hashes clients as before
-PERSISTENCE_SIZE = 65535  # clients remembered per real server
 MAX_CYCLE = 4096  # values of one scheduling cycle (one map element each): weights beyond are scaled
 
 # scheduler -> (what runs, warning or None)
@@ -375,8 +377,9 @@ def _destination_part(
             type=ADDRESS_TYPE[family],
             flags=["timeout"],
             timeout=timeout,
-            size=PERSISTENCE_SIZE,
-        )
+        )  # no size: the kernel caps a set rules add to at 65,535 clients all the same (nft list
+        # says so) but allocates as it fills; "size 65535" had it allocate for all of them at once:
+        # ~2 MB and ~4.4 ms of kernel CPU per set (1,000 real servers: 2.1 GB, a 4.4 s build)
         t.rule(dchain, {"set": {"op": "update", "elem": _client(family, granularity), "set": f"@{clients}"}})
     nat: dict[str, Any] = {"family": _addr(family), "addr": str(address)}
     port = port or key.port or None
@@ -425,13 +428,9 @@ def _service_part(service: Service, token: str, total: int, short: list[Slot] | 
     else:
         t.element(f"svc{family}_any", {"concat": [str(key.address), _proto(key)]}, _goto(chain))
     live = [d for d in service.destinations if d.weight > 0]
-    if service.persistence_timeout:
-        client = _client(family, service.persistence_granularity)
-        for d in live:
-            clients = _destination_name("p", key, d.address, d.port, service.persistence_timeout)
-            t.rule(
-                chain, _match(client, f"@{clients}"), _goto(_destination_name("d", key, d.address, d.port))
-            )
+    if service.persistence_timeout:  # first the clients seen (rules of their own: see _lookup_changes)
+        t.add("chain", lookup_chain(key))
+        t.rule(chain, {"jump": {"target": lookup_chain(key)}})
     if not live:
         return t  # nothing to choose: the connection goes on un-NATed (like IPVS with no real server)
     if _runs(service) == "fo":
@@ -454,6 +453,36 @@ def _service_part(service: Service, token: str, total: int, short: list[Slot] | 
     t.rule(pick, rule)
     t.rule(chain, _goto(pick))
     return t
+
+
+def lookup_chain(key: ServiceKey) -> str:
+    """A persistence service's chain of lookups, one rule per live real server: a client found in
+    its persistence set goes to it (:func:`_lookup_rule`)."""
+    return f"k/{_service_name(key)}"
+
+
+def _lookup_rule(service: Service, d: Destination) -> tuple[str, list[dict]]:
+    """The persistence set of one live real server, and the lookup rule sending its clients to it."""
+    key, timeout = service.key, service.persistence_timeout
+    clients = _destination_name("p", key, d.address, d.port, timeout)
+    client = _client(key.family, service.persistence_granularity)
+    return clients, [_match(client, f"@{clients}"), _goto(_destination_name("d", key, d.address, d.port))]
+
+
+def _lookup_changes(before: Service | None, after: Service | None, index: dict[Slot, Destination], old_index):
+    """The lookup rules of one service's change: (flush the lookup chain?, rules to delete (by their
+    persistence set), rules to add). Only the real servers that went or came are touched, so a change
+    costs what changed (a chain rewritten whole cost ~1 s of CPU at 5,000 real servers); a new
+    timeout or granularity rewrites them all."""
+    had = before is not None and bool(before.persistence_timeout)
+    keeps = had and after is not None and _sticky(before) == _sticky(after)
+    live_before = {k for k, d in old_index.items() if d.weight > 0} if keeps else set()
+    live_after = (
+        {k for k, d in index.items() if d.weight > 0} if after and after.persistence_timeout else set()
+    )
+    gone = [_lookup_rule(before, old_index[k])[0] for k in sorted(live_before - live_after)]
+    come = [_lookup_rule(after, index[k]) for k in sorted(live_after - live_before)]
+    return had and not keeps, gone, come
 
 
 # --- scheduling: the slot map ----------------------------------------------------------------------------
@@ -622,6 +651,9 @@ class Change:
     declare: list[str]
     commands: list[dict]
     state: State
+    # (index in commands, chain, persistence set): rule deletions whose handle the plane fills in
+    # (the kernel's, known only to it: tandem.lb.nftables.lookup_handles)
+    unhandled: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 def check(services: tuple[Service, ...], changed: set[ServiceKey] | None = None) -> None:
@@ -672,6 +704,7 @@ def transaction(
     if SKELETON not in old.parts:
         touched[SKELETON] = (None, _skeleton(masquerade))
     slot_plans: dict[str, tuple[Service, list[Slot]]] = {}
+    lookups: dict[ServiceKey, tuple] = {}  # _lookup_changes of each service changed or removed
     index = dict(old.index)
     for key, service in wanted.items():
         before = old.services.get(key)
@@ -696,6 +729,7 @@ def transaction(
         if before is not None and not theirs:
             for d in before.destinations:
                 touched[_destination_id(before, d)] = (old.parts[_destination_id(before, d)], None)
+        lookups[key] = _lookup_changes(before, service, mine, old.index.get(key, {}))
         name = slot_map(key, token)
         held, live = old.slots.get(name, ([], 0))
         if short is not None:
@@ -707,6 +741,7 @@ def transaction(
             )
     for key, before in old.services.items():
         if key not in wanted:
+            lookups[key] = _lookup_changes(before, None, {}, old.index[key])
             del index[key]
             touched[("s", key)] = (old.parts[("s", key)], None)
             for d in before.destinations:
@@ -803,13 +838,34 @@ def transaction(
     commands += [
         {"flush": _ref("chain", c)} for c in changed if rules_before.get(c) and ("chain", c) in objects_before
     ]
+    # persistence lookups: the rules of the real servers that went (by handle, see Change) or came
+    unhandled: list[tuple[int, str, str]] = []
+    for key, (flush, gone, _) in lookups.items():
+        if flush:
+            commands.append({"flush": _ref("chain", lookup_chain(key))})
+        for clients in gone:
+            unhandled.append((len(commands), lookup_chain(key), clients))
+            commands.append(
+                {"delete": {"rule": {"family": FAMILY, "table": TABLE, "chain": lookup_chain(key)}}}
+            )
     commands += [_elements("add", name, items) for name, items in adds.items() if items]
     for chain in changed:
         for expr in rules_after.get(chain, ()):
             rule = {"family": FAMILY, "table": TABLE, "chain": chain, "expr": json.loads(expr)}
             commands.append({"add": {"rule": rule}})
+    for key, (_, _, come) in lookups.items():
+        for _, expr in come:
+            commands.append(
+                {
+                    "add": {
+                        "rule": {"family": FAMILY, "table": TABLE, "chain": lookup_chain(key), "expr": expr}
+                    }
+                }
+            )
+    # an expired chain's rules go first: they may refer to the sets and chains deleted with it
+    commands += [{"flush": _ref("chain", name)} for kind, name in expired if kind == "chain"]
     commands += [{"delete": _ref("map" if kind == "slots" else kind, name)} for kind, name in expired]
-    return Change(declare, commands, state)
+    return Change(declare, commands, state, unhandled)
 
 
 def _sticky(service: Service) -> tuple:
@@ -839,15 +895,19 @@ def desired(services: tuple[Service, ...], masquerade: bool = False) -> State:
     return transaction(None, services, masquerade).state
 
 
-# --- counters: the counting sets' elements over nfnetlink -------------------------------------------------
+# --- reading the table over nfnetlink: counters, rule handles -----------------------------------------
 #
 # libnftables lists a set of 5,000 counted elements in ~85 ms of CPU and its JSON takes ~60 ms more to
 # read (a status at 5,000 real servers read two: 280-520 ms); the kernel dumps the same elements in
 # a few ms, and their keys and counters are read here in ~10 ms (reading only: every change still
-# goes through libnftables). A key is the concatenation of its fields, each padded to 4 octets.
+# goes through libnftables). A key is the concatenation of its fields, each padded to 4 octets. The
+# handles of the lookup chains' rules are read the same way (libnftables echoes them only with a full
+# cache of the table).
 
 NETLINK_NETFILTER = 12
-NFNL_SUBSYS_NFTABLES, NFT_MSG_GETSETELEM, NFPROTO_INET = 10, 13, 1
+NFNL_SUBSYS_NFTABLES, NFT_MSG_GETRULE, NFT_MSG_GETSETELEM, NFPROTO_INET = 10, 7, 13, 1
+NFTA_RULE_TABLE, NFTA_RULE_CHAIN, NFTA_RULE_HANDLE, NFTA_RULE_EXPRESSIONS = 1, 2, 3, 4
+NFTA_LOOKUP_SET = 1
 NFTA_SET_ELEM_LIST_TABLE, NFTA_SET_ELEM_LIST_SET, NFTA_SET_ELEM_LIST_ELEMENTS = 1, 2, 3
 NFTA_SET_ELEM_KEY, NFTA_SET_ELEM_EXPR, NFTA_SET_ELEM_EXPRESSIONS = 1, 7, 11
 NFTA_DATA_VALUE, NFTA_EXPR_NAME, NFTA_EXPR_DATA = 1, 1, 2
@@ -900,6 +960,37 @@ def _counter(message: bytes, start: int, end: int) -> tuple[int, int] | None:
         _U64.unpack_from(message, packets[0])[0] if packets else 0,
         _U64.unpack_from(message, octets[0])[0] if octets else 0,
     )
+
+
+def lookup_handles(netlink: NetlinkSocket, chain: str) -> dict[str, int]:
+    """The handle of each rule of this table's ``chain`` that looks a set up, by the set's name (the
+    lookup chains' rules, one per persistence set: :func:`lookup_chain`)."""
+    body = (
+        _NFGENMSG.pack(NFPROTO_INET, 0, 0)
+        + attribute(NFTA_RULE_TABLE, TABLE.encode() + b"\0")
+        + attribute(NFTA_RULE_CHAIN, chain.encode() + b"\0")
+    )
+    kind = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETRULE
+    try:
+        messages = netlink.exchange(
+            HEADER.pack(HEADER.size + len(body), kind, NLM_F_REQUEST | NLM_F_DUMP, 0, 0) + body
+        )
+    except OSError as error:
+        raise PlaneError(f"nftables plane: cannot read chain {chain}: {error}") from error
+    handles = {}
+    for message in messages:
+        rule = fields(message, HEADER.size + _NFGENMSG.size, len(message))
+        if NFTA_RULE_HANDLE not in rule:
+            continue
+        (handle,) = _U64.unpack_from(message, rule[NFTA_RULE_HANDLE][0])
+        for _, *expression in attributes(message, *rule.get(NFTA_RULE_EXPRESSIONS, (0, 0))):
+            parts = fields(message, *expression)
+            name = message[slice(*parts.get(NFTA_EXPR_NAME, (0, 0)))].rstrip(b"\0")
+            if name == b"lookup" and NFTA_EXPR_DATA in parts:
+                looked_up = fields(message, *parts[NFTA_EXPR_DATA]).get(NFTA_LOOKUP_SET)
+                if looked_up:
+                    handles[message[slice(*looked_up)].rstrip(b"\0").decode()] = handle
+    return handles
 
 
 @functools.cache
@@ -998,7 +1089,8 @@ class NftablesPlane:
         self.masquerade = masquerade
         self._nft = nft or Libnftables()
         self._state: State | None = None  # None: not known, the next apply rebuilds the table
-        self._netlink: NetlinkSocket | None = None  # reads the counters (made at the first read)
+        self._netlink: NetlinkSocket | None = None  # reads counters and handles (made at the first use)
+        self._handles: dict[str, dict[str, int]] = {}  # lookup chain -> persistence set -> rule handle
         self._warned: set[str] = set()
 
     def set_timeouts(self, timeouts: Timeouts) -> None:
@@ -1026,6 +1118,7 @@ class NftablesPlane:
             except PlaneError:
                 pass  # the table is not what we applied (changed by hand?): rebuild it whole
         self._state = None
+        self._handles.clear()
         stale = self._stale()
         token = secrets.token_hex(3)
         while any(name.endswith(f"/{token}") for _, name in stale):
@@ -1035,10 +1128,30 @@ class NftablesPlane:
         self._state = change.state
 
     def _run(self, change: Change) -> None:
+        for at, chain, clients in change.unhandled:  # a lookup rule deleted: the kernel's handle
+            if clients not in self._handles.get(chain, {}):
+                self._handles[chain] = lookup_handles(self._reader(), chain)
+            handle = self._handles[chain].pop(clients, None)
+            if handle is None:
+                raise PlaneError(f"nftables plane: no rule of {chain} looks {clients} up")
+            change.commands[at]["delete"]["rule"]["handle"] = handle
         if change.declare:
             self._nft.declare(change.declare)
         if change.commands:
             self._nft.run(change.commands)
+        for command in change.commands:  # the handles known of a chain flushed or deleted are gone
+            ((verb, body),) = command.items()
+            if verb in ("flush", "delete") and "chain" in body:
+                self._handles.pop(body["chain"]["name"], None)
+
+    def _reader(self) -> NetlinkSocket:
+        """The plane's nfnetlink socket, for what it reads from the kernel itself (see set_elements)."""
+        if self._netlink is None:
+            try:
+                self._netlink = NetlinkSocket(NETLINK_NETFILTER)
+            except OSError as error:
+                raise PlaneError(f"nftables plane: cannot read the table: {error}") from error
+        return self._netlink
 
     def _stale(self) -> tuple[tuple[str, str], ...]:
         """The objects of a table already there (left by a crashed run), to be replaced."""
@@ -1061,11 +1174,6 @@ class NftablesPlane:
         state = self._state
         if state is None:
             return {}
-        if self._netlink is None:
-            try:
-                self._netlink = NetlinkSocket(NETLINK_NETFILTER)
-            except OSError as error:
-                raise PlaneError(f"nftables plane: cannot read the counters: {error}") from error
         used = {name for name, _ in state.owners}
         by_element: dict[str, list] = {}  # a real server's t and n elements have one key
         for family in (4, 6):
@@ -1073,7 +1181,7 @@ class NftablesPlane:
                 if name[0] not in "tn" or name not in used:
                     continue
                 element_key = _element_key(name)
-                for raw, packets, octets in set_elements(self._netlink, name):
+                for raw, packets, octets in set_elements(self._reader(), name):
                     key = element_key(raw)
                     if (values := by_element.get(key)) is None:
                         if not (providers := state.owners.get((name, key))):
