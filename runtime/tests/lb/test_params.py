@@ -58,7 +58,7 @@ virtual_server 203.0.113.10 80 {
         retry 2
         virtualhost rs.example
         TCP_CHECK {
-            connect_timeout 0
+            connect_timeout 3
         }
         HTTP_GET {
             url { path / }
@@ -80,7 +80,7 @@ virtual_server 203.0.113.10 80 {
 """)
     one, two = vs.real_servers
     tcp, http = one.checks
-    assert (tcp.delay_loop, tcp.retry, tcp.connect_timeout) == (6, 2, 1)
+    assert (tcp.delay_loop, tcp.retry, tcp.connect_timeout) == (6, 2, 3)
     assert (tcp.delay_before_retry, tcp.warmup) == (3, 2)
     assert tcp.alpha is True and one.alpha is True
     assert (http.delay_before_retry, http.warmup, http.virtualhost) == (9, 0, "rs.example")
