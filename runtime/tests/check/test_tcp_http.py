@@ -266,3 +266,33 @@ def test_ssl_get_presents_the_ssl_blocks_client_certificate(tmp_path):
     assert with_cert.ok, with_cert.reason
     assert not anonymous.ok
     assert not bad_key.ok and "s3cret" not in bad_key.reason and "nope" not in bad_key.reason
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 2\r\nConnection: close", (200, 2)),
+        (b"HTTP/1.0 503 Busy\r\nServer: x", (503, None)),  # no Content-Length: read to the end
+        (b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nCONTENT-LENGTH : 7 ", (200, 7)),  # the last wins
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: x", (200, 5)),  # an invalid one is not
+        (b"HTTP/1.1 200 OK\r\nX-Note: content-length: 9\r\nX-Content-Length: 8", (200, None)),
+        (b"HTTP/1.1 200 content-length: 3", (200, None)),  # the status line has no fields
+        (b"SSH-2.0-OpenSSH\r\nContent-Length: 1", (0, 1)),  # not HTTP: status 0
+        (b"", (0, None)),
+    ],
+)
+def test_parse_header_takes_the_status_and_the_last_valid_content_length(header, expected):
+    from tandem.check.http import parse_header
+
+    assert parse_header(header) == expected
+
+
+def test_a_response_fed_in_pieces_is_read_as_a_whole():
+    from tandem.check.http import ResponseReader
+
+    response = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody"
+    for cut in range(1, len(response)):
+        reader = ResponseReader(CheckerUrl(path="/"))
+        assert reader.feed(response[:cut]) is None
+        outcome = reader.feed(response[cut:])
+        assert outcome is not None and outcome.reason == "/: HTTP 200", cut

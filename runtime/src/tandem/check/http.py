@@ -92,15 +92,25 @@ def request(check: CheckParams, url: CheckerUrl) -> bytes:
 
 
 def parse_header(header: bytes) -> tuple[int, int | None]:
-    """Status code (0 when the status line is not HTTP) and Content-Length (None when absent)."""
-    status_line, *fields = header.split(b"\r\n")
-    parts = status_line.split(None, 2)
+    """Status code (0 when the status line is not HTTP) and Content-Length (None when absent; of
+    several, the last valid one). Only the fields that contain the name are split."""
+    first = header.find(b"\r\n")
+    parts = (header if first < 0 else header[:first]).split(None, 2)
     status = int(parts[1]) if len(parts) >= 2 and parts[0].startswith(b"HTTP/") and parts[1].isdigit() else 0
     length = None
-    for field in fields:
-        name, _, value = field.partition(b":")
+    if first < 0:
+        return status, length
+    lower = header.lower()
+    at = lower.find(b"content-length", first)
+    while at >= 0:
+        start = lower.rfind(b"\r\n", first, at) + 2
+        end = lower.find(b"\r\n", at)
+        if end < 0:
+            end = len(lower)
+        name, _, value = header[start:end].partition(b":")
         if name.strip().lower() == b"content-length" and value.strip().isdigit():
             length = int(value.strip())
+        at = lower.find(b"content-length", end)
     return status, length
 
 
@@ -148,16 +158,22 @@ class ResponseReader:
             raise CheckFailed(
                 f"{url.path}: " + ("response header incomplete" if buffer else "no data received")
             )
-        buffer += chunk
-        end = buffer.find(b"\r\n\r\n")
+        if buffer:
+            buffer += chunk
+            data = buffer
+        else:  # the first chunk (most often the whole response): not copied into the buffer
+            data = chunk
+        end = data.find(b"\r\n\r\n")
         if end < 0:
-            if len(buffer) > HEADER_LIMIT:
+            if len(data) > HEADER_LIMIT:
                 raise CheckFailed(f"{url.path}: response header longer than {HEADER_LIMIT} bytes")
+            if data is chunk:
+                buffer += chunk
             return None
-        self._status, self._remaining = parse_header(bytes(buffer[:end]))
+        self._status, self._remaining = parse_header(bytes(data[:end]))
         self.stage = f"{url.path}: reading the response body"
         self._in_body = True
-        rest = bytes(buffer[end + 4 :])
+        rest = data[end + 4 :]
         self._buffer = bytearray()
         return self._body(rest)
 
