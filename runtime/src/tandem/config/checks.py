@@ -179,6 +179,8 @@ def _check_instance(config: Config, instance: VrrpInstance, findings: Findings) 
         )
     _check_addresses(instance, name, family, findings)
     _check_unicast(instance, name, findings)
+    if instance.mcast_dst_ip is not None and instance.mcast_dst_ip.version != family:
+        findings.error(pos, f"{name}: mcast_dst_ip {instance.mcast_dst_ip} is not IPv{family} as its adverts")
     for tracked in instance.track_scripts:
         if config.script(tracked.name) is None:
             findings.error(tracked.pos, f"{name}: track_script '{tracked.name}' is not a defined vrrp_script")

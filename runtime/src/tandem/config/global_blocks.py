@@ -158,6 +158,7 @@ GLOBAL_DEFS = Block(
         "vrrp_higher_prio_send_advert": Key("vrrp_higher_prio_send_advert", flag),
         "vrrp_skip_check_adv_addr": Key("vrrp_skip_check_adv_addr", bare_flag),
         "vrrp_check_unicast_src": Key("vrrp_check_unicast_src", bare_flag),
+        "log_unknown_vrids": Key("log_unknown_vrids", bare_flag),
         "vrrp_min_garp": Key("vrrp_min_garp", flag),
         # each child process's scheduling (tandem.daemon.scheduling)
         "vrrp_priority": count_key("vrrp_priority", -20, 19),
@@ -203,7 +204,6 @@ GLOBAL_DEFS = Block(
             "enable_snmp_vrrp",
             "enable_traps",
             "include_check",
-            "log_unknown_vrids",
             "lvs_flush",
             "lvs_flush_on_stop",
             "lvs_netlink_cmd_rcv_bufs",

@@ -105,6 +105,7 @@ class GlobalDefs:
     vrrp_higher_prio_send_advert: bool = False
     vrrp_skip_check_adv_addr: bool = False
     vrrp_check_unicast_src: bool = False
+    log_unknown_vrids: bool = False  # an advert for a VRID no instance has is logged (it is counted anyway)
     vrrp_min_garp: bool = False
     vrrp_priority: int | None = None  # nice value of the VRRP process (tandem.daemon.scheduling)
     checker_priority: int | None = None
@@ -309,6 +310,10 @@ class VrrpInstance:
     unicast_peers: tuple[IPAddress, ...] = ()
     unicast_ttl: int = 255
     mcast_src_ip: IPAddress | None = None
+    mcast_dst_ip: IPAddress | None = (
+        None  # where its multicast adverts go, and are heard; None: the global group
+    )
+    kernel_rx_buf_size: int | None = None  # bytes: its share of its VRRP socket's SO_RCVBUF
     auth_type: str | None = None  # PASS or AH (VRRPv2 only)
     auth_pass: str | None = None
     virtual_ipaddresses: tuple[VirtualAddress, ...] = ()

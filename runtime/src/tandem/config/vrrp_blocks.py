@@ -324,6 +324,8 @@ VRRP_INSTANCE = Block(
         "unicast_peer": Key("unicast_peers", unicast_peers, block=True, repeat=True),
         "unicast_ttl": count_key("unicast_ttl", 1, 255),
         "mcast_src_ip": Key("mcast_src_ip", one(IP, "an IP address")),
+        "mcast_dst_ip": Key("mcast_dst_ip", one(IP, "an IP address")),
+        "kernel_rx_buf_size": count_key("kernel_rx_buf_size", 0, 2**32 - 1),
         "authentication": Key(None, authentication, block=True),
         "virtual_ipaddress": Key("virtual_ipaddresses", entries(virtual_address), block=True, repeat=True),
         "virtual_ipaddress_excluded": Key(
@@ -365,9 +367,7 @@ VRRP_INSTANCE = Block(
             "use_ipvlan",
             "use_vmac_addr",
             "vrf",
-            "kernel_rx_buf_size",
             "old_unicast_checksum",
-            "mcast_dst_ip",
             "lvs_sync_daemon_interface",
         }
     ),

@@ -72,7 +72,9 @@ class Service:
         self.around_reload = around_reload  # each reload runs inside it (the child's scheduling)
         self.config = config
         self.systemd = systemd
-        self.driver = Driver(on_report=self._on_report)
+        self.driver = Driver(
+            on_report=self._on_report, log_unknown_vrids=config.global_defs.log_unknown_vrids
+        )
         self.broadcaster = Broadcaster()
         self.history: dict[str, History] = {}
         self._group_states: dict[str, str | None] = {}
@@ -283,6 +285,7 @@ class Service:
         closing = asyncio.create_task(self.notifications.close())
         self.notifications = Notifications(new, after=closing)
         old_tracking, self.config = self.tracking, new
+        self.driver.log_unknown_vrids = new.global_defs.log_unknown_vrids
         await self._hold_static(new)
         self.tracking = Tracking(new)
         self.tracking.carry_over(old_tracking)

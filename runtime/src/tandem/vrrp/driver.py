@@ -109,6 +109,7 @@ class Channel:
     # (loop time) its adverts are heard, and when (time.time()) its own sockets existed; it is not read
     heard_since: float | None = None
     replay_until: float = 0.0
+    rcvbuf: int = 0  # the kernel_rx_buf_size the candidates' SO_RCVBUF was set to (0: CANDIDATES_RCVBUF)
 
 
 @dataclass(eq=False, slots=True)
@@ -150,6 +151,7 @@ class Driver:
     on_report: Callable[[Instance, Transition | WantMaster | LowerPriorityHeard], None] | None = None
     # a tandem.vrrp.early.EarlyListener heard adverts before the instances existed: see replay_early
     early: object | None = None
+    log_unknown_vrids: bool = False  # global_defs: each advert for a VRID no instance has is logged
 
     def __post_init__(self) -> None:
         self._unclaimed: Counter[Drop] = Counter()  # drops before an instance was known
@@ -264,6 +266,7 @@ class Driver:
         self.act(params.name, lambda instance, now: instance.update(params, now))
         if unit.channel is not None:  # unicast or not decides whether the kernel checks the TTL
             self._filter(unit.channel)
+            self._fit_rcvbuf(unit.channel)
 
     def remove(self, name: str) -> None:
         """Shutdown ``name`` (priority-0 advert, address removal) and forget it."""
@@ -308,8 +311,16 @@ class Driver:
         if not channel.units:
             del self._channels[unit.channel_key]
             self._close_channel(channel)
-        else:
-            self._filter(channel)
+            return
+        self._filter(channel)
+        self._fit_rcvbuf(channel)
+        params = unit.instance.params
+        if not params.unicast and params.group not in _groups(channel):
+            for sock in (channel.sock, channel.rejects):
+                try:
+                    sock.join(params.group, False)
+                except OSError as error:
+                    log.warning("multicast group %s not left on %s: %s", params.group, sock.ifname, error)
 
     def _close_channel(self, channel: Channel) -> None:
         self._stop_reading(channel)
@@ -327,6 +338,21 @@ class Driver:
             channel.rejects.set_filter(vrrp_filter(family, units, candidates=False))
         except OSError as error:  # the channel keeps working: only what it reads first may differ
             log.error("kernel filter of %s not set: %s", channel.sock.ifname, error)
+
+    @staticmethod
+    def _fit_rcvbuf(channel: Channel) -> None:
+        """The candidates' receive buffer: the sum of its instances' kernel_rx_buf_size, as keepalived
+        sizes a VRRP socket (SO_RCVBUF, within net.core.rmem_max), where they set it; else
+        CANDIDATES_RCVBUF."""
+        size = sum(u.instance.params.rcvbuf or 0 for u in channel.units.values())
+        if size == channel.rcvbuf:
+            return
+        try:
+            channel.sock.set_rcvbuf(size or CANDIDATES_RCVBUF, force=not size)
+        except OSError as error:
+            log.error("receive buffer of %s not set: %s", channel.sock.ifname, error)
+            return
+        channel.rcvbuf = size
 
     def forget_interfaces(self) -> None:
         """Look interfaces up afresh from now on (a reload may follow changed links)."""
@@ -379,9 +405,11 @@ class Driver:
         link = await self._interface(params.socket_interface)
         resources = await self._resources(params)
         channel = self._channels.get(unit.channel_key)
+        if channel is not None and not params.unicast and params.group not in _groups(channel):
+            for sock in (channel.sock, channel.rejects):  # mcast_dst_ip: heard where it is sent
+                sock.join(params.group)
         if channel is None:
-            # one multicast group per family (global_defs): the first instance's is everyone's
-            groups = (params.group,)
+            groups = () if params.unicast else (params.group,)
             sock = VrrpSocket(params.family, link.name, link.index, groups, rcvbuf=CANDIDATES_RCVBUF)
             try:
                 rejects = VrrpSocket(params.family, link.name, link.index, groups)
@@ -399,6 +427,7 @@ class Driver:
         channel.units[params.vrid] = unit
         channel.poll_interval = None
         self._filter(channel)
+        self._fit_rcvbuf(channel)
         unit.destinations = params.unicast_peers or (params.group,)
         unit.addresses, unit.routes, unit.announcements, unit.extra_announcements = resources
 
@@ -556,8 +585,17 @@ class Driver:
                 unclaimed[Drop.TRUNCATED] += 1
                 continue
             unit = units.get(packet.payload[1])
-            if unit is None:
-                unclaimed[Drop.CARP if is_carp(packet.payload) else Drop.VRID] += 1
+            if unit is None:  # the kernel filter sets these apart: read from the rejects, not the candidates
+                if is_carp(packet.payload):
+                    unclaimed[Drop.CARP] += 1
+                    continue
+                unclaimed[Drop.VRID] += 1
+                if self.log_unknown_vrids:  # keepalived's message
+                    log.info(
+                        "Unknown VRID(%d) received on interface(%s). ignoring...",
+                        packet.payload[1],
+                        sock.ifname,
+                    )
                 continue
             at = min(max(arrived + to_loop_time, channel.drained_at), now)
             instance = unit.instance
@@ -697,6 +735,11 @@ class Driver:
             except OSError as error:
                 unit.netlink_errors += 1
                 log.error("(%s) %s virtual rule: %s", params.name, "add" if add else "remove", error)
+
+
+def _groups(channel: Channel) -> set[IPAddress]:
+    """The multicast groups the instances on ``channel`` advertise to (mcast_dst_ip or the global one)."""
+    return {u.instance.params.group for u in channel.units.values() if not u.instance.params.unicast}
 
 
 def _held_as(entry):

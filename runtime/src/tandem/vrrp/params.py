@@ -42,7 +42,8 @@ class InstanceParams:
     # check_unicast_src: a unicast advert from an address not in unicast_peers is dropped (keepalived
     # accepts it otherwise)
     check_unicast_src: bool = False
-    mcast_group: IPAddress | None = None  # None: 224.0.0.18 / ff02::12
+    mcast_group: IPAddress | None = None  # mcast_dst_ip, else global_defs'; None: 224.0.0.18 / ff02::12
+    rcvbuf: int | None = None  # kernel_rx_buf_size: its share of the VRRP socket's SO_RCVBUF
     garp_delay: float = 5.0  # second burst of GARP/NA this long after becoming Master (0: none)
     garp_repeat: int = 5  # GARP/NA per address per burst
     garp_lower_prio_repeat: int = 5  # GARP/NA per address when a Master hears a lower priority (0: none)
@@ -129,7 +130,8 @@ def params_from_config(config: Config, instance: VrrpInstance) -> InstanceParams
         source=instance.unicast_src_ip or instance.mcast_src_ip,
         unicast_peers=instance.unicast_peers,
         check_unicast_src=bool(instance.check_unicast_src) or defs.vrrp_check_unicast_src,
-        mcast_group=defs.vrrp_mcast_group4 if family == 4 else defs.vrrp_mcast_group6,
+        mcast_group=mcast_group(config, instance),
+        rcvbuf=instance.kernel_rx_buf_size or None,  # 0: keepalived's "not set"
         garp_delay=garp_delay,
         garp_repeat=garp_repeat,
         # vrrp_strict: no GARP and no advert in answer to a lower priority (keepalived's strict rules)
@@ -157,6 +159,15 @@ def params_from_config(config: Config, instance: VrrpInstance) -> InstanceParams
         vmac_xmit_base=instance.use_vmac and instance.vmac_xmit_base and not strict,
         accept=accept_mode(instance, strict, version),
     )
+
+
+def mcast_group(config: Config, instance: VrrpInstance) -> IPAddress | None:
+    """Where the instance's multicast adverts go and are heard: its mcast_dst_ip (one of another family
+    than its adverts is a config error), else global_defs' group."""
+    if instance.mcast_dst_ip is not None and instance.mcast_dst_ip.version == instance.family:
+        return instance.mcast_dst_ip
+    defs = config.global_defs
+    return defs.vrrp_mcast_group4 if instance.family == 4 else defs.vrrp_mcast_group6
 
 
 def accept_mode(instance: VrrpInstance, strict: bool, version: int) -> bool:

@@ -95,30 +95,47 @@ class VrrpSocket:
         self.sock = socket.socket(af, socket.SOCK_RAW | socket.SOCK_NONBLOCK, IPPROTO_VRRP)
         try:
             if rcvbuf is not None:
-                try:  # root may go past net.core.rmem_max
-                    self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
-                except PermissionError:
-                    self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+                self.set_rcvbuf(rcvbuf, force=True)
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
             self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
             if family == 4:
-                self._setup_ipv4(groups)
+                self._setup_ipv4()
             else:
-                self._setup_ipv6(groups)
+                self._setup_ipv6()
+            for group in groups:
+                self.join(group)
         except OSError:
             self.sock.close()
             raise
 
-    def _setup_ipv4(self, groups: tuple[IPAddress, ...]) -> None:
+    def set_rcvbuf(self, size: int, force: bool = False) -> None:
+        """SO_RCVBUF (the kernel doubles it); ``force``: past net.core.rmem_max where root may."""
+        size = min(size, 2**31 - 1)
+        if force:
+            try:
+                self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+                return
+            except PermissionError:
+                pass
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+
+    def join(self, group: IPAddress, join: bool = True) -> None:
+        """Join (or leave) multicast ``group`` on the socket's interface."""
+        if self.family == 4:
+            mreqn = struct.pack("4s4si", group.packed, bytes(4), self.ifindex)
+            option = socket.IP_ADD_MEMBERSHIP if join else socket.IP_DROP_MEMBERSHIP
+            self.sock.setsockopt(socket.IPPROTO_IP, option, mreqn)
+        else:
+            option = socket.IPV6_JOIN_GROUP if join else socket.IPV6_LEAVE_GROUP
+            self.sock.setsockopt(socket.IPPROTO_IPV6, option, group.packed + struct.pack("@I", self.ifindex))
+
+    def _setup_ipv4(self) -> None:
         s = self.sock
         s.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
         s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
         s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, VRRP_TTL)
-        for group in groups:
-            mreqn = struct.pack("4s4si", group.packed, bytes(4), self.ifindex)
-            s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
 
-    def _setup_ipv6(self, groups: tuple[IPAddress, ...]) -> None:
+    def _setup_ipv6(self) -> None:
         s = self.sock
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, VRRP_TTL)
@@ -127,10 +144,6 @@ class VrrpSocket:
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, TOS_INTERNETWORK_CONTROL)
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
-        for group in groups:
-            s.setsockopt(
-                socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, group.packed + struct.pack("@I", self.ifindex)
-            )
 
     def fileno(self) -> int:
         return self.sock.fileno()
