@@ -126,7 +126,7 @@ def tandemd_verdict(path: Path) -> Verdict:
     return Verdict(not errors, errors or [str(f) for f in result.findings])
 
 
-_IFNAME = re.compile(r"^(?!\.\.?$)[^\s/:{}]{1,15}$")  # what Linux takes (dev_valid_name)
+_IFNAME = re.compile(r"^(?!(?:\.|\.\.|all|default)$)[^\s/:{}]{1,15}$")  # what Linux takes as a name
 _NAMED = re.compile(r"\b(?:interface|dev|lvs_sync_daemon_interface|bind_if)\s+([^\s{}]+)")
 
 

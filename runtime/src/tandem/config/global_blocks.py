@@ -3,7 +3,9 @@ vrrp_track_file)."""
 
 from __future__ import annotations
 
-from ipaddress import IPv6Address
+import re
+import socket
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any
 
 import voluptuous as vol
@@ -13,7 +15,6 @@ from tandem.config.model import GlobalDefs, Script, TrackFile, TrackProcess, Vrr
 from tandem.config.parser import Node
 from tandem.config.schema import (
     IP,
-    IPV4,
     PORT,
     UINT_MAX,
     WORD,
@@ -38,11 +39,33 @@ from tandem.config.schema import (
     words,
 )
 
+_HOST_NAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})")
 
-def smtp_server(node: Node, _findings: Findings) -> dict[str, Any]:
-    if not 1 <= len(node.args) <= 2:
+
+def multicast(kind: Any, what: str) -> Any:
+    """``vrrp_mcast_group4/6``: a multicast address of that family (keepalived: "is not multicast")."""
+
+    def convert(text: str) -> Any:
+        address = kind(text)
+        if not address.is_multicast:
+            raise ValueError(text)
+        return address
+
+    return one(convert, what)
+
+
+def smtp_server(node: Node, findings: Findings) -> dict[str, Any]:
+    if not node.args:
         raise Invalid("expected an address or host name and optionally a port")
-    values: dict[str, Any] = {"smtp_server": node.args[0]}
+    if len(node.args) > 2:  # keepalived reads two words
+        findings.warning(node.pos, f"smtp_server: {' '.join(node.args[2:])[:40]!r} after the port is ignored")
+    name = node.args[0]
+    if not _HOST_NAME.fullmatch(name) or name.replace(".", "").isdigit():
+        try:  # getaddrinfo's forms: 192.168.200 is 192.168.0.200 there
+            socket.inet_aton(name) if ":" not in name else ip_address(name)
+        except (OSError, ValueError):  # keepalived: "Invalid smtp server" (no address, no host name)
+            raise Invalid(f"expected an address or host name, got {name!r}") from None
+    values: dict[str, Any] = {"smtp_server": name}
     if len(node.args) == 2:
         values["smtp_port"] = check(PORT, node.args[1], "a port")
     return values
@@ -125,20 +148,18 @@ GLOBAL_DEFS = Block(
         ),
         "script_user": Key(None, user_group("script_")),
         "enable_script_security": Key("enable_script_security", bare_flag),
-        "notify_fifo": Key("notify_fifo", one(WORD, "a FIFO path")),
-        "vrrp_notify_fifo": Key("vrrp_notify_fifo", one(WORD, "a FIFO path")),
-        "lvs_notify_fifo": Key("lvs_notify_fifo", one(WORD, "a FIFO path")),
-        "notify_fifo_script": Key("notify_fifo_script", script),
-        "vrrp_notify_fifo_script": Key("vrrp_notify_fifo_script", script),
+        "notify_fifo": Key("notify_fifo", one(WORD, "a FIFO path"), once=True),
+        "vrrp_notify_fifo": Key("vrrp_notify_fifo", one(WORD, "a FIFO path"), once=True),
+        "lvs_notify_fifo": Key("lvs_notify_fifo", one(WORD, "a FIFO path"), once=True),
+        "notify_fifo_script": Key("notify_fifo_script", script, once=True),
+        "vrrp_notify_fifo_script": Key("vrrp_notify_fifo_script", script, once=True),
         "vrrp_notify_priority_changes": Key("vrrp_notify_priority_changes", flag),
         "vrrp_version": Key("vrrp_version", one(vol.All(vol.Coerce(int), vol.In((2, 3))), "2 or 3")),
         "vrrp_strict": Key("vrrp_strict", bare_flag),
         "vrrp_iptables": Key("vrrp_iptables", lambda node, _f: " ".join(node.args)),
         "default_interface": Key("default_interface", one(WORD, "an interface name")),
-        "vrrp_mcast_group4": Key("vrrp_mcast_group4", one(IPV4, "an IPv4 multicast address")),
-        "vrrp_mcast_group6": Key(
-            "vrrp_mcast_group6", one(vol.Coerce(IPv6Address), "an IPv6 multicast address")
-        ),
+        "vrrp_mcast_group4": Key("vrrp_mcast_group4", multicast(IPv4Address, "an IPv4 multicast address")),
+        "vrrp_mcast_group6": Key("vrrp_mcast_group6", multicast(IPv6Address, "an IPv6 multicast address")),
         "vrrp_garp_master_delay": whole_seconds_key("vrrp_garp_master_delay", 0, 4294),
         "vrrp_garp_master_repeat": count_key("vrrp_garp_master_repeat", 1, UINT_MAX),
         "vrrp_garp_master_refresh": whole_seconds_key("vrrp_garp_master_refresh", 0, UINT_MAX),
@@ -288,7 +309,7 @@ PROCESS_DELAY = one(seconds(0.000001, 3600), "seconds 0.000001..3600")
 TRACK_PROCESS = Block(
     "vrrp_track_process",
     {
-        "process": Key(None, process),
+        "process": Key(None, process, once=True),
         "param_match": Key(None, param_match),
         "weight": Key(None, weight),
         "quorum": count_key("quorum", 1, 65535),

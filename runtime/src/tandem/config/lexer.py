@@ -365,8 +365,9 @@ class Reader:
         self._words += len(tokens)
         if self._words > MAX_WORDS:
             self._fail(pos, f"config has more than {MAX_WORDS} words")
-        if tokens[0] in INCLUDE_KEYWORDS and len(tokens) == 2:
-            self._include(tokens, pos)
+        if tokens[0] in INCLUDE_KEYWORDS and len(tokens) >= 2:
+            # keepalived takes the rest of the line as the file name (or pattern), blanks included
+            self._include(tokens[0], " ".join(tokens[1:]), pos)
             return
         if len(self.lines) >= MAX_LINES:
             self._fail(pos, f"config expands to more than {MAX_LINES} lines")
@@ -438,17 +439,17 @@ class Reader:
                 self._params[name] = [value]
             self._process(rest, pos, depth + 1)
 
-    def _include(self, tokens: tuple[str, ...], pos: Position) -> None:
+    def _include(self, keyword: str, name: str, pos: Position) -> None:
         try:
-            pattern = os.path.join(self._dirs[-1], tokens[1])
-            has_wildcard = bool(_GLOB_CHARS.search(tokens[1]))
+            pattern = os.path.join(self._dirs[-1], name)
+            has_wildcard = bool(_GLOB_CHARS.search(name))
             matches = self._glob(pattern, pos) if has_wildcard else [pattern]
         except (OSError, ValueError) as error:
-            self.findings.error(pos, f"{tokens[0]} {shown(tokens[1])}: {_reason(error)}")
+            self.findings.error(pos, f"{keyword} {shown(name)}: {_reason(error)}")
             return
         if not matches:
             report = self.findings.error if self.all_config else self.findings.warning
-            report(pos, f"{tokens[0]} {shown(tokens[1])}: no file matches")
+            report(pos, f"{keyword} {shown(name)}: no file matches")
         for path in matches:
             self._read_file(path, pos)
 

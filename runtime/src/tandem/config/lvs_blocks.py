@@ -66,8 +66,8 @@ def METHOD(node: Node, findings: Findings) -> dict[str, Any]:
     method = check(vol.In(("NAT", "DR", "TUN")), node.args[0] if node.args else "", "NAT, DR or TUN")
     rest = list(node.args[1:])
     if method != "TUN":
-        if rest:
-            findings.warning(node.pos, f"{node.keyword}: {' '.join(rest)[:40]!r} after {method} is ignored")
+        if rest:  # keepalived: "Invalid tunnel option ... for virtual server."
+            raise Invalid(f"{method} takes nothing after it (tunnel options are for TUN), got {rest[0]!r}")
         return {"lvs_method": method, "tunnel": None}
     tunnel, port, checksum = "ipip", None, "nocsum"
     while rest:
@@ -106,9 +106,11 @@ SCHEDULER_FLAGS = {
 }
 
 
-def scheduler_flag(node: Node, _findings: Findings) -> tuple[str, ...]:
-    if node.args:
-        raise Invalid(f"{node.keyword} takes no value")
+def scheduler_flag(node: Node, findings: Findings) -> tuple[str, ...]:
+    if node.args:  # keepalived reads no value after it
+        findings.warning(
+            node.pos, f"{node.keyword}: {' '.join(node.args)[:40]!r} after it is ignored (as keepalived)"
+        )
     return (node.keyword,)
 
 
@@ -422,8 +424,8 @@ REAL_SERVER = Block(
     {
         "weight": count_key("weight", 0, 2**31 - 1),
         "inhibit_on_failure": Key("inhibit_on_failure", flag),
-        "notify_up": Key("notify_up", script),
-        "notify_down": Key("notify_down", script),
+        "notify_up": Key("notify_up", script, once=True),
+        "notify_down": Key("notify_down", script, once=True),
         "lvs_method": Key(None, METHOD),
         **{kind: Key("checkers", checker, block=True, repeat=True) for kind in CHECKERS},
         **{
@@ -474,8 +476,8 @@ VIRTUAL_SERVER = Block(
         "inhibit_on_failure": Key("inhibit_on_failure", bare_flag),
         "quorum": count_key("quorum", 1),
         "hysteresis": count_key("hysteresis"),
-        "quorum_up": Key("quorum_up", script),
-        "quorum_down": Key("quorum_down", script),
+        "quorum_up": Key("quorum_up", script, once=True),
+        "quorum_down": Key("quorum_down", script, once=True),
         "alpha": Key("alpha", bare_flag),
         "omega": Key("omega", bare_flag),
         "ha_suspend": Key("ha_suspend", bare_flag),
@@ -554,5 +556,8 @@ def build_virtual_server_group(node: Node, findings: Findings) -> VirtualServerG
     name = block_name(node, findings, "virtual_server_group")
     items = entries(group_entry)(node, findings)
     if name is None:
+        return None
+    if not node.children:  # keepalived: "virtual server group NAME has no entries - removing"
+        findings.error(node.pos, f"virtual_server_group {name} has no entries")
         return None
     return VirtualServerGroup(name=name, entries=items, pos=node.pos)

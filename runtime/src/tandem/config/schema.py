@@ -30,8 +30,8 @@ class Invalid(Exception):
 Convert = Callable[[Node, Findings], Any]  # findings: for warnings about parts of a statement
 
 _BOOLEANS = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
-# keepalived's read_decimal_unsigned: an optional +, "5." and ".5" (even "."), at most 6 decimal places
-_DECIMAL = re.compile(r"\+?(?=[0-9.])([0-9]*)(?:\.([0-9]{0,6}))?")
+# keepalived's read_decimal_unsigned: an optional +, "5." and ".5" (even "."), at most 6 decimal places;
+_DECIMAL = re.compile(r"\+?([0-9]*)(?:\.([0-9]{0,6}))?")  # even "+" alone (0) is taken
 _UNSIGNED = re.compile(r"\+?[0-9]+")  # keepalived's read_unsigned (strtoul base 10, no 0x, no blanks)
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
@@ -228,6 +228,7 @@ class Key:
     convert: Convert
     block: bool = False  # the statement takes a { } block
     repeat: bool = False  # repeats accumulate (converter returns a tuple to append)
+    once: bool = False  # a repeat is an error, the first stays (keepalived's "already specified")
 
 
 @dataclass(frozen=True)
@@ -267,6 +268,7 @@ def read_block(children: list[Node], block: Block, findings: Findings) -> dict[s
     """Apply ``block``'s table to ``children``; returns field values of the statements that were valid."""
     values: dict[str, Any] = {}
     lines: dict[str, int] = {}
+    first: dict[str, int] = {}  # keywords read once (Key.once): where
     for node in children:
         key = block.keys.get(node.keyword)
         if key is None:
@@ -276,11 +278,20 @@ def read_block(children: list[Node], block: Block, findings: Findings) -> dict[s
             needs = "needs a { } block" if key.block else "takes no { } block"
             findings.error(node.pos, f"{node.keyword} {needs}")
             continue
+        if key.once and node.keyword in first:
+            findings.error(
+                node.pos,
+                f"{node.keyword} is already specified at line {first[node.keyword]} (keepalived keeps the "
+                "first and reports the repeat)",
+            )
+            continue
         try:
             value = key.convert(node, findings)
         except Invalid as error:
             findings.error(node.pos, f"{node.keyword}: {error}")
             continue
+        if key.once:
+            first[node.keyword] = node.pos.line
         if key.repeat:
             values[key.field] = values.get(key.field, ()) + value
             continue

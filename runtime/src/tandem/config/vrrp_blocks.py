@@ -284,12 +284,12 @@ TRACKING = {
     "track_script": Key("track_scripts", entries(_tracked(TrackedScript)), block=True, repeat=True),
     "track_file": Key("track_files", entries(_tracked(TrackedFile)), block=True, repeat=True),
     "track_process": Key("track_processes", entries(_tracked(TrackedProcess)), block=True, repeat=True),
-    "notify_master": Key("notify_master", script),
-    "notify_backup": Key("notify_backup", script),
-    "notify_fault": Key("notify_fault", script),
-    "notify_stop": Key("notify_stop", script),
-    "notify_deleted": Key("notify_deleted", script),
-    "notify": Key("notify_any", script),
+    "notify_master": Key("notify_master", script, once=True),
+    "notify_backup": Key("notify_backup", script, once=True),
+    "notify_fault": Key("notify_fault", script, once=True),
+    "notify_stop": Key("notify_stop", script, once=True),
+    "notify_deleted": Key("notify_deleted", script, once=True),
+    "notify": Key("notify_any", script, once=True),
     "smtp_alert": Key("smtp_alert", flag),
     "notify_priority_changes": Key("notify_priority_changes", flag),
 }
@@ -358,7 +358,7 @@ VRRP_INSTANCE = Block(
         "skip_check_adv_addr": Key("skip_check_adv_addr", flag),
         "check_unicast_src": Key("check_unicast_src", flag),
         "debug": count_key("debug", 0, 4),
-        "notify_master_rx_lower_pri": Key("notify_master_rx_lower_pri", script),
+        "notify_master_rx_lower_pri": Key("notify_master_rx_lower_pri", script, once=True),
     },
     frozenset(
         {
