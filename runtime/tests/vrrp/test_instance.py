@@ -12,13 +12,14 @@ from tandem.vrrp.instance import (
     Announce,
     Instance,
     LowerPriorityHeard,
+    Notice,
     RemoveVips,
     SendAdvert,
     State,
     Transition,
     WantMaster,
 )
-from tandem.vrrp.packet import Drop, Received, pass_auth_data
+from tandem.vrrp.packet import Drop, Received, encode, pass_auth_data
 from vrrp_helpers import GROUP, ME, OTHER, PEER, V2, V3, advert_from, packet
 
 
@@ -519,3 +520,34 @@ def test_sync_backup_makes_a_master_follow_and_leaves_others_alone():
     assert actions == [RemoveVips(), Transition(State.MASTER, State.BACKUP, "sync group")]
     assert instance.deadline == pytest.approx(0.05 + instance.master_down_interval)
     assert instance.sync_backup(0.06) == []
+
+
+# --- old_unicast_checksum ---------------------------------------------------------------------------
+
+OLD = replace(V3, unicast_peers=(PEER,), old_checksum_dst=GROUP)
+
+
+def old_form(priority: int) -> Received:
+    """A unicast VRRPv3 advert from PEER to ME with keepalived's old checksum (the group in the
+    pseudo-header)."""
+    advert = advert_from(OLD, priority)
+    return Received(PEER, ME, 255, encode(advert, PEER, GROUP))
+
+
+def test_an_old_unicast_checksum_is_taken_up_as_keepalived_does():
+    """keepalived 2.2.7's default: an advert with the old checksum is accepted, and from then on the
+    instance's own adverts take that form (said once, in keepalived's words)."""
+    instance = started(OLD)
+    assert not instance.old_checksum
+    actions = instance.receive(old_form(150), 1.0)
+    assert actions[0] == Notice("Setting unicast VRRPv3 checksum to old version")
+    assert instance.old_checksum and instance.counters.adverts_received == 1
+    assert not any(isinstance(a, Notice) for a in instance.receive(old_form(150), 1.1))
+
+
+def test_old_unicast_checksum_never_drops_the_old_form_and_config_starts_with_it():
+    never = started(replace(OLD, old_checksum="never"))
+    assert never.receive(old_form(150), 1.0) == []
+    assert never.counters.drops == {Drop.CHECKSUM: 1} and not never.old_checksum
+    assert started(replace(OLD, old_checksum="config")).old_checksum
+    assert not started(replace(OLD, old_checksum="config", old_checksum_dst=None)).old_checksum  # multicast

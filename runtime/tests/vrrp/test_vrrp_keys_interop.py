@@ -7,10 +7,12 @@ import ctypes
 import os
 import re
 import socket
+from ipaddress import ip_address
 
 import pytest
 from peer_pair import adverts
 from scapy.layers.inet import IP
+from tandem.vrrp.packet import internet_checksum, pseudo_header
 from tandemlab.polling import wait_for
 from vrrp_lab import Group, holders, start
 
@@ -119,3 +121,37 @@ def test_log_unknown_vrids(make_lab, tmp_path):
     assert wait_for(lambda: line(52) in logs[h1].read_text() and line(51) in logs[h2].read_text(), 10)
     assert wait_for(lambda: line(53) in logs[h2].read_text(), 10)
     assert "Unknown VRID" not in logs[h3].read_text()
+
+
+def old_form_checksum_ok(layer, group: str = "224.0.0.18") -> bool:
+    """Whether a captured VRRPv3 advert's checksum is keepalived's old unicast form: computed with the
+    multicast group, not the IP destination, in the pseudo-header."""
+    ip = layer.underlayer[IP]
+    message = bytes(layer)[: ip.len - ip.ihl * 4]
+    pseudo = pseudo_header(ip_address(ip.src), ip_address(group), len(message))
+    return internet_checksum(pseudo + message) == 0
+
+
+@pytest.mark.parametrize("configured", [True, False])
+def test_old_unicast_checksum(make_lab, tmp_path, configured):
+    """keepalived with old_unicast_checksum is Master: tandemd hears its adverts (with the key, or by
+    taking the old form up as keepalived 2.2.7 does without it, saying so); once tandemd is Master its
+    adverts have the old form, and keepalived (the key set) restarted at a lower priority hears them."""
+    lab = make_lab(2)
+    h1, h2 = lab.hosts
+    old = Group(unicast=True, options=("old_unicast_checksum",))
+    capture = lab.capture("ip proto 112")
+    keepalived = start("keepalived", h1, old.config(h1, [h2], 150), tmp_path)
+    assert wait_for(lambda: holders(lab.hosts, VIP) == ["h1"], 10)
+    ours = old if configured else Group(unicast=True)
+    tandemd(h2, ours.config(h2, [h1], 100), tmp_path)
+    assert not wait_for(lambda: holders(lab.hosts, VIP) != ["h1"], 2)  # it hears keepalived
+    switched = "(VI_1) Setting unicast VRRPv3 checksum to old version"
+    assert (switched in (tmp_path / "h2-tandemd.log").read_text()) is not configured
+    keepalived.kill()
+    assert wait_for(lambda: holders(lab.hosts, VIP) == ["h2"], 10)
+    start("keepalived", h1, old.config(h1, [h2], 50), tmp_path)
+    assert not wait_for(lambda: holders(lab.hosts, VIP) != ["h2"], 3)  # keepalived hears tandemd
+    seen = [(host, layer) for _ts, host, layer in adverts(capture.stop()) if layer.priority > 0]
+    assert {host for host, _ in seen} == {"h1", "h2"}
+    assert all(old_form_checksum_ok(layer) for _, layer in seen)

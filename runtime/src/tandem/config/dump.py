@@ -216,6 +216,8 @@ def _special(obj: Any, field: str, value: Any) -> list[str] | None:
     if field in ("garp_extra_if", "vrrp_garp_extra_if"):
         every = "all " if getattr(obj, f"{field}_all") else ""
         return [f"{field} {every}{value_text(value)}"]
+    if field == "old_unicast_checksum":
+        return [f"old_unicast_checksum{' never' if value == 'never' else ''}"] if value else []
     if field == "use_vmac":
         return [f"use_vmac {quote(obj.vmac_name or '')}".rstrip(' "')] if value else []
     if field == "auth_type":

@@ -352,6 +352,7 @@ class VrrpInstance:
     strict_mode: bool | None = None  # None: global_defs.vrrp_strict
     skip_check_adv_addr: bool | None = None
     check_unicast_src: bool | None = None
+    old_unicast_checksum: str | None = None  # "config" (the keyword alone) or "never"; None: not written
     debug: int = 0
     pos: Position = NOWHERE
 

@@ -265,6 +265,13 @@ def deprecated_global_tracking(node: Node, findings: Findings) -> bool:
     return bare_flag(node, findings)
 
 
+def old_unicast_checksum(node: Node, _findings: Findings) -> str:
+    """``old_unicast_checksum [never]``: "config" alone (keepalived's name of that mode), or "never"."""
+    if node.args and list(node.args) != ["never"]:
+        raise Invalid(f"unknown old_unicast_checksum mode {node.args[0]}; expected nothing or never")
+    return "never" if node.args else "config"
+
+
 def use_vmac(node: Node, _findings: Findings) -> dict[str, Any]:
     if len(node.args) > 1:
         raise Invalid("expected at most an interface name")
@@ -357,6 +364,7 @@ VRRP_INSTANCE = Block(
         "strict_mode": Key("strict_mode", flag),
         "skip_check_adv_addr": Key("skip_check_adv_addr", flag),
         "check_unicast_src": Key("check_unicast_src", flag),
+        "old_unicast_checksum": Key("old_unicast_checksum", old_unicast_checksum),
         "debug": count_key("debug", 0, 4),
         "notify_master_rx_lower_pri": Key("notify_master_rx_lower_pri", script, once=True),
     },
@@ -367,7 +375,6 @@ VRRP_INSTANCE = Block(
             "use_ipvlan",
             "use_vmac_addr",
             "vrf",
-            "old_unicast_checksum",
             "lvs_sync_daemon_interface",
         }
     ),

@@ -54,6 +54,7 @@ from tandem.vrrp.instance import (
     Announce,
     Instance,
     LowerPriorityHeard,
+    Notice,
     RemoveVips,
     SendAdvert,
     State,
@@ -639,10 +640,13 @@ class Driver:
             if unit.channel is None:  # released (its interface went away): nothing to send on
                 unit.send_errors += 1
                 return
-            key = (action.advert, instance.local_address, unit.destinations)
+            key = (action.advert, instance.local_address, unit.destinations, instance.old_checksum)
             if unit.encoded is None or any(a is not b for a, b in zip(unit.encoded[0], key, strict=True)):
-                # a Master sends the same advert every interval (Instance keeps its Advert): encoded once
-                wires = tuple(encode(action.advert, instance.local_address, dst) for dst in unit.destinations)
+                # a Master sends the same advert every interval (Instance keeps its Advert): encoded once;
+                # keepalived's old unicast checksum names the multicast group in the pseudo-header
+                old = instance.params.old_checksum_dst if instance.old_checksum else None
+                src = instance.local_address
+                wires = tuple(encode(action.advert, src, old or dst) for dst in unit.destinations)
                 unit.encoded = (key, wires)
             for dst, wire in zip(unit.destinations, unit.encoded[1], strict=True):
                 try:
@@ -663,6 +667,8 @@ class Driver:
             self._block(unit, unit.addresses, False)
         elif isinstance(action, Announce):
             self._announce(unit, action.repeat, unit.extra_announcements if action.extra_only else None)
+        elif isinstance(action, Notice):
+            log.info("(%s) %s", instance.params.name, action.text)
         else:
             if isinstance(action, Transition):
                 name, state = instance.params.name, action.new.value

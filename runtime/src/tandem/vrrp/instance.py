@@ -114,6 +114,13 @@ class Announce:
 
 
 @dataclass(frozen=True, slots=True)
+class Notice:
+    """Something worth a line in the log (the driver logs ``text`` under the instance's name)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Transition:
     old: State
     new: State
@@ -136,7 +143,7 @@ class WantMaster:
     """A sync group member's Master_Down_Timer ran out: the group decides (see ``sync_master``)."""
 
 
-Action = SendAdvert | AddVips | RemoveVips | Announce | Transition | WantMaster | LowerPriorityHeard
+Action = SendAdvert | AddVips | RemoveVips | Announce | Notice | Transition | WantMaster | LowerPriorityHeard
 NOTHING: list[Action] = []  # returned (never to be changed) when a Backup hears its master's advert again
 
 
@@ -160,7 +167,7 @@ class Instance:
         "_accepted", "_adver_at", "_advert", "_advertised", "_announced_at", "_answered_at", "_auth_data",
         "_auth_type", "_extra_at", "_garp_at", "_garp_repeat", "_heard", "_local_address",
         "_master_down_at", "_preempt_at", "_refresh_at", "counters", "master_address",
-        "master_adver_interval", "params", "priority", "ready", "state", "sync_group",
+        "master_adver_interval", "old_checksum", "params", "priority", "ready", "state", "sync_group",
     )  # fmt: skip
 
     def __init__(self, params: InstanceParams, local_address: IPAddress) -> None:
@@ -180,6 +187,8 @@ class Instance:
         self._auth_type = AUTH_PASS if params.auth_pass is not None else AUTH_NONE
         self._auth_data = pass_auth_data(params.auth_pass) if params.auth_pass is not None else bytes(8)
         self._advertised = frozenset(params.advertised)
+        # keepalived's old VRRPv3 unicast checksum: configured, or taken up once a peer's advert has it
+        self.old_checksum = params.old_checksum_dst is not None and params.old_checksum == "config"
         self._advert: Advert | None = None  # the last one sent: the next is the same object while it can be
         self._adver_at: float | None = None
         self._master_down_at: float | None = None
@@ -262,6 +271,10 @@ class Instance:
         """
         old, self.params = self.params, params
         self._advertised = frozenset(params.advertised)
+        if params.old_checksum_dst is None or params.old_checksum == "never":
+            self.old_checksum = False
+        elif params.old_checksum == "config":
+            self.old_checksum = True
         self._accepted = self._heard = self._advert = None
         if self.state is State.BACKUP and old.advert_int != params.advert_int:
             self.master_adver_interval = params.advert_int
@@ -339,6 +352,12 @@ class Instance:
         self.counters.adverts_received += 1
         if advert.priority == STOP_PRIORITY:
             self.counters.priority_zero_received += 1
+        if advert.old_checksum and not self.old_checksum:  # as keepalived: ours take the old form too
+            self.old_checksum = True
+            notice = Notice("Setting unicast VRRPv3 checksum to old version")  # keepalived's words
+            if self.state is State.BACKUP:
+                return [notice, *self._backup_hears(packet, advert, now)]
+            return [notice, *self._master_hears(packet.src, advert, now)]
         if self.state is State.BACKUP:
             return self._backup_hears(packet, advert, now)
         return self._master_hears(packet.src, advert, now)
@@ -363,7 +382,8 @@ class Instance:
         trusted = (
             params.skip_check_adv_addr and self.state is State.BACKUP and packet.src == self.master_address
         )
-        advert = decode(packet, None if trusted else len(self._advertised))
+        old_checksum_dst = params.old_checksum_dst if params.old_checksum != "never" else None
+        advert = decode(packet, None if trusted else len(self._advertised), old_checksum_dst)
         if advert.version != params.version:
             raise Dropped(Drop.VERSION)
         if advert.vrid != params.vrid:

@@ -81,6 +81,9 @@ class Advert:
     addresses: tuple[IPAddress, ...]
     auth_type: int = AUTH_NONE
     auth_data: bytes = b""  # VRRPv2 only, padded with NULs to 8 octets on the wire
+    # received with keepalived's old VRRPv3 unicast checksum (old_unicast_checksum: the pseudo-header
+    # names the multicast group, not the unicast destination)
+    old_checksum: bool = False
 
 
 class Received(NamedTuple):  # a tuple: cheap to build for every packet, compared field by field
@@ -145,11 +148,13 @@ def is_carp(data: bytes) -> bool:
     return len(data) == _CARP_LENGTH and data[0] == 0x21 and data[3] == _CARP_AUTHLEN
 
 
-def decode(packet: Received, count: int | None = None) -> Advert:
+def decode(packet: Received, count: int | None = None, old_checksum_dst: IPAddress | None = None) -> Advert:
     """Parse and verify the VRRP message of ``packet``; raise :class:`Dropped` when unacceptable.
 
     ``count``: the number of addresses the receiver advertises; a message with another count is an
     ADDRESS_LIST drop before its addresses are parsed (255 new addresses cost ~0.2 ms, the rest ~5 µs).
+    ``old_checksum_dst``: a VRRPv3 checksum whose pseudo-header names this address (the multicast group)
+    as the destination is valid too, and the advert says so (keepalived's old unicast checksum).
     """
     data = packet.payload
     if len(data) < _HEADER.size:
@@ -168,12 +173,17 @@ def decode(packet: Received, count: int | None = None) -> Advert:
     expected = _HEADER.size + number * address_len + trailer
     if len(data) != expected:
         raise Dropped(Drop.TRUNCATED if len(data) < expected else Drop.LENGTH)
+    old_checksum = False
     if version == 2:
         valid = internet_checksum(data) == 0
     else:
         valid = internet_checksum(pseudo_header(packet.src, packet.dst, len(data)) + data) == 0
         if not valid and not ipv6:
             valid = internet_checksum(data) == 0  # RFC 9568 message-only form
+        if not valid and old_checksum_dst is not None:
+            valid = old_checksum = (
+                internet_checksum(pseudo_header(packet.src, old_checksum_dst, len(data)) + data) == 0
+            )
     if not valid:
         raise Dropped(Drop.CHECKSUM)
     # an interval of 0 would make Master_Down_Interval 0: a backup hearing it takes over at once
@@ -188,7 +198,7 @@ def decode(packet: Received, count: int | None = None) -> Advert:
     )
     if version == 2:
         return Advert(2, vrid, priority, interval_cs, addresses, fifth, data[end:])
-    return Advert(3, vrid, priority, interval_cs, addresses)
+    return Advert(3, vrid, priority, interval_cs, addresses, old_checksum=old_checksum)
 
 
 def split_ipv4(datagram: bytes) -> Received:

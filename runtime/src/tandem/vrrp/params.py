@@ -42,6 +42,12 @@ class InstanceParams:
     # check_unicast_src: a unicast advert from an address not in unicast_peers is dropped (keepalived
     # accepts it otherwise)
     check_unicast_src: bool = False
+    # old_unicast_checksum (VRRPv3 over IPv4 unicast only): the multicast group keepalived 1.3.6 and older
+    # put in the checksum's pseudo-header instead of the peer's address; None: not applicable
+    old_checksum_dst: IPAddress | None = None
+    old_checksum: str | None = (
+        None  # "config": always the old form; "never": not even when heard; None: when heard
+    )
     mcast_group: IPAddress | None = None  # mcast_dst_ip, else global_defs'; None: 224.0.0.18 / ff02::12
     rcvbuf: int | None = None  # kernel_rx_buf_size: its share of the VRRP socket's SO_RCVBUF
     garp_delay: float = 5.0  # second burst of GARP/NA this long after becoming Master (0: none)
@@ -130,6 +136,10 @@ def params_from_config(config: Config, instance: VrrpInstance) -> InstanceParams
         source=instance.unicast_src_ip or instance.mcast_src_ip,
         unicast_peers=instance.unicast_peers,
         check_unicast_src=bool(instance.check_unicast_src) or defs.vrrp_check_unicast_src,
+        old_checksum_dst=defs.vrrp_mcast_group4 or VRRP_MCAST4
+        if version == 3 and family == 4 and instance.unicast_peers
+        else None,
+        old_checksum=instance.old_unicast_checksum,
         mcast_group=mcast_group(config, instance),
         rcvbuf=instance.kernel_rx_buf_size or None,  # 0: keepalived's "not set"
         garp_delay=garp_delay,
