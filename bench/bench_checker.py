@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import json
 import os
 import subprocess
@@ -151,6 +152,7 @@ async def child(address: str, warmup: float, window: float) -> dict:
     queue = TimerQueue(now=loop.time, call_at=loop.call_at, deadline=due.get, fire=fire)
     for i in range(SERVERS):
         queue.arm(i)
+    gc.freeze()  # as tandemd's checker child after its start: no collection walks the set-up again
     await asyncio.sleep(warmup)
     measuring, cpu0 = True, time.process_time()
     print("measuring", flush=True)

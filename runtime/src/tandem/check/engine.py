@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 Done = Callable[[CheckResult], None]
 READY_EVENTS = select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP
+FAILED_EVENTS = select.EPOLLERR | select.EPOLLHUP  # epoll reports these whether asked or not
 MAX_EVENTS = 128  # events taken from the epoll per turn of the event loop (the rest: next turn): a
 # turn stays short (a few ms), so the checks' timers due meanwhile start nearly on time
 CATCH_UP_TURNS = 4  # Poller.catch_up: at most this many batches
@@ -256,11 +257,12 @@ class Probe:
             self.error(OSError(code, os.strerror(code)))
 
     def _writable(self, mask: int) -> None:
-        code = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if code:
-            self.error(OSError(code, os.strerror(code)))
-        else:
-            self.connected()
+        if mask & FAILED_EVENTS:  # the kernel flags a failed connect so; SO_ERROR says why
+            code = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code:
+                self.error(OSError(code, os.strerror(code)))
+                return
+        self.connected()
 
     def error(self, error: BaseException) -> None:
         if isinstance(error, CheckFailed):
