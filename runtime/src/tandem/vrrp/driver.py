@@ -7,13 +7,16 @@ for its VRIDs and versions, TTL 255): everything else queues on the channel's se
 most REJECT_BATCH per REJECT_PAUSE and counted under its reason (what that leaves unread is counted by
 the kernel, Drop.UNREAD), so no flood of bad packets delays the candidates or costs more than that.
 
-An idle channel is read as soon as a packet arrives; once packets keep coming (a backup hears its
-masters), it is polled every ``poll_interval`` instead and reads what queued up at once: one wake-up
-per batch rather than per packet, which is most of a backup's CPU. The interval is at most half of each
-instance's Skew_Time (as it stands when the channel starts polling or its instances change) and
-POLL_INTERVAL_MAX, so a priority-0 advert is read before the takeover it triggers is due; a Master_Down
-takeover reads its channel first, all of it (bounded by TAKEOVER_READ_MAX, not by a count), so it never
-happens over an advert waiting unread.
+Packets are read in batches, one wake-up per batch rather than per packet (the wake-ups were most of a
+backup's CPU), every ``poll_interval`` while they keep coming (two or more a poll), and waited for
+(readability) when they stop. The interval is at most half of each Backup's Skew_Time, so a
+priority-0 advert is read before the takeover it triggers is due, and at most POLL_INTERVAL_MAX while
+a Master is on the channel (it yields to a higher priority as soon as it hears one), else
+BACKUP_POLL_INTERVAL_MAX. A channel of Backups alone is not read at once when its first packet arrives
+either, but one interval later, with what came meanwhile (its masters' burst of adverts, in one go):
+their deadlines count from the packets' arrival times, whenever they are read. A Master_Down takeover
+reads its channel first, all of it (bounded by TAKEOVER_READ_MAX, not by a count), so it never happens
+over an advert waiting unread; a new Master's channel is read within POLL_INTERVAL_MAX from then on.
 
 Timers: one :class:`tandem.timers.TimerQueue` for all instances behind a single ``loop.call_at``
 handle, at monotonic deadlines (``loop.time()`` is ``time.monotonic()``), so advert cadence never
@@ -73,7 +76,11 @@ log = logging.getLogger("tandem.vrrp")
 
 SocketKey = tuple[str, int]  # (interface, family)
 TAKEOVER_LEAD = 0.0015  # s: how early the loop wakes for Master_Down_Timer; slept away with time.sleep
-POLL_INTERVAL_MAX = 0.01  # s: the longest a busy channel's packets wait to be read
+# s: the longest a busy channel's packets wait to be read while a Master is on it
+POLL_INTERVAL_MAX = 0.01
+# s: the same for a channel of Backups alone (a Backup only needs its priority-0 adverts read within
+# Skew_Time: half of it at most, whichever is shorter)
+BACKUP_POLL_INTERVAL_MAX = 0.1
 # s: below this a busy channel is still read at once: a poll may fire up to 1 ms late, and must stay
 # within Skew_Time (the interval is at most half of it, so 1 ms is at most a quarter)
 POLL_INTERVAL_MIN = 0.002
@@ -103,6 +110,7 @@ class Channel:
     rejects_paused: asyncio.TimerHandle | None = None  # while a flood of rejects is being paced
     poll: asyncio.TimerHandle | None = None  # while polling (its reader is removed)
     poll_interval: float | None = None  # None: to be worked out again (the units changed)
+    backups_only: bool = False  # no Master on it (as of poll_interval): read a poll interval late
     # when the socket was last found empty: what it holds now arrived after that, whatever the wall
     # clock (which arrival times are stamped on) did meanwhile
     drained_at: float = 0.0
@@ -246,7 +254,7 @@ class Driver:
         """Feed ``event(instance, now)`` to ``name`` and carry out the actions it returns."""
         unit = self.units[name]
         if unit.channel is not None:
-            unit.channel.poll_interval = None  # priority or timers may have changed
+            self._reading_changed(unit.channel)  # priority or timers may have changed
         self._dispatch(unit, event(unit.instance, self.now()))
 
     async def update(self, params: InstanceParams) -> None:
@@ -308,7 +316,7 @@ class Driver:
             return
         if channel.units.get(unit.instance.params.vrid) is unit:
             del channel.units[unit.instance.params.vrid]
-        channel.poll_interval = None
+        self._reading_changed(channel)
         if not channel.units:
             del self._channels[unit.channel_key]
             self._close_channel(channel)
@@ -426,7 +434,7 @@ class Driver:
         unit.instance.local_address = local
         unit.channel = channel
         channel.units[params.vrid] = unit
-        channel.poll_interval = None
+        self._reading_changed(channel)
         self._filter(channel)
         self._fit_rcvbuf(channel)
         unit.destinations = params.unicast_peers or (params.group,)
@@ -502,34 +510,51 @@ class Driver:
     # --- events in ------------------------------------------------------------------------------
 
     def _on_readable(self, channel: Channel) -> None:
-        """An idle channel got a packet: read it, and poll the channel while packets keep coming."""
-        if self._read_busy(channel):
+        """An idle channel got a packet: read it one poll interval later if only Backups are on it, else
+        at once; either way poll the channel while packets keep coming."""
+        if self._poll_interval(channel) < POLL_INTERVAL_MIN:
+            self._read(channel)  # too short to poll: every packet as it arrives
+            return
+        if channel.backups_only or self._read(channel) > 0:
             self._loop.remove_reader(channel.sock.fileno())
             self._poll_later(channel)
 
     def _on_poll(self, channel: Channel) -> None:
-        busy = False
+        count = 0
         try:
-            busy = self._read_busy(channel)
+            count = self._read(channel)
         finally:  # whatever went wrong with a packet, the channel is read again
-            if busy:
-                self._poll_later(channel)
-            else:  # idle again, or the interval became too short to poll
+            interval = self._poll_interval(channel)
+            if count >= 2 and interval >= POLL_INTERVAL_MIN:  # packets keep coming: poll again
+                # a batch cut short by READ_BATCH (a flood): the rest no later than a Master's channel
+                self._poll_later(channel, min(interval, POLL_INTERVAL_MAX) if count >= READ_BATCH else None)
+            else:  # sparse or idle again, or the interval became too short to poll
                 channel.poll = None
                 self._loop.add_reader(channel.sock.fileno(), self._on_readable, channel)
 
-    def _read_busy(self, channel: Channel) -> bool:
-        """Read ``channel``; whether to poll it from now on (packets came, and Skew_Time allows it)."""
-        return self._read(channel) > 0 and self._poll_interval(channel) >= POLL_INTERVAL_MIN
+    def _poll_later(self, channel: Channel, delay: float | None = None) -> None:
+        delay = channel.poll_interval if delay is None else delay
+        channel.poll = self._loop.call_later(delay, self._on_poll, channel)
 
-    def _poll_later(self, channel: Channel) -> None:
-        channel.poll = self._loop.call_later(channel.poll_interval, self._on_poll, channel)
+    def _reading_changed(self, channel: Channel) -> None:
+        """The units of ``channel``, a state, priority or timers changed: its poll interval is worked out
+        again at its next poll, which comes within POLL_INTERVAL_MIN (the new interval may be shorter
+        than the wait left: a Backup became Master, a priority rose). O(1): a takeover of hundreds of
+        instances at once calls it for each."""
+        channel.poll_interval = None
+        poll = channel.poll
+        if poll is not None and poll.when() > self._loop.time() + POLL_INTERVAL_MIN:
+            poll.cancel()
+            self._poll_later(channel, POLL_INTERVAL_MIN)
 
     @staticmethod
     def _poll_interval(channel: Channel) -> float:
         if channel.poll_interval is None:
-            skews = (unit.instance.skew_time for unit in channel.units.values())
-            channel.poll_interval = min(POLL_INTERVAL_MAX, *(skew / 2 for skew in skews))
+            instances = [unit.instance for unit in channel.units.values()]
+            channel.backups_only = all(instance.state is not State.MASTER for instance in instances)
+            longest = BACKUP_POLL_INTERVAL_MAX if channel.backups_only else POLL_INTERVAL_MAX
+            halves = [instance.skew_time / 2 for instance in instances if instance.state is State.BACKUP]
+            channel.poll_interval = min([longest, *halves])
         return channel.poll_interval
 
     def _start_reading(self, channel: Channel) -> None:
@@ -609,7 +634,7 @@ class Driver:
                 continue
             self._dispatch(unit, actions)
             if instance.master_adver_interval != interval:  # a v3 backup adopted its master's: new Skew
-                channel.poll_interval = None
+                self._reading_changed(channel)
             if debug and instance.counters.adverts_received == accepted:
                 reason = instance.counters.last_drop.value
                 log.debug("(%s) dropped a packet from %s: %s", instance.params.name, packet.src, reason)
@@ -673,6 +698,8 @@ class Driver:
             if isinstance(action, Transition):
                 name, state = instance.params.name, action.new.value
                 log.info("(%s) Entering %s STATE (%s)", name, state, action.reason)
+                if unit.channel is not None:  # a Master's channel is read sooner than a Backups' one
+                    self._reading_changed(unit.channel)
             if self.on_report is not None:
                 self.on_report(instance, action)
 
