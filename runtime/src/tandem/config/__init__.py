@@ -9,23 +9,21 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
-from tandem.config.findings import Finding, Findings
-
-# the lexer, parser, schema and blocks are imported by the loading functions, not here: a process that
-# only uses the model (tandemd's children get their config from the supervisor, already loaded) does
-# not carry them (about 3 MB and 30 ms)
+# the findings (and with them the model), lexer, parser, schema and blocks are imported by the loading
+# functions, not here: a process that only uses the model (tandemd's children get their config from the
+# supervisor, already loaded) does not carry the rest (about 3 MB and 30 ms), and tandemd's supervisor
+# names its ConfigSource and starts its first child before importing any of it
 if TYPE_CHECKING:
+    from tandem.config.findings import Finding, Findings
     from tandem.config.lexer import Reader
     from tandem.config.model import Config
 
-__all__ = ["ConfigSource", "Finding", "LoadResult", "default_config_id", "load_config", "load_config_text"]
+__all__ = ["ConfigSource", "LoadResult", "default_config_id", "load_config", "load_config_text"]
 
 
-@dataclass(frozen=True, slots=True)
-class LoadResult:
+class LoadResult(NamedTuple):  # not a dataclass: tandem.config imports no dataclasses (see above)
     """A config (None when any finding is an error) and every finding, in file order per phase."""
 
     config: Config | None
@@ -45,6 +43,7 @@ def load_config(
     path: str | os.PathLike[str], config_id: str | None = None, all_config: bool = False
 ) -> LoadResult:
     """``all_config`` (keepalived's ``-e``): an include that matches no file is an error, not a warning."""
+    from tandem.config.findings import Findings
     from tandem.config.lexer import Reader
 
     findings = Findings()
@@ -55,6 +54,7 @@ def load_config(
 
 def load_config_text(text: str, filename: str = "<string>", config_id: str | None = None) -> LoadResult:
     """Load from a string; relative includes resolve against the current directory."""
+    from tandem.config.findings import Findings
     from tandem.config.lexer import Reader
 
     findings = Findings()
