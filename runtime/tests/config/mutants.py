@@ -68,7 +68,6 @@ KNOWN: list[tuple[re.Pattern[str], str]] = [
     ),
     (re.compile(r"drop 'auth_type"), "auth_pass without auth_type: keepalived accepts it, tandemd refuses"),
     (re.compile(r"cut 'status_code"), "status_code with no value: keepalived accepts it, tandemd refuses"),
-    (re.compile(r"fwmark \d+ \w+'"), "a word after a virtual_server_group fwmark: keepalived refuses it"),
 ]
 
 

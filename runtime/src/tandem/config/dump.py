@@ -211,6 +211,8 @@ def _special(obj: Any, field: str, value: Any) -> list[str] | None:
         return [f"smtp_server {quote(value)} {obj.smtp_port}"] if value else []
     if field == "script_user":
         return [f"script_user {value_text((value, obj.script_group))}"] if value else []
+    if field == "dynamic_interfaces":  # keepalived takes no off value
+        return ["dynamic_interfaces"] if value else []
     if field == "vrrp_garp_extra_if" and not value:
         return []  # 0 is "off" in the model; keepalived's global minimum is 1
     if field in ("garp_extra_if", "vrrp_garp_extra_if"):

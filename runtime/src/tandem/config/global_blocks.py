@@ -67,7 +67,7 @@ def smtp_server(node: Node, findings: Findings) -> dict[str, Any]:
             raise Invalid(f"expected an address or host name, got {name!r}") from None
     values: dict[str, Any] = {"smtp_server": name}
     if len(node.args) == 2:
-        values["smtp_port"] = check(PORT, node.args[1], "a port")
+        values["smtp_port"] = check(integer(1, 65535), node.args[1], "a port 1..65535")
     return values
 
 
@@ -96,9 +96,11 @@ def lvs_timeouts(node: Node, _findings: Findings) -> tuple[tuple[str, int], ...]
     )
 
 
-def dynamic_interfaces(node: Node, findings: Findings) -> bool:
-    """``dynamic_interfaces [allow_if_changes]`` (or a BOOL, as written by ``--defaults`` dumps)."""
-    return node.args == ("allow_if_changes",) or flag(node, findings)
+def dynamic_interfaces(node: Node, _findings: Findings) -> bool:
+    """``dynamic_interfaces [allow_if_changes]`` (keepalived: "Unknown dynamic_interfaces option")."""
+    if node.args not in ((), ("allow_if_changes",)):
+        raise Invalid(f"expected nothing or allow_if_changes, got {' '.join(node.args)[:40]!r}")
+    return True
 
 
 def optional_priority(node: Node, _findings: Findings) -> int:
@@ -338,7 +340,7 @@ def init_file(node: Node, _findings: Findings) -> dict[str, Any]:
 TRACK_FILE = Block(
     "track_file",
     {
-        "file": Key("file", one(WORD, "a file path")),
+        "file": Key("file", one(WORD, "a file path"), once=True),
         "weight": Key(None, weight),
         "init_file": Key(None, init_file),
     },

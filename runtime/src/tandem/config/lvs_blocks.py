@@ -531,12 +531,17 @@ def build_virtual_server(node: Node, findings: Findings) -> VirtualServer | None
     return make(VirtualServer, values, node.pos, "virtual_server", findings)
 
 
-def group_entry(node: Node, _findings: Findings) -> VirtualServerGroupEntry:
+def group_entry(node: Node, findings: Findings) -> VirtualServerGroupEntry:
     """``IP[-LAST] PORT`` (LAST replaces the address's last byte/group) or ``fwmark N``."""
-    if node.keyword == "fwmark":
-        return VirtualServerGroupEntry(
-            fwmark=one(integer(1, 2**32 - 1), "a fwmark")(node, _findings), pos=node.pos
-        )
+    if node.keyword == "fwmark":  # fwmark N [inet|inet6]; keepalived: "family X unknown" for other words
+        if not 1 <= len(node.args) <= 2 or node.args[1:] not in ((), ("inet",), ("inet6",)):
+            raise Invalid(
+                f"fwmark: expected a mark and optionally inet or inet6, got {' '.join(node.args)!r}"
+            )
+        if node.args[1:] == ("inet6",):
+            findings.warning(node.pos, "fwmark inet6: not supported yet; served as IPv4")
+        mark = check(integer(1, 2**32 - 1), node.args[0], "a fwmark 1..4294967295")
+        return VirtualServerGroupEntry(fwmark=mark, pos=node.pos)
     first_text, _, last_text = node.keyword.partition("-")
     first = check(IP, first_text, "an IP address or range IP-N")
     last = None
@@ -546,8 +551,9 @@ def group_entry(node: Node, _findings: Findings) -> VirtualServerGroupEntry:
         last = check(IP, f"{head}{separator}{last_text}", "a range end")
         if last < first:
             raise Invalid(f"range {node.keyword} ends before it starts")
-    if len(node.args) > 1:
-        raise Invalid(f"{node.keyword}: expected at most a port after the address")
+    if len(node.args) > 1:  # keepalived reads the port and no further
+        extra = " ".join(node.args[1:])[:40]
+        findings.warning(node.pos, f"{node.keyword}: {extra!r} after the port is ignored (as keepalived)")
     port = check(PORT, node.args[0], "a port") if node.args else None
     return VirtualServerGroupEntry(address=first, last=last, port=port, pos=node.pos)
 

@@ -121,12 +121,14 @@ def one(validator: Any, what: str) -> Convert:
     return convert
 
 
-def flag(node: Node, _findings: Findings | None = None) -> bool:
-    """``keyword`` alone means on; an optional BOOL may follow."""
+def flag(node: Node, findings: Findings | None = None) -> bool:
+    """``keyword`` alone means on; an optional BOOL may follow (words after it are ignored, as
+    keepalived's handlers read one)."""
     if not node.args:
         return True
-    if len(node.args) > 1:
-        raise Invalid("expected nothing or one of on|off|true|false|yes|no")
+    if len(node.args) > 1 and findings is not None:
+        extra = " ".join(node.args[1:])[:40]
+        findings.warning(node.pos, f"{node.keyword}: {extra!r} after the value is ignored (as keepalived)")
     return check(BOOL, node.args[0], "on|off|true|false|yes|no")
 
 
@@ -134,11 +136,14 @@ def garp_extra_if(field: str, low: int = 0) -> Any:
     """``keyword [all] SECONDS`` (whole seconds ``low``..86400, as keepalived; 0: off), setting ``field``
     and ``{field}_all``."""
 
-    def convert(node: Node, _findings: Findings) -> dict[str, Any]:
+    def convert(node: Node, findings: Findings) -> dict[str, Any]:
         args = list(node.args)
         every = bool(args) and args[0] == "all"
-        if len(args) != 1 + every:
+        if len(args) < 1 + every:
             raise Invalid("expected [all] and an interval in seconds")
+        if len(args) > 1 + every:  # keepalived reads the last word as the interval
+            extra = " ".join(args[every:-1])[:40]
+            findings.warning(node.pos, f"{node.keyword}: {extra!r} before the interval is ignored")
         interval = check(whole_seconds(low, 86400), args[-1], f"whole seconds {low}..86400")
         return {field: interval, f"{field}_all": every}
 
