@@ -125,13 +125,22 @@ def metrics_text(handler: Handler | None, lb: LbHandler | None = None) -> str:
     return generate_latest(registry).decode()
 
 
+HEAD_TIMEOUT = 5.0  # seconds for a request's whole head, and for taking the answer
+MAX_HEADERS = 100
+MAX_SCRAPERS = 16  # connections at once; more are closed unanswered
+
+
 class MetricsServer:
-    """``GET /metrics`` on ``host:port`` (anything else: 404); ``source()`` gives the text of a scrape."""
+    """``GET /metrics`` on ``host:port`` (anything else: 404); ``source()`` gives the text of a scrape.
+    Hostile clients are bounded: a line over 64 KiB, over MAX_HEADERS header lines or a head not sent
+    within HEAD_TIMEOUT (one header every few seconds once held a connection for ever) end the connection
+    without an answer, and at most MAX_SCRAPERS are served at once."""
 
     def __init__(self, source: Callable[[], Awaitable[str]], host: str, port: int) -> None:
         self.source = source
         self.host, self.port = host, port
         self._server: asyncio.Server | None = None
+        self.clients = 0
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, self.host, self.port)
@@ -143,18 +152,29 @@ class MetricsServer:
             await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.clients >= MAX_SCRAPERS:
+            writer.close()  # a flood of connections takes no more than MAX_SCRAPERS descriptors
+            return
+        self.clients += 1
         try:
-            request_line = await asyncio.wait_for(reader.readline(), 5)
-            while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
-                pass  # headers: nothing in them matters here
+            async with asyncio.timeout(HEAD_TIMEOUT):  # the whole head: a header a second is no way to stay
+                request_line = await reader.readline()
+                for _ in range(MAX_HEADERS):
+                    if await reader.readline() in (b"\r\n", b"\n", b""):
+                        break  # headers: nothing in them matters here
+                else:
+                    raise ValueError("too many header lines")
             if request_line.split()[:2] == [b"GET", b"/metrics"]:
                 body, status, kind = (await self.source()).encode(), "200 OK", CONTENT_TYPE_LATEST
             else:
                 body, status, kind = b"not found\n", "404 Not Found", "text/plain"
             head = f"HTTP/1.0 {status}\r\nContent-Type: {kind}\r\nContent-Length: {len(body)}\r\n\r\n"
             writer.write(head.encode() + body)
-            await writer.drain()
-        except (TimeoutError, ConnectionError):
+            await asyncio.wait_for(writer.drain(), HEAD_TIMEOUT)
+        except TimeoutError:
+            writer.transport.abort()  # close() would wait for an answer the client does not take
+        except (ConnectionError, ValueError):  # ValueError: a line over the reader's 64 KiB
             pass
         finally:
+            self.clients -= 1
             writer.close()

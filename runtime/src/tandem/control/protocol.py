@@ -142,12 +142,17 @@ class Subscription:
         try:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:
-            self.close()
-            self._queue.get_nowait()
-            self._queue.put_nowait(None)
+            self.end()
 
     def close(self) -> None:
         self._broadcaster.subscribers.discard(self)
+
+    def end(self) -> None:
+        """No more events: the iteration ends (the watcher went away)."""
+        self.close()
+        if self._queue.full():  # the oldest event makes room for the end
+            self._queue.get_nowait()
+        self._queue.put_nowait(None)
 
     async def __aiter__(self) -> AsyncIterator[TransitionEvent]:
         while (event := await self._queue.get()) is not None:

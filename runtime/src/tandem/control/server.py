@@ -3,6 +3,12 @@
 Every request line is answered: garbage (bad JSON or UTF-8, deep nesting, non-finite numbers, wrong
 argument types, a line over MAX_REQUEST) gets an error, never a traceback. The socket's directory is
 created 0700 when missing; one that exists (possibly shared, such as /tmp) is left as it is.
+
+What clients can hold is bounded: at most MAX_CLIENTS connections at once (one more is answered
+"too many" and closed: a flood of connections once took every file descriptor of the process, with a
+logged traceback per refused accept), and a client has CLIENT_TIMEOUT seconds to send each request
+line and to take each answer (a slow or silent client is closed; ``watch`` waits for events, not for
+its client).
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ from tandem.control.protocol import Handler, LbHandler, ReloadOutcome
 
 log = logging.getLogger(__name__)
 MAX_REQUEST = 64 * 1024
+MAX_DEPTH = 8  # containers in a request (arguments are strings, numbers and booleans)
+MAX_CLIENTS = 64  # connections at once (tandemctl uses one a command; each watch holds one)
+CLIENT_TIMEOUT = 10.0  # seconds to send a request line (from the last answer) or to read an answer
 MAX_LOWER_BY = 255  # maintenance: lowering by more than any priority changes nothing
 NO_LB = "no load balancer runs (the config has no virtual_server)"
 NO_VRRP = "no VRRP runs in this process"
@@ -48,7 +57,20 @@ def parse_request(line: bytes) -> tuple[str, dict]:
         raise BadRequest(f"not JSON: {str(error)[:200]}") from None
     if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
         raise BadRequest("expected a JSON object with a 'cmd' string")
+    if _deeper_than(request, MAX_DEPTH):  # no command takes more; the relay re-encodes what it passes on
+        raise BadRequest(f"request nested deeper than {MAX_DEPTH} levels")
     return request.pop("cmd"), request
+
+
+def _deeper_than(value, limit: int) -> bool:
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
 
 
 def maintenance_arguments(args: dict) -> tuple[str | None, int, bool]:
@@ -106,6 +128,9 @@ class ControlServer:
         self.handler = handler
         self.lb = lb  # the load balancer, when the config has virtual servers
         self._server: asyncio.Server | None = None
+        self.clients = 0  # connections being served
+        self.refused = 0  # connections closed at once: MAX_CLIENTS were being served
+        self.timed_out = 0  # clients closed for taking over CLIENT_TIMEOUT
 
     async def start(self) -> None:
         directory = os.path.dirname(self.path) or "."
@@ -129,31 +154,48 @@ class ControlServer:
             os.unlink(self.path)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.clients >= MAX_CLIENTS:
+            self.refused += 1
+            if self.refused & (self.refused - 1) == 0:  # 1st, 2nd, 4th, 8th...: a flood logs little
+                log.warning(
+                    "control socket: over %d clients at once; refused %d so far", MAX_CLIENTS, self.refused
+                )
+            writer.write(encode({"ok": False, "error": f"too many control connections (over {MAX_CLIENTS})"}))
+            writer.close()
+            return
+        self.clients += 1
         try:
             while True:
                 try:
-                    line = await reader.readline()
+                    line = await asyncio.wait_for(reader.readline(), CLIENT_TIMEOUT)
                 except ValueError:  # a line over MAX_REQUEST: no telling where the next one starts
-                    writer.write(encode({"ok": False, "error": f"request over {MAX_REQUEST} bytes"}))
-                    await writer.drain()
+                    await self._send(writer, {"ok": False, "error": f"request over {MAX_REQUEST} bytes"})
                     return
                 if not line:
                     return
                 try:
                     command, args = parse_request(line)
                 except BadRequest as error:
-                    writer.write(encode({"ok": False, "error": str(error)}))
-                    await writer.drain()
+                    await self._send(writer, {"ok": False, "error": str(error)})
                     continue
                 if command == "watch":
-                    await self._watch(writer)
+                    await self._watch(reader, writer)
                     return
-                writer.write(encode(await self._answer(command, args)))
-                await writer.drain()
+                await self._send(writer, await self._answer(command, args))
+        except TimeoutError:
+            self.timed_out += 1
+            log.debug("control client closed: nothing sent or read for %s s", CLIENT_TIMEOUT)
+            writer.transport.abort()  # close() would wait for the unread answers to be taken
         except ConnectionError as error:
             log.debug("control client dropped: %s", error)
         finally:
+            self.clients -= 1
             writer.close()
+
+    @staticmethod
+    async def _send(writer: asyncio.StreamWriter, answer: dict) -> None:
+        writer.write(encode(answer))
+        await asyncio.wait_for(writer.drain(), CLIENT_TIMEOUT)
 
     async def _answer(self, command: str, args: dict) -> dict:
         handler = self.handler
@@ -194,16 +236,25 @@ class ControlServer:
         except KeyError as error:  # the Balancer's message names what is unknown
             return {"ok": False, "error": str(error.args[0])}
 
-    async def _watch(self, writer: asyncio.StreamWriter) -> None:
+    async def _watch(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.handler is None:
-            writer.write(encode({"ok": False, "error": NO_VRRP}))
+            await self._send(writer, {"ok": False, "error": NO_VRRP})
             return
         subscription = self.handler.subscribe()
+        gone = asyncio.ensure_future(until_gone(reader, subscription.end))
         try:
-            writer.write(encode({"ok": True, "watching": True}))
-            await writer.drain()
+            await self._send(writer, {"ok": True, "watching": True})
             async for event in subscription:
-                writer.write(encode({"ok": True, "event": event}))
-                await writer.drain()
+                await self._send(writer, {"ok": True, "event": event})
         finally:
+            gone.cancel()
             subscription.close()
+
+
+async def until_gone(reader: asyncio.StreamReader, then) -> None:
+    """Read (and drop) what a watching client sends until it goes away, then call ``then``: a watch
+    that left is let go at once, not at the next event."""
+    with contextlib.suppress(ConnectionError):
+        while await reader.read(4096):
+            pass
+    then()

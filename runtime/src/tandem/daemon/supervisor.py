@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tandem.control.protocol import ReloadOutcome
-from tandem.control.server import NO_LB, ControlServer, encode
+from tandem.control.server import CLIENT_TIMEOUT, NO_LB, ControlServer, until_gone
 from tandem.daemon import STATE_SIGNALS, signal_of
 from tandem.daemon.spawn import EXIT_FATAL, SUBSYSTEM, Spawned, child_socket, first_role, spawn
 from tandem.systemd import SystemdNotifier
@@ -345,7 +345,7 @@ class Supervisor:
             writer.write(json.dumps(request).encode() + b"\n")
             await writer.drain()
             line = await asyncio.wait_for(reader.readline(), RELAY_TIMEOUT)
-        except (OSError, TimeoutError) as error:
+        except (OSError, TimeoutError, ValueError) as error:  # ValueError: an answer over MAX_ANSWER
             raise RelayError(f"the {SUBSYSTEM[role]} process did not answer: {error}") from error
         finally:
             writer.close()
@@ -421,20 +421,21 @@ class RelayServer(ControlServer):
         except RelayError as error:
             return {"ok": False, "error": str(error)}
 
-    async def _watch(self, writer: asyncio.StreamWriter) -> None:
+    async def _watch(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            reader, child_writer = await self.supervisor._connect("vrrp")
+            child_reader, child_writer = await self.supervisor._connect("vrrp")
         except RelayError as error:
-            writer.write(encode({"ok": False, "error": str(error)}))
-            await writer.drain()
+            await self._send(writer, {"ok": False, "error": str(error)})
             return
+        gone = asyncio.ensure_future(until_gone(reader, child_writer.close))
         try:
             child_writer.write(b'{"cmd": "watch"}\n')
             await child_writer.drain()
-            while line := await reader.readline():
+            while line := await child_reader.readline():
                 writer.write(line)
-                await writer.drain()
+                await asyncio.wait_for(writer.drain(), CLIENT_TIMEOUT)
         finally:
+            gone.cancel()
             child_writer.close()
 
 
