@@ -32,6 +32,7 @@ from tandemlab.lblab import VIP, LbLab, get
 from bench.harness import spread, table
 
 ROUNDS = 10
+PASSES = 2  # change costs: each checkout measured in PASSES passes of ROUNDS / PASSES, alternating
 BIG = 1000
 A = ipaddress.ip_address
 
@@ -72,7 +73,10 @@ def _one_service(n: int, scheduler: str, skip: int | None = None, weight_of_firs
 
 
 def change_costs(
-    rounds: int, sizes: tuple[int, ...] = SIZES, sticky_sizes: tuple[int, ...] = SIZES
+    rounds: int,
+    sizes: tuple[int, ...] = SIZES,
+    sticky_sizes: tuple[int, ...] = SIZES,
+    schedulers: tuple[str, ...] = SCHEDULERS,
 ) -> dict[str, list[float]]:
     """Seconds of apply() (wall, and the process's CPU) for one change of a service of N real servers:
     the time a checker's event loop is blocked; and of counters() on that table. Only the plane's
@@ -87,7 +91,7 @@ def change_costs(
         out.setdefault(f"{name}: wall", []).append(time.perf_counter() - wall)
         out.setdefault(f"{name}: cpu", []).append(time.process_time() - cpu)
 
-    for scheduler in SCHEDULERS:
+    for scheduler in schedulers:
         for n in sticky_sizes if "persistence" in scheduler else sizes:
             plane = NftablesPlane()
             full = _one_service(n, scheduler)
@@ -111,12 +115,13 @@ def change_costs_of(
     rounds: int,
     sizes: tuple[int, ...] = SIZES,
     sticky_sizes: tuple[int, ...] = BEFORE_STICKY_SIZES,
+    schedulers: tuple[str, ...] = SCHEDULERS,
 ) -> dict[str, list[float]]:
     """:func:`change_costs` with the tandem package of another checkout (``source``: its runtime/src),
     in a child process, to compare before and after in one run."""
     code = (
         "import json, sys; from bench.bench_lb_plane import change_costs; "
-        f"print(json.dumps(change_costs({rounds}, {tuple(sizes)!r}, {tuple(sticky_sizes)!r})))"
+        f"print(json.dumps(change_costs({rounds}, {sizes!r}, {sticky_sizes!r}, {schedulers!r})))"
     )
     bench_root = str(Path(__file__).resolve().parents[1])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([source, bench_root]))
@@ -178,9 +183,15 @@ def run() -> str:
     with LbLab(servers=2, plane_class="bench.bench_lb_plane:TimedPlane") as lab:
         live_small, apply_small = _live(lab, big=False)
         live_big, apply_big = _live(lab, big=True)
-        costs = {"this checkout": lab.lb_worker.call("bench.bench_lb_plane:change_costs", ROUNDS)}
-        if before:
-            costs["before"] = lab.lb_worker.call("bench.bench_lb_plane:change_costs_of", before, ROUNDS)
+        costs: dict[str, dict[str, list[float]]] = {"this checkout": {}, **({"before": {}} if before else {})}
+        for order in range(PASSES):  # A B B A: the machine's load drifts, both see the same
+            for name in list(costs) if order % 2 == 0 else reversed(list(costs)):
+                if name == "before":
+                    args = ("bench.bench_lb_plane:change_costs_of", before, ROUNDS // PASSES)
+                else:
+                    args = ("bench.bench_lb_plane:change_costs", ROUNDS // PASSES)
+                for key, values in lab.lb_worker.call(*args).items():
+                    costs[name].setdefault(key, []).extend(values)
     rows = [
         ["a service moves to another real server", _ms(live_small), _ms(apply_small)],
         [f"the same, a {BIG}-destination service beside it", _ms(live_big), _ms(apply_big)],
@@ -215,7 +226,8 @@ def run() -> str:
         f"({kernel}, {ipvs}), so IPVS cannot be compared here.\n\n"
         + table(["change", "apply() → new real server answers", "apply() itself"], rows)
         + "\nOne change of one service of N real servers (apply(), inside the lb: what blocks the checker's "
-        f"event loop), median of {ROUNDS}: wall (load-dependent) / the process's CPU"
+        f"event loop), median of {ROUNDS} ({PASSES} passes, checkouts alternating A B B A; builds: "
+        f"median of {PASSES}): wall (load-dependent) / the process's CPU"
         + (f"; before: {before}" if before else "")
         + ":\n\n"
         + table(header, cost_rows)
