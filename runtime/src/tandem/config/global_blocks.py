@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import socket
-from ipaddress import IPv4Address, IPv6Address, ip_address
+from ipaddress import ip_address
 from typing import Any
 
 import voluptuous as vol
@@ -30,6 +30,7 @@ from tandem.config.schema import (
     integer,
     make,
     one,
+    one_address,
     read_block,
     script,
     seconds,
@@ -42,16 +43,18 @@ from tandem.config.schema import (
 _HOST_NAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})")
 
 
-def multicast(kind: Any, what: str) -> Any:
-    """``vrrp_mcast_group4/6``: a multicast address of that family (keepalived: "is not multicast")."""
+def multicast(version: int, what: str) -> Any:
+    """``vrrp_mcast_group4/6``: a multicast address of that family (keepalived: "is not multicast"),
+    read as keepalived reads addresses (socket_address)."""
+    read = one_address(what)
 
-    def convert(text: str) -> Any:
-        address = kind(text)
-        if not address.is_multicast:
-            raise ValueError(text)
+    def convert(node: Node, findings: Findings) -> Any:
+        address = read(node, findings)
+        if address.version != version or not address.is_multicast:
+            raise Invalid(f"expected {what}, got {node.args[0]!r}")
         return address
 
-    return one(convert, what)
+    return convert
 
 
 def smtp_server(node: Node, findings: Findings) -> dict[str, Any]:
@@ -160,8 +163,8 @@ GLOBAL_DEFS = Block(
         "vrrp_strict": Key("vrrp_strict", bare_flag),
         "vrrp_iptables": Key("vrrp_iptables", lambda node, _f: " ".join(node.args)),
         "default_interface": Key("default_interface", one(WORD, "an interface name")),
-        "vrrp_mcast_group4": Key("vrrp_mcast_group4", multicast(IPv4Address, "an IPv4 multicast address")),
-        "vrrp_mcast_group6": Key("vrrp_mcast_group6", multicast(IPv6Address, "an IPv6 multicast address")),
+        "vrrp_mcast_group4": Key("vrrp_mcast_group4", multicast(4, "an IPv4 multicast address")),
+        "vrrp_mcast_group6": Key("vrrp_mcast_group6", multicast(6, "an IPv6 multicast address")),
         "vrrp_garp_master_delay": whole_seconds_key("vrrp_garp_master_delay", 0, 4294),
         "vrrp_garp_master_repeat": count_key("vrrp_garp_master_repeat", 1, UINT_MAX),
         "vrrp_garp_master_refresh": whole_seconds_key("vrrp_garp_master_refresh", 0, UINT_MAX),

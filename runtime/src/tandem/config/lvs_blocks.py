@@ -46,8 +46,10 @@ from tandem.config.schema import (
     integer,
     make,
     one,
+    one_address,
     read_block,
     script,
+    socket_address,
     timer_key,
     user_group,
     weight,
@@ -252,9 +254,9 @@ CONNECT_TIMEOUT = timer_key("connect_timeout", 0.000001, 4294.967295)
 DELAY_LOOP = timer_key("delay_loop", 0.000001)
 
 COMMON = {
-    "connect_ip": Key("connect_ip", one(IP, "an IP address")),
+    "connect_ip": Key("connect_ip", one_address()),
     "connect_port": count_key("connect_port", 1, 65535),
-    "bindto": Key("bindto", one(IP, "an IP address")),
+    "bindto": Key("bindto", one_address()),
     "bind_port": count_key("bind_port", 1, 65535),
     "bind_if": Key("bind_if", one(WORD, "an interface name")),
     "connect_timeout": CONNECT_TIMEOUT,
@@ -403,11 +405,11 @@ def checker(node: Node, findings: Findings) -> tuple[Checker, ...]:
     return (built,) if built else ()
 
 
-def address_port(node: Node, what: str) -> tuple[Any, int | None]:
+def address_port(node: Node, findings: Findings, what: str) -> tuple[Any, int | None]:
     if not 1 <= len(node.args) <= 2:
         raise Invalid(f"{what}: expected an IP address and optionally a port")
     port = check(PORT, node.args[1], "a port") if len(node.args) == 2 else None
-    return check(IP, node.args[0], "an IP address"), port
+    return socket_address(node, findings, node.args[0], "an IP address"), port
 
 
 # what a real_server and a virtual_server may set for their checkers to inherit
@@ -444,14 +446,14 @@ REAL_SERVER = Block(
 
 
 def real_server(node: Node, findings: Findings) -> tuple[RealServer, ...]:
-    address, port = address_port(node, "real_server")
+    address, port = address_port(node, findings, "real_server")
     values = read_block(node.children, REAL_SERVER, findings)
     built = make(RealServer, {"address": address, "port": port, **values}, node.pos, "real_server", findings)
     return (built,) if built else ()
 
 
-def sorry_server(node: Node, _findings: Findings) -> tuple[Any, int | None]:
-    return address_port(node, "sorry_server")
+def sorry_server(node: Node, findings: Findings) -> tuple[Any, int | None]:
+    return address_port(node, findings, "sorry_server")
 
 
 VIRTUAL_SERVER = Block(
@@ -516,9 +518,9 @@ def build_virtual_server(node: Node, findings: Findings) -> VirtualServer | None
         elif len(args) == 2 and args[0] == "group":
             values["group"] = args[1]
         elif len(args) == 2:
-            values["address"], values["port"] = address_port(node, "virtual_server")
+            values["address"], values["port"] = address_port(node, findings, "virtual_server")
         elif len(args) == 1:
-            values["address"] = check(IP, args[0], "an IP address")
+            values["address"] = socket_address(node, findings, args[0], "an IP address")
         else:
             raise Invalid("expected 'IP PORT', 'fwmark N [inet|inet6]' or 'group NAME'")
     except Invalid as error:

@@ -94,6 +94,18 @@ def network(text: str) -> Any:
 NETWORK = Validator(vol.Coerce(network))
 
 
+def socket_address(node: Node, findings: Findings, text: str, what: str) -> Any:
+    """An address as keepalived's inet_stosockaddr reads it: anything from a ``/`` on is ignored (a
+    prefix length there is not a prefix); that is warned about at the statement."""
+    address, slash, rest = text.partition("/")
+    value = check(IP, address, what)
+    if slash:
+        findings.warning(
+            node.pos, f"{node.keyword}: '/{rest[:20]}' after {address} is ignored (as keepalived)"
+        )
+    return value
+
+
 def check(validator: Any, text: str, what: str) -> Any:
     """Run a voluptuous validator on one word; raise ``Invalid`` naming what was expected."""
     try:
@@ -117,6 +129,16 @@ def one(validator: Any, what: str) -> Convert:
                 node.pos, f"{node.keyword}: {extra!r} after the value is ignored (as keepalived)"
             )
         return value
+
+    return convert
+
+
+def one_address(what: str = "an IP address") -> Convert:
+    """A statement with one address (``unicast_src_ip``, ``connect_ip``...), read by ``socket_address``."""
+    read = one(WORD, what)
+
+    def convert(node: Node, findings: Findings) -> Any:
+        return socket_address(node, findings, read(node, findings), what)
 
     return convert
 

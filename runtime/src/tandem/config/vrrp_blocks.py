@@ -45,9 +45,11 @@ from tandem.config.schema import (
     integer,
     make,
     one,
+    one_address,
     pairs,
     read_block,
     script,
+    socket_address,
     timer_key,
     whole_seconds_key,
     words,
@@ -228,7 +230,7 @@ def unicast_peer(node: Node, findings: Findings) -> Any:
             f"unicast_peer {node.keyword}: min_ttl/max_ttl are not carried out yet; "
             "the TTL of its adverts is not checked",
         )
-    return check(IP, node.keyword, "a peer address")
+    return socket_address(node, findings, node.keyword, "a peer address")
 
 
 def unicast_peers(node: Node, findings: Findings) -> tuple[Any, ...]:
@@ -327,10 +329,10 @@ VRRP_INSTANCE = Block(
         "nopreempt": Key("nopreempt", bare_flag),
         "preempt": Key("nopreempt", bare_negated),
         "preempt_delay": timer_key("preempt_delay", 0, 1000),
-        "unicast_src_ip": Key("unicast_src_ip", one(IP, "an IP address")),
+        "unicast_src_ip": Key("unicast_src_ip", one_address()),
         "unicast_peer": Key("unicast_peers", unicast_peers, block=True, repeat=True),
         "unicast_ttl": count_key("unicast_ttl", 1, 255),
-        "mcast_src_ip": Key("mcast_src_ip", one(IP, "an IP address")),
+        "mcast_src_ip": Key("mcast_src_ip", one_address()),
         "mcast_dst_ip": Key("mcast_dst_ip", one(IP, "an IP address")),
         "kernel_rx_buf_size": count_key("kernel_rx_buf_size", 0, 2**32 - 1),
         "authentication": Key(None, authentication, block=True),
