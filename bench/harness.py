@@ -98,7 +98,8 @@ def _tandem_env(workdir: Path) -> dict[str, str] | None:
     return {**os.environ, "PYTHONPATH": str(source / "runtime" / "src")}
 
 
-def start_daemon(kind: str, host, config: str, workdir: Path) -> Daemon:
+def start_daemon(kind: str, host, config: str, workdir: Path, log: Path | None = None) -> Daemon:
+    """``kind`` (keepalived or tandemd) on ``host``; its console log (-l) to ``log``, or nowhere."""
     conf = workdir / f"{host.name}-{kind}.conf"
     conf.write_text(config)
     pidfiles = [workdir / f"{host.name}-{kind}.{n}.pid" for n in ("main", "vrrp", "check")]
@@ -114,7 +115,11 @@ def start_daemon(kind: str, host, config: str, workdir: Path) -> Daemon:
     if DAEMON_CPU is not None:
         argv = ["taskset", "-c", str(DAEMON_CPU), *argv]
     started = time.time()
-    process = host.spawn(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    if log is None:
+        process = host.spawn(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    else:
+        with open(log, "wb") as output:
+            process = host.spawn(argv, stdout=output, stderr=subprocess.STDOUT, env=env)
     return Daemon(kind, host, process, pidfiles[1], started)
 
 

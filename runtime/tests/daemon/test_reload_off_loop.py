@@ -88,8 +88,9 @@ def test_the_checker_child_reads_the_new_config_off_its_loop_inside_its_hook(tmp
     assert hook.calls == ["before", "after"]
 
 
-def test_the_vrrp_service_reloads_inside_its_hook():
+def test_the_vrrp_service_reloads_inside_its_hook(tmp_path):
+    config = load_config_text(CONFIG, str(tmp_path / "keepalived.conf")).config
     hook = Hook()
-    vrrp = service.Service("keepalived.conf", None, SystemdNotifier(None), around_reload=hook)
+    vrrp = service.Service("keepalived.conf", config, SystemdNotifier(None), around_reload=hook)
     outcome, _, _ = ticking_while(vrrp.reload)
     assert not outcome.ok and hook.calls == ["before", "after"]
