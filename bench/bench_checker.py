@@ -121,6 +121,7 @@ async def child(address: str, warmup: float, window: float) -> dict:
     from tandem.check.engine import start_check
     from tandem.check.registry import RUNNERS
     from tandem.config.model import CheckerUrl, HttpCheck
+    from tandem.daemon.child import CHECKER_GC_THRESHOLD
     from tandem.lb.params import CheckParams
     from tandem.timers import TimerQueue
 
@@ -152,7 +153,8 @@ async def child(address: str, warmup: float, window: float) -> dict:
     queue = TimerQueue(now=loop.time, call_at=loop.call_at, deadline=due.get, fire=fire)
     for i in range(SERVERS):
         queue.arm(i)
-    gc.freeze()  # as tandemd's checker child after its start: no collection walks the set-up again
+    gc.freeze()  # as tandemd's checker child after its start: no collection walks the set-up again,
+    gc.set_threshold(CHECKER_GC_THRESHOLD)  # and young objects are collected as rarely
     await asyncio.sleep(warmup)
     measuring, cpu0 = True, time.process_time()
     print("measuring", flush=True)
