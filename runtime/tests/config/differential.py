@@ -44,6 +44,7 @@ KEEPALIVED_WARNINGS = re.compile(
             r"is deprecated - please use",
             r"has no real servers - ignoring",
             r"Warning - empty notification_email block",
+            r"vrrp script timeout must be greater than 0, setting to 1",  # tandemd warns, uses 1 too
             r"has only 1 virtual router\(s\) - this probably isn't what you want",
             r"Truncating auth_pass to 8 characters",
             r"ports don't match - resetting",
@@ -153,12 +154,17 @@ class KeepalivedHost:
         self.made: set[str] = {"eth0", "lo"}
 
     def ensure(self, names: set[str]) -> None:
+        from tandemlab.shell import LabError
+
         for name in sorted(names - self.made):
             peer = f"tdmpeer{len(self.made)}"
-            self.host.ip("link", "add", name, "type", "veth", "peer", "name", peer)
-            self.host.ip("link", "set", name, "up")
-            self.host.ip("link", "set", peer, "up")
             self.made.add(name)
+            try:  # "name"/"dev" before the names: a mutant may call an interface "dev" or "type"
+                self.host.ip("link", "add", "name", name, "type", "veth", "peer", "name", peer)
+            except LabError:  # a name the kernel refuses: keepalived sees no such interface
+                continue
+            self.host.ip("link", "set", "dev", name, "up")
+            self.host.ip("link", "set", "dev", peer, "up")
 
     def verdict(self, path: Path) -> Verdict:
         self.ensure(interfaces(path.read_text(errors="replace")))

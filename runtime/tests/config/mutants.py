@@ -42,6 +42,11 @@ EXPLAINED: list[tuple[re.Pattern[str], str]] = [
         "drops the scripts; tandemd warns that script_user names no user here",
     ),
     (
+        re.compile(r"virtual_router_id \d+ on \S+ \(IPv[46]\) is also used by"),
+        "one VRID twice on one interface and family: keepalived -t accepts it and both instances then "
+        "answer for one virtual router; tandemd refuses the config (error at the second instance)",
+    ),
+    (
         re.compile(r"due to insecure|is not executable|No such file or directory"),
         "about this host, not the text: the script named is a directory or missing here",
     ),
@@ -63,6 +68,11 @@ KNOWN: list[tuple[re.Pattern[str], str]] = [
     ),
     (re.compile(r"drop 'auth_type"), "auth_pass without auth_type: keepalived accepts it, tandemd refuses"),
     (re.compile(r"cut 'status_code"), "status_code with no value: keepalived accepts it, tandemd refuses"),
+    (
+        re.compile(r"-> '\S+ \d+\.\d+\.\d+'"),
+        "inet_aton's short forms (255.255.255 is 255.255.0.255): keepalived takes them for some addresses; "
+        "tandemd refuses them",
+    ),
 ]
 
 

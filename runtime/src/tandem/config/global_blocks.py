@@ -36,6 +36,7 @@ from tandem.config.schema import (
     seconds,
     user_group,
     weight,
+    whole_seconds,
     whole_seconds_key,
     words,
 )
@@ -277,12 +278,23 @@ GLOBAL_DEFS = Block(
     ),
 )
 
+
+def script_timeout(node: Node, findings: Findings) -> float:
+    """vrrp_script ``timeout``: whole seconds 0..4294; 0 is read as 1 with a warning, as keepalived
+    ("vrrp script timeout must be greater than 0, setting to 1")."""
+    value = one(whole_seconds(0, 4294), "whole seconds 1..4294")(node, findings)
+    if value == 0:
+        findings.warning(node.pos, "timeout 0: 1 second is used (as keepalived)")
+        return 1.0
+    return value
+
+
 VRRP_SCRIPT = Block(
     "vrrp_script",
     {
         "script": Key("script", script),
         "interval": whole_seconds_key("interval", 1, 4294),
-        "timeout": whole_seconds_key("timeout", 1, 4294),
+        "timeout": Key("timeout", script_timeout),
         "weight": Key(None, weight),
         "rise": count_key("rise", 1),
         "fall": count_key("fall", 1),
