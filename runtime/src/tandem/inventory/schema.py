@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import reprlib
 from typing import Any as AnyValue
 
-from voluptuous import All, Any, Boolean, Invalid, Length, Match, Optional, Range, Required, Schema
+from voluptuous import All, Any, Invalid, Length, Match, Optional, Range, Required, Schema
 
 DEFAULT_PRIORITY_TOP = 150
 DEFAULT_PRIORITY_STEP = 10
@@ -31,21 +32,54 @@ GARP_KEYWORDS = {
 }
 
 
+# Values in messages: shown within bounds. The inventory's YAML may share one node under many anchors
+# (a "billion laughs" document: 10 lists of 10 lists... 9 deep is 10**9 leaves in a few lines), and a
+# message with repr() or str() of such a value never ended.
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxlist, _SHOWN.maxdict, _SHOWN.maxstring, _SHOWN.maxother = 3, 4, 4, 60, 60
+
+
+def shown(value: AnyValue) -> str:
+    return _SHOWN.repr(value)
+
+
+def _text(value: AnyValue, expected: str) -> str:
+    """A scalar as text for a parser; a list or mapping is refused before str() walks it."""
+    if isinstance(value, list | dict | tuple | set):
+        raise Invalid(f"{expected}, got {shown(value)}")
+    return str(value)
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on", "enable"), ("0", "false", "no", "off", "disable")
+
+
+def boolean(value: AnyValue) -> bool:
+    """true/false (YAML's, voluptuous Boolean's words, 0 or 1); voluptuous' Boolean() took any other
+    value as bool(value), so ``unicast: {a: 1}`` or ``[0]`` was silently true."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in (*_TRUE, *_FALSE):
+        return value.lower() in _TRUE
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise Invalid("expected boolean")  # voluptuous Boolean's words (the kind is added by load.py)
+
+
 def _integer(value: AnyValue) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)
-    raise Invalid(f"expected an integer, got {value!r}")
+    raise Invalid(f"expected an integer, got {shown(value)}")
 
 
 def _number(value: AnyValue) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise Invalid(f"expected a number, got {value!r}")
+        raise Invalid(f"expected a number, got {shown(value)}")
     try:
         return float(value)
     except ValueError:
-        raise Invalid(f"expected a number, got {value!r}") from None
+        raise Invalid(f"expected a number, got {shown(value)}") from None
 
 
 def integer(low: int, high: int):
@@ -58,9 +92,13 @@ def number(low: float, high: float):
 
 def vip(value: AnyValue) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
     try:
-        return ipaddress.ip_interface(str(value))
+        return ipaddress.ip_interface(
+            _text(value, "expected an IPv4 or IPv6 address with an optional /prefix")
+        )
     except ValueError:
-        raise Invalid(f"expected an IPv4 or IPv6 address with an optional /prefix, got {value!r}") from None
+        raise Invalid(
+            f"expected an IPv4 or IPv6 address with an optional /prefix, got {shown(value)}"
+        ) from None
 
 
 def vip_entry(value: AnyValue) -> tuple:
@@ -72,16 +110,16 @@ def vip_entry(value: AnyValue) -> tuple:
 
 
 def host_address(value: AnyValue) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
-    if "/" not in str(value):
-        raise Invalid(f"expected address/prefix such as 198.51.100.11/24, got {value!r}")
+    if "/" not in _text(value, "expected address/prefix such as 198.51.100.11/24"):
+        raise Invalid(f"expected address/prefix such as 198.51.100.11/24, got {shown(value)}")
     return vip(value)
 
 
 def address(value: AnyValue) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     try:
-        return ipaddress.ip_address(str(value))
+        return ipaddress.ip_address(_text(value, "expected an IPv4 or IPv6 address without prefix"))
     except ValueError:
-        raise Invalid(f"expected an IPv4 or IPv6 address without prefix, got {value!r}") from None
+        raise Invalid(f"expected an IPv4 or IPv6 address without prefix, got {shown(value)}") from None
 
 
 def _address_list(value: AnyValue) -> list:
@@ -103,7 +141,7 @@ def auth_type(value: AnyValue) -> str:
     if value == "AH":
         raise Invalid("AH is not implemented by tandemd (its adverts would go unauthenticated): use PASS")
     if value != "PASS":
-        raise Invalid(f"expected PASS, got {value!r}")
+        raise Invalid(f"expected PASS, got {shown(value)}")
     return value
 
 
@@ -114,7 +152,7 @@ SETTINGS = {
     "advert_int": number(0.01, 255),
     "version": integer(2, 3),
     "auth": AUTH,
-    "unicast": Boolean(),
+    "unicast": boolean,
 }
 
 COMMAND = All(str, Length(min=1))
@@ -153,7 +191,7 @@ WEIGHT = integer(-254, 254)
 TRACK_INTERFACE = Schema(
     All(
         lambda v: {"name": v} if isinstance(v, str) else v,
-        {Required("name"): INTERFACE, Optional("weight", default=0): WEIGHT, Optional("reverse"): Boolean()},
+        {Required("name"): INTERFACE, Optional("weight", default=0): WEIGHT, Optional("reverse"): boolean},
     )
 )
 TRACK_FILE = Schema(
@@ -161,7 +199,7 @@ TRACK_FILE = Schema(
         Required("name"): NAME,
         Required("file"): All(str, Match(r"^/", msg="expected an absolute path")),
         Optional("weight", default=1): WEIGHT,
-        Optional("reverse"): Boolean(),
+        Optional("reverse"): boolean,
         Optional("init_file"): integer(-(2**31), 2**31 - 1),
     }
 )
@@ -173,9 +211,9 @@ TRACK_PROCESS = Schema(
         Optional("param_match"): Match(
             r"^(exact|initial|partial)$", msg="expected exact, initial or partial"
         ),
-        Optional("full_command"): Boolean(),
+        Optional("full_command"): boolean,
         Optional("weight", default=0): WEIGHT,
-        Optional("reverse"): Boolean(),
+        Optional("reverse"): boolean,
         Optional("quorum"): integer(1, 65535),
         Optional("quorum_max"): integer(0, 65535),
         Optional("fork_delay"): number(0, 3600),
@@ -205,7 +243,7 @@ ADDRESS_OPTIONS = {
     Optional("dev"): INTERFACE,
     Optional("label"): All(str, Length(min=1, max=15)),
     Optional("scope"): SCOPE,
-    Optional("no_track"): Boolean(),
+    Optional("no_track"): boolean,
 }
 
 
@@ -213,9 +251,9 @@ _DNS_NAME = re.compile(r"^([a-z0-9_*]([a-z0-9_-]*[a-z0-9_])?\.)*[a-z0-9_]([a-z0-
 
 
 def _fqdn(value: AnyValue) -> str:
-    name = str(value).strip().lower()
+    name = _text(value, "expected a DNS name such as www.example.com.").strip().lower()
     if not _DNS_NAME.match(name):
-        raise Invalid(f"expected a DNS name such as www.example.com., got {value!r}")
+        raise Invalid(f"expected a DNS name such as www.example.com., got {shown(value)}")
     return name if name.endswith(".") else name + "."
 
 
@@ -259,11 +297,11 @@ _COMMON = {
     **{Optional(key): validator for key, validator in SETTINGS.items()},
     Optional("priority_top", default=DEFAULT_PRIORITY_TOP): PRIORITY,
     Optional("priority_step", default=DEFAULT_PRIORITY_STEP): integer(1, 253),
-    Optional("preempt", default=True): Boolean(),
+    Optional("preempt", default=True): boolean,
     Optional("preempt_delay"): number(0, 1000),
-    Optional("accept"): Boolean(),
+    Optional("accept"): boolean,
     Optional("garp", default=dict): {
-        Optional(key): Boolean() if key.endswith("advert") else _number for key in GARP_KEYWORDS
+        Optional(key): boolean if key.endswith("advert") else _number for key in GARP_KEYWORDS
     },
     Optional("track_scripts", default=list): [TRACK_SCRIPT],
     Optional("track_interfaces", default=list): [TRACK_INTERFACE],
@@ -273,13 +311,13 @@ _COMMON = {
     Optional("virtual_routes", default=list): [COMMAND],
     Optional("virtual_rules", default=list): [COMMAND],
     Optional("notify", default=dict): {Optional(event): NOTIFY_SCRIPT for event in NOTIFY_EVENTS},
-    Optional("smtp_alert"): Boolean(),
+    Optional("smtp_alert"): boolean,
     # adverts and VIPs on a macvlan interface with the VRRP virtual MAC (keepalived's use_vmac)
     Optional("use_vmac"): _vmac,
-    Optional("vmac_xmit_base"): Boolean(),  # with use_vmac: adverts leave through the base interface
+    Optional("vmac_xmit_base"): boolean,  # with use_vmac: adverts leave through the base interface
     Optional("unicast_ttl"): integer(1, 255),  # with unicast: the TTL of the adverts sent
     # the members bind services to the VIPs while backups too (sets net.ipv4/ipv6 ip_nonlocal_bind)
-    Optional("nonlocal_bind", default=False): Boolean(),
+    Optional("nonlocal_bind", default=False): boolean,
     Optional("dns"): DNS,
 }
 
@@ -423,10 +461,10 @@ MAIL = Schema(
         Optional("port"): integer(1, 65535),
         Optional("helo_name"): str,
         Optional("connect_timeout"): number(1, 3600),
-        Optional("starttls"): Boolean(),
+        Optional("starttls"): boolean,
         Optional("auth_user"): str,
         Optional("auth_password"): All(str, Length(min=1)),
-        Optional("alert"): Boolean(),  # smtp_alert for every instance that does not say
+        Optional("alert"): boolean,  # smtp_alert for every instance that does not say
     }
 )
 FIFO = All(str, Match(r"^/", msg="expected an absolute path"))
@@ -441,7 +479,7 @@ GLOBAL = Schema(
         Optional("notify_fifo_script"): NOTIFY_SCRIPT,
         Optional("vrrp_notify_fifo_script"): NOTIFY_SCRIPT,
         Optional("script_user"): str,
-        Optional("enable_script_security"): Boolean(),
+        Optional("enable_script_security"): boolean,
     }
 )
 
