@@ -45,6 +45,9 @@ KEEPALIVED_WARNINGS = re.compile(
             r"has no real servers - ignoring",
             r"Warning - empty notification_email block",
             r"vrrp script timeout must be greater than 0, setting to 1",  # tandemd warns, uses 1 too
+            r"real-time priority \d+ greater than maximum \d+ - setting to maximum",  # tandemd warns
+            r"already specified - replacing",  # the last one is used (tandemd: "this one wins")
+            r"iptables not supported, using nftables instead",  # tandemd: nftables, and it warns
             r"has only 1 virtual router\(s\) - this probably isn't what you want",
             r"Truncating auth_pass to 8 characters",
             r"ports don't match - resetting",

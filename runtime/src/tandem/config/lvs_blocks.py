@@ -293,7 +293,7 @@ CHECKERS: dict[str, tuple[type[Checker], Block]] = {
                 **COMMON,
                 "misc_path": Key("misc_path", script),
                 "misc_timeout": whole_seconds_key("misc_timeout", 0, 4294),
-                "misc_dynamic": Key("misc_dynamic", flag),
+                "misc_dynamic": Key("misc_dynamic", bare_flag),
                 "user": Key(None, user_group("")),
             },
             COMMON_UNSUPPORTED,
@@ -406,8 +406,12 @@ def checker(node: Node, findings: Findings) -> tuple[Checker, ...]:
 
 
 def address_port(node: Node, findings: Findings, what: str) -> tuple[Any, int | None]:
-    if not 1 <= len(node.args) <= 2:
+    if not node.args:
         raise Invalid(f"{what}: expected an IP address and optionally a port")
+    if len(node.args) > 2:  # keepalived reads the address and the port
+        findings.warning(
+            node.pos, f"{what}: {' '.join(node.args[2:])[:40]!r} after the port is ignored (as keepalived)"
+        )
     port = check(PORT, node.args[1], "a port") if len(node.args) == 2 else None
     return socket_address(node, findings, node.args[0], "an IP address"), port
 
@@ -456,6 +460,19 @@ def sorry_server(node: Node, findings: Findings) -> tuple[Any, int | None]:
     return address_port(node, findings, "sorry_server")
 
 
+IPVS_SVC_PERSISTENT_TIMEOUT = 360  # seconds, what a bare persistence_timeout means (keepalived, ipvsadm)
+
+
+def persistence_timeout(node: Node, findings: Findings) -> int:
+    """``persistence_timeout [SECONDS]``: 1..2678400 (31 days, keepalived's bound); bare, 360 s."""
+    if not node.args:
+        findings.warning(
+            node.pos, f"persistence_timeout without a value: {IPVS_SVC_PERSISTENT_TIMEOUT} s (as keepalived)"
+        )
+        return IPVS_SVC_PERSISTENT_TIMEOUT
+    return one(integer(1, 2678400), "seconds 1..2678400")(node, findings)
+
+
 VIRTUAL_SERVER = Block(
     "virtual_server",
     {
@@ -468,7 +485,7 @@ VIRTUAL_SERVER = Block(
         "protocol": Key(
             "protocol", one(vol.All(vol.Upper, vol.In(("TCP", "UDP", "SCTP"))), "TCP, UDP or SCTP")
         ),
-        "persistence_timeout": count_key("persistence_timeout", 1),
+        "persistence_timeout": Key("persistence_timeout", persistence_timeout),
         "persistence_granularity": Key("persistence_granularity", one(IP, "a netmask")),
         "virtualhost": Key("virtualhost", one(WORD, "a host name")),
         "sorry_server": Key("sorry_server", sorry_server),

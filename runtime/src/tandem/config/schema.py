@@ -265,6 +265,7 @@ class Block:
     title: str
     keys: dict[str, Key]
     unsupported: frozenset[str] = frozenset()
+    needs_value: frozenset[str] = frozenset()  # unsupported keywords keepalived refuses without a value
     all_keywords: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -276,6 +277,9 @@ _WORD_CHARS = re.compile(r"^[\w.-]+$")
 
 def not_in_table(node: Node, block: Block, findings: Findings) -> None:
     """Report a keyword the table lacks: "not supported yet" if keepalived knows it, else unknown."""
+    if node.keyword in block.needs_value and not node.args:
+        findings.error(node.pos, f"'{node.keyword}' in {block.title} needs a value (as keepalived)")
+        return
     if node.keyword in block.unsupported:
         findings.warning(node.pos, f"'{node.keyword}' in {block.title} is not supported yet; ignored")
         return
