@@ -17,9 +17,11 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 VIP, VIP2 = "198.51.100.100/24", "198.51.100.101/24"
 MDI = 3 * 0.1 + 0.1  # Master_Down_Interval at advert_int 0.1 (skew < one interval)
 MARGIN = 3.0  # generous: process start-up, scheduling on a loaded machine
+SCRIPT_REACTION = 1 * 1 + MDI + MARGIN  # fall × interval of script() + Master_Down_Interval
 
 
-def script(name: str, flag, interval: float = 0.2, fall: int = 2, rise: int = 2, weight: int = -100) -> str:
+def script(name: str, flag, interval: int = 1, fall: int = 1, rise: int = 1, weight: int = -100) -> str:
+    """A vrrp_script testing for ``flag``; keepalived reads interval (and timeout) as whole seconds."""
     return f"""\
 vrrp_script {name} {{
     script "/usr/bin/test -e {flag}"
@@ -42,12 +44,11 @@ def test_failing_script_moves_the_vip_and_rise_brings_it_back(lab2, tmp_path):
     d2 = Daemon(h2, tmp_path).start(GLOBAL + instance(h2, "VI_1", 51, VIP, 100))
     assert wait_for(lambda: holders(lab2.hosts, VIP) == ["h1"], 5)
     healthy.unlink()
-    # fall × interval + Master_Down_Interval, with margin
-    assert wait_for(lambda: holders(lab2.hosts, VIP) == ["h2"], 2 * 0.2 + MDI + MARGIN)
+    assert wait_for(lambda: holders(lab2.hosts, VIP) == ["h2"], SCRIPT_REACTION)
     status = d1.status()["VI_1"]
     assert (status["state"], status["priority"], status["base_priority"]) == ("BACKUP", 50, 150)
     healthy.touch()
-    assert wait_for(lambda: holders(lab2.hosts, VIP) == ["h1"], 2 * 0.2 + MDI + MARGIN)
+    assert wait_for(lambda: holders(lab2.hosts, VIP) == ["h1"], SCRIPT_REACTION)
     assert d1.status()["VI_1"]["priority"] == 150
     assert d2.state() == "BACKUP"
     assert "(VI_1) priority 50 by tracking" in d1.log_text()
@@ -56,12 +57,12 @@ def test_failing_script_moves_the_vip_and_rise_brings_it_back(lab2, tmp_path):
 def test_a_hung_script_is_killed_as_failed_and_never_delays_adverts(lab2, tmp_path):
     h1, h2 = lab2.hosts
     sleep = f"/usr/bin/sleep 30.{os.getpid()}"  # an argv no other process on the machine has
-    hung = f'vrrp_script chk_hung {{\n    script "{sleep}"\n    interval 0.2\n    timeout 0.3\n}}\n'
+    hung = f'vrrp_script chk_hung {{\n    script "{sleep}"\n    interval 1\n    timeout 1\n}}\n'
     tracked = "track_script {\n    chk_hung weight 10\n}"
     d1 = Daemon(h1, tmp_path).start(GLOBAL + hung + instance(h1, "VI_1", 51, VIP, 150, tracked))
     d2 = Daemon(h2, tmp_path).start(GLOBAL + instance(h2, "VI_1", 51, VIP, 100))
     assert wait_for(lambda: holders(lab2.hosts, VIP) == ["h1"], 5)
-    time.sleep(2.0)  # about four runs killed at their timeout, while h1 advertises every 0.1 s
+    time.sleep(3.5)  # about three runs killed at their timeout, while h1 advertises every 0.1 s
     # a stalled loop would have let h2 take over after Master_Down_Interval (0.4 s)
     assert d2.request("stats")[0]["became_master"] == 0
     assert d1.state() == "MASTER" and d1.status()["VI_1"]["priority"] == 150  # failed: no +10
@@ -110,9 +111,9 @@ def test_sync_group_moves_both_vips_together(lab2, tmp_path):
     both = lambda host: [host.has_address(v.split("/")[0]) for v in (VIP, VIP2)]  # noqa: E731
     assert wait_for(lambda: both(h1) == [True, True] and both(h2) == [False, False], 5)
     healthy.unlink()  # only VI_2 tracks the script: the whole group leaves h1
-    assert wait_for(lambda: both(h1) == [False, False] and both(h2) == [True, True], 2 * 0.2 + MDI + MARGIN)
+    assert wait_for(lambda: both(h1) == [False, False] and both(h2) == [True, True], SCRIPT_REACTION)
     healthy.touch()
-    assert wait_for(lambda: both(h1) == [True, True] and both(h2) == [False, False], 2 * 0.2 + MDI + MARGIN)
+    assert wait_for(lambda: both(h1) == [True, True] and both(h2) == [False, False], SCRIPT_REACTION)
     groups = [line for line in read_lines(reader) if line.startswith("GROUP")]
     assert groups == [f'GROUP "G1" {state} 0' for state in ("BACKUP", "MASTER", "FAULT", "BACKUP", "MASTER")]
 
