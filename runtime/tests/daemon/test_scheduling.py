@@ -82,3 +82,50 @@ def test_the_vrrp_child_runs_as_global_defs_say_and_a_reload_changes_it(lab2, tm
         assert daemon.state() == "MASTER" and int(vrrp_pid.read_text()) == pid
     finally:
         daemon.stop()
+
+
+BUSY_REALTIME = """
+import os, sys, time
+from tandem.daemon.scheduling import Scheduler, Scheduling
+
+scheduler = Scheduler()
+scheduler.apply(Scheduling(rt_priority=10, rlimit_rttime=20_000), "test")  # SIGKILL at 20 ms unblocked
+assert os.sched_getscheduler(0) & ~os.SCHED_RESET_ON_FORK == os.SCHED_RR
+
+
+def busy(seconds):  # CPU without blocking, as a plane transaction at thousands of real servers
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+if sys.argv[1] == "outside":
+    with scheduler.not_realtime():
+        with scheduler.not_realtime():  # nested: the inner one leaves the outer's normal scheduling
+            busy(0.01)
+        assert os.sched_getscheduler(0) & ~os.SCHED_RESET_ON_FORK == os.SCHED_OTHER
+        busy(0.3)
+    assert os.sched_getscheduler(0) & ~os.SCHED_RESET_ON_FORK == os.SCHED_RR
+else:
+    busy(0.3)
+print("survived")
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="realtime scheduling needs CAP_SYS_NICE")
+def test_long_cpu_work_outside_realtime_is_not_killed_by_the_rttime_limit():
+    """The kernel kills a realtime process that runs past RLIMIT_RTTIME without blocking (keepalived's
+    default 10 ms); Scheduler.not_realtime() (around a plane transaction, a control answer, a state
+    dump) runs such work at normal scheduling, and realtime again after it."""
+    import subprocess
+    import sys
+
+    def run(where: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-c", BUSY_REALTIME, where], capture_output=True, text=True, timeout=60
+        )
+
+    inside = run("inside")
+    assert inside.returncode == -9 and "survived" not in inside.stdout  # the limit is real
+    outside = run("outside")
+    assert (outside.returncode, outside.stdout.strip()) == (0, "survived"), outside.stderr

@@ -8,6 +8,7 @@ The check runners and the plane are fakes here (the driver's logic); the lab tes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from ipaddress import ip_address
@@ -607,3 +608,28 @@ def test_a_costly_transaction_gives_the_freed_heap_back(monkeypatch, tmp_path):
     monkeypatch.undo()
     assert lb_service._malloc_trim() is not None  # glibc
     lb_service.release_freed_memory()
+
+
+@scenario
+async def test_plane_transactions_run_outside_realtime(lb, tmp_path):
+    """With checker_rt_priority a transaction at thousands of real servers runs longer than the
+    realtime CPU limit: each runs inside the child's outside_realtime() (Scheduler.not_realtime)."""
+    outside = []
+
+    @contextlib.contextmanager
+    def outside_realtime():
+        outside.append(True)
+        try:
+            yield
+        finally:
+            outside.pop()
+
+    service = await lb(config_text(), outside_realtime=outside_realtime)
+    plane = service.fake_plane
+    seen = []
+    apply = plane.apply
+    plane.apply = lambda services: (seen.append(bool(outside)), apply(services))
+    service.runners.results["198.51.100.2"] = FAIL
+    await service.clock.advance(3)
+    assert "198.51.100.2" not in plane.weights()
+    assert seen and all(seen)

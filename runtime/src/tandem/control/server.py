@@ -123,10 +123,19 @@ def _plain(value):
 
 
 class ControlServer:
-    def __init__(self, path: str, handler: Handler | None, lb: LbHandler | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        handler: Handler | None,
+        lb: LbHandler | None = None,
+        outside_realtime=contextlib.nullcontext,
+    ) -> None:
         self.path = path
         self.handler = handler
         self.lb = lb  # the load balancer, when the config has virtual servers
+        # answers are made and encoded inside it: a realtime child (vrrp_/checker_rt_priority) does
+        # that at normal scheduling, as 5,000 real servers' status takes longer than RLIMIT_RTTIME
+        self.outside_realtime = outside_realtime
         self._server: asyncio.Server | None = None
         self.clients = 0  # connections being served
         self.refused = 0  # connections closed at once: MAX_CLIENTS were being served
@@ -192,9 +201,10 @@ class ControlServer:
             self.clients -= 1
             writer.close()
 
-    @staticmethod
-    async def _send(writer: asyncio.StreamWriter, answer: dict) -> None:
-        writer.write(encode(answer))
+    async def _send(self, writer: asyncio.StreamWriter, answer: dict) -> None:
+        with self.outside_realtime():
+            data = encode(answer)
+        writer.write(data)
         await asyncio.wait_for(writer.drain(), CLIENT_TIMEOUT)
 
     async def _answer(self, command: str, args: dict) -> dict:
@@ -202,26 +212,31 @@ class ControlServer:
         if handler is None and command in ("status", "stats", "maintenance"):
             return {"ok": False, "error": NO_VRRP}
         try:
-            if command == "status":
-                return {"ok": True, "result": handler.status()}
-            if command == "stats":
-                return {"ok": True, "result": handler.stats()}
             if command == "reload":
                 return {"ok": True, "result": await reload_all(handler, self.lb)}
             if command == "maintenance":
                 return {"ok": True, "result": await handler.maintenance(*maintenance_arguments(args))}
-            if command in ("lb_status", "lb_stats", "drain"):
-                return self._lb_answer(command, args)
-            if command == "metrics":  # what tandemd's supervisor serves on its metrics endpoint
-                from tandem.control.metrics import metrics_text
-
-                return {"ok": True, "result": metrics_text(handler, self.lb)}
+            with self.outside_realtime():  # no await inside: the loop's other work stays realtime
+                return self._answer_now(command, args)
         except ImportError as error:
             return {"ok": False, "error": str(error)}
         except BadRequest as error:
             return {"ok": False, "error": str(error)}
         except KeyError as error:
             return {"ok": False, "error": f"unknown instance {error.args[0]}"}
+
+    def _answer_now(self, command: str, args: dict) -> dict:
+        """The answers made without waiting for anything."""
+        if command == "status":
+            return {"ok": True, "result": self.handler.status()}
+        if command == "stats":
+            return {"ok": True, "result": self.handler.stats()}
+        if command in ("lb_status", "lb_stats", "drain"):
+            return self._lb_answer(command, args)
+        if command == "metrics":  # what tandemd's supervisor serves on its metrics endpoint
+            from tandem.control.metrics import metrics_text
+
+            return {"ok": True, "result": metrics_text(self.handler, self.lb)}
         return {"ok": False, "error": f"unknown command {command[:100]!r}"}
 
     def _lb_answer(self, command: str, args: dict) -> dict:

@@ -61,9 +61,10 @@ def write_state(service, function: str, path: str) -> None:
         log.warning("counters not cleared: tandemd keeps its counters for the daemon's life (metrics)")
 
 
-def _service(options: ChildOptions, config, systemd, early, around_reload):
+def _service(options: ChildOptions, config, systemd, early, around_reload, outside_realtime):
     """The child's subsystem: VRRP's Service (hearing what ``early`` heard), or the load balancer;
-    each runs its reloads inside ``around_reload()``."""
+    each runs its reloads inside ``around_reload()``, the load balancer its plane's work inside
+    ``outside_realtime()``."""
     if options.child == "vrrp":
         from tandem.daemon.service import Service
 
@@ -72,7 +73,7 @@ def _service(options: ChildOptions, config, systemd, early, around_reload):
         return service
     from tandem.lb.service import LbService
 
-    return LbService(options.source, config, around_reload=around_reload)
+    return LbService(options.source, config, around_reload=around_reload, outside_realtime=outside_realtime)
 
 
 def _start_errors(options: ChildOptions) -> tuple[type[Exception], ...]:
@@ -139,7 +140,12 @@ async def _serve(options: ChildOptions, config, parent: int, early) -> int:
         finally:
             schedule()  # the new config's settings
 
-    service = _service(options, config, systemd, early, rescheduled)
+    service = _service(options, config, systemd, early, rescheduled, scheduler.not_realtime)
+
+    def write_dump(function: str, path: str) -> None:  # a state signal: a big dump is long CPU work
+        with scheduler.not_realtime():
+            write_state(service, function, path)
+
     reloads: set[asyncio.Task] = set()
 
     def reload() -> None:
@@ -154,7 +160,7 @@ async def _serve(options: ChildOptions, config, parent: int, early) -> int:
         path = os.path.join(
             os.path.dirname(options.control_socket), f"{STATE_FILE_STEMS[options.child]}.{suffix}"
         )
-        loop.add_signal_handler(signal_of(function), write_state, service, function, path)
+        loop.add_signal_handler(signal_of(function), write_dump, function, path)
     try:
         await service.start()
         if early is not None:  # at once: no timer of the instances just started may fire before
@@ -172,7 +178,9 @@ async def _serve(options: ChildOptions, config, parent: int, early) -> int:
     from tandem.control.server import ControlServer  # after the instances started: not on their way
 
     vrrp = options.child == "vrrp"
-    control = ControlServer(options.control_socket, *((service, None) if vrrp else (None, service)))
+    control = ControlServer(
+        options.control_socket, *((service, None) if vrrp else (None, service)), scheduler.not_realtime
+    )
     exit_code = 0
     try:
         await control.start()

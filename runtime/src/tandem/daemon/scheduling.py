@@ -15,6 +15,7 @@ keepalived logs it, and the child runs on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -49,6 +50,7 @@ class Scheduler:
         self.applied = Scheduling()
         self._start_nice = os.getpriority(os.PRIO_PROCESS, 0)
         self._start_cpus = os.sched_getaffinity(0)
+        self._outside_realtime = False  # inside not_realtime()
 
     def apply(self, wanted: Scheduling, name: str) -> None:
         if wanted == self.applied:
@@ -81,6 +83,26 @@ class Scheduler:
             log.warning("%s process: cannot set realtime priority %d: %s", name, wanted.rt_priority, error)
             return
         log.info("%s process: realtime priority %d, rlimit_rttime %d µs", name, wanted.rt_priority, limit)
+
+    @contextlib.contextmanager
+    def not_realtime(self):
+        """Normal scheduling for a stretch of CPU work that may run past RLIMIT_RTTIME without blocking
+        (a plane transaction at thousands of real servers: 16-80 ms, against 10 ms by default), realtime
+        again after it. The kernel counts only realtime CPU against the limit."""
+        priority = self.applied.rt_priority
+        if priority is None or self._outside_realtime:  # not realtime, or already out of it
+            yield
+            return
+        self._normal()
+        self._outside_realtime = True
+        try:
+            yield
+        finally:
+            self._outside_realtime = False
+            try:
+                os.sched_setscheduler(0, os.SCHED_RR | os.SCHED_RESET_ON_FORK, os.sched_param(priority))
+            except OSError as error:
+                log.warning("cannot return to realtime priority %d: %s", priority, error)
 
     def _normal(self) -> None:
         """SCHED_OTHER again (RLIMIT_RTTIME stays: it counts for realtime scheduling only)."""

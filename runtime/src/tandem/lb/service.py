@@ -113,9 +113,13 @@ class LbService:
         rand: Callable[[], float] = random.random,
         plane_switch: Callable[[DataPlane, str], DataPlane | None] | None = None,
         around_reload: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+        outside_realtime: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
     ) -> None:
         self.source, self.config = source, config  # source: where reloads read the config
         self.around_reload = around_reload  # each reload runs inside it (the child's scheduling)
+        # the plane's transactions run inside it: with checker_rt_priority, normal scheduling for
+        # them (they can take longer than checker_rlimit_rttime without blocking)
+        self.outside_realtime = outside_realtime
         self._plane_switch = plane_switch  # None: tandem.lb.planes.switch_plane
         self.plane = plane
         self._runners = runners
@@ -399,7 +403,8 @@ class LbService:
         loop = asyncio.get_running_loop()
         began = loop.time()
         try:
-            self.plane.apply(services)
+            with self.outside_realtime():
+                self.plane.apply(services)
         except PlaneError as error:
             self.plane_errors += 1
             log.error(
