@@ -10,6 +10,7 @@ file tree (with include targets, a loop and an unreadable entry) or as text. Ora
 * every finding names a file that was read and a line inside it (1..its number of ``\\n``-lines);
 * the config is None exactly when a finding is an error; messages are one line;
 * CPU per input is bounded: ``CPU_BOUND`` seconds (the lexer's 500,000-step budget costs ~1 s);
+* memory is bounded: the process's peak stays within ``MEMORY_BOUND`` of where it was before the run;
 * a valid config dumps and reloads to the same dump.
 
     python runtime/tests/config/config_fuzz.py                # 2,000 mutants
@@ -26,6 +27,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -37,6 +39,7 @@ CORPUS = HERE / "corpus" / "regressions.jsonl"
 DIFFERENTIAL = HERE / "corpus" / "differential"
 SAMPLES = Path("/usr/share/doc/keepalived/samples")
 CPU_BOUND = 3.0  # seconds of CPU per input, the bound the suite asserts
+MEMORY_BOUND = 256 << 20  # bytes of peak RSS above the run's start (test_fuzz's bound per load)
 
 NUMBERS = ["0", "-1", "256", "65536", "4294967296", "18446744073709551616", "9" * 40, "-" + "9" * 30,
            "0x7fffffffffffffff", "0x" + "f" * 30, "010", "08", "1e999", "-1e-999", "nan", "inf", "1.5",
@@ -44,6 +47,7 @@ NUMBERS = ["0", "-1", "256", "65536", "4294967296", "18446744073709551616", "9" 
 ODD = ["\r", "\r\n", "\f", "\v", "\x85", "\u2028", "\u2029", "\x1c", "\t", "\u00a0", "\ufeff", "\x00",
        "\udcff", "\ud800", "\\", "\\\\", '"', "'", "!", "#", "\\#", "{", "}", "ß", "\\ß", "é", "\U0001f600",
        "$", "${", "@", "~"]  # fmt: skip
+DIGITS = "9" * 5000  # over int()'s 4,300-digit limit
 STRUCTURE = [
     "{", "}", "{ }", "} {", "{" * 40, "}" * 40, "\\", "# comment \\", "! x \\", '"', "include a.conf",
     "include sub/*.conf", "include loop.conf", "include nope.conf", "include /proc/self/fd/*",
@@ -54,7 +58,8 @@ STRUCTURE = [
     "$M=a \\", "$M= \\", "$M", "${M}", "${_RANDOM 1 9}", "${_RANDOM 99999999999999999999}", "$_PWD",
     "$_INSTANCE", "${_HASH}", "${_BANG}", "$N", "vrrp_instance", "virtual_server", "real_server",
     "HTTP_GET", "url", "global_defs", "vrrp_script", "vrrp_sync_group", "virtual_ipaddress",
-    "static_routes", "track_script", "unicast_peer",
+    "static_routes", "track_script", "unicast_peer", "~SEQ(i, 1, " + DIGITS + ") ",
+    "${_RANDOM 0 " + DIGITS + "}",
 ]  # fmt: skip
 TREE = {
     "a.conf": "vrrp_script s_inc {\n    script /bin/true\n}\n",
@@ -190,10 +195,44 @@ def bomb(rng, text):
     return text + "\n$R=$R\nrouter_id $R\n$S=~SEQ(i, 1, 3) $S\n$S\n"
 
 
+def wildcard_walk(rng, text):
+    """An include whose wildcard walks much of the file system (each entry looked at costs a step)."""
+    pattern = rng.choice(
+        ("/*/*/*/*/*/*/*/*", "/proc/*/*/*/*", "/sys/*/*/*/*/*/*", "/proc/self/*/*/*", "/*/*/nope")
+    )
+    return f"include {pattern}\n" + text
+
+
+def huge_word(rng, text):
+    """A word, quoted word or line of words of megabytes (memory: the tokenizer's and the lines')."""
+    size = rng.choice((1 << 20, 4 << 20, 12 << 20))
+    word = rng.choice(
+        ("x" * size, '"' + "x y " * (size // 4) + '"', "ab " * (size // 3), '"' + '\\" ' * (size // 3) + '"')
+    )
+    return _at_line(rng, text, lambda line: [f"{line} {word}"])
+
+
+def many_blocks(rng, text):
+    """Thousands of instances (or scripts, sync group members) cross-referencing each other: checks
+    that compare or look up pairs would be quadratic."""
+    count = rng.choice((2000, 8000))
+    blocks = "".join(
+        f"vrrp_script s{i} {{\n    script /bin/true\n}}\n"
+        f"vrrp_instance VI_{i} {{\n    interface eth{i // 255}\n"
+        f"    virtual_router_id {i % 255 + 1}\n    priority 100\n    virtual_ipaddress {{\n"
+        f"        10.{i // 65536}.{i // 254 % 256}.{i % 254 + 1}/8\n    }}\n"
+        f"    track_script {{\n        s{i}\n    }}\n}}\n"
+        for i in range(count)
+    )
+    members = "".join(f"        VI_{i}\n" for i in range(count))
+    return text + "\n" + blocks + "vrrp_sync_group G_many {\n    group {\n" + members + "    }\n}\n"
+
+
 MUTATIONS = [insert_structure, prefix_line, to_definition, continue_line, huge_number, odd_character,
              line_ends, swap_lines, duplicate, delete, truncate, byte_noise,
              insert_structure, huge_number, odd_character]  # fmt: skip
-COSTLY = [deep_nesting, bomb]  # adversarial: each costs up to the step budget (~1 s), so 1 mutant in 50
+# adversarial: each costs up to the step budget (~1 s), so 1 mutant in 50
+COSTLY = [deep_nesting, bomb, wildcard_walk, huge_word, many_blocks]
 
 
 class OracleError(AssertionError):
@@ -279,6 +318,7 @@ def run(count: int, seed: int, report_every: int = 0) -> dict[str, float]:
     texts = seeds()
     slowest = 0.0
     total = 0.0
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB
     with tempfile.TemporaryDirectory(prefix="tandem-fuzz-") as tmp:
         root = Path(tmp)
         prepare(root)
@@ -286,6 +326,9 @@ def run(count: int, seed: int, report_every: int = 0) -> dict[str, float]:
             mutant = mutate(rng, rng.choice(texts))
             try:
                 spent = check(mutant, root)
+                grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) * 1024
+                if grown > MEMORY_BOUND:
+                    raise OracleError(f"peak memory grew {grown >> 20} MB (bound {MEMORY_BOUND >> 20} MB)")
             except OracleError as error:
                 line = corpus_line(mutant, str(error)[:80])
                 where = f"mutant {index} of seed {seed}, ops {mutant.ops}"
