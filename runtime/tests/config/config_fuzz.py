@@ -244,7 +244,20 @@ def _line_count(data: bytes) -> int:
 
 
 def check(mutant: Mutant, root: Path) -> float:
-    """Run the oracles on one mutant in the prepared tree ``root``; returns the CPU seconds used."""
+    """Run the oracles on one mutant in the prepared tree ``root``; returns the CPU seconds used. A text
+    is read, and its findings' files are looked at, with ``root`` as the working directory (an include
+    through /proc/self/cwd names a file there)."""
+    if mutant.via == "file":
+        return _check(mutant, root)
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        return _check(mutant, root)
+    finally:
+        os.chdir(cwd)
+
+
+def _check(mutant: Mutant, root: Path) -> float:
     from tandem.config import load_config, load_config_text
     from tandem.config.dump import dump_config
 
@@ -255,12 +268,7 @@ def check(mutant: Mutant, root: Path) -> float:
             main.write_bytes(mutant.text.encode("utf-8", "surrogatepass"))
             result = load_config(main, config_id="node1")
         else:
-            cwd = os.getcwd()
-            os.chdir(root)
-            try:
-                result = load_config_text(mutant.text, "<fuzz>", config_id="node1")
-            finally:
-                os.chdir(cwd)
+            result = load_config_text(mutant.text, "<fuzz>", config_id="node1")
     except Exception as error:
         raise OracleError(f"escaped: {error!r}") from error
     spent = time.process_time() - started
