@@ -551,3 +551,18 @@ def test_old_unicast_checksum_never_drops_the_old_form_and_config_starts_with_it
     assert never.counters.drops == {Drop.CHECKSUM: 1} and not never.old_checksum
     assert started(replace(OLD, old_checksum="config")).old_checksum
     assert not started(replace(OLD, old_checksum="config", old_checksum_dst=None)).old_checksum  # multicast
+
+
+def test_a_master_whose_vip_was_removed_leaves_for_skew_time():
+    """keepalived's set_vrrp_backup: priority 0, addresses removed, Backup until Skew_Time, then Master
+    again (adding them back); anything but a Master ignores it."""
+    instance = started(replace(V3, priority=254))  # the owner-less highest: Master after Master_Down
+    instance.timer(instance.deadline)
+    assert instance.state is State.MASTER
+    actions = instance.vip_removed(5.0)
+    assert actions[0].advert.priority == 0 and isinstance(actions[1], RemoveVips)
+    assert actions[-1] == Transition(State.MASTER, State.BACKUP, "virtual address removed")
+    assert instance.deadline == pytest.approx(5.0 + instance.skew_time)
+    again = instance.timer(instance.deadline)
+    assert AddVips() in again and instance.state is State.MASTER
+    assert started().vip_removed(1.0) == []

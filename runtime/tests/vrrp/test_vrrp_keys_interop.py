@@ -155,3 +155,26 @@ def test_old_unicast_checksum(make_lab, tmp_path, configured):
     seen = [(host, layer) for _ts, host, layer in adverts(capture.stop()) if layer.priority > 0]
     assert {host for host, _ in seen} == {"h1", "h2"}
     assert all(old_form_checksum_ok(layer) for _, layer in seen)
+
+
+@pytest.mark.parametrize("daemon", ["tandemd", "keepalived"])
+def test_a_vip_removed_by_someone_else_is_taken_back_unless_no_track(make_lab, tmp_path, daemon):
+    """A no_track VIP deleted (ip addr del) stays deleted and nothing moves; a Master whose other VIP is
+    deleted leaves Master and takes over again after Skew_Time, adding them all back. keepalived 2.2.7
+    on the same config is the reference."""
+    (h1,) = make_lab(1).hosts
+    group = Group(vips=(VIP, "198.51.100.101/24 no_track"))
+    config = group.config(h1, [], 150)
+    if daemon == "tandemd":
+        tandemd(h1, config, tmp_path)
+    else:
+        start(daemon, h1, config, tmp_path)
+    assert wait_for(lambda: h1.has_address("198.51.100.100") and h1.has_address("198.51.100.101"), 10)
+    log = tmp_path / f"h1-{daemon}.log"
+    h1.ip("addr", "del", "198.51.100.101/24", "dev", h1.ifname)  # no_track: left as it is
+    assert not wait_for(lambda: h1.has_address("198.51.100.101"), 1)
+    assert log.read_text().count("Entering MASTER STATE") == 1
+    h1.ip("addr", "del", VIP, "dev", h1.ifname)
+    assert wait_for(lambda: h1.has_address("198.51.100.100") and h1.has_address("198.51.100.101"), 5)
+    assert "Entering BACKUP STATE" in log.read_text().split("Entering MASTER STATE", 1)[1]  # left, came back
+    assert wait_for(lambda: log.read_text().count("Entering MASTER STATE") == 2, 5)

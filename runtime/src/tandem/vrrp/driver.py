@@ -64,7 +64,7 @@ from tandem.vrrp.instance import (
     Transition,
     WantMaster,
 )
-from tandem.vrrp.netlink import Interface, Netlink
+from tandem.vrrp.netlink import AddressEvents, Interface, Netlink
 from tandem.vrrp.packet import Drop, Dropped, encode, is_carp
 from tandem.vrrp.params import OWNER_PRIORITY, InstanceParams
 from tandem.vrrp.protect import TABLE as PROTECTION_TABLE
@@ -185,6 +185,8 @@ class Driver:
     def open(self) -> None:
         self._loop = loop = asyncio.get_running_loop()
         self._netlink = Netlink()
+        self._address_events = AddressEvents()
+        loop.add_reader(self._address_events.fileno(), self._on_address_events)
         self._vmacs = Vmacs(self._netlink)
         self._protection: VipProtection | None = None  # made for the first instance not in accept mode
         self._timers: TimerQueue[Unit] = TimerQueue(
@@ -388,6 +390,8 @@ class Driver:
                 self._protection.close()
             except ProtectionError as error:
                 log.error("VIP protection table %s not removed: %s", PROTECTION_TABLE, error)
+        self._loop.remove_reader(self._address_events.fileno())
+        self._address_events.close()
         self._netlink.close()
 
     # --- set-up ---------------------------------------------------------------------------------
@@ -508,6 +512,25 @@ class Driver:
         return addresses, routes, announcements, extra
 
     # --- events in ------------------------------------------------------------------------------
+
+    def _on_address_events(self) -> None:
+        """Addresses removed by someone else: a Master whose VIP (not no_track) is gone leaves for
+        Skew_Time and takes over again (Instance.vip_removed), as keepalived does. Our own changes are
+        made synchronously, so their events are queued before anything else happens: taking each
+        address's last event in the queue, one we removed and added back is not gone."""
+        gone = self._address_events.removed()
+        if not gone:
+            return
+        for name, unit in list(self.units.items()):
+            if unit.instance.state is not State.MASTER:
+                continue
+            lost = [
+                vip for vip, index in unit.addresses if not vip.no_track and (index, vip.address.ip) in gone
+            ]
+            if lost:
+                shown = ", ".join(str(vip.address) for vip in lost)
+                log.warning("(%s) %s removed by someone else: leaving MASTER to add it again", name, shown)
+                self.act(name, lambda instance, now: instance.vip_removed(now))
 
     def _on_readable(self, channel: Channel) -> None:
         """An idle channel got a packet: read it one poll interval later if only Backups are on it, else

@@ -251,6 +251,17 @@ class Instance:
         """Shutdown (§6.4.2, §6.4.3): a Master sends priority 0 first, then drops its addresses."""
         return self._leave(State.INITIALIZE, now, "shutdown")
 
+    def vip_removed(self, now: float) -> list[Action]:
+        """As Master, one of our addresses (not no_track) was removed by someone else: as keepalived
+        (set_vrrp_backup), say goodbye with priority 0, remove the rest and be Backup for Skew_Time only,
+        so that we take over again, adding them all back and announcing them."""
+        if self.state is not State.MASTER:
+            return []
+        actions = [*self._advertise(now, STOP_PRIORITY), RemoveVips()]
+        actions += self._become_backup(now, "virtual address removed")
+        self._master_down_at = now + self.skew_time
+        return actions
+
     def fault(self, now: float) -> list[Action]:
         """An interface or tracked object failed: leave like Shutdown, into Fault."""
         return self._leave(State.FAULT, now, "fault")

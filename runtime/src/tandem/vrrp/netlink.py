@@ -204,6 +204,49 @@ class Netlink:
             raise OSError(-error, os.strerror(-error))
 
 
+class AddressEvents:
+    """The kernel's address notifications (IPv4 and IPv6), read without blocking."""
+
+    GROUPS = 0x10 | 0x100  # RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(
+            socket.AF_NETLINK,
+            socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC,
+            socket.NETLINK_ROUTE,
+        )
+        self._sock.bind((0, self.GROUPS))
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def removed(self) -> set[tuple[int, IPAddress]]:
+        """(interface index, address) of every address whose last event queued is its removal."""
+        last: dict[tuple[int, IPAddress], int] = {}
+        while True:
+            try:
+                data = self._sock.recv(1 << 16)
+            except BlockingIOError:
+                break
+            except OSError as error:  # ENOBUFS: events were lost; what is left is still read
+                if error.errno != errno.ENOBUFS:
+                    raise
+                continue
+            for message in split(data):
+                kind = _TYPE.unpack_from(message, 4)[0]
+                if kind not in (RTM_NEWADDR, RTM_DELADDR):
+                    continue
+                index = IFADDRMSG.unpack_from(message, NLMSGHDR.size)[4]
+                attrs = attributes(message, NLMSGHDR.size + IFADDRMSG.size)
+                local = attrs.get(IFA_LOCAL, attrs.get(IFA_ADDRESS))
+                if local is not None:
+                    last[(index, ip_address(local))] = kind
+        return {key for key, kind in last.items() if kind == RTM_DELADDR}
+
+
 def request(kind: int, flags: int, body: bytes) -> bytes:
     """A netlink request of ``kind`` (sequence 0: filled in when sent)."""
     return NLMSGHDR.pack(NLMSGHDR.size + len(body), kind, NLM_F_REQUEST | flags, 0, 0) + body
