@@ -132,7 +132,6 @@ class LbService:
         self.balancer: Balancer | None = None
         self._tasks: dict[str, object] = {}  # running checks by id (what start_check returned)
         self._waiting: collections.deque[tuple[str, CheckParams, float]] = collections.deque()
-        self._due: dict[str, float] = {}  # when each armed check was due (for lateness)
         self._lateness: collections.deque[float] = collections.deque(maxlen=LATENESS_SAMPLES)
         self._applied: tuple | None = None  # what the plane holds (None: nothing applied yet)
         self._apply_handle: asyncio.Handle | asyncio.TimerHandle | None = None
@@ -224,8 +223,6 @@ class LbService:
         self._changed()
         self._watch(config)
         names, checks = set(self.balancer.virtual_servers), set(self.balancer.check_ids())
-        for gone in old_checks - checks:  # running checks of removed ids: their results are ignored
-            self._due.pop(gone, None)
         summary = {
             "virtual servers unchanged": sorted(names & old_names),
             "virtual servers added": sorted(names - old_names),
