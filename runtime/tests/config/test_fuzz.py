@@ -104,6 +104,9 @@ MEMORY_ADVERSARIAL = {  # name: bytes of the main config
     + (b"router_id" + b" ab" * 40 + b"\n") * 60_000
     + b"}\n",
     "a 30 MB word": b"router_id " + b"x" * (30 << 20) + b"\n",
+    "a 12 MB unknown keyword (did you mean: was 520 MB)": b"vrrp_instance V {\n "
+    + b"x" * (12 << 20)
+    + b"\n}\n",
 }
 PEAK = """
 import resource, sys

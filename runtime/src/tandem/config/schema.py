@@ -285,7 +285,13 @@ def not_in_table(node: Node, block: Block, findings: Findings) -> None:
         return
     if findings.full:  # skip the costly "did you mean" when nothing more is shown
         return
-    near = difflib.get_close_matches(node.keyword, block.all_keywords, n=1, cutoff=0.75)
+    # a word over 100 characters is never 0.75 alike with a keyword (at most 2k/(w+k) for one of k <= 45
+    # characters), and difflib indexes every character of it: a 12 MB word took 520 MB
+    near = (
+        difflib.get_close_matches(node.keyword, block.all_keywords, n=1, cutoff=0.75)
+        if len(node.keyword) <= 100
+        else []
+    )
     hint = f"; did you mean '{near[0]}'?" if near else ""
     shown = (
         node.keyword

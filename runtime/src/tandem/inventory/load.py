@@ -45,7 +45,10 @@ def _at(raw: Any, path: list) -> Any:
 def _message(err: Invalid, raw: Any) -> str:
     if err.msg == "extra keys not allowed":
         unknown = str(err.path[-1]) if err.path else ""
-        close = difflib.get_close_matches(unknown, FIELD_NAMES, n=1, cutoff=0.7)
+        # a long name is never alike a field's, and difflib indexes every character of it (memory)
+        close = (
+            difflib.get_close_matches(unknown, FIELD_NAMES, n=1, cutoff=0.7) if len(unknown) <= 100 else []
+        )
         hint = f"; did you mean '{close[0]}'?" if close else " (see docs/inventory.md for the fields)"
         return f"unknown field{hint}"
     message = _PLAIN_MESSAGES.get(err.msg, err.msg)

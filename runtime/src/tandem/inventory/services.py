@@ -21,7 +21,7 @@ from tandem.config.lvs_blocks import CHECKERS
 from .findings import Finding, error, warning
 from .load import definitions
 from .model import Instance
-from .schema import GLOBAL, HOST, NAME, SHIPPED, address, integer
+from .schema import GLOBAL, HOST, NAME, SHIPPED, address, integer, shown
 from .scripts import notify_script, script_words, shipped
 
 SMTP_PASSWORD_FILE = "/etc/tandem/smtp-password"
@@ -33,9 +33,9 @@ def _checker(value: Any) -> dict:
         raise Invalid(f"expected one checker as {{KIND: {{keywords}}}}, KIND one of {', '.join(CHECKERS)}")
     ((kind, options),) = value.items()
     if kind not in CHECKERS:
-        close = difflib.get_close_matches(str(kind), CHECKERS, n=1)
+        close = difflib.get_close_matches(str(kind), CHECKERS, n=1) if len(str(kind)) <= 100 else []
         hint = f"; did you mean '{close[0]}'?" if close else f"; expected one of {', '.join(CHECKERS)}"
-        raise Invalid(f"unknown checker {kind!r}{hint}", [kind])
+        raise Invalid(f"unknown checker {shown(kind)}{hint}", [kind])
     options = dict(options or {})
     if not all(isinstance(k, str) for k in options):
         raise Invalid("expected keepalived keywords", [kind])
