@@ -177,6 +177,8 @@ def _check_instance(config: Config, instance: VrrpInstance, findings: Findings) 
         findings.warning(
             pos, f"{name}: nopreempt needs state BACKUP; with MASTER it is ignored (keepalived clears it)"
         )
+    if version == 3 and not instance.virtual_ipaddresses:  # keepalived: "at least one is required"
+        findings.error(pos, f"{name}: VRRPv3 needs at least one virtual_ipaddress")
     _check_addresses(instance, name, family, findings)
     _check_unicast(instance, name, findings)
     if instance.mcast_dst_ip is not None and instance.mcast_dst_ip.version != family:

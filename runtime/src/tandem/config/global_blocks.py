@@ -357,7 +357,7 @@ def init_file(node: Node, _findings: Findings) -> dict[str, Any]:
         args.pop()
     if len(args) > 1:
         raise Invalid("expected an optional integer value and optionally 'overwrite'")
-    value = check(integer(-(2**31), 2**31 - 1), args[0], "an integer") if args else 0
+    value = check(integer(-254, 254), args[0], "an integer -254..254") if args else 0
     return {"init_file": value, "init_file_overwrite": overwrite}
 
 
@@ -365,7 +365,7 @@ TRACK_FILE = Block(
     "track_file",
     {
         "file": Key("file", one(WORD, "a file path"), once=True),
-        "weight": Key(None, weight),
+        "weight": Key(None, weight, once=True),
         "init_file": Key(None, init_file),
     },
 )

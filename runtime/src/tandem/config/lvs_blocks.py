@@ -323,7 +323,7 @@ CHECKERS: dict[str, tuple[type[Checker], Block]] = {
                         "a query type (A, NS, CNAME, SOA, MX, TXT, AAAA)",
                     ),
                 ),
-                "name": Key("name", one(WORD, "a domain name")),
+                "name": Key("name", one(WORD, "a domain name"), once=True),
             },
             COMMON_UNSUPPORTED,
         ),
@@ -516,6 +516,12 @@ VIRTUAL_SERVER = Block(
 
 def build_virtual_server(node: Node, findings: Findings) -> VirtualServer | None:
     values = read_block(node.children, VIRTUAL_SERVER, findings)
+    for child in node.children:  # keepalived reads sorry_server_inhibit only after a sorry_server
+        if child.keyword == "sorry_server":
+            break
+        if child.keyword == "sorry_server_inhibit":
+            findings.error(child.pos, "sorry_server_inhibit before or without sorry_server (as keepalived)")
+            values.pop("sorry_server_inhibit", None)
     if "sorry_server_lvs_method" in values and "sorry_server" not in values:
         # keepalived: "sorry_server forwarding used without sorry_server" (and it is ignored)
         findings.warning(node.pos, "sorry_server_lvs_method without sorry_server: ignored")

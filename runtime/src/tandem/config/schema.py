@@ -38,7 +38,7 @@ _INTEGER = re.compile(r"[+-]?[0-9]+")
 
 # Validators are wrapped in vol.Schema once: a bare vol.All compiles its parts again on every call.
 Validator = vol.Schema
-BOOL = Validator(vol.All(vol.Lower, vol.In(_BOOLEANS), _BOOLEANS.__getitem__))
+BOOL = Validator(vol.All(vol.In(_BOOLEANS), _BOOLEANS.__getitem__))  # lower case only, as keepalived
 IP = Validator(vol.Coerce(ip_address))
 IPV4 = Validator(vol.Coerce(IPv4Address))
 IP_INTERFACE = Validator(vol.Coerce(ip_interface))
