@@ -11,6 +11,7 @@ import re
 import pytest
 from daemon_lab import GLOBAL, Daemon, instance
 from tandemlab.polling import wait_for
+from vrrp_lab import start
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -145,3 +146,22 @@ def test_static_entries_are_told_apart_by_all_they_say(make_lab, tmp_path):
     assert wait_for(lambda: owned(h1) == after, 10), owned(h1)
     assert daemon.stop() == 0
     assert owned(h1) == {"addresses": set(), "routes": set(), "rules": set()}
+
+
+@pytest.mark.parametrize("daemon", ["tandemd", "keepalived"])
+def test_a_static_address_removed_by_someone_else_is_put_back_unless_no_track(make_lab, tmp_path, daemon):
+    """keepalived 2.2.7 (the reference) and tandemd on the same config: a static address deleted with ip
+    addr del is added again at once; a no_track one stays deleted."""
+    (h1,) = make_lab(1).hosts
+    ifname = h1.ifname
+    addresses = [f"198.51.100.120/24 dev {ifname}", f"198.51.100.121/24 dev {ifname} no_track"]
+    config = static_config(h1, addresses, [])
+    if daemon == "tandemd":
+        Daemon(h1, tmp_path).start(config)
+    else:
+        start("keepalived", h1, config, tmp_path)
+    assert wait_for(lambda: h1.has_address("198.51.100.120") and h1.has_address("198.51.100.121"), 10)
+    h1.ip("addr", "del", "198.51.100.121/24", "dev", ifname)
+    h1.ip("addr", "del", "198.51.100.120/24", "dev", ifname)
+    assert wait_for(lambda: h1.has_address("198.51.100.120"), 5)
+    assert not wait_for(lambda: h1.has_address("198.51.100.121"), 1)

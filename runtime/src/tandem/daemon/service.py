@@ -103,6 +103,12 @@ class Service:
             self._reconcile(name)
         self._trackers = start_trackers(self.config, self.tracking, self._apply)
         self._retry = watched(asyncio.create_task(self._retry_unprepared()))
+        self.driver.on_addresses_removed = self._addresses_removed
+
+    def _addresses_removed(self, gone: set) -> None:
+        """Addresses removed by someone else: the static ones (tandem.vrrp.static) are put back."""
+        if self.static is not None:
+            watched(asyncio.create_task(self.static.reinstate(gone)))
 
     async def stop(self) -> None:
         self._retry.cancel()

@@ -161,6 +161,8 @@ class Driver:
     # a tandem.vrrp.early.EarlyListener heard adverts before the instances existed: see replay_early
     early: object | None = None
     log_unknown_vrids: bool = False  # global_defs: each advert for a VRID no instance has is logged
+    # addresses (interface index, address) removed by someone else: the owner of static ones puts them back
+    on_addresses_removed: Callable[[set[tuple[int, IPAddress]]], None] | None = None
 
     def __post_init__(self) -> None:
         self._unclaimed: Counter[Drop] = Counter()  # drops before an instance was known
@@ -521,6 +523,8 @@ class Driver:
         gone = self._address_events.removed()
         if not gone:
             return
+        if self.on_addresses_removed is not None:
+            self.on_addresses_removed(gone)
         for name, unit in list(self.units.items()):
             if unit.instance.state is not State.MASTER:
                 continue

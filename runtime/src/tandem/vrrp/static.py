@@ -66,6 +66,19 @@ class StaticEntries:
             if key in self._held or await self._change(entry, add=True):
                 self._held[key] = entry
 
+    async def reinstate(self, gone: set[tuple[object, object]]) -> None:
+        """Put back the static addresses (not no_track) in ``gone`` ((interface index, address) removed
+        by someone else), as keepalived's reinstate_static_address does."""
+        for what, where in list(self._held.values()):
+            if not isinstance(what, VirtualAddress) or what.no_track or self._netlink is None:
+                continue
+            try:
+                index = (await self._netlink.interface(where)).index
+            except LookupError:
+                continue
+            if (index, what.address.ip) in gone and await self._change((what, where), add=True):
+                log.warning("static address %s was removed by someone else: added again", what.address)
+
     async def clear(self) -> None:
         for entry in self._held.values():
             await self._change(entry, add=False)
