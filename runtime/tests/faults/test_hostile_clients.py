@@ -7,9 +7,7 @@ request is answered."""
 from __future__ import annotations
 
 import json
-import socket
 import sys
-import time
 
 import pytest
 from daemon_lab import GLOBAL, Daemon, instance
@@ -17,6 +15,7 @@ from tandem.control.client import ControlError
 from tandem.control.server import CLIENT_TIMEOUT, MAX_CLIENTS
 from tandemlab.owners import OwnerSampler
 from tandemlab.polling import wait_for
+from test_control_hardening import connect
 
 pytestmark = [pytest.mark.lab]
 
@@ -57,18 +56,6 @@ time.sleep(0.5)
 normal = exchange(b"GET /metrics HTTP/1.0\\r\\n\\r\\n")
 print(sum(1 for a in answers if a), normal.split(b"\\r\\n")[0].decode(), int(b"tandem_vrrp" in normal))
 """
-
-
-def connect(path: str) -> socket.socket:
-    client = socket.socket(socket.AF_UNIX)
-    client.settimeout(30)
-    for _ in range(3000):
-        try:
-            client.connect(path)
-            return client
-        except BlockingIOError:
-            time.sleep(0.01)
-    raise AssertionError("the listen backlog never drained")
 
 
 def master(daemon) -> bool:
