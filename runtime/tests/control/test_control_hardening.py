@@ -99,21 +99,27 @@ def test_a_line_over_the_limit_is_refused_and_the_next_client_is_served(daemon, 
     no_tracebacks(caplog)
 
 
+PIECES = [b"{", b"}", b"[", b"]", b'"', b"\\", b"1e999", b"-0", b"null", b"\xff", b"\\u0000", b","]
+
+
+def mutated(rng: random.Random, line: bytes, pieces: list[bytes] = PIECES, most: int = 4) -> bytes:
+    """``line`` with 1..most random insertions of ``pieces`` or byte overwrites, on one line."""
+    data = bytearray(line)
+    for _ in range(rng.randint(1, most)):
+        at = rng.randrange(len(data) + 1)
+        if rng.random() < 0.5:
+            data[at:at] = rng.choice(pieces)
+        else:
+            data[at : at + rng.randint(1, 3)] = bytes([rng.randrange(256)])
+    return bytes(data).replace(b"\n", b" ")
+
+
 def test_short_fuzz_mutated_requests_are_always_answered(daemon, caplog):  # noqa: F811
-    """Random byte mutations of valid requests; the long form is the same with more seeds."""
+    """Random byte mutations of valid requests; the long form is control_fuzz.py (100,000 requests, garbage
+    mutated too)."""
     path, state, _ = daemon
     rng = random.Random(1616)
-    pieces = [b"{", b"}", b"[", b"]", b'"', b"\\", b"1e999", b"-0", b"null", b"\xff", b"\\u0000", b","]
-    lines = []
-    for _ in range(400):
-        line = bytearray(rng.choice(VALID))
-        for _ in range(rng.randint(1, 4)):
-            at = rng.randrange(len(line) + 1)
-            if rng.random() < 0.5:
-                line[at:at] = rng.choice(pieces)
-            else:
-                line[at : at + rng.randint(1, 3)] = bytes([rng.randrange(256)])
-        lines.append(bytes(line).replace(b"\n", b" "))
+    lines = [mutated(rng, rng.choice(VALID)) for _ in range(400)]
     answers = talk(path, lines)
     assert len(answers) == len(lines)
     assert all(isinstance(a["ok"], bool) for a in answers)
