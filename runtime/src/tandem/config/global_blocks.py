@@ -28,6 +28,7 @@ from tandem.config.schema import (
     flag,
     garp_extra_if,
     integer,
+    limits_of,
     make,
     one,
     one_address,
@@ -58,6 +59,9 @@ def multicast(version: int, what: str) -> Any:
     return convert
 
 
+SMTP_PORT = integer(1, 65535)
+
+
 def smtp_server(node: Node, findings: Findings) -> dict[str, Any]:
     if not node.args:
         raise Invalid("expected an address or host name and optionally a port")
@@ -71,7 +75,7 @@ def smtp_server(node: Node, findings: Findings) -> dict[str, Any]:
             raise Invalid(f"expected an address or host name, got {name!r}") from None
     values: dict[str, Any] = {"smtp_server": name}
     if len(node.args) == 2:
-        values["smtp_port"] = check(integer(1, 65535), node.args[1], "a port 1..65535")
+        values["smtp_port"] = check(SMTP_PORT, node.args[1], "a port 1..65535")
     return values
 
 
@@ -288,14 +292,20 @@ GLOBAL_DEFS = Block(
 )
 
 
+_SCRIPT_TIMEOUT = one(whole_seconds(0, 4294), "whole seconds 1..4294")
+
+
 def script_timeout(node: Node, findings: Findings) -> float:
     """vrrp_script ``timeout``: whole seconds 0..4294; 0 is read as 1 with a warning, as keepalived
     ("vrrp script timeout must be greater than 0, setting to 1")."""
-    value = one(whole_seconds(0, 4294), "whole seconds 1..4294")(node, findings)
+    value = _SCRIPT_TIMEOUT(node, findings)
     if value == 0:
         findings.warning(node.pos, "timeout 0: 1 second is used (as keepalived)")
         return 1.0
     return value
+
+
+script_timeout.limits = limits_of(_SCRIPT_TIMEOUT)
 
 
 VRRP_SCRIPT = Block(
@@ -350,6 +360,9 @@ TRACK_PROCESS = Block(
 )
 
 
+_FILE_VALUE = integer(-254, 254)
+
+
 def init_file(node: Node, _findings: Findings) -> dict[str, Any]:
     args = list(node.args)
     overwrite = bool(args) and args[-1] == "overwrite"
@@ -357,8 +370,11 @@ def init_file(node: Node, _findings: Findings) -> dict[str, Any]:
         args.pop()
     if len(args) > 1:
         raise Invalid("expected an optional integer value and optionally 'overwrite'")
-    value = check(integer(-254, 254), args[0], "an integer -254..254") if args else 0
+    value = check(_FILE_VALUE, args[0], "an integer -254..254") if args else 0
     return {"init_file": value, "init_file_overwrite": overwrite}
+
+
+init_file.limits = limits_of(_FILE_VALUE)
 
 
 TRACK_FILE = Block(

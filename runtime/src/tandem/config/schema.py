@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, ip_address, ip_interface, ip_network
-from typing import Any
+from typing import Any, NamedTuple
 
 import voluptuous as vol
 
@@ -66,9 +66,30 @@ def _whole(text: str) -> float:
     return float(int(text))
 
 
+class Limits(NamedTuple):
+    """The range of a numeric reader, kept on its validator (``limits_of``) and on the converters made
+    from it, so that other readers of the same value (the inventory schema) use these bounds, not copies."""
+
+    low: float
+    high: float
+    places: int  # decimal places keepalived reads: 0 for whole numbers, 6 for a <TIMER>
+    seconds: bool  # a time (the inventory takes it as a number), else a count
+
+
+def _limited(validator: Validator, limits: Limits) -> Validator:
+    validator.limits = limits
+    return validator
+
+
+def limits_of(reader: Any) -> Limits | None:
+    """The ``Limits`` of a validator or converter made by ``integer``/``seconds``/``whole_seconds`` (and
+    ``one`` or the ``*_key`` helpers of one of them); None for other readers."""
+    return getattr(reader, "limits", None)
+
+
 def integer(low: int, high: int) -> Validator:
     """An integer as keepalived reads it (decimal digits and a sign; no blanks, 0x or 1_000)."""
-    return Validator(vol.All(_integer, vol.Range(min=low, max=high)))
+    return _limited(Validator(vol.All(_integer, vol.Range(min=low, max=high))), Limits(low, high, 0, False))
 
 
 UINT_MAX = 2**32 - 1
@@ -78,13 +99,13 @@ KEEPALIVED_TIMER_MAX = 18446744073709.551614  # (ULONG_MAX - 1) microseconds, ke
 def seconds(low: float = 0, high: float = KEEPALIVED_TIMER_MAX) -> Validator:
     """A keepalived <TIMER>: decimal seconds as its read_decimal_unsigned reads them (an optional +,
     "5." and ".5", at most 6 decimal places; no exponent, nan or inf) within [low, high]."""
-    return Validator(vol.All(_decimal, vol.Range(min=low, max=high)))
+    return _limited(Validator(vol.All(_decimal, vol.Range(min=low, max=high))), Limits(low, high, 6, True))
 
 
 def whole_seconds(low: int, high: int) -> Validator:
     """Seconds that keepalived reads as an unsigned integer (``garp_master_delay``, vrrp_script
     ``interval``...): "1.5" and even "2.0" are errors there."""
-    return Validator(vol.All(_whole, vol.Range(min=low, max=high)))
+    return _limited(Validator(vol.All(_whole, vol.Range(min=low, max=high))), Limits(low, high, 0, True))
 
 
 def network(text: str) -> Any:
@@ -115,9 +136,9 @@ def check(validator: Any, text: str, what: str) -> Any:
 
 
 def one(validator: Any, what: str) -> Convert:
-    """A statement with exactly one argument."""
+    """A statement with exactly one argument (the converter keeps the validator's ``Limits``)."""
 
-    validator = Validator(validator)
+    limits, validator = limits_of(validator), Validator(validator)
 
     def convert(node: Node, findings: Findings) -> Any:
         if not node.args:
@@ -130,6 +151,7 @@ def one(validator: Any, what: str) -> Convert:
             )
         return value
 
+    convert.limits = limits
     return convert
 
 

@@ -31,6 +31,7 @@ from tandem.config.schema import Block, bare_flag
 
 from .findings import Finding, Severity
 from .schema import FIELD_NAMES, GARP_KEYWORDS
+from .schema import config_word as _word
 from .scripts import script_words
 
 HEADER = "# tandemd.conf rendered by the tandem.ha collection from the plan of tandem.ha.vrrp_plan\n"
@@ -48,14 +49,6 @@ NOTIFY_KEYWORDS = {
 
 def _at(group: str | None, field: str) -> Position:
     return Position(file=f"{group or ''}{_SEP}{field}", line=0)
-
-
-def _word(value: Any) -> str:
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def _node(keyword: str, pos: Position, *args: Any, children: list[Node] | None = None) -> Node:

@@ -2,6 +2,11 @@
 
 Each schema checks one definition on its own (types, ranges, duplicates inside it) and fills defaults;
 everything that needs more than one definition or the hosts' vars lives in ``rules/``.
+
+A field that becomes a keepalived keyword is judged by that keyword's own reader in the runtime's
+keyword tables (``keyword``): the value is written as the renderer writes it and read as ``tandemd -t``
+reads it, so the inventory never takes what the config refuses, and a limit changed there applies here.
+The inventory may narrow a reader's range (``within``), never widen it.
 """
 
 from __future__ import annotations
@@ -12,6 +17,15 @@ import reprlib
 from typing import Any as AnyValue
 
 from voluptuous import All, Any, Invalid, Length, Match, Optional, Range, Required, Schema
+
+from tandem.config import schema as config
+from tandem.config.findings import Findings
+from tandem.config.global_blocks import GLOBAL_DEFS, SMTP_PORT, VRRP_SCRIPT
+from tandem.config.global_blocks import TRACK_FILE as TRACK_FILE_BLOCK
+from tandem.config.global_blocks import TRACK_PROCESS as TRACK_PROCESS_BLOCK
+from tandem.config.model import Position
+from tandem.config.parser import Node
+from tandem.config.vrrp_blocks import AUTHENTICATION, VRRP_INSTANCE
 
 DEFAULT_PRIORITY_TOP = 150
 DEFAULT_PRIORITY_STEP = 10
@@ -86,8 +100,74 @@ def integer(low: int, high: int):
     return All(_integer, Range(low, high, msg=f"expected an integer from {low} to {high}"))
 
 
-def number(low: float, high: float):
-    return All(_number, Range(low, high, msg=f"expected a number from {low} to {high}"))
+def config_word(value: AnyValue) -> str:
+    """A value as the renderer writes it in tandemd.conf (true/false as on/off, 2.0 as 2)."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _scalar(value: AnyValue) -> AnyValue:
+    _text(value, "expected a single value")
+    return value
+
+
+def _string(value: AnyValue) -> str:
+    if not isinstance(value, str):  # str(value) of a shared YAML node may never end
+        raise Invalid(f"expected a string, got {shown(value)}")
+    return value
+
+
+def _shown_bound(bound: float) -> str:
+    return f"{bound:.6f}".rstrip("0").rstrip(".")
+
+
+_AT = Position(file="inventory", line=0)
+
+
+def reader(convert: AnyValue, name: str, within: tuple = (None, None), base: AnyValue = None):
+    """The validator of an inventory field written as keepalived's ``name`` and read by ``convert`` (a
+    converter of the runtime's keyword tables): the value, of the inventory's type ``base`` (by default
+    the reader's: a number for seconds, an integer for counts, else one scalar), is written as the
+    renderer writes it and read by ``convert``; what it refuses is refused with its words. ``within``
+    narrows a numeric reader's range (None: the reader's bound); a bound outside it is a ValueError here.
+    The validator's ``limits`` are the range the inventory takes."""
+    limits = config.limits_of(convert)
+    low, high = within
+    if low is not None or high is not None:
+        if limits is None:
+            raise ValueError(f"{name}: its reader has no numeric range to narrow")
+        low = limits.low if low is None else low
+        high = limits.high if high is None else high
+        if not limits.low <= low <= high <= limits.high:
+            raise ValueError(f"{name}: {low}..{high} is wider than its reader's {limits.low}..{limits.high}")
+        limits = limits._replace(low=low, high=high)
+    if base is None:
+        base = _scalar if limits is None else _number if limits.seconds else _integer
+    what = None
+    if limits is not None:
+        unit = ("whole seconds" if limits.places == 0 else "seconds") if limits.seconds else "an integer"
+        what = f"expected {unit} {_shown_bound(limits.low)}..{_shown_bound(limits.high)}"
+
+    def validate(value: AnyValue) -> AnyValue:
+        value = base(value)
+        try:
+            convert(Node(name, (config_word(value),), _AT, None), Findings())
+        except config.Invalid as error:
+            raise Invalid(str(error)) from None
+        if what and not limits.low <= value <= limits.high:
+            raise Invalid(f"{what}, got {config_word(value)!r}")
+        return value
+
+    validate.limits = limits
+    return validate
+
+
+def keyword(block: config.Block, name: str, within: tuple = (None, None), base: AnyValue = None):
+    """``reader`` of keyword ``name`` of the runtime's keyword table ``block``."""
+    return reader(block.keys[name].convert, name, within, base)
 
 
 def vip(value: AnyValue) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
@@ -131,8 +211,8 @@ NAME = All(
 )
 HOST = All(str, Length(min=1, msg="expected an inventory host name"))
 INTERFACE = All(str, Match(r"^[^\s/:]{1,15}$", msg="expected a Linux interface name (at most 15 characters)"))
-VRID = integer(1, 255)
-PRIORITY = integer(1, 254)
+VRID = keyword(VRRP_INSTANCE, "virtual_router_id")
+PRIORITY = keyword(VRRP_INSTANCE, "priority", within=(1, 254))  # 255: the address owner, not planned
 
 
 def auth_type(value: AnyValue) -> str:
@@ -145,12 +225,18 @@ def auth_type(value: AnyValue) -> str:
     return value
 
 
-AUTH = Schema({Required("type"): auth_type, Required("password"): str})
+AUTH = Schema(
+    {
+        Required("type"): keyword(AUTHENTICATION, "auth_type", base=auth_type),
+        Required("password"): keyword(AUTHENTICATION, "auth_pass", base=_string),
+    }
+)
 
 # Settings every member of a VRRP instance must agree on; hosts may set defaults for them.
 SETTINGS = {
-    "advert_int": number(0.01, 255),
-    "version": integer(2, 3),
+    # VRRPv3's 0.01 to VRRPv2's 255 (the runtime's checks hold each version to its own range)
+    "advert_int": keyword(VRRP_INSTANCE, "advert_int", within=(0.01, 255)),
+    "version": keyword(VRRP_INSTANCE, "version", base=integer(2, 3)),
     "auth": AUTH,
     "unicast": boolean,
 }
@@ -170,6 +256,8 @@ def _script_given(definition: dict) -> dict:
     return definition
 
 
+# track_* weights, as the runtime reads them after the name in a track_* entry
+WEIGHT = reader(config.one(config.WEIGHT, "a weight -254..254"), "weight")
 TRACK_SCRIPT = Schema(
     All(
         {
@@ -177,17 +265,17 @@ TRACK_SCRIPT = Schema(
             Optional("script"): COMMAND,
             Optional("src"): COMMAND,
             Optional("args"): str,
-            Optional("interval", default=1): number(0.01, 86400),
-            Optional("timeout"): number(0.01, 86400),
-            Optional("fall", default=1): integer(1, 1000),
-            Optional("rise", default=1): integer(1, 1000),
-            Optional("weight", default=0): integer(-254, 254),
+            Optional("interval", default=1): keyword(VRRP_SCRIPT, "interval"),
+            # 0 is 1 there, with a warning: the inventory says what it means
+            Optional("timeout"): keyword(VRRP_SCRIPT, "timeout", within=(1, None)),
+            Optional("fall", default=1): keyword(VRRP_SCRIPT, "fall", within=(1, 1000)),
+            Optional("rise", default=1): keyword(VRRP_SCRIPT, "rise", within=(1, 1000)),
+            Optional("weight", default=0): WEIGHT,
             Optional("user"): str,
         },
         _script_given,
     )
 )
-WEIGHT = integer(-254, 254)
 TRACK_INTERFACE = Schema(
     All(
         lambda v: {"name": v} if isinstance(v, str) else v,
@@ -200,7 +288,7 @@ TRACK_FILE = Schema(
         Required("file"): All(str, Match(r"^/", msg="expected an absolute path")),
         Optional("weight", default=1): WEIGHT,
         Optional("reverse"): boolean,
-        Optional("init_file"): integer(-(2**31), 2**31 - 1),
+        Optional("init_file"): keyword(TRACK_FILE_BLOCK, "init_file"),
     }
 )
 TRACK_PROCESS = Schema(
@@ -214,10 +302,10 @@ TRACK_PROCESS = Schema(
         Optional("full_command"): boolean,
         Optional("weight", default=0): WEIGHT,
         Optional("reverse"): boolean,
-        Optional("quorum"): integer(1, 65535),
-        Optional("quorum_max"): integer(0, 65535),
-        Optional("fork_delay"): number(0, 3600),
-        Optional("terminate_delay"): number(0, 3600),
+        Optional("quorum"): keyword(TRACK_PROCESS_BLOCK, "quorum"),
+        Optional("quorum_max"): keyword(TRACK_PROCESS_BLOCK, "quorum_max"),
+        Optional("fork_delay"): keyword(TRACK_PROCESS_BLOCK, "fork_delay"),
+        Optional("terminate_delay"): keyword(TRACK_PROCESS_BLOCK, "terminate_delay"),
     }
 )
 # A notify script: a command, or {script | src [args], user?, group?} (run as that user, as keepalived's
@@ -298,10 +386,11 @@ _COMMON = {
     Optional("priority_top", default=DEFAULT_PRIORITY_TOP): PRIORITY,
     Optional("priority_step", default=DEFAULT_PRIORITY_STEP): integer(1, 253),
     Optional("preempt", default=True): boolean,
-    Optional("preempt_delay"): number(0, 1000),
+    Optional("preempt_delay"): keyword(VRRP_INSTANCE, "preempt_delay"),
     Optional("accept"): boolean,
     Optional("garp", default=dict): {
-        Optional(key): boolean if key.endswith("advert") else _number for key in GARP_KEYWORDS
+        Optional(key): keyword(VRRP_INSTANCE, name, base=boolean if key.endswith("advert") else None)
+        for key, name in GARP_KEYWORDS.items()
     },
     Optional("track_scripts", default=list): [TRACK_SCRIPT],
     Optional("track_interfaces", default=list): [TRACK_INTERFACE],
@@ -315,7 +404,7 @@ _COMMON = {
     # adverts and VIPs on a macvlan interface with the VRRP virtual MAC (keepalived's use_vmac)
     Optional("use_vmac"): _vmac,
     Optional("vmac_xmit_base"): boolean,  # with use_vmac: adverts leave through the base interface
-    Optional("unicast_ttl"): integer(1, 255),  # with unicast: the TTL of the adverts sent
+    Optional("unicast_ttl"): keyword(VRRP_INSTANCE, "unicast_ttl"),  # with unicast: the adverts' TTL
     # the members bind services to the VIPs while backups too (sets net.ipv4/ipv6 ip_nonlocal_bind)
     Optional("nonlocal_bind", default=False): boolean,
     Optional("dns"): DNS,
@@ -456,13 +545,13 @@ HOST_VARS = {
 MAIL = Schema(
     {
         Required("to"): All([All(str, Length(min=3))], Length(min=1, msg="expected at least one address")),
-        Optional("from"): All(str, Length(min=3)),
-        Required("server"): All(str, Length(min=1)),
-        Optional("port"): integer(1, 65535),
-        Optional("helo_name"): str,
-        Optional("connect_timeout"): number(1, 3600),
+        Optional("from"): keyword(GLOBAL_DEFS, "notification_email_from", base=All(str, Length(min=3))),
+        Required("server"): keyword(GLOBAL_DEFS, "smtp_server", base=_string),
+        Optional("port"): reader(config.one(SMTP_PORT, "a port 1..65535"), "smtp_server port"),
+        Optional("helo_name"): keyword(GLOBAL_DEFS, "smtp_helo_name", base=_string),
+        Optional("connect_timeout"): keyword(GLOBAL_DEFS, "smtp_connect_timeout"),
         Optional("starttls"): boolean,
-        Optional("auth_user"): str,
+        Optional("auth_user"): keyword(GLOBAL_DEFS, "smtp_auth_user", base=_string),
         Optional("auth_password"): All(str, Length(min=1)),
         Optional("alert"): boolean,  # smtp_alert for every instance that does not say
     }
