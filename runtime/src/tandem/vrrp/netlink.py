@@ -24,6 +24,7 @@ from functools import lru_cache
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 from tandem.config.model import IPAddress, VirtualAddress, VirtualRoute, VirtualRule
+from tandem.vrrp.sockets import SO_RCVBUFFORCE
 
 # `ip` accepts these names for scopes (rt_scopes); numbers are taken as they are.
 SCOPES = {"global": 0, "universe": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
@@ -215,6 +216,10 @@ class AddressEvents:
             socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC,
             socket.NETLINK_ROUTE,
         )
+        try:  # room for the events of a takeover of hundreds of instances (root may pass rmem_max)
+            self._sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 1 << 20)
+        except PermissionError:
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         self._sock.bind((0, self.GROUPS))
 
     def fileno(self) -> int:
@@ -224,16 +229,19 @@ class AddressEvents:
         self._sock.close()
 
     def removed(self) -> set[tuple[int, IPAddress]]:
-        """(interface index, address) of every address whose last event queued is its removal."""
+        """(interface index, address) of every address whose last event queued is its removal; none
+        when the kernel dropped events (ENOBUFS): a lost re-add would make one of ours look removed."""
         last: dict[tuple[int, IPAddress], int] = {}
+        lost = False
         while True:
             try:
                 data = self._sock.recv(1 << 16)
             except BlockingIOError:
                 break
-            except OSError as error:  # ENOBUFS: events were lost; what is left is still read
+            except OSError as error:
                 if error.errno != errno.ENOBUFS:
                     raise
+                lost = True  # the rest is still read, so that the socket is empty again
                 continue
             for message in split(data):
                 kind = _TYPE.unpack_from(message, 4)[0]
@@ -244,7 +252,7 @@ class AddressEvents:
                 local = attrs.get(IFA_LOCAL, attrs.get(IFA_ADDRESS))
                 if local is not None:
                     last[(index, ip_address(local))] = kind
-        return {key for key, kind in last.items() if kind == RTM_DELADDR}
+        return set() if lost else {key for key, kind in last.items() if kind == RTM_DELADDR}
 
 
 def request(kind: int, flags: int, body: bytes) -> bytes:
