@@ -69,6 +69,45 @@ KNOWN: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"drop 'auth_type"), "auth_pass without auth_type: keepalived accepts it, tandemd refuses"),
     (re.compile(r"cut 'status_code"), "status_code with no value: keepalived accepts it, tandemd refuses"),
     (
+        re.compile(r"repeat 'notify\w* [^'\"]+ [^'\"]+'"),
+        "a repeated notify script with unquoted arguments: keepalived accepts the repeat, tandemd refuses it",
+    ),
+    (
+        re.compile(r"cut 'smtp_helo_name|-> 'fwmark 0 |-> 'script \"[^\"]*\" \S+ "),
+        "smtp_helo_name with no value, a group's fwmark 0, words after a quoted vrrp_script command: "
+        "keepalived accepts them, tandemd refuses",
+    ),
+    (
+        re.compile(r"vrrp_strict needs state MASTER exactly when priority is 255"),
+        "vrrp_strict with priority 255 and no state line: keepalived accepts it; tandemd's strict rule asks "
+        "for state MASTER (checks.py)",
+    ),
+    (
+        re.compile(
+            r"interface \S{16,} (doesn't exist|specified for)|tracked interface \S{16,} doesn't exist"
+        ),
+        "an interface name over 15 characters, which no Linux host can have: keepalived finds no such "
+        "interface; tandemd -t does not look at the host's interfaces (it may run elsewhere)",
+    ),
+    (
+        re.compile(r"payload|require_reply"),
+        "UDP_CHECK hex with an odd number of digits (payload 101): keepalived takes it, tandemd refuses",
+    ),
+    (
+        re.compile(r"Cannot use unicast_ttl without unicast peers|vmac_xmit_base is only valid with a vmac"),
+        "VRRP keys that keepalived refuses out of their context (unicast_ttl without peers, vmac_xmit_base "
+        "without use_vmac): vrrp_blocks, not checked yet",
+    ),
+    (
+        re.compile(r"ignoring tracked script .* with weights due to address_owner"),
+        "an address owner (priority 255) ignores weighted track scripts in keepalived; tandemd does not say",
+    ),
+    (re.compile(r"bfd_instance"), "bfd_instance blocks are not read by tandemd (warned as not supported)"),
+    (
+        re.compile(r"unexpected '\S+' in route"),
+        "a word after a route's last option: keepalived ignores it, tandemd refuses (vrrp_blocks)",
+    ),
+    (
         re.compile(r"-> '\S+ \d+\.\d+\.\d+'"),
         "inet_aton's short forms (255.255.255 is 255.255.0.255): keepalived takes them for some addresses; "
         "tandemd refuses them",

@@ -333,7 +333,7 @@ VRRP_INSTANCE = Block(
         "unicast_peer": Key("unicast_peers", unicast_peers, block=True, repeat=True),
         "unicast_ttl": count_key("unicast_ttl", 1, 255),
         "mcast_src_ip": Key("mcast_src_ip", one_address()),
-        "mcast_dst_ip": Key("mcast_dst_ip", one(IP, "an IP address")),
+        "mcast_dst_ip": Key("mcast_dst_ip", one_address()),
         "kernel_rx_buf_size": count_key("kernel_rx_buf_size", 0, 2**32 - 1),
         "authentication": Key(None, authentication, block=True),
         "virtual_ipaddress": Key("virtual_ipaddresses", entries(virtual_address), block=True, repeat=True),
