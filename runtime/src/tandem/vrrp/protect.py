@@ -38,7 +38,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from tandem.config.model import IPAddress
-from tandem.lb.plane import PlaneError
 
 TABLE = "tandem_vrrp"
 FAMILY = "inet"
@@ -110,6 +109,7 @@ class VipProtection:
     def open(self) -> None:
         if self._nft is None:
             from tandem.lb.nftables import Libnftables  # the one libnftables binding; loaded when needed
+            from tandem.lb.plane import PlaneError
 
             try:
                 self._nft = Libnftables()
@@ -154,6 +154,10 @@ class VipProtection:
             self._nft = None
 
     def _run(self, commands: list[dict]) -> None:
+        # imported with the binding (see open): a process none of whose instances needs the table, as
+        # most VRRP processes, carries neither (lb.plane's dataclasses: ~0.1 MB)
+        from tandem.lb.plane import PlaneError
+
         try:
             self._nft.run(commands)
         except PlaneError as error:
