@@ -50,7 +50,8 @@ ODD = ["\r", "\r\n", "\f", "\v", "\x85", "\u2028", "\u2029", "\x1c", "\t", "\u00
 DIGITS = "9" * 5000  # over int()'s 4,300-digit limit
 STRUCTURE = [
     "{", "}", "{ }", "} {", "{" * 40, "}" * 40, "\\", "# comment \\", "! x \\", '"', "include a.conf",
-    "include sub/*.conf", "include loop.conf", "include nope.conf", "include /proc/self/fd/*",
+    "include sub/*.conf", "include loop.conf", "include chain/c0.conf", "include nope.conf",
+    "include /proc/self/fd/*",
     "include /proc/self/task/*/fd/*", "include /dev/null", "include unreadable.conf", "include \\",
     "include *", "includer a.conf", "~SEQ(i, 1, 3) ", "~SEQ(i, 99999999999999999999) x$i",
     "~SEQx(h, 0, 0x10) ", "~SEQ(i, $N) ", "~SEQ(i, 1, 0, 5) x", "~SEQ(i,", "~SEQ(i, 700) ~SEQ(j, 700) y",
@@ -66,6 +67,8 @@ TREE = {
     "sub/b.conf": "! included\n$N=2\n",
     "sub/c.conf": "include ../loop.conf\n",
     "loop.conf": "include sub/c.conf\n",
+    # an include chain deeper than MAX_INCLUDE_DEPTH (400 once escaped as RecursionError)
+    **{f"chain/c{i}.conf": f"$C{i}=include c{i + 1}.conf\n$C{i}\n" for i in range(100)},
 }
 
 

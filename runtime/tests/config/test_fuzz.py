@@ -159,3 +159,29 @@ def test_name_lookups_cost_one_index_per_config_not_a_scan_per_reference(monkeyp
     assert result.config is not None, [str(f) for f in result.errors][:3]
     assert len(result.config.vrrp_instances) == count
     assert 1 <= len(built) <= 4  # scripts and instances of the config (and of its dump, if any)
+
+
+@pytest.mark.parametrize("expansions", [0, 30])
+def test_include_chains_end_in_a_finding_not_a_recursion_error(tmp_path, expansions):
+    """A chain of 400 includes escaped as RecursionError; now MAX_INCLUDE_DEPTH (64) files are open at
+    most, and includes reached through 30-deep parameter expansions at every level are an error at the
+    line last read."""
+    from tandem.config.lexer import MAX_INCLUDE_DEPTH
+
+    for i in range(400):
+        use = f"include c{i + 1}.conf"
+        if expansions:
+            definitions = f"$B{i}_0={use}\n" + "".join(
+                f"$B{i}_{k + 1}=$B{i}_{k}\n" for k in range(expansions)
+            )
+            use = definitions + f"$B{i}_{expansions}"
+        (tmp_path / f"c{i}.conf").write_text(use + "\n")
+    (tmp_path / "c400.conf").write_text("! end\n")
+    mutant = fuzz.Mutant("include c0.conf\n", "file", ["include chain"])
+    fuzz.check(mutant, tmp_path)  # no escape, findings at real lines, within the CPU bound
+    from tandem.config import load_config
+
+    result = load_config(tmp_path / "keepalived.conf")
+    (error,) = result.errors
+    deepest = "nested too deeply" if expansions else f"includes nested deeper than {MAX_INCLUDE_DEPTH} files"
+    assert deepest in error.message

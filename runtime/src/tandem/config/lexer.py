@@ -40,6 +40,7 @@ from tandem.config.model import Position
 
 MAX_BYTES = 32 * 1024 * 1024
 MAX_FILES = 1000
+MAX_INCLUDE_DEPTH = 64  # files open at once (an include chain of 400 files escaped as RecursionError)
 MAX_LINES = 1_000_000
 MAX_EXPANDED_CHARS = 1 << 20
 MAX_EXPANSION_DEPTH = 32
@@ -185,15 +186,18 @@ class Reader:
         self._steps = 0
         self._expanded = 0
         self._words = 0
+        self._at = Position("", 1)  # the line being read (where a RecursionError is reported)
         self._continuing: str | None = None  # the multi-line definition being read
         self.aborted = False
 
     def read_path(self, path: str) -> None:
-        with contextlib.suppress(_Abort):
+        self._at = Position(path, 1)
+        with contextlib.suppress(_Abort), self._recursion_is_a_finding():
             self._read_file(path, Position(path, 1))
 
     def read_text(self, text: str, filename: str, directory: str) -> None:
-        with contextlib.suppress(_Abort):
+        self._at = Position(filename, 1)
+        with contextlib.suppress(_Abort), self._recursion_is_a_finding():
             self._bytes += len(text)
             if self._bytes > MAX_BYTES:
                 self._fail(
@@ -201,12 +205,23 @@ class Reader:
                 )
             self._read_lines(text, filename, directory)
 
+    @contextlib.contextmanager
+    def _recursion_is_a_finding(self):
+        """Includes (MAX_INCLUDE_DEPTH) inside expansions (MAX_EXPANSION_DEPTH) at every level could
+        still go deeper than Python's stack: an error at the line last read, not an escape."""
+        try:
+            yield
+        except RecursionError:
+            self.findings.error(self._at, "includes and parameter expansions nested too deeply to read")
+            self.aborted = True
+
     def _fail(self, pos: Position, message: str) -> None:
         self.findings.error(pos, message)
         self.aborted = True
         raise _Abort
 
     def _spend(self, pos: Position, steps: int = 1) -> None:
+        self._at = pos
         self._steps += steps
         if self._steps > MAX_STEPS:
             self._fail(
@@ -226,6 +241,11 @@ class Reader:
                 shown(name) for name in [*self._open_files[self._open_files.index(real) :], real]
             )
             self.findings.error(at, f"include loop: {chain}")
+            return
+        if len(self._open_files) >= MAX_INCLUDE_DEPTH:
+            self.findings.error(
+                at, f"includes nested deeper than {MAX_INCLUDE_DEPTH} files: {shown(path)} not read"
+            )
             return
         self._files += 1
         if self._files > MAX_FILES:
