@@ -12,8 +12,10 @@ The inventory may narrow a reader's range (``within``), never widen it.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 import reprlib
+from decimal import Decimal
 from typing import Any as AnyValue
 
 from voluptuous import All, Any, Invalid, Length, Match, Optional, Range, Required, Schema
@@ -101,11 +103,14 @@ def integer(low: int, high: int):
 
 
 def config_word(value: AnyValue) -> str:
-    """A value as the renderer writes it in tandemd.conf (true/false as on/off, 2.0 as 2)."""
+    """A value as the renderer writes it in tandemd.conf (true/false as on/off, 2.0 as 2, a float with
+    its shortest digits and no exponent: YAML's 0.000001 is the float 1e-06, keepalived reads 0.000001)."""
     if isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, float) and math.isfinite(value):
+        return format(Decimal(repr(value)), "f")
     return str(value)
 
 
@@ -153,12 +158,12 @@ def reader(convert: AnyValue, name: str, within: tuple = (None, None), base: Any
 
     def validate(value: AnyValue) -> AnyValue:
         value = base(value)
+        if what and not limits.low <= value <= limits.high:  # the narrowed range, in the reader's words
+            raise Invalid(f"{what}, got {config_word(value)!r}")
         try:
             convert(Node(name, (config_word(value),), _AT, None), Findings())
         except config.Invalid as error:
             raise Invalid(str(error)) from None
-        if what and not limits.low <= value <= limits.high:
-            raise Invalid(f"{what}, got {config_word(value)!r}")
         return value
 
     validate.limits = limits
