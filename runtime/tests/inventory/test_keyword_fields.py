@@ -7,11 +7,9 @@ in the runtime's keyword tables is tested at its new place without an edit here.
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
-import voluptuous
 from inventory_cases import BASE_HOSTS
+from keyword_ranges import inside, leaf, outside
 from tandem.config import ConfigSource
 from tandem.config.configtest import run_config_test
 from tandem.config.vrrp_blocks import VRRP_INSTANCE
@@ -21,15 +19,6 @@ from tandem.inventory.render import render_host
 
 GROUP = {"name": "web", "vrid": 51, "vips": ["198.51.100.100/24"], "members": ["lb1", "lb2"]}
 MAIL = {"to": ["ops@example.com"], "server": "203.0.113.25"}
-
-
-def leaf(schema, name: str):
-    """The validator of field ``name`` in a voluptuous mapping schema (through Schema and All)."""
-    mapping = schema.schema if isinstance(schema, voluptuous.Schema) else schema
-    if isinstance(mapping, voluptuous.All):
-        mapping = mapping.validators[0]
-    (validator,) = [v for k, v in mapping.items() if getattr(k, "schema", k) == name]
-    return validator
 
 
 def _advert(v):
@@ -99,30 +88,6 @@ FIELDS = [
         for name in ("port", "connect_timeout")
     ],
 ]  # fmt: skip
-
-
-def _step(limits) -> Decimal:
-    return Decimal(1).scaleb(-limits.places)
-
-
-def _value(number: Decimal, limits) -> int | float:
-    return int(number) if limits.places == 0 and not limits.seconds else float(number)
-
-
-def inside(limits) -> list:
-    low, high = Decimal(repr(limits.low)), Decimal(repr(limits.high))
-    values = [low, high]
-    if limits.places:
-        values.append(low + _step(limits))  # a value with every decimal place the reader takes
-    return [_value(v, limits) for v in values]
-
-
-def outside(limits) -> list:
-    low, high = Decimal(repr(limits.low)), Decimal(repr(limits.high))
-    values = [low - _step(limits), high + _step(limits)]
-    if limits.seconds:  # a fraction of whole seconds; a 7th decimal place of a <TIMER>
-        values.append(low + _step(limits) / 2 if limits.places else low + Decimal("0.5"))
-    return [_value(v, limits) for v in values]
 
 
 def _plan(design, value):
