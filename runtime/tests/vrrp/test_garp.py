@@ -57,7 +57,8 @@ def test_min_garp_sends_one_and_no_second_burst(make_lab, tmp_path):
 def test_garp_extra_if_refreshes_vips_on_the_vmac(make_lab, tmp_path, vmac):
     """Every garp_extra_if seconds one GARP per VIP on the vmac (adverts refresh the base interface's
     MAC, nothing the vmac's); without a vmac (and without 'all') there is nothing to refresh."""
-    global_options = ("vrrp_garp_master_repeat 1", "vrrp_garp_master_delay 0", "vrrp_garp_extra_if 1")  # whole seconds
+    # vrrp_garp_extra_if in whole seconds
+    global_options = ("vrrp_garp_master_repeat 1", "vrrp_garp_master_delay 0", "vrrp_garp_extra_if 1")
     vmac_options = ("use_vmac",) if vmac else ()
     gaps = announcements(make_lab, tmp_path, global_options, ("198.51.100.100/24",), 2.6, vmac_options)
     assert gaps == (pytest.approx([0.0, 1.0, 2.0], abs=0.15) if vmac else [0.0])
