@@ -129,3 +129,35 @@ def test_a_narrowing_wider_than_the_reader_is_refused_where_it_is_written():
         inv.keyword(VRRP_INSTANCE, "unicast_ttl", within=(0, 255))
     with pytest.raises(ValueError, match="no numeric range"):
         inv.keyword(VRRP_INSTANCE, "interface", within=(1, 2))
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"vips": [{"address": "198.51.100.100/24", "scope": "256"}]}, "vips[0].scope"),
+        ({"auth": {"type": "PASS", "password": "a\nb"}}, "auth.password"),
+        ({"track_processes": [{**_PROCESS, "process": "ssh\nd"}]}, "track_processes[0].process"),
+    ],
+    ids=["scope-256", "password-newline", "process-newline"],
+)
+def test_text_and_words_the_reader_refuses_are_schema_errors_naming_the_field(fields, field):
+    """Not a 'tandemd.conf line N' error after rendering: the reader's scope words; text the writer cannot
+    write as one word read back the same (a line break)."""
+    plan = plan_inventory([{**GROUP, **fields}], None, BASE_HOSTS)
+    assert [(f.group, f.host, f.field) for f in plan.errors] == [("web", None, field)], plan.errors
+
+
+@pytest.mark.parametrize("text", ["v\\x", 'a"b', "a b", "#x", "$x", "e{th"])
+def test_text_with_quotes_and_backslashes_renders_and_reads_back(tmp_path, text):
+    """use_vmac's name was written with its closing quote stripped (dump's rstrip), so a name that needs
+    quotes came back as 'unterminated quoted string' at a line of tandemd.conf."""
+    plan = plan_inventory(
+        [{**GROUP, "use_vmac": text[:15], "auth": {"type": "PASS", "password": text}}], None, BASE_HOSTS
+    )
+    if plan.errors:  # an interface name may not hold blanks: refused by the schema, naming the field
+        assert {f.field for f in plan.errors} == {"use_vmac"} and {f.host for f in plan.errors} == {None}
+        return
+    rendered = render_host(plan.hosts["lb1"], "lb1", {"router_id": "lb1"})
+    path = tmp_path / "lb1.conf"
+    path.write_text(rendered.text)
+    assert run_config_test(ConfigSource(str(path))) == 0, rendered.text

@@ -221,7 +221,9 @@ def _special(obj: Any, field: str, value: Any) -> list[str] | None:
     if field == "old_unicast_checksum":
         return [f"old_unicast_checksum{' never' if value == 'never' else ''}"] if value else []
     if field == "use_vmac":
-        return [f"use_vmac {quote(obj.vmac_name or '')}".rstrip(' "')] if value else []
+        if not value:
+            return []
+        return [f"use_vmac {quote(obj.vmac_name)}" if obj.vmac_name else "use_vmac"]
     if field == "auth_type":
         auth = [f"{INDENT}auth_type {value}", f"{INDENT}auth_pass {quote(obj.auth_pass or '')}"]
         return ["authentication {", *auth, "}"] if value else []

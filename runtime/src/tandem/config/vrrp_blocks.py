@@ -73,7 +73,7 @@ RULE_OPTIONS = (
 ADDRESS_OPTIONS = ("dev", "brd", "broadcast", "scope", "label", "peer", "preferred_lft")
 
 
-def _scope(text: str) -> str:
+def read_scope(text: str) -> str:
     return check(vol.Any(vol.In(SCOPES), vol.All(vol.Coerce(int), vol.Range(0, 255), str)), text, "a scope")
 
 
@@ -98,7 +98,7 @@ def virtual_address(node: Node, findings: Findings) -> VirtualAddress:
             elif value != "-":  # "-": no broadcast address
                 values["brd"] = check(IPV4, value, "an IPv4 broadcast address, + or -")
         elif name == "scope":
-            values["scope"] = _scope(value)
+            values["scope"] = read_scope(value)
         elif name == "label":
             values["label"] = value
         elif name == "peer":
@@ -153,7 +153,7 @@ def virtual_route(node: Node, findings: Findings) -> VirtualRoute:
             elif word == "or":
                 values["or_via"] = check(IP, value, "an address after or")
             elif word == "scope":
-                values["scope"] = _scope(value)
+                values["scope"] = read_scope(value)
             elif word == "metric":
                 values["metric"] = check(integer(0, 2**32 - 1), value, "a metric")
             elif word in ("dev", "table"):

@@ -21,13 +21,15 @@ from typing import Any as AnyValue
 from voluptuous import All, Any, Invalid, Length, Match, Optional, Range, Required, Schema
 
 from tandem.config import schema as config
+from tandem.config.dump import quote
 from tandem.config.findings import Findings
 from tandem.config.global_blocks import GLOBAL_DEFS, SMTP_PORT, VRRP_SCRIPT
 from tandem.config.global_blocks import TRACK_FILE as TRACK_FILE_BLOCK
 from tandem.config.global_blocks import TRACK_PROCESS as TRACK_PROCESS_BLOCK
+from tandem.config.lexer import Reader
 from tandem.config.model import Position
 from tandem.config.parser import Node
-from tandem.config.vrrp_blocks import AUTHENTICATION, VRRP_INSTANCE
+from tandem.config.vrrp_blocks import AUTHENTICATION, VRRP_INSTANCE, read_scope
 
 DEFAULT_PRIORITY_TOP = 150
 DEFAULT_PRIORITY_STEP = 10
@@ -119,10 +121,25 @@ def _scalar(value: AnyValue) -> AnyValue:
     return value
 
 
+def _writable(text: str) -> str:
+    """Text the config writer writes as one word that the config reader reads back as it is (the
+    writer's quote, the reader's preprocessing): a line break or a backslash would come back as
+    something else, or as an error at a line of tandemd.conf naming no field."""
+    findings = Findings()
+    reader = Reader(findings, "inventory")
+    reader.read_text(f"k {quote(text)}\n", "inventory", "/")
+    if findings.has_errors or [line.tokens for line in reader.lines] != [("k", text)]:
+        raise Invalid(f"cannot be written in tandemd.conf as it is (line break, backslash?): {shown(text)}")
+    return text
+
+
 def _string(value: AnyValue) -> str:
     if not isinstance(value, str):  # str(value) of a shared YAML node may never end
         raise Invalid(f"expected a string, got {shown(value)}")
-    return value
+    return _writable(value)
+
+
+TEXT = Schema(_string)  # any text written to tandemd.conf
 
 
 def _shown_bound(bound: float) -> str:
@@ -215,7 +232,9 @@ NAME = All(
     str, Match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", msg="expected a name of letters, digits, '_', '.', '-'")
 )
 HOST = All(str, Length(min=1, msg="expected an inventory host name"))
-INTERFACE = All(str, Match(r"^[^\s/:]{1,15}$", msg="expected a Linux interface name (at most 15 characters)"))
+INTERFACE = All(
+    _string, Match(r"^[^\s/:]{1,15}$", msg="expected a Linux interface name (at most 15 characters)")
+)
 VRID = keyword(VRRP_INSTANCE, "virtual_router_id")
 PRIORITY = keyword(VRRP_INSTANCE, "priority", within=(1, 254))  # 255: the address owner, not planned
 
@@ -246,9 +265,9 @@ SETTINGS = {
     "unicast": boolean,
 }
 
-COMMAND = All(str, Length(min=1))
+COMMAND = All(_string, Length(min=1))
 # A script shipped from the controller by the tandemd role: src (controller path) and optional args.
-SHIPPED = {Required("src"): COMMAND, Optional("args"): str}
+SHIPPED = {Required("src"): COMMAND, Optional("args"): TEXT}
 
 
 def _script_given(definition: dict) -> dict:
@@ -269,14 +288,14 @@ TRACK_SCRIPT = Schema(
             Required("name"): NAME,
             Optional("script"): COMMAND,
             Optional("src"): COMMAND,
-            Optional("args"): str,
+            Optional("args"): TEXT,
             Optional("interval", default=1): keyword(VRRP_SCRIPT, "interval"),
             # 0 is 1 there, with a warning: the inventory says what it means
             Optional("timeout"): keyword(VRRP_SCRIPT, "timeout", within=(1, None)),
             Optional("fall", default=1): keyword(VRRP_SCRIPT, "fall", within=(1, 1000)),
             Optional("rise", default=1): keyword(VRRP_SCRIPT, "rise", within=(1, 1000)),
             Optional("weight", default=0): WEIGHT,
-            Optional("user"): str,
+            Optional("user"): TEXT,
         },
         _script_given,
     )
@@ -290,7 +309,7 @@ TRACK_INTERFACE = Schema(
 TRACK_FILE = Schema(
     {
         Required("name"): NAME,
-        Required("file"): All(str, Match(r"^/", msg="expected an absolute path")),
+        Required("file"): All(_string, Match(r"^/", msg="expected an absolute path")),
         Optional("weight", default=1): WEIGHT,
         Optional("reverse"): boolean,
         Optional("init_file"): keyword(TRACK_FILE_BLOCK, "init_file"),
@@ -300,7 +319,7 @@ TRACK_PROCESS = Schema(
     {
         Required("name"): NAME,
         Required("process"): COMMAND,
-        Optional("args", default=list): [str],
+        Optional("args", default=list): [TEXT],
         Optional("param_match"): Match(
             r"^(exact|initial|partial)$", msg="expected exact, initial or partial"
         ),
@@ -322,19 +341,19 @@ NOTIFY_SCRIPT = Schema(
             {
                 Optional("script"): COMMAND,
                 Optional("src"): COMMAND,
-                Optional("args"): str,
-                Optional("user"): All(str, Length(min=1)),
-                Optional("group"): All(str, Length(min=1)),
+                Optional("args"): TEXT,
+                Optional("user"): All(_string, Length(min=1)),
+                Optional("group"): All(_string, Length(min=1)),
             },
             _script_given,
         ),
         msg="expected a command, or {script or src, args?, user?, group?}",
     )
 )
-SCOPE = Match(r"^(global|site|link|host|nowhere|[0-9]+)$", msg="expected global, site, link, host or nowhere")
+SCOPE = reader(lambda node, _findings: read_scope(node.args[0]), "scope", base=_string)
 ADDRESS_OPTIONS = {
     Optional("dev"): INTERFACE,
-    Optional("label"): All(str, Length(min=1, max=15)),
+    Optional("label"): All(_string, Length(min=1, max=15)),
     Optional("scope"): SCOPE,
     Optional("no_track"): boolean,
 }
@@ -549,8 +568,10 @@ HOST_VARS = {
 
 MAIL = Schema(
     {
-        Required("to"): All([All(str, Length(min=3))], Length(min=1, msg="expected at least one address")),
-        Optional("from"): keyword(GLOBAL_DEFS, "notification_email_from", base=All(str, Length(min=3))),
+        Required("to"): All(
+            [All(_string, Length(min=3))], Length(min=1, msg="expected at least one address")
+        ),
+        Optional("from"): keyword(GLOBAL_DEFS, "notification_email_from", base=All(_string, Length(min=3))),
         Required("server"): keyword(GLOBAL_DEFS, "smtp_server", base=_string),
         Optional("port"): reader(config.one(SMTP_PORT, "a port 1..65535"), "smtp_server port"),
         Optional("helo_name"): keyword(GLOBAL_DEFS, "smtp_helo_name", base=_string),
@@ -561,7 +582,7 @@ MAIL = Schema(
         Optional("alert"): boolean,  # smtp_alert for every instance that does not say
     }
 )
-FIFO = All(str, Match(r"^/", msg="expected an absolute path"))
+FIFO = All(_string, Match(r"^/", msg="expected an absolute path"))
 GLOBAL = Schema(
     {
         Optional("mail"): MAIL,
@@ -572,7 +593,7 @@ GLOBAL = Schema(
         Optional("lvs_notify_fifo"): FIFO,
         Optional("notify_fifo_script"): NOTIFY_SCRIPT,
         Optional("vrrp_notify_fifo_script"): NOTIFY_SCRIPT,
-        Optional("script_user"): str,
+        Optional("script_user"): TEXT,
         Optional("enable_script_security"): boolean,
     }
 )
