@@ -167,3 +167,23 @@ def test_a_batch_cut_short_by_read_batch_is_read_on_within_poll_interval_max():
         return driver.units["VI_1"].instance.counters.adverts_received
 
     assert run(scenario, V2) == READ_BATCH + 10
+
+
+def test_a_master_yielding_on_the_read_at_once_is_polled_at_the_new_interval():
+    """The advert read at once makes the channel's Master a Backup: its interval is worked out anew
+    (that change reset it), the channel is polled, and waited for again when packets are sparse."""
+
+    def scenario(driver, channel, loop):
+        driver.act("VI_1", lambda instance, now: instance.timer(instance.master_down_at))  # Master_Down
+        instance = driver.units["VI_1"].instance
+        assert instance.state is State.MASTER
+        channel.sock.queued = adverts(V2, 1)  # priority 200, above ours (100)
+        driver._on_readable(channel)
+        assert instance.state is State.BACKUP and channel.backups_only
+        assert due_within(channel, loop, channel.poll_interval)
+        channel.sock.queued = adverts(V2, 1)
+        driver._on_poll(channel)
+        assert channel.sock.queued == [] and channel.poll is None  # one packet: waited for again
+        return instance.counters.adverts_received
+
+    assert run(scenario, V2) == 2

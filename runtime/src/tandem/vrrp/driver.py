@@ -560,7 +560,8 @@ class Driver:
                 self._loop.add_reader(channel.sock.fileno(), self._on_readable, channel)
 
     def _poll_later(self, channel: Channel, delay: float | None = None) -> None:
-        delay = channel.poll_interval if delay is None else delay
+        # the interval worked out now: the read just done may have changed a state (_reading_changed)
+        delay = self._poll_interval(channel) if delay is None else delay
         channel.poll = self._loop.call_later(delay, self._on_poll, channel)
 
     def _reading_changed(self, channel: Channel) -> None:
