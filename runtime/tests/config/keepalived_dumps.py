@@ -52,6 +52,8 @@ def _remove_namespace(name: str) -> None:
 
 def vrrp_dump(path: Path, interfaces: set[str], netns: str) -> tuple[str | None, str]:
     """(the text of keepalived.data, keepalived's log) for one config; None when no dump came."""
+    if path.resolve().is_relative_to("/tmp"):  # keepalived writes /tmp/keepalived.data: a scratch /tmp
+        raise ValueError(f"{path}: keepalived's private /tmp would hide it; put the project elsewhere")
     scratch = Path(tempfile.mkdtemp(prefix="tdm-ka-"))
     log = scratch / "log"
     (scratch / "tmp").mkdir()

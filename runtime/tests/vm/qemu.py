@@ -38,6 +38,7 @@ BUSYBOX = Path("/bin/busybox")
 MODULES = ("virtio_pci", "9pnet_virtio", "9p")
 MOUNT_9P = "trans=virtio,version=9p2000.L,msize=524288"
 MEMORY_MB = 2048
+VM_SCRATCH = ("/tmp", "/run", "/var/tmp")  # a tmpfs each inside the VM (STAGE2), over the host's
 STAGE2 = """cd {cwd}
 env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 TANDEM_IN_VM=1 \\
     /bin/sh /mnt/command >/mnt/output 2>&1 </dev/null
@@ -176,6 +177,9 @@ def _newc(entries: list[tuple[str, int, bytes]]) -> bytes:
 
 def run(command: str, timeout: float = 600.0, cpus: int = 2) -> Result:
     """Boot the VM, run ``command`` (a shell command line, the host's root read-only) and power off."""
+    cwd = Path.cwd()
+    if hidden := next((d for d in VM_SCRATCH if cwd.is_relative_to(d)), None):
+        raise VmError(f"the VM cannot see {cwd}: {hidden} is a tmpfs inside it; put the project elsewhere")
     ensure_packages()
     version = kernel_version()
     initrd = initramfs(version)
